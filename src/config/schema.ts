@@ -1,0 +1,185 @@
+/**
+ * The one JSON Schema of LogStack's configuration. The TypeScript type `Config` derives from it,
+ * ajv validates `config.yaml` + environment overrides against it at start, and the README's
+ * configuration reference is checked against it. Units are in the key names or the descriptions.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+const LABEL_VALUE = '^[A-Za-z0-9_.:-]{1,128}$';
+const LABEL_NAME = '^[a-zA-Z_][a-zA-Z0-9_]*$';
+
+const Int = (opts: { default: number; minimum?: number; maximum?: number; description: string }) =>
+  Type.Integer({ minimum: 0, ...opts });
+
+const PartialRule = Type.Object(
+  {
+    keep_prefix: Type.Optional(Type.Integer({ minimum: 0, maximum: 64, description: 'Keep the first N characters, then `****`.' })),
+    mask_email: Type.Optional(Type.Boolean({ description: 'Turn `jane.doe@example.com` into `j******e@example.com`.' })),
+  },
+  { additionalProperties: false },
+);
+
+const ValuePattern = Type.Object(
+  {
+    name: Type.String({ minLength: 1, pattern: LABEL_NAME, description: 'Names the pattern in metrics and logs.' }),
+    pattern: Type.String({ minLength: 1, description: 'JavaScript regular expression (no flags syntax; `flags` below).' }),
+    flags: Type.String({ default: 'g', pattern: '^[gimsuy]*$', description: 'Regular expression flags; `g` is always added.' }),
+    replacement: Type.String({ default: '****', description: 'What a match is replaced with.' }),
+  },
+  { additionalProperties: false },
+);
+
+const MaskingOverride = Type.Object(
+  {
+    extra_keys: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Keys masked for this token on top of `masking.baseline_keys`.' }),
+    exempt_keys: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Baseline keys this token may send unmasked.' }),
+    partial_rules: Type.Record(Type.String(), PartialRule, { default: {}, description: 'Partial rules for this token, on top of `masking.partial_rules`.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const ApiKeySchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 128, pattern: LABEL_VALUE, description: 'Non-secret name: metrics label, log field, WAL directory.' }),
+    active: Type.Boolean({ default: true, description: 'An inactive key is answered 401.' }),
+    description: Type.Optional(Type.String({ description: 'Free text for operators.' })),
+    tenant: Type.Optional(Type.String({ minLength: 1, maxLength: 150, description: 'Loki tenant (`X-Scope-OrgID`) of this key; default `loki.tenant`.' })),
+    masking: Type.Optional(MaskingOverride),
+    rate_limit_rps: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Requests per second for this key; default `security.rate_limit_rps`.' })),
+    rate_limit_burst: Type.Optional(Type.Integer({ minimum: 1, description: 'Burst (requests) for this key; default `security.rate_limit_burst`.' })),
+    wal_quota_bytes: Type.Optional(Type.Integer({ minimum: 1048576, description: 'WAL quota of this key in bytes; default `wal.token_wal_quota_bytes`.' })),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Object(
+      {
+        host: Type.String({ default: '0.0.0.0', description: 'Address to listen on.' }),
+        port: Type.Integer({ default: 8000, minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one.' }),
+        debug: Type.Boolean({ default: false, description: 'Debug mode: sets the log level to DEBUG.' }),
+        log_level: Type.String({
+          default: 'INFO',
+          pattern: '^(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|CRITICAL|FATAL|SILENT|trace|debug|info|warn|warning|error|critical|fatal|silent)$',
+          description: 'TRACE, DEBUG, INFO, WARN(ING), ERROR, CRITICAL/FATAL or SILENT (upper or lower case).',
+        }),
+        shutdown_timeout_seconds: Int({ default: 30, minimum: 1, maximum: 3600, description: 'Seconds the forwarder may drain after SIGTERM.' }),
+        request_timeout_seconds: Int({ default: 30, minimum: 1, maximum: 600, description: 'Seconds a client has to send its body.' }),
+        trust_proxy: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    security: Type.Object(
+      {
+        rate_limit_rps: Type.Number({ default: 1000, exclusiveMinimum: 0, description: 'Requests per second per token (token bucket refill).' }),
+        rate_limit_burst: Type.Integer({ default: 2000, minimum: 1, description: 'Requests a token may send at once (bucket size).' }),
+        admin_token: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token of /v1/admin/*. Without it the admin endpoints answer 401.' })),
+        api_keys: Type.Record(Type.String({ minLength: 16 }), ApiKeySchema, {
+          default: {},
+          description: 'API tokens (at least 16 characters) and what each is.',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    masking: Type.Object(
+      {
+        baseline_keys: Type.Array(Type.String({ minLength: 1 }), {
+          default: ['password', 'token', 'authorization', 'api_key', 'secret', 'card_number', 'email'],
+          description: 'Keys masked anywhere inside `metadata`, case-insensitively.',
+        }),
+        partial_rules: Type.Record(Type.String(), PartialRule, {
+          default: { authorization: { keep_prefix: 5 }, email: { mask_email: true } },
+          description: 'Keys whose value is partly kept instead of fully masked.',
+        }),
+        replacement: Type.String({ default: '****', minLength: 1, description: 'What a fully masked value becomes.' }),
+        patterns: Type.Object(
+          {
+            card_numbers: Type.Boolean({ default: true, description: 'Mask Luhn-valid card numbers (13–19 digits, spaces or dashes) in strings.' }),
+            bearer_tokens: Type.Boolean({ default: true, description: 'Mask `Bearer <token>` in strings.' }),
+            jwts: Type.Boolean({ default: true, description: 'Mask JSON Web Tokens in strings.' }),
+            custom: Type.Array(ValuePattern, { default: [], description: 'Extra regular expressions applied to `message` and every string value.' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    limits: Type.Object(
+      {
+        max_body_bytes: Int({ default: 5242880, minimum: 1024, description: 'Bytes of a request body, counted after gzip inflation (5 MiB).' }),
+        max_entries: Int({ default: 1000, minimum: 1, description: 'Entries per request.' }),
+        max_message_bytes: Int({ default: 262144, minimum: 1, maximum: 268435456, description: "UTF-8 bytes of `message` (Loki's default max_line_size is 256 KiB)." }),
+        max_metadata_depth: Int({ default: 8, minimum: 1, maximum: 64, description: 'Nesting depth of `metadata`.' }),
+        max_metadata_keys: Int({ default: 128, minimum: 1, description: "Leaf keys of `metadata` (Loki's default structured metadata limit is 128 entries)." }),
+        max_past_seconds: Int({ default: 604800, minimum: 1, description: "How old a timestamp may be (Loki's reject_old_samples_max_age, 7 days)." }),
+        max_future_seconds: Int({ default: 600, minimum: 0, description: "How far in the future a timestamp may be (Loki's creation_grace_period, 10 min)." }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    wal: Type.Object(
+      {
+        wal_root_path: Type.String({ default: './wal', minLength: 1, description: 'Directory of the WAL; one sub-directory per token.' }),
+        segment_max_bytes: Int({ default: 134217728, minimum: 4096, description: 'Rotate the active segment at this size (128 MiB).' }),
+        segment_max_age_seconds: Int({ default: 300, minimum: 1, description: 'Rotate a non-empty active segment at this age.' }),
+        token_wal_quota_bytes: Int({ default: 2147483648, minimum: 1048576, description: 'WAL bytes per token before 429 wal_quota_exceeded (2 GiB).' }),
+        sync: Type.Boolean({ default: true, description: 'fsync before 202. `false` is UNSAFE: a crash may lose acknowledged entries.' }),
+        disk_reserve_percent: Type.Number({ default: 5, minimum: 0, maximum: 99, description: 'Free space (percent of the volume) kept; below it ingest answers 503.' }),
+        lock_stale_seconds: Int({ default: 10, minimum: 2, maximum: 600, description: 'A WAL lock not refreshed for this long belongs to a dead process.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    loki: Type.Object(
+      {
+        base_url: Type.String({ default: 'http://localhost:3100', pattern: '^https?://', description: 'Loki (or its gateway); pushes go to {base_url}/loki/api/v1/push.' }),
+        timeout_seconds: Type.Number({ default: 30, exclusiveMinimum: 0, description: 'Seconds a push may take before it is retried.' }),
+        max_retries: Int({ default: 3, description: 'Fast retries before a token is reported failing; it keeps retrying at the backoff cap, never drops.' }),
+        backoff_initial_ms: Int({ default: 250, minimum: 1, description: 'First retry delay (ms); doubles per attempt, full jitter.' }),
+        backoff_max_ms: Int({ default: 30000, minimum: 1, description: 'Retry delay cap (ms).' }),
+        encoding: Type.Union([Type.Literal('protobuf'), Type.Literal('json')], { default: 'protobuf', description: '`protobuf` (snappy) or `json` (gzip).' }),
+        tenant: Type.Optional(Type.String({ minLength: 1, maxLength: 150, description: 'Default `X-Scope-OrgID`; none when unset and the key has no tenant.' })),
+        labels: Type.Array(Type.Union([Type.Literal('service'), Type.Literal('env'), Type.Literal('level')]), {
+          default: ['service', 'env', 'level'],
+          uniqueItems: true,
+          description: 'Entry fields that become Loki labels.',
+        }),
+        static_labels: Type.Record(Type.String({ pattern: LABEL_NAME }), Type.String({ minLength: 1, maxLength: 1024 }), {
+          default: {},
+          description: 'Labels added to every stream.',
+        }),
+        metadata_mode: Type.Union([Type.Literal('structured_metadata'), Type.Literal('json_line')], {
+          default: 'structured_metadata',
+          description: '`structured_metadata`: line is `message`, metadata flattened into Loki structured metadata (Loki 3+). `json_line`: line is a JSON object of message and metadata.',
+        }),
+        batch_max_bytes: Int({ default: 524288, minimum: 1024, description: 'Encoded bytes per push (512 KiB; Loki refuses requests over the tenant burst).' }),
+        batch_max_entries: Int({ default: 5000, minimum: 1, description: 'Entries per push.' }),
+        batch_max_wait_ms: Int({ default: 200, minimum: 0, description: 'How long a partial batch waits for more entries (ms).' }),
+        concurrency: Int({ default: 4, minimum: 1, maximum: 64, description: 'Pushes in flight at once, across tokens (one per token, to keep order).' }),
+        headers: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Extra headers on every push.' }),
+        basic_auth: Type.Optional(
+          Type.Object({ username: Type.String(), password: Type.String() }, { additionalProperties: false, description: 'Basic auth toward Loki.' }),
+        ),
+        bearer_token: Type.Optional(Type.String({ minLength: 1, description: 'Bearer token toward Loki.' })),
+        tls: Type.Object(
+          {
+            ca_file: Type.Optional(Type.String({ description: 'PEM file of the CA that signed Loki.' })),
+            cert_file: Type.Optional(Type.String({ description: 'Client certificate (PEM) for mutual TLS.' })),
+            key_file: Type.Optional(Type.String({ description: 'Client key (PEM) for mutual TLS.' })),
+            insecure_skip_verify: Type.Boolean({ default: false, description: "Don't verify Loki's certificate. For tests only." }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        ready_check_interval_seconds: Int({ default: 10, minimum: 1, description: "How often /readyz asks Loki's /ready." }),
+        dead_letter_quota_bytes: Int({ default: 268435456, minimum: 65536, description: 'Dead-letter bytes per token; the oldest are dropped past it (256 MiB).' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type ApiKeyConfig = Static<typeof ApiKeySchema>;
+export type PartialRuleConfig = Static<typeof PartialRule>;
+export type MaskingOverrideConfig = Static<typeof MaskingOverride>;
+export type LabelField = Config['loki']['labels'][number];

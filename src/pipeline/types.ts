@@ -1,0 +1,37 @@
+/** What the ingest path hands to the WAL: the batch, validated, masked and encoded. */
+export interface PreparedBatch {
+  /** One WAL payload per entry (src/loki/entry-codec.ts), in request order. */
+  readonly payloads: Buffer[];
+  readonly entries: number;
+  /** Sum of the payload sizes. */
+  readonly bytes: number;
+}
+
+/** Ingest input, validated: the shape of one entry in `{"entries": [...]}`. */
+export interface IngestEntry {
+  timestamp: string;
+  level: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'FATAL';
+  message: string;
+  service: string;
+  env: string;
+  metadata?: Record<string, unknown>;
+}
+
+/** One invalid entry of a rejected batch, as listed in the 400's `details`. */
+export interface EntryProblem {
+  /** Index of the entry in `entries`. */
+  readonly index: number;
+  /** JSON pointer into the request body, e.g. `/entries/3/timestamp`. */
+  readonly pointer: string;
+  /** Why; never echoes the value (it may be a secret). */
+  readonly reason: string;
+}
+
+export interface IngestPipeline {
+  /**
+   * Validates the whole body (all-or-nothing), masks it with the policy of key `keyName`, and
+   * encodes every entry. Throws LogstackError VALIDATION_FAILED (details: EntryProblem[]) or
+   * HTTP_TOO_MANY_ENTRIES. `nowMs` bounds the timestamp window.
+   */
+  prepare(keyName: string, body: unknown, nowMs: number): PreparedBatch;
+}

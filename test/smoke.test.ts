@@ -1,0 +1,5 @@
+import t from 'tap';
+t.test('tap runs TypeScript through tsx', async (t) => {
+  const n: number = 2;
+  t.equal(n + 1, 3);
+});
