@@ -1,0 +1,149 @@
+/**
+ * The WAL on local disk: one directory per token under the root, one lock on the root.
+ * Lifecycle: new → opening → open → closing → closed; calls in the wrong state throw
+ * WAL_NOT_OPEN.
+ */
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { logstackError } from '../errors.js';
+import { DiskSpace } from './disk-space.js';
+import { tokenDirName, tokenNameOfDir } from './token-dir.js';
+import { DiskTokenWal } from './token-wal.js';
+import type { DiskStatus, TokenWal, WalObserver, WalState, WalStore } from './types.js';
+import { lockWalRoot, type ReleaseLock } from './wal-lock.js';
+
+export interface DiskWalStoreOptions {
+  readonly root: string;
+  /** Key names known from the configuration; their WALs exist from `open` on. */
+  readonly tokens: readonly string[];
+  readonly segmentMaxBytes: number;
+  readonly segmentMaxAgeSeconds: number;
+  readonly quotaBytes: (name: string) => number;
+  readonly sync: boolean;
+  readonly diskReservePercent: number;
+  readonly lockStaleSeconds: number;
+  readonly observer?: WalObserver;
+  readonly clock?: () => number;
+  /** Called when the lock is lost while open; the default throws (a crash, on purpose). */
+  readonly onLockCompromised?: (err: Error) => void;
+}
+
+const AGE_CHECK_MS = 1000;
+
+export function createDiskWalStore(opts: DiskWalStoreOptions): WalStore {
+  return new DiskWalStore(opts);
+}
+
+class DiskWalStore implements WalStore {
+  readonly root: string;
+  readonly #opts: DiskWalStoreOptions;
+  readonly #tokens = new Map<string, DiskTokenWal>();
+  readonly #disk: DiskSpace;
+  #state: WalState = 'new';
+  #release: ReleaseLock | null = null;
+  #ageTimer: NodeJS.Timeout | null = null;
+  #closing: Promise<void> | null = null;
+
+  constructor(opts: DiskWalStoreOptions) {
+    this.root = opts.root;
+    this.#opts = opts;
+    this.#disk = new DiskSpace(opts.root, opts.diskReservePercent);
+  }
+
+  get state(): WalState {
+    return this.#state;
+  }
+
+  async open(): Promise<void> {
+    if (this.#state !== 'new') throw logstackError('WAL_NOT_OPEN', [this.#state]);
+    this.#state = 'opening';
+    try {
+      await mkdir(this.root, { recursive: true });
+      this.#release = await lockWalRoot({
+        root: this.root,
+        staleMs: this.#opts.lockStaleSeconds * 1000,
+        onCompromised:
+          this.#opts.onLockCompromised ??
+          ((err) => {
+            throw err;
+          }),
+      });
+      await this.#disk.start();
+      const names = new Set(this.#opts.tokens);
+      for (const entry of await readdir(this.root, { withFileTypes: true })) {
+        const name = entry.isDirectory() ? tokenNameOfDir(entry.name) : null;
+        if (name !== null) names.add(name);
+      }
+      for (const name of names) {
+        const wal = this.#createTokenWal(name);
+        await wal.open();
+        this.#tokens.set(name, wal);
+      }
+    } catch (err) {
+      await this.#shutdown();
+      this.#state = 'closed';
+      throw err;
+    }
+    this.#ageTimer = setInterval(() => void this.#rotateOld(), AGE_CHECK_MS);
+    this.#ageTimer.unref();
+    this.#state = 'open';
+  }
+
+  #createTokenWal(name: string): DiskTokenWal {
+    const o = this.#opts;
+    return new DiskTokenWal({
+      name,
+      dir: join(this.root, tokenDirName(name)),
+      segmentMaxBytes: o.segmentMaxBytes,
+      segmentMaxAgeMs: o.segmentMaxAgeSeconds * 1000,
+      quotaBytes: o.quotaBytes(name),
+      sync: o.sync,
+      observer: o.observer ?? {},
+      clock: o.clock ?? Date.now,
+      checkDisk: (bytes) => this.#disk.claim(bytes),
+    });
+  }
+
+  async #rotateOld(): Promise<void> {
+    for (const wal of this.#tokens.values()) {
+      if (this.#state !== 'open') return;
+      await wal.rotateIfOld().catch((err: Error) => this.#opts.observer?.writeFailed?.(wal.name, err));
+    }
+  }
+
+  token(name: string): TokenWal {
+    if (this.#state !== 'open') throw logstackError('WAL_NOT_OPEN', [this.#state]);
+    const wal = this.#tokens.get(name);
+    if (!wal) throw new TypeError(`no WAL for key "${name}": it was not configured when the WAL opened`);
+    return wal;
+  }
+
+  tokens(): TokenWal[] {
+    return [...this.#tokens.values()];
+  }
+
+  disk(): DiskStatus {
+    return this.#disk.status();
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#state === 'new') {
+        this.#state = 'closed';
+        return;
+      }
+      this.#state = 'closing';
+      await this.#shutdown();
+      this.#state = 'closed';
+    })();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    if (this.#ageTimer) clearInterval(this.#ageTimer);
+    this.#disk.stop();
+    await Promise.all([...this.#tokens.values()].map((w) => w.close()));
+    if (this.#release) await this.#release();
+    this.#release = null;
+  }
+}

@@ -1,0 +1,559 @@
+/**
+ * One token's WAL on disk: a directory of segment files and a cursor.
+ *
+ * Invariants this file keeps:
+ * - A promise returned by `append` resolves only after the fsync that covers its records
+ *   (unless `sync` is off), and concurrent appends share that fsync (group commit).
+ * - Everything before `durableEnd` is complete, CRC-checked frames; readers never look past it.
+ * - A failed write is truncated away before anyone is told; a failed fsync fails the WAL,
+ *   because after fsync reports an error the page cache can no longer be trusted.
+ * - The cursor is persisted before any segment it passed is deleted, so a crash between the
+ *   two leaves a segment that is deleted at the next open, never a cursor that points nowhere.
+ * - A segment file appears under its final name only with a complete, fsync'd header.
+ */
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { logstackError } from '../errors.js';
+import { readCursor, writeCursor, type StoredCursor } from './cursor-file.js';
+import { scanFrames } from './frame-scanner.js';
+import { fsyncDir } from './fs-sync.js';
+import { HEADER_BYTES, decodeHeader, encodeFrames, encodeHeader, parseSegmentFileName, segmentFileName } from './segment-format.js';
+import type { AppendResult, ReadLimits, TokenWal, TokenWalStats, WalObserver, WalPosition, WalReadResult, WalRecord } from './types.js';
+
+export interface TokenWalOptions {
+  readonly name: string;
+  readonly dir: string;
+  readonly segmentMaxBytes: number;
+  readonly segmentMaxAgeMs: number;
+  readonly quotaBytes: number;
+  readonly sync: boolean;
+  readonly observer: WalObserver;
+  readonly clock: () => number;
+  /** Throws the LogstackError to answer when the disk is under its reserve for `bytes` more. */
+  readonly checkDisk: (bytes: number) => void;
+}
+
+interface Segment {
+  readonly segment: number;
+  readonly firstSeq: number;
+  readonly createdAtMs: number;
+  size: number;
+  sealed: boolean;
+}
+
+interface PendingAppend {
+  readonly payloads: readonly Buffer[];
+  readonly bytes: number;
+  readonly resolve: (r: AppendResult) => void;
+  readonly reject: (e: Error) => void;
+}
+
+/** Once the active segment is fully delivered and this large, it is rotated so it can be deleted. */
+const RECLAIM_FRACTION = 8;
+
+function comparePositions(a: WalPosition, b: WalPosition): number {
+  return a.segment !== b.segment ? a.segment - b.segment : a.offset - b.offset;
+}
+
+/** A small promise mutex: the writer and rotation take turns on the active segment. */
+class Mutex {
+  #tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(fn);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+}
+
+export class DiskTokenWal implements TokenWal {
+  readonly name: string;
+  readonly #opts: TokenWalOptions;
+  /** Ascending by segment number; the last one is the active segment. */
+  #segments: Segment[] = [];
+  #active!: Segment;
+  #writeHandle: FileHandle | null = null;
+  readonly #readHandles = new Map<number, FileHandle>();
+  #lastSeq = 0;
+  #cursor: StoredCursor = { segment: 0, offset: HEADER_BYTES, ackedSeq: 0 };
+  #durableEnd: WalPosition = { segment: 0, offset: HEADER_BYTES };
+  #queue: PendingAppend[] = [];
+  #queuedBytes = 0;
+  #draining: Promise<void> | null = null;
+  readonly #writer = new Mutex();
+  readonly #acker = new Mutex();
+  #waiters: Array<() => void> = [];
+  #failed: string | null = null;
+  #closed = false;
+  #corrupt = 0;
+  /** Damage before this position was already counted: re-reads (retries, recovery then delivery) must not count it again. */
+  #corruptCountedTo: WalPosition = { segment: 0, offset: 0 };
+  #oldestPendingAtMs: number | null = null;
+
+  constructor(opts: TokenWalOptions) {
+    this.name = opts.name;
+    this.#opts = opts;
+  }
+
+  get cursor(): WalPosition {
+    return { segment: this.#cursor.segment, offset: this.#cursor.offset };
+  }
+
+  get durableEnd(): WalPosition {
+    return this.#durableEnd;
+  }
+
+  // --- recovery --------------------------------------------------------------------------------
+
+  /** Opens the directory: cleans leftovers, checks headers, truncates a torn tail. */
+  async open(): Promise<void> {
+    const { dir, observer, name } = this.#opts;
+    await mkdir(dir, { recursive: true });
+    const names = await readdir(dir);
+    for (const n of names) if (n.endsWith('.tmp')) await rm(join(dir, n), { force: true });
+
+    const numbers = names.map(parseSegmentFileName).filter((n): n is number => n !== null).sort((a, b) => a - b);
+    const cursorRead = await readCursor(dir);
+    if (cursorRead.kind === 'invalid') observer.cursorReset?.(name, cursorRead.reason);
+    const stored = cursorRead.kind === 'ok' ? cursorRead.cursor : null;
+
+    let deleted = false;
+    for (const n of numbers) {
+      const file = join(dir, segmentFileName(n));
+      if (stored && n < stored.segment) {
+        // Delivered: the cursor was persisted past it, the deletion did not happen before a crash.
+        await rm(file, { force: true });
+        deleted = true;
+        continue;
+      }
+      const segment = await this.#openSegment(n, file);
+      if (segment) this.#segments.push(segment);
+    }
+    if (deleted) await fsyncDir(dir);
+
+    const last = this.#segments.at(-1);
+    let lastSeq = stored?.ackedSeq ?? 0;
+    if (last) {
+      const scanFrom = stored && stored.segment === last.segment && (await this.#isFrameBoundary(last, stored.offset)) ? stored.offset : HEADER_BYTES;
+      lastSeq = Math.max(lastSeq, last.firstSeq - 1);
+      lastSeq = await this.#recoverTail(last, scanFrom, lastSeq);
+      if (last.size >= this.#opts.segmentMaxBytes) last.sealed = true;
+    }
+    this.#lastSeq = lastSeq;
+    for (const s of this.#segments.slice(0, -1)) s.sealed = true;
+
+    if (!last || last.sealed) {
+      const created = await this.#createSegment(Math.max(last?.segment ?? 0, stored?.segment ?? 0) + 1, lastSeq + 1);
+      this.#segments.push(created);
+    }
+    this.#active = this.#segments.at(-1)!;
+    this.#writeHandle = await open(join(dir, segmentFileName(this.#active.segment)), 'r+');
+    this.#durableEnd = { segment: this.#active.segment, offset: this.#active.size };
+    this.#cursor = this.#normalizeCursor(stored);
+    await this.#refreshOldestPending();
+  }
+
+  async #openSegment(n: number, file: string): Promise<Segment | null> {
+    const { observer, name } = this.#opts;
+    const fh = await open(file, 'r');
+    let headerBuf: Buffer;
+    let size: number;
+    try {
+      size = (await fh.stat()).size;
+      headerBuf = Buffer.alloc(HEADER_BYTES);
+      await fh.read(headerBuf, 0, HEADER_BYTES, 0);
+    } finally {
+      await fh.close();
+    }
+    const header = decodeHeader(headerBuf);
+    if (typeof header === 'string' || header.segment !== n) {
+      // Keep the bytes for an operator, out of the way of delivery.
+      const reason = typeof header === 'string' ? header : `header names segment ${header.segment}`;
+      await rename(file, `${file}.damaged`);
+      observer.corruptRecords?.(name, 1, `segment ${n}: ${reason}; renamed to ${segmentFileName(n)}.damaged`);
+      this.#corrupt += 1;
+      return null;
+    }
+    return { segment: n, firstSeq: header.firstSeq, createdAtMs: header.createdAtMs, size, sealed: false };
+  }
+
+  /**
+   * Whether a good frame starts at `offset` (or it is the end). Recovery scans the last segment
+   * from the cursor only then: opening costs what is undelivered, not the history before it.
+   */
+  async #isFrameBoundary(segment: Segment, offset: number): Promise<boolean> {
+    if (offset < HEADER_BYTES || offset > segment.size) return false;
+    if (offset === segment.size) return true;
+    const fh = await open(join(this.#opts.dir, segmentFileName(segment.segment)), 'r');
+    try {
+      const r = await scanFrames(fh, offset, segment.size, { maxRecords: 1, maxBytes: 1 }, 0);
+      return r.frames[0]?.offset === offset;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Scans the last segment from `from` to its end; truncates whatever follows the last good frame. */
+  async #recoverTail(segment: Segment, from: number, lastSeq: number): Promise<number> {
+    const { dir, observer, name } = this.#opts;
+    const fh = await open(join(dir, segmentFileName(segment.segment)), 'r+');
+    try {
+      let pos = from;
+      let seq = lastSeq;
+      for (;;) {
+        const r = await scanFrames(fh, pos, segment.size, { maxRecords: 65536, maxBytes: 16 * 1024 * 1024 }, seq);
+        seq = r.lastSeq;
+        if (r.corrupt > 0 && r.damagedTailAt === null) this.#countCorrupt(r.corrupt, { segment: segment.segment, offset: r.next });
+        if (r.damagedTailAt !== null) {
+          observer.tornTail?.(name, segment.segment, segment.size - r.damagedTailAt);
+          await fh.truncate(r.damagedTailAt);
+          await fh.sync();
+          segment.size = r.damagedTailAt;
+          return seq;
+        }
+        if (r.next >= segment.size || r.next <= pos) return seq;
+        pos = r.next;
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
+  #normalizeCursor(stored: StoredCursor | null): StoredCursor {
+    const first = this.#segments[0]!;
+    if (!stored || stored.segment < first.segment) {
+      if (stored) this.#opts.observer.cursorReset?.(this.name, `segments before ${first.segment} are missing`);
+      return { segment: first.segment, offset: HEADER_BYTES, ackedSeq: Math.max(stored?.ackedSeq ?? 0, first.firstSeq - 1) };
+    }
+    const seg = this.#segments.find((s) => s.segment >= stored.segment);
+    // A cursor past every segment: all that is left was delivered.
+    if (!seg) return { segment: this.#active.segment, offset: this.#active.size, ackedSeq: stored.ackedSeq };
+    if (seg.segment !== stored.segment) return { segment: seg.segment, offset: HEADER_BYTES, ackedSeq: stored.ackedSeq };
+    const offset = Math.min(Math.max(stored.offset, HEADER_BYTES), seg.size);
+    return this.#advancePastSealedEnd({ segment: seg.segment, offset, ackedSeq: stored.ackedSeq });
+  }
+
+  /** The end of a sealed segment is the start of the next one. */
+  #advancePastSealedEnd<P extends WalPosition>(pos: P): P {
+    let p = pos;
+    for (;;) {
+      const index = this.#segments.findIndex((s) => s.segment === p.segment);
+      const seg = this.#segments[index];
+      const next = this.#segments[index + 1];
+      if (!seg || !seg.sealed || !next || p.offset < seg.size) return p;
+      p = { ...p, segment: next.segment, offset: HEADER_BYTES };
+    }
+  }
+
+  // --- appending -------------------------------------------------------------------------------
+
+  append(payloads: readonly Buffer[]): Promise<AppendResult> {
+    if (this.#closed) return Promise.reject(logstackError('WAL_NOT_OPEN', ['closing']));
+    if (this.#failed) return Promise.reject(logstackError('WAL_UNAVAILABLE', [this.name, this.#failed], { retryAfterSeconds: 30 }));
+    if (payloads.length === 0) throw new TypeError('append needs at least one payload');
+    let bytes = 0;
+    for (const p of payloads) bytes += p.length + 24;
+    const used = this.#pendingBytes() + this.#queuedBytes;
+    if (used + bytes > this.#opts.quotaBytes) {
+      return Promise.reject(logstackError('WAL_QUOTA_EXCEEDED', [this.name, used, this.#opts.quotaBytes], { retryAfterSeconds: 30 }));
+    }
+    try {
+      this.#opts.checkDisk(bytes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.#queue.push({ payloads, bytes, resolve, reject });
+      this.#queuedBytes += bytes;
+      this.#draining ??= this.#drain().finally(() => {
+        this.#draining = null;
+      });
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const group = this.#queue;
+      this.#queue = [];
+      await this.#writer.run(() => this.#writeGroup(group));
+      for (const g of group) this.#queuedBytes -= g.bytes;
+    }
+  }
+
+  async #writeGroup(group: PendingAppend[]): Promise<void> {
+    const fail = (err: Error) => group.forEach((g) => g.reject(err));
+    if (this.#failed) return fail(logstackError('WAL_UNAVAILABLE', [this.name, this.#failed], { retryAfterSeconds: 30 }));
+    const now = this.#opts.clock();
+    let total = 0;
+    for (const g of group) total += g.bytes;
+    try {
+      if (this.#active.size > HEADER_BYTES && (this.#active.size + total > this.#opts.segmentMaxBytes || now - this.#active.createdAtMs >= this.#opts.segmentMaxAgeMs)) {
+        await this.#rotateLocked();
+      }
+    } catch (err) {
+      // Nothing of the group was written; the next group tries the rotation again.
+      this.#opts.observer.writeFailed?.(this.name, err as Error);
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      return fail(logstackError('WAL_UNAVAILABLE', [this.name, `rotation failed (${code})`], { cause: err, retryAfterSeconds: 5 }));
+    }
+
+    const firstSeq = this.#lastSeq + 1;
+    const payloads: Buffer[] = [];
+    for (const g of group) payloads.push(...g.payloads);
+    const frames = encodeFrames(payloads, firstSeq, now);
+    const fh = this.#writeHandle!;
+    const at = this.#active.size;
+    try {
+      let written = 0;
+      while (written < frames.length) {
+        const { bytesWritten } = await fh.write(frames, written, frames.length - written, at + written);
+        written += bytesWritten;
+      }
+    } catch (err) {
+      // Leave no half record behind: cut the file back to where this group began.
+      try {
+        await fh.truncate(at);
+      } catch (truncErr) {
+        return fail(this.#fail('write failed and could not be undone', truncErr as Error));
+      }
+      this.#opts.observer.writeFailed?.(this.name, err as Error);
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      return fail(logstackError('WAL_UNAVAILABLE', [this.name, `write failed (${code})`], { cause: err, retryAfterSeconds: 5 }));
+    }
+    if (this.#opts.sync) {
+      const started = process.hrtime.bigint();
+      try {
+        await fh.datasync();
+      } catch (err) {
+        return fail(this.#fail('fsync failed', err as Error));
+      }
+      this.#opts.observer.fsync?.(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+
+    if (this.#lastSeq === this.#cursor.ackedSeq) this.#oldestPendingAtMs = now;
+    this.#active.size = at + frames.length;
+    this.#durableEnd = { segment: this.#active.segment, offset: this.#active.size };
+    let seq = firstSeq;
+    for (const g of group) {
+      g.resolve({ firstSeq: seq, lastSeq: seq + g.payloads.length - 1 });
+      seq += g.payloads.length;
+    }
+    this.#lastSeq = seq - 1;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+
+  #fail(what: string, err: Error): Error {
+    this.#failed = `${what}: ${(err as NodeJS.ErrnoException).code ?? err.message}`;
+    this.#opts.observer.writeFailed?.(this.name, err);
+    return logstackError('WAL_UNAVAILABLE', [this.name, this.#failed], { cause: err, retryAfterSeconds: 30 });
+  }
+
+  async #createSegment(segment: number, firstSeq: number): Promise<Segment> {
+    const { dir } = this.#opts;
+    const createdAtMs = this.#opts.clock();
+    const file = join(dir, segmentFileName(segment));
+    const temp = `${file}.tmp`;
+    const fh = await open(temp, 'w');
+    try {
+      await fh.writeFile(encodeHeader({ segment, createdAtMs, firstSeq }));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(temp, file);
+    await fsyncDir(dir);
+    return { segment, firstSeq, createdAtMs, size: HEADER_BYTES, sealed: false };
+  }
+
+  async #rotateLocked(): Promise<void> {
+    const next = await this.#createSegment(this.#active.segment + 1, this.#lastSeq + 1);
+    await this.#writeHandle?.close();
+    this.#active.sealed = true;
+    this.#segments.push(next);
+    this.#active = next;
+    this.#writeHandle = await open(join(this.#opts.dir, segmentFileName(next.segment)), 'r+');
+    this.#durableEnd = { segment: next.segment, offset: next.size };
+    this.#opts.observer.segmentRotated?.(this.name, next.segment);
+  }
+
+  async rotate(): Promise<void> {
+    if (this.#closed || this.#failed) return;
+    await this.#writer.run(async () => {
+      if (this.#active.size > HEADER_BYTES) await this.#rotateLocked();
+    });
+    await this.#acker.run(async () => {
+      if (comparePositions(this.#advancePastSealedEnd(this.#cursor), this.#cursor) > 0) await this.#persistCursor(this.#cursor);
+    });
+  }
+
+  /** Rotates an active segment older than the age limit; called by the store's timer. */
+  async rotateIfOld(): Promise<void> {
+    if (this.#active.size > HEADER_BYTES && this.#opts.clock() - this.#active.createdAtMs >= this.#opts.segmentMaxAgeMs) await this.rotate();
+  }
+
+  // --- reading ---------------------------------------------------------------------------------
+
+  async #readHandle(segment: number): Promise<FileHandle> {
+    let fh = this.#readHandles.get(segment);
+    if (!fh) {
+      fh = await open(join(this.#opts.dir, segmentFileName(segment)), 'r');
+      this.#readHandles.set(segment, fh);
+    }
+    return fh;
+  }
+
+  #startOf(pos: WalPosition): WalPosition {
+    const first = this.#segments[0]!;
+    if (pos.segment < first.segment) return { segment: first.segment, offset: HEADER_BYTES };
+    const seg = this.#segments.find((s) => s.segment >= pos.segment);
+    if (!seg) return this.#durableEnd;
+    if (seg.segment !== pos.segment) return { segment: seg.segment, offset: HEADER_BYTES };
+    return this.#advancePastSealedEnd({ segment: seg.segment, offset: Math.max(pos.offset, HEADER_BYTES) });
+  }
+
+  async read(from: WalPosition, limits: ReadLimits): Promise<WalReadResult> {
+    if (this.#closed) throw logstackError('WAL_NOT_OPEN', ['closed']);
+    const records: WalRecord[] = [];
+    let corrupt = 0;
+    let bytes = 0;
+    let pos = this.#startOf(from);
+    while (records.length < limits.maxRecords && (records.length === 0 || bytes < limits.maxBytes)) {
+      const seg = this.#segments.find((s) => s.segment === pos.segment);
+      if (!seg) break;
+      const end = seg === this.#active ? this.#durableEnd.offset : seg.size;
+      if (pos.offset < end) {
+        const fh = await this.#readHandle(seg.segment);
+        const r = await scanFrames(fh, pos.offset, end, { maxRecords: limits.maxRecords - records.length, maxBytes: Math.max(1, limits.maxBytes - bytes) }, 0);
+        for (const f of r.frames) {
+          records.push({
+            seq: f.seq,
+            appendedAtMs: f.appendedAtMs,
+            payload: f.payload,
+            position: { segment: seg.segment, offset: f.offset },
+            next: { segment: seg.segment, offset: f.offset + f.size },
+          });
+          bytes += f.payload.length;
+        }
+        if (r.corrupt > 0) {
+          corrupt += r.corrupt;
+          this.#countCorrupt(r.corrupt, { segment: seg.segment, offset: r.next });
+        }
+        if (r.next === pos.offset) break;
+        pos = { segment: seg.segment, offset: r.next };
+      }
+      const after = this.#advancePastSealedEnd(pos);
+      if (after === pos && pos.offset >= end) break;
+      pos = after;
+    }
+    return { records, next: pos, corrupt };
+  }
+
+  #countCorrupt(count: number, scannedTo: WalPosition): void {
+    if (comparePositions(scannedTo, this.#corruptCountedTo) <= 0) return;
+    this.#corruptCountedTo = scannedTo;
+    this.#corrupt += count;
+    this.#opts.observer.corruptRecords?.(this.name, count, `segment ${scannedTo.segment}`);
+  }
+
+  waitForData(from: WalPosition, signal?: AbortSignal): Promise<void> {
+    if (comparePositions(this.#startOf(from), this.#durableEnd) < 0 || this.#closed || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        signal?.removeEventListener('abort', done);
+        this.#waiters = this.#waiters.filter((w) => w !== done);
+        resolve();
+      };
+      this.#waiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  // --- acknowledging ---------------------------------------------------------------------------
+
+  ack(to: WalPosition, ackedSeq: number): Promise<void> {
+    return this.#acker.run(async () => {
+      const target = this.#advancePastSealedEnd({ segment: to.segment, offset: to.offset, ackedSeq: Math.max(ackedSeq, this.#cursor.ackedSeq) });
+      if (comparePositions(target, this.#cursor) < 0) throw new TypeError(`ack moves the cursor of ${this.name} backwards`);
+      if (comparePositions(target, this.#durableEnd) > 0) throw new TypeError(`ack beyond the durable end of ${this.name}`);
+      await this.#persistCursor(target);
+    }).then(() => this.#reclaimDrainedActive());
+  }
+
+  async #persistCursor(target: StoredCursor): Promise<void> {
+    const cursor = this.#advancePastSealedEnd(target);
+    await writeCursor(this.#opts.dir, cursor);
+    this.#cursor = cursor;
+    const gone = this.#segments.filter((s) => s.segment < cursor.segment);
+    if (gone.length > 0) {
+      this.#segments = this.#segments.filter((s) => s.segment >= cursor.segment);
+      for (const s of gone) {
+        await this.#readHandles.get(s.segment)?.close();
+        this.#readHandles.delete(s.segment);
+        await rm(join(this.#opts.dir, segmentFileName(s.segment)), { force: true });
+        this.#opts.observer.segmentDeleted?.(this.name, s.segment);
+      }
+      await fsyncDir(this.#opts.dir);
+    }
+    await this.#refreshOldestPending();
+  }
+
+  /** A fully delivered active segment past a size is rotated, so its disk space comes back. */
+  async #reclaimDrainedActive(): Promise<void> {
+    const drained = this.#cursor.segment === this.#active.segment && this.#cursor.offset >= this.#active.size && this.#queue.length === 0;
+    if (drained && this.#active.size >= this.#opts.segmentMaxBytes / RECLAIM_FRACTION) await this.rotate();
+  }
+
+  async #refreshOldestPending(): Promise<void> {
+    if (this.#cursor.ackedSeq >= this.#lastSeq) {
+      this.#oldestPendingAtMs = null;
+      return;
+    }
+    const { records } = await this.read(this.#cursor, { maxRecords: 1, maxBytes: 1 });
+    this.#oldestPendingAtMs = records[0]?.appendedAtMs ?? null;
+  }
+
+  // --- reporting and closing -------------------------------------------------------------------
+
+  #pendingBytes(): number {
+    let bytes = 0;
+    for (const s of this.#segments) {
+      if (s.segment < this.#cursor.segment) continue;
+      bytes += s.size - (s.segment === this.#cursor.segment ? this.#cursor.offset : HEADER_BYTES);
+    }
+    return bytes;
+  }
+
+  stats(): TokenWalStats {
+    let diskBytes = 0;
+    for (const s of this.#segments) diskBytes += s.size;
+    return {
+      name: this.name,
+      segments: this.#segments.length,
+      diskBytes,
+      quotaBytes: this.#opts.quotaBytes,
+      pendingEntries: Math.max(0, this.#lastSeq - this.#cursor.ackedSeq),
+      pendingBytes: this.#pendingBytes(),
+      oldestPendingAppendedAtMs: this.#oldestPendingAtMs,
+      lastSeq: this.#lastSeq,
+      ackedSeq: this.#cursor.ackedSeq,
+      corruptRecords: this.#corrupt,
+      failed: this.#failed,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#draining;
+    await this.#writer.run(async () => {
+      await this.#writeHandle?.close();
+      this.#writeHandle = null;
+    });
+    await this.#acker.run(async () => {
+      for (const fh of this.#readHandles.values()) await fh.close();
+      this.#readHandles.clear();
+    });
+    for (const w of this.#waiters) w();
+  }
+}

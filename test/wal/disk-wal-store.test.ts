@@ -1,0 +1,60 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import t from 'tap';
+import { createDiskWalStore } from '../../src/wal/disk-wal-store.js';
+import { openWal, payload, recordingObserver, walOptions } from '../support/wal.js';
+import { walCompliance } from './wal-compliance.js';
+
+walCompliance(t, {
+  open: (dir, opts = {}) =>
+    openWal(dir, {
+      ...(opts.segmentMaxBytes ? { segmentMaxBytes: opts.segmentMaxBytes } : {}),
+      ...(opts.quotaBytes ? { quotaBytes: () => opts.quotaBytes! } : {}),
+    }),
+});
+
+t.test('concurrent appends share fsyncs (group commit)', async (t) => {
+  const { observer, events } = recordingObserver();
+  const store = await openWal(t.testdir(), { observer });
+  await Promise.all(Array.from({ length: 200 }, (_, i) => store.token('alpha').append([payload(i)])));
+  t.ok(events.fsyncs < 200, `${events.fsyncs} fsyncs for 200 appends`);
+  t.ok(events.fsyncs >= 1);
+  await store.close();
+});
+
+t.test('token directories are named by key name, never by token', async (t) => {
+  const dir = t.testdir();
+  const store = await openWal(dir, { tokens: ['payments-api', 'svc:odd', '..'] });
+  await store.token('..').append([payload(1)]);
+  await store.close();
+  t.same((await readdir(dir)).sort(), ['%2E.', 'payments-api', 'svc%3Aodd'], 'the lock is released on close');
+  const reopened = await openWal(dir, { tokens: [] });
+  t.same(reopened.tokens().map((w) => w.name).sort(), ['..', 'payments-api', 'svc:odd'].sort(), 'directories left by old keys are still opened');
+  t.equal(reopened.token('..').stats().pendingEntries, 1);
+  await reopened.close();
+});
+
+t.test('a non-empty active segment is rotated at its age limit, then deleted once delivered', async (t) => {
+  let now = 1_000_000;
+  const dir = t.testdir();
+  const store = await openWal(dir, { segmentMaxAgeSeconds: 60, clock: () => now });
+  const wal = store.token('alpha');
+  await wal.append([payload(1)]);
+  const { records } = await wal.read(wal.cursor, { maxRecords: 10, maxBytes: 1 << 20 });
+  await wal.ack(records[0]!.next, records[0]!.seq);
+  t.equal(wal.stats().segments, 1, 'the delivered active segment stays until rotation');
+  now += 61_000;
+  await (wal as unknown as { rotateIfOld(): Promise<void> }).rotateIfOld();
+  t.equal(wal.stats().segments, 1, 'rotated, and the delivered segment deleted');
+  t.equal((await readdir(join(dir, 'alpha'))).filter((n) => n.endsWith('.wal')).length, 1);
+  t.equal(wal.stats().pendingEntries, 0);
+  await store.close();
+});
+
+t.test('the disk reserve refuses appends with 503', async (t) => {
+  const store = createDiskWalStore(walOptions(t.testdir(), { diskReservePercent: 99 }));
+  await store.open();
+  t.equal(store.disk().ok, false);
+  await t.rejects(store.token('alpha').append([payload(1)]), { code: 'LOGSTACK_ERR_WAL_DISK_RESERVE', status: 503 });
+  await store.close();
+});

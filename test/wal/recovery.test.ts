@@ -1,0 +1,187 @@
+import { appendFile, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import t from 'tap';
+import { HEADER_BYTES, segmentFileName } from '../../src/wal/segment-format.js';
+import type { TokenWal } from '../../src/wal/types.js';
+import { openWal, payload, recordingObserver } from '../support/wal.js';
+
+async function readSeqs(wal: TokenWal): Promise<number[]> {
+  const seqs: number[] = [];
+  let pos = wal.cursor;
+  for (;;) {
+    const r = await wal.read(pos, { maxRecords: 1000, maxBytes: 1 << 20 });
+    if (r.records.length === 0) return seqs;
+    seqs.push(...r.records.map((x) => x.seq));
+    pos = r.next;
+  }
+}
+
+async function segmentFiles(dir: string): Promise<string[]> {
+  return (await readdir(join(dir, 'alpha'))).filter((n) => n.endsWith('.wal')).sort();
+}
+
+async function filled(dir: string, n: number, opts = {}): Promise<void> {
+  const store = await openWal(dir, opts);
+  for (let i = 1; i <= n; i++) await store.token('alpha').append([payload(i, 300)]);
+  await store.close();
+}
+
+t.test('a torn tail (half a record) is truncated at open and appends go on after it', async (t) => {
+  const dir = t.testdir();
+  await filled(dir, 10);
+  const file = join(dir, 'alpha', segmentFileName(1));
+  const size = (await stat(file)).size;
+  const garbage = Buffer.alloc(150, 0xab);
+  garbage.writeUInt32LE(300, 0);
+  await appendFile(file, garbage);
+
+  const { observer, events } = recordingObserver();
+  const store = await openWal(dir, { observer });
+  const wal = store.token('alpha');
+  t.same(await readSeqs(wal), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  t.equal((await stat(file)).size, size, 'file cut back to the last whole record');
+  t.same(events.tornTails, [{ token: 'alpha', segment: 1, bytes: 150 }]);
+  t.same(await wal.append([payload(11)]), { firstSeq: 11, lastSeq: 11 });
+  await store.close();
+});
+
+t.test('a segment cut at every byte of its last record opens with the records before it', async (t) => {
+  const dir = t.testdir();
+  await filled(dir, 3);
+  const file = join(dir, 'alpha', segmentFileName(1));
+  const whole = await readFile(file);
+  const lastRecordStart = whole.length - (24 + 300);
+  for (let cut = lastRecordStart; cut < whole.length; cut += 7) {
+    await writeFile(file, whole.subarray(0, cut));
+    const store = await openWal(dir);
+    t.same(await readSeqs(store.token('alpha')), [1, 2], `cut at ${cut}`);
+    await store.close();
+  }
+});
+
+t.test('a flipped byte inside a record is detected, counted and skipped; the rest is read', async (t) => {
+  const dir = t.testdir();
+  await filled(dir, 20);
+  const file = join(dir, 'alpha', segmentFileName(1));
+  const fh = await open(file, 'r+');
+  const frame = 24 + 300;
+  for (const [record, at] of [[5, 40], [12, 2]] as const) {
+    const pos = HEADER_BYTES + (record - 1) * frame + at;
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, pos);
+    b[0]! ^= 0xff;
+    await fh.write(b, 0, 1, pos);
+  }
+  await fh.close();
+
+  const { observer, events } = recordingObserver();
+  const store = await openWal(dir, { observer });
+  const wal = store.token('alpha');
+  const seqs = await readSeqs(wal);
+  t.same(seqs, Array.from({ length: 20 }, (_, i) => i + 1).filter((s) => s !== 5 && s !== 12));
+  t.equal(events.corrupt.reduce((n, c) => n + c.count, 0), 2, 'two corrupt records counted');
+  t.equal(wal.stats().corruptRecords, 2);
+  t.same(await wal.append([payload(21)]), { firstSeq: 21, lastSeq: 21 }, 'appends go on');
+  await store.close();
+});
+
+t.test('random byte flips never stop the WAL from opening, and good records survive', async (t) => {
+  const dir = t.testdir();
+  await filled(dir, 50);
+  const file = join(dir, 'alpha', segmentFileName(1));
+  const original = await readFile(file);
+  let seed = 42;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let round = 0; round < 15; round++) {
+    const damaged = Buffer.from(original);
+    const hits = new Set<number>();
+    for (let i = 0; i < 3; i++) {
+      const pos = HEADER_BYTES + Math.floor(rand() * (damaged.length - HEADER_BYTES));
+      damaged[pos]! ^= 1 + Math.floor(rand() * 255);
+      hits.add(Math.floor((pos - HEADER_BYTES) / (24 + 300)) + 1);
+    }
+    await writeFile(file, damaged);
+    const store = await openWal(dir);
+    const seqs = await readSeqs(store.token('alpha'));
+    const expected = Array.from({ length: 50 }, (_, i) => i + 1).filter((s) => !hits.has(s));
+    // A hit on the last record is a torn tail; every record not hit must be readable.
+    t.same(seqs.filter((s) => !hits.has(s)), expected, `round ${round}: hits ${[...hits]}`);
+    t.ok(seqs.every((s) => !hits.has(s)), 'no damaged record is delivered');
+    await store.close();
+  }
+});
+
+t.test('a segment with a damaged header is set aside; other segments and tokens go on', async (t) => {
+  const dir = t.testdir();
+  await filled(dir, 60, { segmentMaxBytes: 4096 });
+  const files = await segmentFiles(dir);
+  t.ok(files.length >= 3);
+  const victim = join(dir, 'alpha', files[1]!);
+  const fh = await open(victim, 'r+');
+  await fh.write(Buffer.from('XXXX'), 0, 4, 0);
+  await fh.close();
+
+  const { observer, events } = recordingObserver();
+  const store = await openWal(dir, { observer, segmentMaxBytes: 4096 });
+  const seqs = await readSeqs(store.token('alpha'));
+  t.ok(seqs.length > 0 && seqs.length < 60);
+  t.ok((await readdir(join(dir, 'alpha'))).includes(`${files[1]}.damaged`), 'kept for inspection');
+  t.match(events.corrupt[0]?.where, /bad magic/);
+  t.same(await store.token('beta').append([payload(1)]), { firstSeq: 1, lastSeq: 1 });
+  await store.close();
+});
+
+t.test('a missing, empty or garbage cursor restarts delivery from the oldest segment', async (t) => {
+  for (const damage of ['missing', 'empty', 'garbage'] as const) {
+    const dir = t.testdir();
+    const store = await openWal(dir);
+    const wal = store.token('alpha');
+    await wal.append([payload(1), payload(2), payload(3)]);
+    const { records } = await wal.read(wal.cursor, { maxRecords: 2, maxBytes: 1 << 20 });
+    await wal.ack(records[1]!.next, 2);
+    await store.close();
+    const cursorFile = join(dir, 'alpha', 'cursor.json');
+    if (damage === 'missing') await rm(cursorFile);
+    else await writeFile(cursorFile, damage === 'empty' ? '' : '{"version":1,"segment":"x"');
+
+    const { observer, events } = recordingObserver();
+    const reopened = await openWal(dir, { observer });
+    t.same(await readSeqs(reopened.token('alpha')), [1, 2, 3], `${damage}: redelivered from the start`);
+    t.equal(events.cursorResets.length, damage === 'missing' ? 0 : 1);
+    await reopened.close();
+  }
+});
+
+t.test('a segment deleted by hand is skipped; delivery goes on with the next one', async (t) => {
+  const dir = t.testdir();
+  await filled(dir, 60, { segmentMaxBytes: 4096 });
+  const files = await segmentFiles(dir);
+  await rm(join(dir, 'alpha', files[0]!));
+  const store = await openWal(dir, { segmentMaxBytes: 4096 });
+  const seqs = await readSeqs(store.token('alpha'));
+  t.ok(seqs.length > 0 && seqs.at(-1) === 60, 'the rest is delivered');
+  await store.close();
+});
+
+t.test('segments already passed by the cursor are deleted at open (crash between cursor and delete)', async (t) => {
+  const dir = t.testdir();
+  await filled(dir, 60, { segmentMaxBytes: 4096 });
+  const files = await segmentFiles(dir);
+  const cursorSegment = Number(files[2]!.slice(0, 16));
+  await writeFile(join(dir, 'alpha', 'cursor.json'), JSON.stringify({ version: 1, segment: cursorSegment, offset: HEADER_BYTES, acked_seq: 0 }));
+  const store = await openWal(dir, { segmentMaxBytes: 4096 });
+  t.same(await segmentFiles(dir), files.slice(2));
+  t.equal((await readSeqs(store.token('alpha')))[0]! > 1, true);
+  await store.close();
+});
+
+t.test('an empty segment file left by a crash before its header was complete is ignored', async (t) => {
+  const dir = t.testdir();
+  await filled(dir, 3);
+  await writeFile(join(dir, 'alpha', `${segmentFileName(2)}.tmp`), Buffer.alloc(10));
+  await truncate(join(dir, 'alpha', segmentFileName(1)), HEADER_BYTES + 2 * (24 + 300));
+  const store = await openWal(dir);
+  t.same(await readSeqs(store.token('alpha')), [1, 2]);
+  t.notOk((await readdir(join(dir, 'alpha'))).some((n) => n.endsWith('.tmp')), 'temp files removed');
+  await store.close();
+});
