@@ -35,7 +35,7 @@ const MaskingOverride = Type.Object(
     exempt_keys: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Baseline keys this token may send unmasked.' }),
     partial_rules: Type.Record(Type.String(), PartialRule, { default: {}, description: 'Partial rules for this token, on top of `masking.partial_rules`.' }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'Masking for this key only, on top of the `masking` section.' },
 );
 
 export const ApiKeySchema = Type.Object(
@@ -77,6 +77,9 @@ export const ConfigSchema = Type.Object(
         admin_token: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token of /v1/admin/*. Without it the admin endpoints answer 401.' })),
         api_keys: Type.Record(Type.String({ minLength: 16 }), ApiKeySchema, {
           default: {},
+          // Type.Record drops the key schema's constraints; propertyNames keeps them enforced.
+          // The pattern is RFC 6750's b64token: anything else cannot be sent as `Bearer <token>`.
+          propertyNames: { minLength: 16, pattern: '^[A-Za-z0-9._~+/-]+=*$' },
           description: 'API tokens (at least 16 characters) and what each is.',
         }),
       },
@@ -100,7 +103,7 @@ export const ConfigSchema = Type.Object(
             jwts: Type.Boolean({ default: true, description: 'Mask JSON Web Tokens in strings.' }),
             custom: Type.Array(ValuePattern, { default: [], description: 'Extra regular expressions applied to `message` and every string value.' }),
           },
-          { additionalProperties: false, default: {} },
+          { additionalProperties: false, default: {}, description: 'Value patterns, applied to `message` and every string value of `metadata`.' },
         ),
       },
       { additionalProperties: false, default: {} },
@@ -145,6 +148,8 @@ export const ConfigSchema = Type.Object(
         }),
         static_labels: Type.Record(Type.String({ pattern: LABEL_NAME }), Type.String({ minLength: 1, maxLength: 1024 }), {
           default: {},
+          // Without it a key that fails the pattern matches no patternProperties and goes unchecked.
+          propertyNames: { pattern: LABEL_NAME },
           description: 'Labels added to every stream.',
         }),
         metadata_mode: Type.Union([Type.Literal('structured_metadata'), Type.Literal('json_line')], {
@@ -155,9 +160,14 @@ export const ConfigSchema = Type.Object(
         batch_max_entries: Int({ default: 5000, minimum: 1, description: 'Entries per push.' }),
         batch_max_wait_ms: Int({ default: 200, minimum: 0, description: 'How long a partial batch waits for more entries (ms).' }),
         concurrency: Int({ default: 4, minimum: 1, maximum: 64, description: 'Pushes in flight at once, across tokens (one per token, to keep order).' }),
-        headers: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Extra headers on every push.' }),
+        headers: Type.Record(Type.String(), Type.String(), {
+          default: {},
+          // RFC 9110 token: undici would refuse any other header name, but only at the first push.
+          propertyNames: { pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" },
+          description: 'Extra headers on every push.',
+        }),
         basic_auth: Type.Optional(
-          Type.Object({ username: Type.String(), password: Type.String() }, { additionalProperties: false, description: 'Basic auth toward Loki.' }),
+          Type.Object({ username: Type.String({ description: 'User name.' }), password: Type.String({ description: 'Password; never logged.' }) }, { additionalProperties: false, description: 'Basic auth toward Loki.' }),
         ),
         bearer_token: Type.Optional(Type.String({ minLength: 1, description: 'Bearer token toward Loki.' })),
         tls: Type.Object(
@@ -167,7 +177,7 @@ export const ConfigSchema = Type.Object(
             key_file: Type.Optional(Type.String({ description: 'Client key (PEM) for mutual TLS.' })),
             insecure_skip_verify: Type.Boolean({ default: false, description: "Don't verify Loki's certificate. For tests only." }),
           },
-          { additionalProperties: false, default: {} },
+          { additionalProperties: false, default: {}, description: 'TLS toward an `https://` base_url.' },
         ),
         ready_check_interval_seconds: Int({ default: 10, minimum: 1, description: "How often /readyz asks Loki's /ready." }),
         dead_letter_quota_bytes: Int({ default: 268435456, minimum: 65536, description: 'Dead-letter bytes per token; the oldest are dropped past it (256 MiB).' }),

@@ -1,0 +1,161 @@
+/**
+ * Loads the configuration: the YAML file, then the environment, then one validation against the
+ * schema that also fills in the defaults, then the checks that span several keys. Everything that
+ * is wrong is reported at once, by key path, without secrets; a config that loads is complete.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Ajv, type ValidateFunction } from 'ajv';
+import type { LevelWithSilent } from 'pino';
+import { LineCounter, parseDocument } from 'yaml';
+import { logstackError } from '../errors.js';
+import { apiKeyLabel, collectSecrets, configInvalid, pointer, problemsFromAjv, type ConfigProblem, type ValueSources } from './config-error.js';
+import { applyEnvOverrides, resolveConfigPath, type ConfigFileChoice } from './env-overrides.js';
+import { ConfigSchema, type Config } from './schema.js';
+
+export interface LoadConfigOptions {
+  /** The file named on the command line (`--config`); else LOGSTACK_CONFIG, else ./config.yaml. */
+  file?: string;
+  /** Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** What a relative file path is relative to; default the working directory. */
+  cwd?: string;
+}
+
+const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL', 'SILENT'] as const;
+type Level = (typeof LEVELS)[number];
+/** The original's Python level names. */
+const LEVEL_ALIASES: Readonly<Record<string, Level>> = { WARNING: 'WARN', CRITICAL: 'FATAL' };
+
+const FILE_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'it is a directory',
+};
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A YAML error is reported by its position and message only: the yaml package's pretty errors
+ * quote the offending line, and that line may hold a token.
+ */
+function readConfigFile(choice: ConfigFileChoice, cwd: string): Record<string, unknown> {
+  const shownPath = choice.namedBy === 'default' ? choice.path : `${choice.path} (named by ${choice.namedBy})`;
+  let text: string;
+  try {
+    text = readFileSync(resolve(cwd, choice.path), 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (choice.namedBy === 'default' && code === 'ENOENT') return {};
+    throw logstackError('CONFIG_UNREADABLE', [shownPath, FILE_ERRORS[code] ?? (err as Error).message], { cause: err });
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, lineCounter });
+  if (doc.errors.length > 0) {
+    const where = doc.errors.map((e) => {
+      const { line, col } = lineCounter.linePos(e.pos[0]);
+      return `YAML syntax error at line ${line}, column ${col}: ${e.message}`;
+    });
+    throw logstackError('CONFIG_UNREADABLE', [shownPath, where.join('; ')]);
+  }
+  let content: unknown;
+  try {
+    content = doc.toJS();
+  } catch (err) {
+    throw logstackError('CONFIG_UNREADABLE', [shownPath, (err as Error).message]);
+  }
+  if (content === null || content === undefined) return {};
+  if (!isRecord(content)) throw configInvalid([{ path: '(root)', message: `must be a mapping of sections (server, security, ...), got ${Array.isArray(content) ? 'a list' : typeof content}` }], []);
+  return content;
+}
+
+let compiled: ValidateFunction<Config> | undefined;
+
+function validator(): ValidateFunction<Config> {
+  // ajv's strict mode refuses a default on the root schema; what it validates here is always an object.
+  compiled ??= new Ajv({ useDefaults: true, coerceTypes: false, allErrors: true, strict: true, verbose: true }).compile<Config>({
+    ...ConfigSchema,
+    default: undefined,
+  });
+  return compiled;
+}
+
+function apiKeyProblems(config: Config, sources: ValueSources): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const keys = config.security.api_keys;
+  const tokensByName = new Map<string, string[]>();
+  for (const [token, key] of Object.entries(keys)) {
+    if (key.name === '.' || key.name === '..') {
+      problems.push({ path: `security.api_keys${apiKeyLabel(token, key)}.name`, message: 'must not be "." or "..": the name becomes a directory' });
+    }
+    const name = key.name.toLowerCase();
+    tokensByName.set(name, [...(tokensByName.get(name) ?? []), token]);
+  }
+  for (const tokens of tokensByName.values()) {
+    if (tokens.length < 2) continue;
+    const spellings = [...new Set(tokens.map((t) => JSON.stringify(keys[t]?.name)))].join(' and ');
+    const from = [...new Set(tokens.map((t) => sources.get(pointer(['security', 'api_keys', t])) ?? 'the file'))].join(', ');
+    problems.push({
+      path: 'security.api_keys',
+      message: `${tokens.length} keys are named ${spellings} (from ${from}); names must be unique, ignoring case: a name is a WAL directory and a metrics label`,
+    });
+  }
+  const admin = config.security.admin_token;
+  if (admin !== undefined && Object.hasOwn(keys, admin)) {
+    problems.push({ path: 'security.admin_token', message: `must differ from every API token; it is the token of security.api_keys${apiKeyLabel(admin, keys[admin])}` });
+  }
+  return problems;
+}
+
+function lokiProblems({ loki }: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (loki.backoff_initial_ms > loki.backoff_max_ms) {
+    problems.push({ path: 'loki.backoff_initial_ms', message: `must be <= loki.backoff_max_ms (got ${loki.backoff_initial_ms} > ${loki.backoff_max_ms})` });
+  }
+  if ((loki.tls.cert_file === undefined) !== (loki.tls.key_file === undefined)) {
+    problems.push({ path: 'loki.tls', message: 'cert_file and key_file go together: mutual TLS needs both' });
+  }
+  // Each of these is an Authorization header; Loki would see only one of them.
+  const authorizations = [
+    loki.basic_auth === undefined ? undefined : 'loki.basic_auth',
+    loki.bearer_token === undefined ? undefined : 'loki.bearer_token',
+    ...Object.keys(loki.headers).filter((h) => h.toLowerCase() === 'authorization').map((h) => `loki.headers.${h}`),
+  ].filter((p) => p !== undefined);
+  if (authorizations.length > 1) {
+    problems.push({ path: authorizations.join(', '), message: 'each sets the Authorization header of the pushes; set only one' });
+  }
+  return problems;
+}
+
+function canonicalLevel(server: Pick<Config['server'], 'debug' | 'log_level'>): Level {
+  const upper = server.log_level.toUpperCase();
+  const level = LEVEL_ALIASES[upper] ?? LEVELS.find((l) => l === upper);
+  if (level === undefined) throw new TypeError(`unknown log level ${server.log_level}`);
+  // `debug: true` asks for DEBUG at least; a more verbose TRACE stays.
+  return server.debug && LEVELS.indexOf(level) > LEVELS.indexOf('DEBUG') ? 'DEBUG' : level;
+}
+
+/** The pino level of a configuration: `server.log_level` in pino's words, at least `debug` when `server.debug`. */
+export function pinoLevel(config: { readonly server: Pick<Config['server'], 'debug' | 'log_level'> }): LevelWithSilent {
+  return canonicalLevel(config.server).toLowerCase() as LevelWithSilent;
+}
+
+/**
+ * The configuration from the file (`options.file`, else LOGSTACK_CONFIG, else ./config.yaml, which
+ * alone may be missing) and the environment, with every default filled in and `server.log_level`
+ * in canonical form (TRACE, DEBUG, INFO, WARN, ERROR, FATAL or SILENT). Throws CONFIG_UNREADABLE
+ * or CONFIG_INVALID.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const fromFile = readConfigFile(resolveConfigPath(options.file, env), options.cwd ?? process.cwd());
+  const { config, problems, sources } = applyEnvOverrides(fromFile, env);
+  const validate = validator();
+  if (!validate(config)) throw configInvalid([...problems, ...problemsFromAjv(validate.errors ?? [], config, sources)], collectSecrets(config));
+  const all = [...problems, ...apiKeyProblems(config, sources), ...lokiProblems(config)];
+  if (all.length > 0) throw configInvalid(all, collectSecrets(config));
+  config.server.log_level = canonicalLevel(config.server);
+  return config;
+}

@@ -1,0 +1,226 @@
+import { inspect } from 'node:util';
+import t from 'tap';
+import { isLogstackError, type LogstackError } from '../../src/errors.js';
+import { loadConfig, pinoLevel } from '../../src/config/load.js';
+import type { ConfigProblem } from '../../src/config/config-error.js';
+
+const TOKEN_A = 'logstack_aaaaaaaaaaaaaaaaaaaaaaaa';
+const TOKEN_B = 'logstack_bbbbbbbbbbbbbbbbbbbbbbbb';
+const ADMIN = 'logstack_admin_cccccccccccccccccc';
+
+/** The path of a config.yaml holding `yaml`, in a fresh test directory. */
+function configFile(t: { testdir(fixture: Record<string, string>): string }, yaml: string): string {
+  return `${t.testdir({ 'config.yaml': yaml })}/config.yaml`;
+}
+
+function failure(load: () => unknown): LogstackError {
+  try {
+    load();
+  } catch (err) {
+    if (isLogstackError(err)) return err;
+    throw err;
+  }
+  throw new Error('the configuration loaded, but it should not have');
+}
+
+function problemsOf(err: LogstackError): string[] {
+  return (err.details as ConfigProblem[]).map((p) => `${p.path}: ${p.message}`);
+}
+
+t.test('without a file, the defaults and the environment make the configuration', async (t) => {
+  const config = loadConfig({ cwd: t.testdir({}), env: {} });
+  t.equal(config.server.host, '0.0.0.0');
+  t.equal(config.server.port, 8000);
+  t.equal(config.wal.wal_root_path, './wal');
+  t.equal(config.loki.base_url, 'http://localhost:3100');
+  t.equal(config.security.rate_limit_rps, 1000);
+  t.equal(config.security.rate_limit_burst, 2000);
+  t.same(config.security.api_keys, {});
+  t.same(config.masking.partial_rules, { authorization: { keep_prefix: 5 }, email: { mask_email: true } });
+  t.equal(config.loki.encoding, 'protobuf');
+  t.equal(config.wal.sync, true);
+});
+
+t.test('an empty file is the defaults', async (t) => {
+  t.equal(loadConfig({ file: configFile(t, '# nothing yet\n'), env: {} }).server.port, 8000);
+});
+
+t.test('defaults fill in whatever the file leaves out, at every depth', async (t) => {
+  const config = loadConfig({
+    file: configFile(t, `server:\n  port: 9000\nsecurity:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n      masking:\n        extra_keys: [iban]\n`),
+    env: {},
+  });
+  t.equal(config.server.port, 9000);
+  t.equal(config.server.log_level, 'INFO');
+  t.same(config.security.api_keys[TOKEN_A], { name: 'payments-api', active: true, masking: { extra_keys: ['iban'], exempt_keys: [], partial_rules: {} } });
+  t.equal(config.masking.patterns.jwts, true);
+  t.equal(config.loki.tls.insecure_skip_verify, false);
+});
+
+t.test('the file: --config, else LOGSTACK_CONFIG, else ./config.yaml', async (t) => {
+  const dir = t.testdir({
+    'config.yaml': 'server:\n  port: 1001\n',
+    'from-env.yaml': 'server:\n  port: 1002\n',
+    'from-argv.yaml': 'server:\n  port: 1003\n',
+  });
+  t.equal(loadConfig({ cwd: dir, env: {} }).server.port, 1001);
+  t.equal(loadConfig({ cwd: dir, env: { LOGSTACK_CONFIG: 'from-env.yaml' } }).server.port, 1002);
+  t.equal(loadConfig({ cwd: dir, file: 'from-argv.yaml', env: { LOGSTACK_CONFIG: 'from-env.yaml' } }).server.port, 1003);
+});
+
+t.test('a file that was named must exist', async (t) => {
+  const dir = t.testdir({});
+  const byArgument = failure(() => loadConfig({ cwd: dir, file: 'missing.yaml', env: {} }));
+  t.ok(isLogstackError(byArgument, 'CONFIG_UNREADABLE'));
+  t.equal(byArgument.message, 'Cannot read configuration file missing.yaml (named by --config): no such file');
+  const byEnv = failure(() => loadConfig({ cwd: dir, env: { LOGSTACK_CONFIG: 'gone.yaml' } }));
+  t.equal(byEnv.message, 'Cannot read configuration file gone.yaml (named by LOGSTACK_CONFIG): no such file');
+});
+
+t.test('a directory is not a readable configuration file', async (t) => {
+  const dir = t.testdir({ 'conf.d': {} });
+  const err = failure(() => loadConfig({ cwd: dir, file: 'conf.d', env: {} }));
+  t.ok(isLogstackError(err, 'CONFIG_UNREADABLE'));
+  t.match(err.message, /conf\.d .*it is a directory/);
+});
+
+t.test('a YAML syntax error is reported with its line and column, not with the text of the line', async (t) => {
+  const file = configFile(t, `server:\n  port: 8000\nsecurity:\n  api_keys:\n    ${TOKEN_A}: {name: "payments-api"\n`);
+  const err = failure(() => loadConfig({ file, env: {} }));
+  t.ok(isLogstackError(err, 'CONFIG_UNREADABLE'));
+  t.match(err.message, /YAML syntax error at line \d+, column \d+: /);
+  t.notMatch(inspect(err), TOKEN_A);
+});
+
+t.test('a duplicated key in the YAML is a syntax error', async (t) => {
+  const err = failure(() => loadConfig({ file: configFile(t, 'server:\n  port: 1\n  port: 2\n'), env: {} }));
+  t.ok(isLogstackError(err, 'CONFIG_UNREADABLE'));
+  t.match(err.message, 'YAML syntax error at line 3, column 3: Map keys must be unique');
+});
+
+t.test('a file that is not a mapping is invalid', async (t) => {
+  const err = failure(() => loadConfig({ file: configFile(t, '- server\n- loki\n'), env: {} }));
+  t.ok(isLogstackError(err, 'CONFIG_INVALID'));
+  t.match(err.message, '(root): must be a mapping of sections');
+});
+
+t.test('an unknown key is named with the keys that would be valid there', async (t) => {
+  const err = failure(() => loadConfig({ file: configFile(t, 'server:\n  prot: 80\nlokki: {}\n'), env: {} }));
+  t.ok(isLogstackError(err, 'CONFIG_INVALID'));
+  t.same(problemsOf(err).sort(), [
+    'lokki: unknown key (expected one of server, security, masking, limits, wal, loki)',
+    'server.prot: unknown key (expected one of host, port, debug, log_level, shutdown_timeout_seconds, request_timeout_seconds, trust_proxy)',
+  ]);
+});
+
+t.test('a value of the wrong type is named; YAML strings are not coerced', async (t) => {
+  const err = failure(() => loadConfig({ file: configFile(t, 'server:\n  port: "8000"\n  debug: "yes"\n'), env: {} }));
+  t.same(problemsOf(err), ['server.port: must be an integer (got a string "8000")', 'server.debug: must be a boolean (got a string "yes")']);
+});
+
+t.test('a value out of range is named with the limit and the value', async (t) => {
+  const err = failure(() => loadConfig({ file: configFile(t, 'wal:\n  segment_max_bytes: 12\n'), env: {} }));
+  t.equal(err.message, 'Invalid configuration: wal.segment_max_bytes: must be >= 4096 (got 12)');
+});
+
+t.test('a value that fails a pattern or a set of allowed values is named', async (t) => {
+  const file = configFile(t, 'loki:\n  encoding: xml\n  labels: [service, host]\n  base_url: "loki:3100"\n');
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), [
+    'loki.base_url: must match the pattern ^https?:// (got "loki:3100")',
+    'loki.encoding: must be one of protobuf, json (got "xml")',
+    'loki.labels[1]: must be one of service, env, level (got "host")',
+  ]);
+});
+
+t.test('a key of an API key is named by the key name, or by a masked token when the name is unusable', async (t) => {
+  const file = configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n      active: maybe\n    ${TOKEN_B}:\n      name: "user service"\n`);
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), [
+    'security.api_keys[payments-api].active: must be a boolean (got a string "maybe")',
+    'security.api_keys[logs…].name: must match the pattern ^[A-Za-z0-9_.:-]{1,128}$ (got "user service")',
+  ]);
+});
+
+t.test('a token must be at least 16 characters that can be sent as a Bearer token', async (t) => {
+  const file = configFile(t, 'security:\n  api_keys:\n    too-short-token:\n      name: short\n    "token with spaces 1234":\n      name: spaced\n');
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), [
+    'security.api_keys[short]: the token must be at least 16 characters long',
+    'security.api_keys[spaced]: the token must match the pattern ^[A-Za-z0-9._~+/-]+=*$',
+  ]);
+});
+
+t.test('a missing required key is named', async (t) => {
+  const file = configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      active: true\n`);
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), ['security.api_keys[logs…].name: is required']);
+});
+
+t.test('every problem is reported at once', async (t) => {
+  const err = failure(() => loadConfig({ file: configFile(t, 'server:\n  port: -1\nwal:\n  sync: 1\nlimits:\n  max_entries: 0\n'), env: {} }));
+  t.match(err.message, /^Invalid configuration: 3 problems:\n {2}- server\.port: .*\n {2}- limits\.max_entries: .*\n {2}- wal\.sync: /);
+});
+
+t.test('API key names are unique, ignoring case', async (t) => {
+  const file = configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n    ${TOKEN_B}:\n      name: Payments-API\n`);
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), [
+    'security.api_keys: 2 keys are named "payments-api" and "Payments-API" (from the file); names must be unique, ignoring case: a name is a WAL directory and a metrics label',
+  ]);
+});
+
+t.test('an API key name is not "." or ".."', async (t) => {
+  const file = configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      name: ".."\n`);
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), ['security.api_keys[logs…].name: must not be "." or "..": the name becomes a directory']);
+});
+
+t.test('the admin token is none of the API tokens', async (t) => {
+  const file = configFile(t, `security:\n  admin_token: ${TOKEN_A}\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n`);
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), [
+    'security.admin_token: must differ from every API token; it is the token of security.api_keys[payments-api]',
+  ]);
+});
+
+t.test('Loki settings that contradict each other are refused', async (t) => {
+  const file = configFile(
+    t,
+    'loki:\n  backoff_initial_ms: 5000\n  backoff_max_ms: 1000\n  tls:\n    cert_file: client.pem\n  bearer_token: abc\n  headers:\n    Authorization: "Bearer xyz"\n',
+  );
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), [
+    'loki.backoff_initial_ms: must be <= loki.backoff_max_ms (got 5000 > 1000)',
+    'loki.tls: cert_file and key_file go together: mutual TLS needs both',
+    'loki.bearer_token, loki.headers.Authorization: each sets the Authorization header of the pushes; set only one',
+  ]);
+});
+
+t.test('log levels: Python names, any case, and debug: true', async (t) => {
+  const level = (yaml: string) => {
+    const config = loadConfig({ file: configFile(t, yaml), env: {} });
+    return [config.server.log_level, pinoLevel(config)];
+  };
+  t.same(level('server:\n  log_level: WARNING\n'), ['WARN', 'warn']);
+  t.same(level('server:\n  log_level: critical\n'), ['FATAL', 'fatal']);
+  t.same(level('server:\n  log_level: error\n'), ['ERROR', 'error']);
+  t.same(level('server:\n  debug: true\n'), ['DEBUG', 'debug']);
+  t.same(level('server:\n  debug: true\n  log_level: TRACE\n'), ['TRACE', 'trace']);
+  t.same(level('server:\n  debug: true\n  log_level: SILENT\n'), ['DEBUG', 'debug']);
+  t.equal(pinoLevel({ server: { debug: false, log_level: 'Warning' } }), 'warn');
+});
+
+t.test('no message shows a token, the admin token or a Loki credential', async (t) => {
+  const secrets = [TOKEN_A, TOKEN_B, ADMIN, 'tok_too_short', 'loki-password-1', 'loki-bearer-12345', 'header-secret-99', 's3cretpass'];
+  const cases: { name: string; yaml: string; env?: NodeJS.ProcessEnv }[] = [
+    { name: 'admin token too short', yaml: 'security:\n  admin_token: tok_too_short\n' },
+    { name: 'admin token of the wrong type', yaml: 'security:\n  admin_token: 123456789012345678\n' },
+    { name: 'a token too short', yaml: 'security:\n  api_keys:\n    tok_too_short:\n      name: x\n' },
+    { name: 'a token given as the value of a name', yaml: `security:\n  api_keys:\n    payments:\n      ${TOKEN_A}\n` },
+    { name: 'a token used as the name of another key', yaml: `security:\n  api_keys:\n    ${TOKEN_A}:\n      name: a\n    ${TOKEN_B}:\n      name: ${TOKEN_A}\n      active: 3\n` },
+    { name: 'the admin token is an API token', yaml: `security:\n  admin_token: ${TOKEN_A}\n  api_keys:\n    ${TOKEN_A}:\n      name: ${TOKEN_A}\n` },
+    { name: 'Loki credentials of the wrong shape', yaml: 'loki:\n  basic_auth:\n    username: 7\n    password: loki-password-1\n    pass: loki-password-1\n  bearer_token: loki-bearer-12345\n  headers:\n    "X Bad": header-secret-99\n' },
+    { name: 'a credential in a URL', yaml: 'loki:\n  base_url: "ftp://user:s3cretpass@loki:3100"\n' },
+    { name: 'tokens in a variable that is not JSON', yaml: '', env: { LOGSTACK_SECURITY_API_KEYS: `{"${TOKEN_A}": {"name": "a"},` } },
+    { name: 'a token from a variable that is too short', yaml: '', env: { LOGSTACK_API_KEY_PAY_TOKEN: 'tok_too_short', LOGSTACK_SECURITY_ADMIN_TOKEN: ADMIN, LOGSTACK_WAL_SYNC: 'perhaps' } },
+    { name: 'a YAML error on a token line', yaml: `security:\n  api_keys:\n    ${TOKEN_A}: [\n` },
+  ];
+  for (const c of cases) {
+    const err = failure(() => loadConfig({ file: configFile(t, c.yaml), env: c.env ?? {} }));
+    const shown = `${inspect(err, { depth: 10 })}\n${JSON.stringify(err.details)}`;
+    t.notOk(secrets.some((s) => shown.includes(s)), `${c.name}: ${err.message}`);
+  }
+});
