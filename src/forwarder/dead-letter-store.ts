@@ -1,0 +1,209 @@
+/**
+ * Entries Loki refused for good (400 and the like), kept per token so an operator can see why
+ * and replay them once Loki's limits are fixed. JSON lines, one refused batch a line, in
+ * numbered files under `<token dir>/dead-letter/`; each write is fsync'd before the forwarder
+ * moves its cursor past the batch. Bounded: past the quota the oldest files are dropped, and
+ * the entries dropped are counted.
+ */
+import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeEntryPayload, encodeEntryPayload } from '../loki/entry-codec.js';
+import { timestampNs, type LokiEntry } from '../loki/entry.js';
+import { fsyncDir } from '../wal/fs-sync.js';
+
+export interface DeadLetter {
+  readonly atMs: number;
+  readonly status: number;
+  readonly reason: string;
+  readonly message: string;
+  readonly entries: LokiEntry[];
+}
+
+export interface DeadLetterSummary {
+  readonly entries: number;
+  readonly batches: number;
+  readonly bytes: number;
+  readonly droppedEntries: number;
+  readonly reasons: Record<string, number>;
+  /** The newest refusals, at most `samples`, each with its first entry. */
+  readonly samples: Array<{ at: string; status: number; reason: string; message: string; entries: number; first: { ts: string; labels: string; line: string } }>;
+}
+
+interface FileInfo {
+  readonly n: number;
+  bytes: number;
+  entries: number;
+  reasons: Map<string, number>;
+}
+
+const FILE = /^(\d{16})\.jsonl$/;
+const SAMPLE_LINE_CHARS = 512;
+/** Entries per WAL append during a replay: the size of a large ingest request. */
+const REPLAY_CHUNK = 1000;
+
+function fileName(n: number): string {
+  return `${String(n).padStart(16, '0')}.jsonl`;
+}
+
+interface StoredLine {
+  at: number;
+  status: number;
+  reason: string;
+  message: string;
+  entries: Array<{ s: number; n: number; labels: string; line: string; sm: Array<[string, string]> }>;
+}
+
+function parseLine(text: string): StoredLine | null {
+  try {
+    const v = JSON.parse(text) as StoredLine;
+    return Array.isArray(v.entries) ? v : null;
+  } catch {
+    // A line torn by a crash mid-write: its batch was not acknowledged, the WAL still has it.
+    return null;
+  }
+}
+
+export class DeadLetterStore {
+  readonly #dir: string;
+  readonly #quotaBytes: number;
+  #files: FileInfo[] = [];
+  #dropped = 0;
+  #chain: Promise<unknown> = Promise.resolve();
+
+  constructor(dir: string, quotaBytes: number) {
+    this.#dir = dir;
+    this.#quotaBytes = quotaBytes;
+  }
+
+  async open(): Promise<void> {
+    let names: string[] = [];
+    try {
+      names = await readdir(this.#dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const numbers = names.map((n) => FILE.exec(n)?.[1]).filter((n): n is string => n !== undefined).map(Number).sort((a, b) => a - b);
+    for (const n of numbers) {
+      const text = await readFile(join(this.#dir, fileName(n)), 'utf8');
+      const info: FileInfo = { n, bytes: Buffer.byteLength(text), entries: 0, reasons: new Map() };
+      for (const line of text.split('\n')) {
+        const parsed = line ? parseLine(line) : null;
+        if (parsed) this.#count(info, parsed.reason, parsed.entries.length);
+      }
+      this.#files.push(info);
+    }
+  }
+
+  #count(info: FileInfo, reason: string, entries: number): void {
+    info.entries += entries;
+    info.reasons.set(reason, (info.reasons.get(reason) ?? 0) + entries);
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.#chain.then(fn);
+    this.#chain = result.catch(() => {});
+    return result;
+  }
+
+  /** Durably records a refused batch; resolves after the fsync. Returns entries dropped to stay in quota. */
+  write(payloads: readonly Buffer[], status: number, reason: string, message: string, atMs: number): Promise<number> {
+    return this.#serial(async () => {
+      const entries = payloads.map((p) => {
+        const e = decodeEntryPayload(p);
+        return { s: e.seconds, n: e.nanos, labels: e.labels, line: e.line, sm: e.structuredMetadata.map(([k, v]) => [k, v] as [string, string]) };
+      });
+      const line = `${JSON.stringify({ at: atMs, status, reason, message, entries } satisfies StoredLine)}\n`;
+      const bytes = Buffer.byteLength(line);
+      await mkdir(this.#dir, { recursive: true });
+      let current = this.#files.at(-1);
+      const created = !current || current.bytes + bytes > this.#quotaBytes / 4;
+      if (created) {
+        current = { n: (current?.n ?? 0) + 1, bytes: 0, entries: 0, reasons: new Map() };
+        this.#files.push(current);
+      }
+      const fh = await open(join(this.#dir, fileName(current!.n)), 'a');
+      try {
+        await fh.writeFile(line);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      if (created) await fsyncDir(this.#dir);
+      current!.bytes += bytes;
+      this.#count(current!, reason, entries.length);
+      return this.#enforceQuota();
+    });
+  }
+
+  async #enforceQuota(): Promise<number> {
+    let dropped = 0;
+    while (this.#files.length > 1 && this.#totalBytes() > this.#quotaBytes) {
+      const oldest = this.#files.shift()!;
+      await rm(join(this.#dir, fileName(oldest.n)), { force: true });
+      dropped += oldest.entries;
+    }
+    this.#dropped += dropped;
+    return dropped;
+  }
+
+  #totalBytes(): number {
+    return this.#files.reduce((n, f) => n + f.bytes, 0);
+  }
+
+  get entries(): number {
+    return this.#files.reduce((n, f) => n + f.entries, 0);
+  }
+
+  async summary(samples = 5): Promise<DeadLetterSummary> {
+    const reasons: Record<string, number> = {};
+    for (const f of this.#files) for (const [r, n] of f.reasons) reasons[r] = (reasons[r] ?? 0) + n;
+    const newest: DeadLetterSummary['samples'] = [];
+    for (const f of [...this.#files].reverse()) {
+      if (newest.length >= samples) break;
+      const lines = (await this.#read(f)).reverse();
+      for (const l of lines) {
+        if (newest.length >= samples) break;
+        const first = l.entries[0];
+        newest.push({
+          at: new Date(l.at).toISOString(),
+          status: l.status,
+          reason: l.reason,
+          message: l.message,
+          entries: l.entries.length,
+          first: first ? { ts: timestampNs(first.s, first.n), labels: first.labels, line: first.line.slice(0, SAMPLE_LINE_CHARS) } : { ts: '', labels: '', line: '' },
+        });
+      }
+    }
+    return { entries: this.entries, batches: newest.length, bytes: this.#totalBytes(), droppedEntries: this.#dropped, reasons, samples: newest };
+  }
+
+  async #read(f: FileInfo): Promise<StoredLine[]> {
+    const text = await readFile(join(this.#dir, fileName(f.n)), 'utf8');
+    return text.split('\n').flatMap((l) => {
+      const parsed = l ? parseLine(l) : null;
+      return parsed ? [parsed] : [];
+    });
+  }
+
+  /**
+   * Hands every dead letter, oldest first, to `requeue` (which appends them to the WAL) and
+   * deletes each file once its entries are requeued. Returns the entries requeued.
+   */
+  replay(requeue: (payloads: Buffer[]) => Promise<void>): Promise<number> {
+    return this.#serial(async () => {
+      let requeued = 0;
+      while (this.#files.length > 0) {
+        const f = this.#files[0]!;
+        const payloads = (await this.#read(f)).flatMap((l) =>
+          l.entries.map((e) => encodeEntryPayload({ seconds: e.s, nanos: e.n, labels: e.labels, line: e.line, structuredMetadata: e.sm })),
+        );
+        for (let i = 0; i < payloads.length; i += REPLAY_CHUNK) await requeue(payloads.slice(i, i + REPLAY_CHUNK));
+        await rm(join(this.#dir, fileName(f.n)), { force: true });
+        this.#files.shift();
+        requeued += payloads.length;
+      }
+      await fsyncDir(this.#dir).catch(() => {});
+      return requeued;
+    });
+  }
+}
