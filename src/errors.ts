@@ -36,12 +36,15 @@ export const ERRORS = Object.freeze({
   HTTP_SHUTTING_DOWN: spec('LOGSTACK_ERR_HTTP_SHUTTING_DOWN', 'shutting_down', 503, 'LogStack is shutting down; retry on another instance'),
   HTTP_INTERNAL: spec('LOGSTACK_ERR_HTTP_INTERNAL', 'internal_error', 500, 'Internal error; see the logs for request %s'),
 
+  // --- admin -------------------------------------------------------------------------------
+  ADMIN_FLUSH_TIMEOUT: spec('LOGSTACK_ERR_ADMIN_FLUSH_TIMEOUT', 'flush_timeout', 504, 'Not everything was delivered within %s s; details has each token'),
+
   // --- validation ---------------------------------------------------------------------------
   VALIDATION_FAILED: spec('LOGSTACK_ERR_VALIDATION_FAILED', 'validation_failed', 400, '%s of %s entries are invalid; nothing of the batch was written'),
 
   // --- WAL ----------------------------------------------------------------------------------
   WAL_QUOTA_EXCEEDED: spec('LOGSTACK_ERR_WAL_QUOTA_EXCEEDED', 'wal_quota_exceeded', 429, 'The WAL of token %s is full (%s of %s bytes); accepted data is kept, retry when it drains'),
-  WAL_DISK_RESERVE: spec('LOGSTACK_ERR_WAL_DISK_RESERVE', 'disk_reserve_reached', 503, 'Free disk space of the WAL volume is %s%%, under the reserve of %s%%'),
+  WAL_DISK_RESERVE: spec('LOGSTACK_ERR_WAL_DISK_RESERVE', 'disk_reserve_reached', 503, 'Free disk space of the WAL volume is %s%, under the reserve of %s%'),
   WAL_UNAVAILABLE: spec('LOGSTACK_ERR_WAL_UNAVAILABLE', 'wal_unavailable', 503, 'The WAL of token %s could not persist the batch: %s'),
   WAL_LOCKED: spec('LOGSTACK_ERR_WAL_LOCKED', 'wal_locked', 500, 'The WAL root %s is locked by another LogStack process; one process per WAL root'),
   WAL_NOT_OPEN: spec('LOGSTACK_ERR_WAL_NOT_OPEN', 'wal_unavailable', 503, 'The WAL is %s'),

@@ -19,7 +19,7 @@ export interface IngestEntry {
 
 /** One invalid entry of a rejected batch, as listed in the 400's `details`. */
 export interface EntryProblem {
-  /** Index of the entry in `entries`. */
+  /** Index of the entry in `entries`; -1 for a problem of the body as a whole. */
   readonly index: number;
   /** JSON pointer into the request body, e.g. `/entries/3/timestamp`. */
   readonly pointer: string;

@@ -1,0 +1,237 @@
+/**
+ * From a validated, masked entry to the Loki entry LogStack stores and ships.
+ *
+ * Labels are the entry fields named by `loki.labels` plus `loki.static_labels`; a static label
+ * wins over an entry field of the same name (the operator's setting is authoritative), and that
+ * field is then kept like any field that is not a label: nothing the client sent is dropped.
+ *
+ * `structured_metadata`: the line is `message`; the fields that are not labels, then `metadata`
+ * flattened, become structured metadata pairs. A nested key is its path joined with `_`
+ * (array elements by index: `tags_0`), with every character outside `[a-zA-Z0-9_]` turned into
+ * `_` and a leading digit prefixed with `_`, as Loki wants label names. Strings are kept as
+ * they are, other scalars as their JSON text, empty objects and arrays as `{}` and `[]`. When two
+ * paths give the same name, the later one (in document order) gets `_2`, `_3`, … .
+ *
+ * `json_line`: the line is the JSON text of `{message, level?, service?, env?, metadata?}` with
+ * the fields that are not labels; there is no structured metadata.
+ */
+import type { Config } from '../config/schema.js';
+import { formatLabels, type LokiEntry } from '../loki/entry.js';
+import type { IngestEntry } from './types.js';
+
+export type LokiConfig = Config['loki'];
+type EntryField = 'level' | 'service' | 'env';
+
+export interface LokiEntryBuilder {
+  /** `entry` validated and masked; `seconds` and `nanos` its parsed timestamp. */
+  build(entry: IngestEntry, seconds: number, nanos: number): LokiEntry;
+}
+
+/** Order of the non-label fields in structured metadata and in a JSON line. */
+const ENTRY_FIELDS: readonly EntryField[] = ['level', 'service', 'env'];
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const NOT_NAME_CHAR = /[^a-zA-Z0-9_]/g;
+/**
+ * Cache bounds, past which a cache starts over: a few MB at most. Real traffic has few label
+ * sets and metadata shapes; the bounds only keep a client whose `service`, `env` or metadata
+ * keys are all different from growing our memory.
+ */
+const MAX_CACHED_LABEL_SETS = 10_000;
+const MAX_CACHED_NAMES = 100_000;
+
+type Pairs = Array<readonly [string, string]>;
+
+/** A label name from a key; `nested` names follow a `_`, where a leading digit is fine. */
+function nameOf(key: string, nested: boolean): string {
+  if (LABEL_NAME.test(key)) return key;
+  const name = key.replace(NOT_NAME_CHAR, '_');
+  if (nested) return name;
+  return name === '' || (name.charCodeAt(0) >= 48 && name.charCodeAt(0) <= 57) ? `_${name}` : name;
+}
+
+/** A structured metadata name and the number of the last entry that used it. */
+interface NameSlot {
+  readonly name: string;
+  entry: number;
+}
+
+/** A metadata path: its name, and the paths below it by key (object) or index (array). */
+interface NameNode {
+  readonly slot: NameSlot;
+  keys?: Map<string, NameNode>;
+  items?: NameNode[];
+}
+
+/**
+ * The structured metadata names of the metadata paths met so far. Entries of one service share
+ * their shape, so each name is sanitised and joined once, not once per entry, and a name taken
+ * twice within an entry is noticed by its slot's entry number, without a set per entry.
+ * Bounded like the label cache, against clients whose keys are all different.
+ */
+class NameTree {
+  #root!: NameNode;
+  #slots!: Map<string, NameSlot>;
+  #size = 0;
+  #entry = 0;
+
+  constructor() {
+    this.#clear();
+  }
+
+  /**
+   * Starts the names of a new entry: every name is free again. The bound is enforced here,
+   * between entries, so that all the names of one entry live in the same slots.
+   */
+  nextEntry(): void {
+    if (this.#size > MAX_CACHED_NAMES) this.#clear();
+    this.#entry++;
+  }
+
+  top(key: string): NameNode {
+    return this.#child(this.#root, key, false);
+  }
+
+  key(parent: NameNode, key: string): NameNode {
+    return this.#child(parent, key, true);
+  }
+
+  item(parent: NameNode, index: number): NameNode {
+    const items = (parent.items ??= []);
+    let node = items[index];
+    if (node === undefined) {
+      node = { slot: this.#slot(`${parent.slot.name}_${index}`) };
+      items[index] = node;
+      this.#size++;
+    }
+    return node;
+  }
+
+  /** `slot`'s name if this entry has not used it yet, else the first free of `name_2`, `name_3`, … */
+  claim(slot: NameSlot): string {
+    let free = slot;
+    for (let n = 2; free.entry === this.#entry; n++) free = this.#slot(`${slot.name}_${n}`);
+    free.entry = this.#entry;
+    return free.name;
+  }
+
+  claimName(name: string): string {
+    return this.claim(this.#slot(name));
+  }
+
+  #child(parent: NameNode, key: string, nested: boolean): NameNode {
+    const keys = (parent.keys ??= new Map());
+    let node = keys.get(key);
+    if (node === undefined) {
+      node = { slot: this.#slot(nested ? `${parent.slot.name}_${nameOf(key, true)}` : nameOf(key, false)) };
+      keys.set(key, node);
+      this.#size++;
+    }
+    return node;
+  }
+
+  #slot(name: string): NameSlot {
+    let slot = this.#slots.get(name);
+    if (slot === undefined) {
+      slot = { name, entry: -1 };
+      this.#slots.set(name, slot);
+      this.#size++;
+    }
+    return slot;
+  }
+
+  #clear(): void {
+    this.#root = { slot: { name: '', entry: -1 } };
+    this.#slots = new Map();
+    this.#size = 0;
+  }
+}
+
+function flatten(names: NameTree, pairs: Pairs, node: NameNode, value: unknown): void {
+  if (typeof value === 'string') {
+    pairs.push([names.claim(node.slot), value]);
+  } else if (typeof value !== 'object' || value === null) {
+    pairs.push([names.claim(node.slot), value === null ? 'null' : String(value)]);
+  } else if (Array.isArray(value)) {
+    if (value.length === 0) pairs.push([names.claim(node.slot), '[]']);
+    for (let i = 0; i < value.length; i++) flatten(names, pairs, names.item(node, i), value[i]);
+  } else {
+    const keys = Object.keys(value);
+    if (keys.length === 0) pairs.push([names.claim(node.slot), '{}']);
+    for (const key of keys) flatten(names, pairs, names.key(node, key), (value as Record<string, unknown>)[key]);
+  }
+}
+
+type LabelNode = Map<string, LabelNode | string>;
+
+/** Label strings by the values of the label fields, one map level per field. */
+class LabelCache {
+  readonly #fields: readonly EntryField[];
+  readonly #staticLabels: Readonly<Record<string, string>>;
+  #root: LabelNode = new Map();
+  #size = 0;
+
+  constructor(fields: readonly EntryField[], staticLabels: Readonly<Record<string, string>>) {
+    this.#fields = fields;
+    this.#staticLabels = staticLabels;
+  }
+
+  labelsOf(entry: IngestEntry): string {
+    const fields = this.#fields;
+    let node = this.#root;
+    const last = fields.length - 1;
+    for (let i = 0; i < last; i++) {
+      const value = entry[fields[i]!];
+      let next = node.get(value) as LabelNode | undefined;
+      if (next === undefined) {
+        next = new Map();
+        node.set(value, next);
+      }
+      node = next;
+    }
+    const key = last < 0 ? '' : entry[fields[last]!];
+    const cached = node.get(key) as string | undefined;
+    if (cached !== undefined) return cached;
+
+    const labels: Record<string, string> = { ...this.#staticLabels };
+    for (const field of fields) labels[field] = entry[field];
+    const text = formatLabels(labels);
+    if (++this.#size > MAX_CACHED_LABEL_SETS) {
+      this.#root = new Map();
+      this.#size = 0;
+    } else {
+      node.set(key, text);
+    }
+    return text;
+  }
+}
+
+export function createLokiEntryBuilder(loki: LokiConfig): LokiEntryBuilder {
+  const staticLabels = { ...loki.static_labels };
+  const labelFields = loki.labels.filter((field) => !Object.hasOwn(staticLabels, field));
+  const otherFields = ENTRY_FIELDS.filter((field) => !labelFields.includes(field));
+  const labels = new LabelCache(labelFields, staticLabels);
+
+  if (loki.metadata_mode === 'json_line') {
+    return {
+      build(entry, seconds, nanos) {
+        const doc: Record<string, unknown> = { message: entry.message };
+        for (const field of otherFields) doc[field] = entry[field];
+        if (entry.metadata !== undefined) doc.metadata = entry.metadata;
+        return { seconds, nanos, labels: labels.labelsOf(entry), line: JSON.stringify(doc), structuredMetadata: [] };
+      },
+    };
+  }
+  const names = new NameTree();
+  return {
+    build(entry, seconds, nanos) {
+      const pairs: Pairs = [];
+      names.nextEntry();
+      for (const field of otherFields) pairs.push([names.claimName(field), entry[field]]);
+      const metadata = entry.metadata;
+      if (metadata !== undefined) {
+        for (const key of Object.keys(metadata)) flatten(names, pairs, names.top(key), metadata[key]);
+      }
+      return { seconds, nanos, labels: labels.labelsOf(entry), line: entry.message, structuredMetadata: pairs };
+    },
+  };
+}

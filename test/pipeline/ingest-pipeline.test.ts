@@ -1,0 +1,181 @@
+import { existsSync, readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import t from 'tap';
+import { isLogstackError } from '../../src/errors.js';
+import { decodeEntryPayload } from '../../src/loki/entry-codec.js';
+import { parseLabels } from '../../src/loki/entry.js';
+import { createIngestPipeline } from '../../src/pipeline/ingest-pipeline.js';
+import { parseTimestamp } from '../../src/pipeline/timestamp.js';
+import type { EntryProblem, IngestPipeline, PreparedBatch } from '../../src/pipeline/types.js';
+import { APP_TOKEN, testConfig } from '../support/config.js';
+
+const SAMPLES = new URL('../../../shared/samples/', import.meta.url);
+const noSamples = existsSync(SAMPLES) ? false : 'the shared samples folder is not beside the repository';
+const NOW_MS = Date.parse('2025-09-24T12:05:00Z');
+/** Secrets of the shared samples that masking must keep out of every payload. */
+const SAMPLE_SECRETS = ['hunter2', 'sk_live_51H8abcdefghijklmnop', '4111 1111 1111 1111', '4111-1111-1111-1111', 'ak_9f8e7d6c5b4a3210', 'jane.doe0@example.com'];
+
+interface SampleEntry {
+  timestamp: string;
+  level: string;
+  message: string;
+  service: string;
+  env: string;
+  metadata: Record<string, unknown>;
+}
+
+function sample(name: string): { entries: SampleEntry[] } {
+  return JSON.parse(readFileSync(new URL(name, SAMPLES), 'utf8')) as { entries: SampleEntry[] };
+}
+
+function entry(fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return { timestamp: '2025-09-24T12:00:00.000Z', level: 'INFO', message: 'hello', service: 'api', env: 'prod', ...fields };
+}
+
+function problemsOf(pipeline: IngestPipeline, body: unknown, key = 'app'): EntryProblem[] {
+  try {
+    pipeline.prepare(key, body, NOW_MS);
+  } catch (err) {
+    if (isLogstackError(err, 'VALIDATION_FAILED')) return err.details as EntryProblem[];
+    throw err;
+  }
+  throw new Error('the batch was accepted');
+}
+
+function leaks(batch: PreparedBatch, secrets: readonly string[]): string[] {
+  const all = Buffer.concat(batch.payloads);
+  return secrets.filter((secret) => all.includes(Buffer.from(secret)));
+}
+
+t.test('prepares the shared samples with no secret left in the payload bytes', { skip: noSamples }, async (t) => {
+  for (const mode of ['structured_metadata', 'json_line'] as const) {
+    const pipeline = createIngestPipeline(testConfig({ loki: { metadata_mode: mode } }));
+    for (const name of ['ingest-small.json', 'ingest-100.json']) {
+      const body = sample(name);
+      const batch = pipeline.prepare('app', body, NOW_MS);
+      t.equal(batch.entries, body.entries.length, `${mode} ${name}`);
+      t.equal(batch.payloads.length, body.entries.length);
+      t.equal(batch.bytes, batch.payloads.reduce((n, p) => n + p.length, 0));
+      t.same(leaks(batch, SAMPLE_SECRETS), [], `${mode} ${name}: no secret in the payloads`);
+      const emails = body.entries.map((e) => (e.metadata.user as { email?: string } | undefined)?.email).filter((e): e is string => e !== undefined);
+      t.same(leaks(batch, emails), [], `${mode} ${name}: no email address`);
+    }
+  }
+});
+
+t.test('decodes back to the labels, masked line, metadata and timestamps of each entry', { skip: noSamples }, async (t) => {
+  const body = sample('ingest-small.json');
+  const batch = createIngestPipeline(testConfig()).prepare('app', body, NOW_MS);
+  body.entries.forEach((source, i) => {
+    const decoded = decodeEntryPayload(batch.payloads[i]!);
+    const ts = parseTimestamp(source.timestamp);
+    t.ok(ts.ok);
+    if (ts.ok) t.same([decoded.seconds, decoded.nanos], [ts.seconds, ts.nanos], `entry ${i} timestamp`);
+    t.same(parseLabels(decoded.labels), { service: source.service, env: source.env, level: source.level }, `entry ${i} labels`);
+    t.equal(decoded.line, source.message.replace('4111-1111-1111-1111', '****1111'), `entry ${i} line`);
+    const metadata = new Map(decoded.structuredMetadata);
+    t.equal(metadata.get('order_id'), source.metadata.order_id);
+    t.equal(metadata.get('amount'), String(source.metadata.amount));
+    t.equal(metadata.get('http_headers_Authorization'), 'Beare****');
+    t.equal(metadata.get('http_headers_user_agent'), 'curl/8.4');
+    t.equal(metadata.get('user_email'), `j*******${i}@example.com`);
+    t.equal(metadata.get('user_password'), '****');
+    t.equal(metadata.get('user_id'), String(i));
+    if ('card_number' in source.metadata) t.equal(metadata.get('card_number'), '****');
+  });
+});
+
+t.test('puts masked metadata into the line in json_line mode', async (t) => {
+  const pipeline = createIngestPipeline(testConfig({ loki: { metadata_mode: 'json_line', labels: ['service', 'env'] } }));
+  const batch = pipeline.prepare('app', { entries: [entry({ level: 'WARN', message: 'card 4111111111111111', metadata: { password: 'hunter2', n: 1 } })] }, NOW_MS);
+  const decoded = decodeEntryPayload(batch.payloads[0]!);
+  t.same(JSON.parse(decoded.line), { message: 'card ****1111', level: 'WARN', metadata: { password: '****', n: 1 } });
+  t.same(decoded.structuredMetadata, []);
+  t.equal(decoded.labels, '{env="prod", service="api"}');
+});
+
+t.test('masks with the policy of the key that sent the batch, by its name', async (t) => {
+  const config = testConfig({
+    security: {
+      api_keys: {
+        [APP_TOKEN]: { name: 'app' },
+        tok_billing_0123456789: { name: 'billing', masking: { exempt_keys: ['email'], extra_keys: ['iban'] } },
+        tok_billing_other_0123: { name: 'billing', masking: { exempt_keys: ['email'], extra_keys: ['iban'] } },
+      },
+    },
+  });
+  const pipeline = createIngestPipeline(config);
+  const body = { entries: [entry({ metadata: { email: 'jane@example.com', iban: 'DE89370400440532013000' } })] };
+  const asApp = new Map(decodeEntryPayload(pipeline.prepare('app', body, NOW_MS).payloads[0]!).structuredMetadata);
+  const asBilling = new Map(decodeEntryPayload(pipeline.prepare('billing', body, NOW_MS).payloads[0]!).structuredMetadata);
+  t.same([asApp.get('email'), asApp.get('iban')], ['j**e@example.com', 'DE89370400440532013000']);
+  t.same([asBilling.get('email'), asBilling.get('iban')], ['jane@example.com', '****']);
+  t.throws(() => pipeline.prepare('nobody', body, NOW_MS), TypeError, 'an unknown key name is a programming error');
+});
+
+t.test('refuses to start with two keys of one name but different masking', async (t) => {
+  const config = testConfig({
+    security: {
+      api_keys: {
+        tok_a_0123456789abcdef: { name: 'shared', masking: { extra_keys: ['x'] } },
+        tok_b_0123456789abcdef: { name: 'shared' },
+      },
+    },
+  });
+  t.throws(() => createIngestPipeline(config), TypeError);
+  const badPattern = testConfig({ masking: { patterns: { custom: [{ name: 'p', pattern: '(' }] } } });
+  t.throws(() => createIngestPipeline(badPattern), { code: 'LOGSTACK_ERR_CONFIG_INVALID' });
+});
+
+t.test('passes validation failures through, writing nothing', async (t) => {
+  const pipeline = createIngestPipeline(testConfig({ limits: { max_entries: 2 } }));
+  t.same(problemsOf(pipeline, { entries: [entry(), entry({ level: 'LOUD' })] }).map((p) => p.pointer), ['/entries/1/level']);
+  t.throws(() => pipeline.prepare('app', { entries: [entry(), entry(), entry()] }, NOW_MS), { code: 'LOGSTACK_ERR_HTTP_TOO_MANY_ENTRIES', status: 413 });
+});
+
+t.test('refuses a line that masking made longer than limits.max_message_bytes', async (t) => {
+  const pipeline = createIngestPipeline(testConfig({ limits: { max_message_bytes: 10 } }));
+  t.equal(pipeline.prepare('app', { entries: [entry({ message: 'abcdefghij' })] }, NOW_MS).entries, 1, '10 bytes fit');
+  const problems = problemsOf(pipeline, { entries: [entry({ message: 'ok' }), entry({ message: 'Bearer x' })] });
+  t.same(problems.map((p) => [p.index, p.pointer]), [[1, '/entries/1/message']]);
+  t.match(problems[0]?.reason, /after masking, the message is longer than 10 UTF-8 bytes/);
+
+  const jsonLine = createIngestPipeline(testConfig({ limits: { max_message_bytes: 40 }, loki: { metadata_mode: 'json_line' } }));
+  const lineProblems = problemsOf(jsonLine, { entries: [entry({ message: 'short', metadata: { note: 'x'.repeat(30) } })] });
+  t.same(lineProblems.map((p) => [p.index, p.pointer]), [[0, '/entries/0']]);
+  t.match(lineProblems[0]?.reason, /JSON line/);
+});
+
+t.test('keeps every value under a masked key out of the payload, at any depth (property)', async (t) => {
+  const config = testConfig();
+  const pipelines = [createIngestPipeline(config), createIngestPipeline(testConfig({ loki: { metadata_mode: 'json_line' } }))];
+  const key = fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__' && k !== 'constructor' && k !== 'prototype');
+  const { object } = fc.letrec((tie) => ({
+    value: fc.oneof({ maxDepth: 3 }, fc.string(), fc.integer(), fc.boolean(), fc.constant(null), tie('object'), fc.array(tie('value'), { maxLength: 3 })),
+    object: fc.dictionary(key, tie('value'), { maxKeys: 4 }),
+  }));
+  const maskedKey = fc
+    .tuple(fc.constantFrom(...config.masking.baseline_keys), fc.array(fc.boolean(), { minLength: 16, maxLength: 16 }))
+    .map(([name, upper]) => [...name].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join(''));
+  const marker = fc.string({ unit: 'grapheme', minLength: 8, maxLength: 40 }).map((s) => `MARK${s}`);
+
+  fc.assert(
+    fc.property(object, fc.array(key, { maxLength: 5 }), maskedKey, marker, (tree, path, secretKey, secret) => {
+      const metadata = tree as Record<string, unknown>;
+      let node = metadata;
+      for (const step of path) {
+        const next: Record<string, unknown> = {};
+        node[step] = next;
+        node = next;
+      }
+      node[secretKey] = secret;
+      for (const pipeline of pipelines) {
+        const batch = pipeline.prepare('app', { entries: [entry({ metadata })] }, NOW_MS);
+        // As it is, and as a JSON line would escape it.
+        if (leaks(batch, [secret, JSON.stringify(secret).slice(1, -1)]).length > 0) throw new Error(`${JSON.stringify(secret)} under ${secretKey} leaked`);
+      }
+    }),
+    { numRuns: 500 },
+  );
+  t.pass('500 random metadata objects');
+});
