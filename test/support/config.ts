@@ -1,19 +1,18 @@
-import { Value } from '@sinclair/typebox/value';
+import { Ajv } from 'ajv';
 import { ConfigSchema, type Config } from '../../src/config/schema.js';
 
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<unknown> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+const validate = new Ajv({ useDefaults: true, allErrors: true, strict: true }).compile<Config>({ ...ConfigSchema, default: undefined });
 
-function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    const b = base[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' ? merge(b as Record<string, unknown>, v as Record<string, unknown>) : v;
-  }
-  return out;
-}
+/** Token of the key named `app` in `testConfig()`. */
+export const APP_TOKEN = 'tok_app_0123456789abcdef';
 
-/** The schema's defaults with `overrides` merged in: a whole Config for tests. */
-export function testConfig(overrides: DeepPartial<Config> = {}): Config {
-  const defaults = Value.Default(ConfigSchema, {}) as Config;
-  return merge(defaults as unknown as Record<string, unknown>, overrides as Record<string, unknown>) as unknown as Config;
+/**
+ * A complete config: the schema's defaults under `overrides` (merged one section deep), with an
+ * API key named `app` unless `overrides.security` brings its own keys.
+ */
+export function testConfig(overrides: Record<string, Record<string, unknown>> = {}): Config {
+  const input: Record<string, Record<string, unknown>> = { security: { api_keys: { [APP_TOKEN]: { name: 'app' } } } };
+  for (const [section, values] of Object.entries(structuredClone(overrides))) input[section] = { ...input[section], ...values };
+  if (!validate(input)) throw new TypeError(`test config is invalid: ${JSON.stringify(validate.errors)}`);
+  return input as unknown as Config;
 }

@@ -1,0 +1,92 @@
+/**
+ * The HTTP edge, assembled: a fastify instance, not yet listening. The caller owns `listen` and
+ * `close`; on close, requests still arriving are answered 503 `shutting_down` while those in
+ * flight finish.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { logstackError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { IngestPipeline } from '../pipeline/types.js';
+import type { WalStore } from '../wal/types.js';
+import { adminRoutes, type AdminOperations, type AdminStatus } from './admin-routes.js';
+import { authPlugin, createKeyring } from './auth.js';
+import { DEFAULT_RETRY_AFTER_SECONDS, errorAnswer, errorHandlerPlugin } from './error-handler.js';
+import { ingestRoute } from './ingest-route.js';
+import { createRateLimits, rateLimitPlugin } from './rate-limit.js';
+import { walReadinessChecks, type Readiness } from './readiness.js';
+import { genRequestId, requestIdPlugin } from './request-id.js';
+import { requestTelemetryPlugin } from './request-telemetry.js';
+import { routeTablePlugin } from './route-table.js';
+import { PROBE_ROUTES, serviceRoutes } from './service-routes.js';
+
+export interface AppDeps {
+  config: Config;
+  pipeline: IngestPipeline;
+  wal: WalStore;
+  metrics: Metrics;
+  logger: Logger;
+  version: string;
+  /** Milliseconds since the epoch; `Date.now` by default. */
+  clock?: () => number;
+  /** Checks of /readyz; by default the WAL's (open, disk above its reserve). */
+  readiness?: Readiness;
+  /** Fields added to /v1/admin/status. */
+  adminStatus?: AdminStatus;
+  /** Flush and dead-letter endpoints; absent, those routes do not exist. */
+  operations?: AdminOperations;
+}
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const { config, metrics, wal } = deps;
+  const clock = deps.clock ?? Date.now;
+  const maxBodyBytes = config.limits.max_body_bytes;
+  const loggerInstance: FastifyBaseLogger = deps.logger;
+
+  const app = Fastify({
+    loggerInstance,
+    // Our own per-request line (request-telemetry.ts) replaces fastify's two.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    genReqId: genRequestId,
+    bodyLimit: maxBodyBytes,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    trustProxy: config.server.trust_proxy,
+    // fastify's own 503 while closing has neither our body nor the request id.
+    return503OnClosing: false,
+    // A malformed URL is refused before routing, where setErrorHandler does not reach.
+    frameworkErrors: (error, request: FastifyRequest, reply: FastifyReply) => {
+      reply.send(errorAnswer(error, request, reply, maxBodyBytes));
+    },
+  });
+
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    throw logstackError('HTTP_SHUTTING_DOWN', [], { retryAfterSeconds: DEFAULT_RETRY_AFTER_SECONDS });
+  });
+
+  metrics.readWalFrom(wal);
+  app.register(routeTablePlugin);
+  app.register(requestIdPlugin);
+  app.register(errorHandlerPlugin, { maxBodyBytes });
+  app.register(authPlugin, { keyring: createKeyring(config.security) });
+  app.register(rateLimitPlugin, { limits: createRateLimits(config.security), metrics });
+  app.register(requestTelemetryPlugin, { metrics, quietRoutes: PROBE_ROUTES });
+
+  app.register(serviceRoutes, { version: deps.version, metrics, readiness: deps.readiness ?? (() => walReadinessChecks(wal)) });
+  app.register(ingestRoute, {
+    pipeline: deps.pipeline,
+    wal,
+    metrics,
+    clock,
+    body: { maxBytes: maxBodyBytes, timeoutMs: config.server.request_timeout_seconds * 1000 },
+  });
+  app.register(adminRoutes, { version: deps.version, wal, clock, startedAtMs: clock(), adminStatus: deps.adminStatus, operations: deps.operations });
+  return app;
+}

@@ -1,0 +1,124 @@
+/**
+ * Bearer token authentication. Tokens are compared as SHA-256 digests with timingSafeEqual against
+ * every configured token, so neither the length of a token nor which one matched shows in timing.
+ * Only a key's NAME leaves this file: on the request, in logs and in metric labels.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Config } from '../config/schema.js';
+import { ERRORS, logstackError, type ErrorName } from '../errors.js';
+import { routeLabel } from './route-label.js';
+
+export interface Credentials {
+  /** The API key the token belongs to, if any. */
+  readonly key: { readonly name: string; readonly active: boolean } | null;
+  readonly admin: boolean;
+}
+
+export type Access = 'ingest' | 'admin';
+
+export interface Keyring {
+  identify(authorization: string | undefined): Credentials;
+  readonly adminConfigured: boolean;
+}
+
+interface KnownToken {
+  readonly digest: Buffer;
+  readonly key: Credentials['key'];
+  readonly admin: boolean;
+}
+
+const NOBODY: Credentials = Object.freeze({ key: null, admin: false });
+
+// RFC 6750 §2.1: the scheme is case-insensitive; the token is one b64token.
+const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+export function createKeyring(security: Config['security']): Keyring {
+  const known: KnownToken[] = Object.entries(security.api_keys).map(([token, key]) => ({
+    digest: digest(token),
+    key: { name: key.name, active: key.active },
+    admin: false,
+  }));
+  if (security.admin_token !== undefined) known.push({ digest: digest(security.admin_token), key: null, admin: true });
+
+  return {
+    adminConfigured: security.admin_token !== undefined,
+    identify(authorization) {
+      const token = authorization === undefined ? undefined : BEARER.exec(authorization)?.[1];
+      if (token === undefined) return NOBODY;
+      const candidate = digest(token);
+      let key: Credentials['key'] = null;
+      let admin = false;
+      // No early exit: the loop takes the same time whichever token matches, if any.
+      for (const entry of known) {
+        const match = timingSafeEqual(candidate, entry.digest);
+        if (match && entry.key !== null) key = entry.key;
+        if (match && entry.admin) admin = true;
+      }
+      return key === null && !admin ? NOBODY : { key, admin };
+    },
+  };
+}
+
+/** Whether credentials may use an endpoint; the error to answer when not. */
+export function authorize(access: Access, credentials: Credentials, adminConfigured: boolean): ErrorName | null {
+  if (access === 'ingest') return credentials.key?.active ? null : 'HTTP_UNAUTHORIZED';
+  if (adminConfigured && credentials.admin) return null;
+  return adminConfigured && credentials.key?.active ? 'HTTP_FORBIDDEN' : 'HTTP_UNAUTHORIZED';
+}
+
+function refusalReason(credentials: Credentials, adminConfigured: boolean): string {
+  if (credentials.key === null) return credentials.admin ? 'admin token used on an ingest endpoint' : 'missing or unknown token';
+  if (!credentials.key.active) return 'inactive API key';
+  return adminConfigured ? 'API key used on an admin endpoint' : 'admin endpoint, but no admin token is configured';
+}
+
+type AuthHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** onRequest hook: an active API key; sets `request.keyName`. */
+    requireApiKey: AuthHook;
+    /** onRequest hook: the admin token. */
+    requireAdmin: AuthHook;
+  }
+  interface FastifyRequest {
+    /** Name of the authenticated API key; null before authentication or on admin endpoints. */
+    keyName: string | null;
+  }
+}
+
+export interface AuthOptions {
+  keyring: Keyring;
+}
+
+export const authPlugin = fp<AuthOptions>(
+  async (app, { keyring }) => {
+    const hook =
+      (access: Access): AuthHook =>
+      async (request, reply) => {
+        const credentials = keyring.identify(request.headers.authorization);
+        const refusal = authorize(access, credentials, keyring.adminConfigured);
+        if (refusal === null) {
+          if (access === 'ingest') request.keyName = credentials.key!.name;
+          return;
+        }
+        request.log.warn(
+          { event: 'auth_refused', status: ERRORS[refusal].status, route: routeLabel(request), client: request.ip, token_name: credentials.key?.name },
+          refusalReason(credentials, keyring.adminConfigured),
+        );
+        if (refusal === 'HTTP_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="logstack"');
+        throw logstackError(refusal);
+      };
+
+    app.decorateRequest('keyName', null);
+    app.decorate('requireApiKey', hook('ingest'));
+    app.decorate('requireAdmin', hook('admin'));
+  },
+  { name: 'logstack-auth', fastify: '5.x' },
+);

@@ -1,0 +1,135 @@
+/**
+ * How a route reads JSON bodies: `application/json` only, identity or gzip, at most
+ * `max_body_bytes` both as sent and as inflated, within the request timeout.
+ * Inflation stops at the limit, so a gzip bomb costs at most `max_body_bytes` of memory.
+ */
+import { Transform, finished, type Readable, type TransformCallback } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import type { FastifyInstance } from 'fastify';
+import { logstackError, type LogstackError } from '../errors.js';
+import { clientText } from './client-text.js';
+
+export type ContentCoding = 'identity' | 'gzip';
+
+/** Throws 415 unless the body is declared as UTF-8 JSON. */
+export function checkContentType(header: string | undefined): void {
+  const [mediaType = '', ...parameters] = (header ?? '').split(';').map((part) => part.trim().toLowerCase());
+  const charset = parameters.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/"/g, '');
+  if (mediaType === 'application/json' && (charset === undefined || charset === 'utf-8' || charset === 'utf8')) return;
+  throw logstackError('HTTP_UNSUPPORTED_MEDIA_TYPE', [header === undefined ? '(none)' : clientText(header)]);
+}
+
+/** The body's coding; throws 415 for anything but identity and a single gzip. */
+export function contentCoding(header: string | undefined): ContentCoding {
+  const coding = (header ?? 'identity').trim().toLowerCase();
+  if (coding === 'identity' || coding === '') return 'identity';
+  if (coding === 'gzip' || coding === 'x-gzip') return 'gzip';
+  throw logstackError('HTTP_UNSUPPORTED_ENCODING', [clientText(header ?? '')]);
+}
+
+/** Where and why a body is not JSON, without quoting it: bodies carry secrets. */
+export function describeJsonError(text: string): string {
+  if (text.trim() === '') return 'the body is empty';
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    const message = (err as Error).message;
+    const at = /^(.*?) in JSON at position (\d+)/.exec(message);
+    if (at !== null) {
+      const position = Number(at[2]);
+      const before = text.slice(0, position);
+      const line = before.split('\n').length;
+      const column = position - before.lastIndexOf('\n');
+      return `${at[1]} at line ${line}, column ${column} (character ${position})`;
+    }
+    if (message.startsWith('Unexpected end of JSON input')) return `the body ends inside a JSON value (after ${text.length} characters)`;
+    return message.startsWith('Unexpected token') ? 'unexpected token where a JSON value should start' : 'not valid JSON';
+  }
+  // JSON.parse accepts it, so the secure parser refused a prototype-poisoning key.
+  return 'a "__proto__" or "constructor.prototype" key is not allowed';
+}
+
+/** The decoded body as fastify reads it; `receivedEncodedLength` lets it check Content-Length. */
+class BoundedBody extends Transform {
+  receivedEncodedLength = 0;
+  #decodedLength = 0;
+  readonly #maxBytes: number;
+
+  constructor(maxBytes: number) {
+    super();
+    this.#maxBytes = maxBytes;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#decodedLength += chunk.length;
+    if (this.#decodedLength > this.#maxBytes) callback(logstackError('HTTP_BODY_TOO_LARGE', [this.#maxBytes]));
+    else callback(null, chunk);
+  }
+}
+
+export interface BodyLimits {
+  maxBytes: number;
+  timeoutMs: number;
+}
+
+function boundedBody(raw: Readable, coding: ContentCoding, limits: BodyLimits): BoundedBody {
+  const body = new BoundedBody(limits.maxBytes);
+  const gunzip = coding === 'gzip' ? createGunzip() : null;
+  const first = gunzip ?? body;
+
+  const stop = (err: LogstackError | Error): void => {
+    clearTimeout(timer);
+    stopWatchingRaw();
+    raw.off('data', countEncoded);
+    raw.unpipe(first);
+    // The rest of the body is read and dropped, so that the client gets to read the error reply.
+    raw.resume();
+    gunzip?.destroy();
+    body.destroy(err);
+  };
+  const countEncoded = (chunk: Buffer): void => {
+    body.receivedEncodedLength += chunk.length;
+    if (body.receivedEncodedLength > limits.maxBytes) stop(logstackError('HTTP_BODY_TOO_LARGE', [limits.maxBytes]));
+  };
+
+  const timer = setTimeout(() => stop(logstackError('HTTP_REQUEST_TIMEOUT')), limits.timeoutMs);
+  const stopWatchingRaw = finished(raw, { writable: false }, (err) => {
+    clearTimeout(timer);
+    if (err) stop(err);
+  });
+  // fastify may already have answered when an error comes (and removed its listener): no crash then.
+  body.on('error', () => {});
+  body.once('close', () => {
+    clearTimeout(timer);
+    gunzip?.destroy();
+  });
+  gunzip?.on('error', (err) => stop(logstackError('HTTP_BAD_ENCODING', [err.message], { cause: err })));
+
+  raw.pipe(first);
+  raw.on('data', countEncoded);
+  gunzip?.pipe(body);
+  return body;
+}
+
+/**
+ * Makes the routes of `app` (an encapsulated context) accept JSON bodies only, read as above,
+ * parsed with fastify's secure parser (`__proto__` and `constructor.prototype` keys refused).
+ */
+export function acceptJsonBodies(app: FastifyInstance, limits: BodyLimits): void {
+  const secureParse = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser<string>('application/json', { parseAs: 'string', bodyLimit: limits.maxBytes }, (request, text, done) => {
+    secureParse(request, text, (err, value) => {
+      if (err === null) done(null, value);
+      else done(logstackError('HTTP_INVALID_JSON', [describeJsonError(text)]));
+    });
+  });
+
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    checkContentType(request.headers['content-type']);
+    const coding = contentCoding(request.headers['content-encoding']);
+    // Refused before a byte is read (or inflated).
+    if (Number(request.headers['content-length']) > limits.maxBytes) throw logstackError('HTTP_BODY_TOO_LARGE', [limits.maxBytes]);
+    return boundedBody(payload, coding, limits);
+  });
+}

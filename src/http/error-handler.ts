@@ -1,0 +1,98 @@
+/**
+ * Every non-2xx answer: `{"error": <stable code>, "message", "request_id", "details"?}` with the
+ * status of the catalogue entry. Fastify's own errors are mapped onto the catalogue; 5xx answers
+ * never show internals (the error is logged under the request id instead).
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { isLogstackError, logstackError, type LogstackError } from '../errors.js';
+import { clientText } from './client-text.js';
+import { REQUEST_ID_HEADER } from './request-id.js';
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+  request_id: string;
+  details?: unknown;
+}
+
+/** When a 429 or 503 carries no hint of its own: long enough for a drain or clean-up to show. */
+export const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+export interface ErrorContext {
+  readonly maxBodyBytes: number;
+  readonly contentType: string | undefined;
+}
+
+/** The catalogue error that answers `err`. */
+export function asLogstackError(err: unknown, context: ErrorContext): LogstackError {
+  if (isLogstackError(err)) return err;
+  const fastifyError = err as Partial<FastifyError>;
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return logstackError('HTTP_BODY_TOO_LARGE', [context.maxBodyBytes]);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return logstackError('HTTP_UNSUPPORTED_MEDIA_TYPE', [clientText(context.contentType ?? '(none)')]);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return logstackError('HTTP_INVALID_JSON', ['the body is empty']);
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return logstackError('HTTP_INVALID_JSON', ['not valid JSON, or a "__proto__" or "constructor.prototype" key']);
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return logstackError('HTTP_BAD_REQUEST', ['Content-Length does not match the body']);
+    default:
+      // Other 400s from fastify (a malformed URL, schema validation) describe the request only.
+      if (fastifyError.statusCode === 400 && typeof fastifyError.message === 'string') {
+        return logstackError('HTTP_BAD_REQUEST', [fastifyError.message], { details: fastifyError.validation, cause: err });
+      }
+      return logstackError('HTTP_INTERNAL', [], { cause: err });
+  }
+}
+
+export function errorBody(error: LogstackError, requestId: string): ErrorBody {
+  // A 500 is a bug whose message may hold internals; 503/504 messages are written for clients.
+  const body: ErrorBody =
+    error.status === 500
+      ? { error: error.apiError, message: `LogStack could not take the request; see its logs for request ${requestId}`, request_id: requestId }
+      : { error: error.apiError, message: error.message, request_id: requestId };
+  if (error.details !== undefined && error.status !== 500) body.details = error.details;
+  return body;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The `error` code answered, for the request's log line and metrics; null on success. */
+    apiError: string | null;
+  }
+}
+
+/** Sets the status and headers of the answer to `err` on `reply`, and returns its body. */
+export function errorAnswer(err: unknown, request: FastifyRequest, reply: FastifyReply, maxBodyBytes: number): ErrorBody {
+  const error = asLogstackError(err, { maxBodyBytes, contentType: request.headers['content-type'] });
+  if (error.status >= 500) request.log[error.status === 500 ? 'error' : 'warn']({ err }, error.message);
+  const retryAfter = error.retryAfterSeconds ?? (error.status === 429 || error.status === 503 ? DEFAULT_RETRY_AFTER_SECONDS : undefined);
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
+  // Also here, not only in the onRequest hook: errors raised before routing (a malformed URL) skip it.
+  reply.header(REQUEST_ID_HEADER, request.id);
+  request.apiError = error.apiError;
+  reply.code(error.status);
+  return errorBody(error, request.id);
+}
+
+export interface ErrorHandlerOptions {
+  maxBodyBytes: number;
+}
+
+export const errorHandlerPlugin = fp<ErrorHandlerOptions>(
+  async (app, { maxBodyBytes }) => {
+    app.decorateRequest('apiError', null);
+    app.setErrorHandler((err, request, reply) => errorAnswer(err, request, reply, maxBodyBytes));
+    app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?', 1)[0] ?? '';
+      const allowed = app.routeTable.get(path);
+      if (allowed === undefined) return errorAnswer(logstackError('HTTP_NOT_FOUND', [request.method, clientText(path)]), request, reply, maxBodyBytes);
+      reply.header('allow', [...allowed].join(', '));
+      return errorAnswer(logstackError('HTTP_METHOD_NOT_ALLOWED', [request.method, clientText(path)]), request, reply, maxBodyBytes);
+    });
+  },
+  { name: 'logstack-error-handler', fastify: '5.x', dependencies: ['logstack-route-table'] },
+);

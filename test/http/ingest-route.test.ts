@@ -1,0 +1,107 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import t from 'tap';
+import { decodeEntryPayload } from '../../src/loki/entry-codec.js';
+import { APP_TOKEN, SAMPLES, batch, entry, send, startServer } from '../support/http-server.js';
+
+t.test('202 only once the entries are in the WAL', async (t) => {
+  const server = await startServer(t);
+  const answer = await send(server, '/v1/logs:ingest', {
+    token: APP_TOKEN,
+    body: JSON.stringify({ entries: [entry({ message: 'first' }), entry({ message: 'second', metadata: { password: 'hunter2' } })] }),
+  });
+  t.equal(answer.status, 202);
+  t.same(answer.json, { accepted: 2, request_id: answer.headers['x-request-id'] });
+
+  const wal = server.wal.token('app');
+  const { records } = await wal.read(wal.cursor, { maxRecords: 10, maxBytes: 1 << 20 });
+  t.same(
+    records.map((record) => decodeEntryPayload(record.payload).line),
+    ['first', 'second'],
+    'both durable, in order',
+  );
+  t.notOk(records.some((record) => record.payload.includes('hunter2')), 'masked before the disk');
+  t.match((await send(server, '/metrics')).text, /^logs_ingested_total\{token="app"\} 2$/m);
+});
+
+const NO_SAMPLES = existsSync(SAMPLES) ? false : `no samples at ${SAMPLES.pathname}`;
+
+t.test('the good samples of the original service are accepted, plain and gzipped', { skip: NO_SAMPLES }, async (t) => {
+  const server = await startServer(t, { config: { limits: { max_past_seconds: 100 * 365 * 86400 } } });
+  for (const name of ['ingest-small.json', 'ingest-100.json']) {
+    const text = readFileSync(new URL(name, SAMPLES));
+    const count = (JSON.parse(text.toString('utf8')) as { entries: unknown[] }).entries.length;
+    t.match((await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: text })).json, { accepted: count }, name);
+    const gzipped = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: gzipSync(text), headers: { 'content-encoding': 'gzip' } });
+    t.match(gzipped.json, { accepted: count }, `${name}, gzipped`);
+  }
+});
+
+t.test('400 validation_failed lists every invalid entry, and nothing is written', async (t) => {
+  const server = await startServer(t);
+  const answer = await send(server, '/v1/logs:ingest', {
+    token: APP_TOKEN,
+    body: JSON.stringify({ entries: [entry(), entry({ level: 'LOUD' }), entry(), entry({ service: 'bad service' })] }),
+  });
+  t.equal(answer.status, 400);
+  t.match(answer.json, {
+    error: 'validation_failed',
+    message: /2 of 4/,
+    request_id: answer.headers['x-request-id'],
+    details: [
+      { index: 1, pointer: '/entries/1/level', reason: String },
+      { index: 3, pointer: '/entries/3/service', reason: String },
+    ],
+  });
+  t.equal(server.wal.token('app').stats().lastSeq, 0);
+  t.match((await send(server, '/metrics')).text, /^logs_rejected_total\{token="app",reason="validation_failed"\} 4$/m);
+});
+
+t.test('the bad samples of the original service are refused with 400', { skip: NO_SAMPLES }, async (t) => {
+  const bad = new URL('bad/', SAMPLES);
+  const server = await startServer(t, { config: { limits: { max_past_seconds: 100 * 365 * 86400 } } });
+  for (const name of readdirSync(bad)) {
+    const answer = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: readFileSync(new URL(name, bad)) });
+    t.equal(answer.status, 400, name);
+    t.match(answer.json, { error: /^(invalid_json|validation_failed)$/, message: String, request_id: String }, name);
+  }
+  t.equal(server.wal.token('app').stats().lastSeq, 0);
+});
+
+t.test('413 too_many_entries over limits.max_entries', async (t) => {
+  const server = await startServer(t, { config: { limits: { max_entries: 3 } } });
+  const answer = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: batch(4) });
+  t.equal(answer.status, 413);
+  t.match(answer.json, { error: 'too_many_entries', message: /4 entries; at most 3/ });
+});
+
+t.test('429 wal_quota_exceeded with Retry-After when the key WAL is full', async (t) => {
+  const server = await startServer(t, { quotaBytes: 1024 });
+  let answer = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: batch(1) });
+  for (let i = 0; answer.status === 202 && i < 100; i++) answer = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: batch(5) });
+  t.equal(answer.status, 429);
+  t.ok(Number(answer.headers['retry-after']) >= 1);
+  t.match(answer.json, { error: 'wal_quota_exceeded', request_id: answer.headers['x-request-id'] });
+});
+
+t.test('503 disk_reserve_reached with Retry-After below the disk reserve', async (t) => {
+  const server = await startServer(t, { diskReservePercent: 100 });
+  const answer = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: batch(1) });
+  t.equal(answer.status, 503);
+  t.ok(Number(answer.headers['retry-after']) >= 1);
+  t.match(answer.json, { error: 'disk_reserve_reached', message: /under the reserve of 100%/, request_id: answer.headers['x-request-id'] });
+});
+
+t.test('503 wal_unavailable when the WAL is closed', async (t) => {
+  const server = await startServer(t);
+  await server.wal.close();
+  const answer = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: batch(1) });
+  t.equal(answer.status, 503);
+  t.ok(Number(answer.headers['retry-after']) >= 1);
+  t.match(answer.json, { error: 'wal_unavailable', request_id: answer.headers['x-request-id'] });
+  t.match(
+    server.logLines().find((line) => line.level === 40 && line.err !== undefined),
+    { request_id: answer.headers['x-request-id'], err: { code: 'LOGSTACK_ERR_WAL_NOT_OPEN' } },
+    'the cause is in the logs under the request id',
+  );
+});
