@@ -344,7 +344,8 @@ export class DiskTokenWal implements TokenWal {
   }
 
   #fail(what: string, err: Error): Error {
-    this.#failed = `${what}: ${(err as NodeJS.ErrnoException).code ?? err.message}`;
+    // The errno code only: an error's message may name a path, and this text reaches clients.
+    this.#failed = `${what}: ${(err as NodeJS.ErrnoException).code ?? 'EIO'}`;
     this.#opts.observer.writeFailed?.(this.name, err);
     return logstackError('WAL_UNAVAILABLE', [this.name, this.#failed], { cause: err, retryAfterSeconds: 30 });
   }

@@ -23,7 +23,7 @@ function mountTmpfs(sizeBytes: number): string | null {
 
 const mountPoint = mountTmpfs(1024 * 1024);
 if (!mountPoint) {
-  t.skip('ENOSPC tests need to mount a tmpfs (root); skipped here');
+  t.plan(0, 'ENOSPC tests need to mount a tmpfs (root); skipped here');
 } else {
   t.teardown(() => {
     execFileSync('umount', [mountPoint]);

@@ -1,0 +1,124 @@
+/**
+ * The forwarder's metrics, in the style of the original's: `token` is the key's name, `reason`
+ * and `outcome` come from fixed sets, never from free text of Loki's.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Forwarder, ForwarderObserver, LaneHealth } from '../forwarder/forwarder.js';
+import type { PushOutcome } from '../forwarder/push-outcome.js';
+import type { WalStore } from '../wal/types.js';
+
+const PUSH_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+// From append to Loki's acknowledgement: ~batch_max_wait_ms when healthy, hours during an outage.
+const DELIVERY_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400];
+const HEALTH_VALUE: Record<LaneHealth, number> = { ok: 0, retrying: 1, failing: 2, paused: 3 };
+
+function statusClass(outcome: PushOutcome): string {
+  return outcome.status === null ? 'none' : `${Math.floor(outcome.status / 100)}xx`;
+}
+
+export interface ForwarderMetricsSources {
+  readonly wal: WalStore;
+  readonly forwarder: () => Forwarder | undefined;
+  /** Whether Loki answered its last readiness probe. */
+  readonly lokiUp: () => boolean | null;
+  readonly clock?: () => number;
+}
+
+export function forwarderMetrics(registry: Registry, sources: ForwarderMetricsSources): ForwarderObserver {
+  const registers = [registry];
+  const clock = sources.clock ?? Date.now;
+  const pushes = new Counter({
+    name: 'loki_push_requests_total',
+    help: 'Pushes to Loki by outcome (success, retryable, split, rejected, misconfigured) and HTTP status class',
+    labelNames: ['token', 'outcome', 'status_class'],
+    registers,
+  });
+  const pushDuration = new Histogram({
+    name: 'loki_push_duration_seconds',
+    help: 'Time from sending a push to the end of Loki’s answer',
+    labelNames: ['outcome'],
+    buckets: PUSH_SECONDS_BUCKETS,
+    registers,
+  });
+  const retries = new Counter({ name: 'loki_push_retries_total', help: 'Pushes that will be retried, by reason', labelNames: ['token', 'reason'], registers });
+  const forwarded = new Counter({ name: 'logs_forwarded_total', help: 'Entries acknowledged by Loki', labelNames: ['token'], registers });
+  const forwardedBytes = new Counter({ name: 'logs_forwarded_bytes_total', help: 'WAL payload bytes acknowledged by Loki', labelNames: ['token'], registers });
+  const deadLettered = new Counter({
+    name: 'logs_dead_lettered_total',
+    help: 'Entries Loki refused for good, written to the dead-letter store, by reason',
+    labelNames: ['token', 'reason'],
+    registers,
+  });
+  const deadDropped = new Counter({ name: 'dead_letters_dropped_total', help: 'Dead letters dropped to stay within the dead-letter quota', labelNames: ['token'], registers });
+  const deliveryLatency = new Histogram({
+    name: 'logs_delivery_latency_seconds',
+    help: 'Time from an entry’s append to the WAL to Loki’s acknowledgement',
+    labelNames: ['token'],
+    buckets: DELIVERY_SECONDS_BUCKETS,
+    registers,
+  });
+
+  const perToken = (name: string, help: string, read: (wal: ReturnType<WalStore['tokens']>[number], now: number) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['token'],
+      registers,
+      collect() {
+        this.reset();
+        if (sources.wal.state !== 'open') return;
+        const now = clock();
+        for (const wal of sources.wal.tokens()) {
+          const v = read(wal, now);
+          if (v !== null) this.set({ token: wal.name }, v);
+        }
+      },
+    });
+  perToken('wal_backlog_bytes', 'WAL bytes not yet delivered to Loki', (w) => w.stats().pendingBytes);
+  perToken('wal_oldest_unshipped_age_seconds', 'Age of the oldest entry not yet delivered to Loki (0 when none)', (w, now) => {
+    const at = w.stats().oldestPendingAppendedAtMs;
+    return at === null ? 0 : Math.max(0, (now - at) / 1000);
+  });
+
+  const laneGauge = (name: string, help: string, read: (s: ReturnType<Forwarder['status']>[number]) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['token'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of sources.forwarder()?.status() ?? []) this.set({ token: s.token }, read(s));
+      },
+    });
+  laneGauge('forwarder_token_health', 'Delivery health of a token: 0 ok, 1 retrying, 2 failing (past max_retries), 3 paused (Loki refuses LogStack)', (s) => HEALTH_VALUE[s.health]);
+  laneGauge('dead_letter_entries', 'Entries in the dead-letter store of a token', (s) => s.deadLetters);
+
+  new Gauge({
+    name: 'loki_up',
+    help: 'Whether Loki answered its last readiness probe (1) or not (0)',
+    registers,
+    collect() {
+      const up = sources.lokiUp();
+      if (up === null) this.reset();
+      else this.set(up ? 1 : 0);
+    },
+  });
+
+  return {
+    pushed(token, outcome, latencyMs) {
+      pushes.inc({ token, outcome: outcome.kind, status_class: statusClass(outcome) });
+      pushDuration.observe({ outcome: outcome.kind }, latencyMs / 1000);
+      if (outcome.kind === 'retryable') retries.inc({ token, reason: outcome.reason });
+    },
+    delivered(token, entries, payloadBytes, ages) {
+      forwarded.inc({ token }, entries);
+      forwardedBytes.inc({ token }, payloadBytes);
+      for (const age of ages) deliveryLatency.observe({ token }, age);
+    },
+    deadLettered(token, reason, entries, dropped) {
+      deadLettered.inc({ token, reason }, entries);
+      if (dropped > 0) deadDropped.inc({ token }, dropped);
+    },
+  };
+}

@@ -1,0 +1,221 @@
+/**
+ * LogStack assembled: configuration in, a listening service out. Owns the order of things:
+ * the WAL opens (and locks) before the HTTP edge accepts anything, and on shutdown the edge
+ * stops accepting and lets requests in flight get their 202, the forwarder drains for a
+ * bounded time, then the WAL closes and releases its lock.
+ *
+ * Lifecycle: new → starting → running → stopping → stopped; `stop` runs once.
+ */
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import { Forwarder, type ForwarderObserver } from './forwarder/forwarder.js';
+import { createLokiClient, type LokiClient } from './forwarder/loki-client.js';
+import { createLokiHealth, type LokiHealth } from './forwarder/loki-health.js';
+import { buildApp } from './http/app.js';
+import { walReadinessChecks, type ReadinessChecks } from './http/readiness.js';
+import { forwarderMetrics } from './observability/forwarder-metrics.js';
+import { createMetrics, walObserver, type Metrics } from './observability/metrics.js';
+import { createIngestPipeline } from './pipeline/ingest-pipeline.js';
+import { createDiskWalStore } from './wal/disk-wal-store.js';
+import { tokenDirName } from './wal/token-dir.js';
+import type { WalObserver, WalStore } from './wal/types.js';
+
+export interface ServiceOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly version: string;
+}
+
+export type ServiceState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** /readyz fails when a token with work has seen no push answer for this long. */
+function stallBoundMs(config: Config): number {
+  return Math.max(60_000, 3 * config.loki.timeout_seconds * 1000);
+}
+
+function bothObservers<T extends object>(a: T, b: T): T {
+  const out: Record<string, (...args: unknown[]) => void> = {};
+  for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const fa = (a as Record<string, ((...args: unknown[]) => void) | undefined>)[key];
+    const fb = (b as Record<string, ((...args: unknown[]) => void) | undefined>)[key];
+    out[key] = (...args) => {
+      fa?.(...args);
+      fb?.(...args);
+    };
+  }
+  return out as T;
+}
+
+function walLogObserver(logger: Logger): WalObserver {
+  return {
+    corruptRecords: (token, count, where) => logger.warn({ token, count, where }, 'WAL records failed their CRC and were skipped'),
+    tornTail: (token, segment, bytes) => logger.warn({ token, segment, bytes }, 'WAL torn tail truncated at recovery (unacknowledged writes cut by a crash)'),
+    cursorReset: (token, reason) => logger.warn({ token, reason }, 'WAL cursor unreadable; delivery restarts at the oldest segment (Loki drops duplicates)'),
+    writeFailed: (token, err) => logger.error({ token, err }, 'WAL write failed'),
+  };
+}
+
+function forwarderLogObserver(logger: Logger): ForwarderObserver {
+  return {
+    healthChanged: (token, from, to, detail) => {
+      const level = to === 'ok' ? 'info' : to === 'retrying' ? 'warn' : 'error';
+      logger[level]({ token, from, to, detail }, `delivery of token ${token} is ${to}`);
+    },
+    deadLettered: (token, reason, entries, dropped) => logger.warn({ token, reason, entries, dropped }, 'Loki refused entries; they are in the dead-letter store'),
+    error: (token, err) => logger.error({ token, err }, 'forwarder error; the batch will be retried'),
+  };
+}
+
+export class LogstackService {
+  readonly #opts: ServiceOptions;
+  readonly metrics: Metrics;
+  readonly wal: WalStore;
+  readonly #client: LokiClient;
+  readonly #lokiHealth: LokiHealth;
+  readonly forwarder: Forwarder;
+  readonly app: FastifyInstance;
+  #state: ServiceState = 'new';
+  #stopping: Promise<void> | null = null;
+
+  constructor(opts: ServiceOptions) {
+    this.#opts = opts;
+    const { config, logger } = opts;
+    this.metrics = createMetrics();
+    const keys = Object.values(config.security.api_keys);
+    const tenantOf = new Map(keys.map((k) => [k.name, k.tenant]));
+    const quotaOf = new Map(keys.map((k) => [k.name, k.wal_quota_bytes ?? config.wal.token_wal_quota_bytes]));
+
+    this.wal = createDiskWalStore({
+      root: config.wal.wal_root_path,
+      tokens: keys.map((k) => k.name),
+      segmentMaxBytes: config.wal.segment_max_bytes,
+      segmentMaxAgeSeconds: config.wal.segment_max_age_seconds,
+      quotaBytes: (name) => quotaOf.get(name) ?? config.wal.token_wal_quota_bytes,
+      sync: config.wal.sync,
+      diskReservePercent: config.wal.disk_reserve_percent,
+      lockStaleSeconds: config.wal.lock_stale_seconds,
+      observer: bothObservers(walObserver(this.metrics), walLogObserver(logger)),
+      onLockCompromised: (err) => {
+        // Another process may now be writing this WAL: stop at once rather than interleave.
+        logger.fatal({ err, root: config.wal.wal_root_path }, 'lost the WAL lock; exiting');
+        process.exit(1);
+      },
+    });
+    this.#client = createLokiClient(config.loki, { version: opts.version });
+    this.#lokiHealth = createLokiHealth(this.#client, { intervalMs: config.loki.ready_check_interval_seconds * 1000 });
+    const metricsObserver = forwarderMetrics(this.metrics.registry, {
+      wal: this.wal,
+      forwarder: () => this.forwarder,
+      lokiUp: () => this.#lokiHealth.last?.ok ?? null,
+    });
+    this.forwarder = new Forwarder({
+      wal: this.wal,
+      client: this.#client,
+      loki: config.loki,
+      tenantOf: (name) => tenantOf.get(name),
+      deadLetterDir: (name) => join(config.wal.wal_root_path, tokenDirName(name), 'dead-letter'),
+      observer: bothObservers(metricsObserver, forwarderLogObserver(logger)),
+    });
+    this.app = buildApp({
+      config,
+      pipeline: createIngestPipeline(config),
+      wal: this.wal,
+      metrics: this.metrics,
+      logger,
+      version: opts.version,
+      readiness: () => this.#readiness(),
+      adminStatus: () => this.#adminStatus(),
+      operations: {
+        flush: (opts) => this.forwarder.flush(opts),
+        deadLetters: () => this.forwarder.deadLetters(),
+        replayDeadLetters: (token) => this.forwarder.replayDeadLetters(token),
+      },
+    });
+  }
+
+  get state(): ServiceState {
+    return this.#state;
+  }
+
+  async #readiness(): Promise<ReadinessChecks> {
+    const checks: Record<string, { ok: boolean; detail: string }> = { ...walReadinessChecks(this.wal) };
+    const failed = this.wal.state === 'open' ? this.wal.tokens().filter((t) => t.stats().failed !== null) : [];
+    if (failed.length > 0) checks.wal = { ok: false, detail: failed.map((t) => `${t.name}: ${t.stats().failed}`).join('; ') };
+    checks.loki = await this.#lokiHealth.check();
+    const stalled = this.forwarder.stalledMs();
+    const running = this.forwarder.state === 'running';
+    checks.forwarder = {
+      ok: running && stalled < stallBoundMs(this.#opts.config),
+      detail: !running ? `forwarder is ${this.forwarder.state}` : stalled > 0 ? `no push answered for ${Math.round(stalled / 1000)} s while there is work` : 'running',
+    };
+    return checks;
+  }
+
+  async #adminStatus() {
+    const loki = this.#lokiHealth.last;
+    const tokens: Record<string, Record<string, unknown>> = {};
+    for (const s of this.forwarder.status()) {
+      tokens[s.token] = {
+        tenant: s.tenant,
+        delivery: s.health,
+        consecutive_failures: s.consecutiveFailures,
+        next_attempt_in_ms: s.nextAttemptInMs,
+        last_push: s.lastPush && {
+          result: s.lastPush.result,
+          status: s.lastPush.status,
+          message: s.lastPush.message,
+          at: new Date(s.lastPush.atMs).toISOString(),
+        },
+        dead_letters: s.deadLetters,
+      };
+    }
+    return {
+      fields: {
+        forwarder: { state: this.forwarder.state },
+        loki: { url: this.#client.pushUrl, reachable: loki?.ok ?? null, detail: loki?.detail ?? 'not checked yet' },
+      },
+      tokens,
+    };
+  }
+
+  /** Opens the WAL (taking its lock), starts delivery, then listens. Returns the address. */
+  async start(): Promise<string> {
+    if (this.#state !== 'new') throw new TypeError(`service cannot start when ${this.#state}`);
+    this.#state = 'starting';
+    const { config, logger } = this.#opts;
+    try {
+      await this.wal.open();
+      await this.forwarder.start();
+      const address = await this.app.listen({ host: config.server.host, port: config.server.port });
+      this.#state = 'running';
+      logger.info({ address, wal: config.wal.wal_root_path, loki: this.#client.pushUrl, tokens: this.wal.tokens().map((t) => t.name) }, 'LogStack is serving');
+      void this.#lokiHealth.check().then((r) => {
+        if (!r.ok) logger.warn({ loki: this.#client.pushUrl, detail: r.detail }, 'Loki is unreachable; entries are accepted and kept in the WAL until it is');
+      });
+      return address;
+    } catch (err) {
+      await this.#shutdown(0).catch(() => {});
+      this.#state = 'stopped';
+      throw err;
+    }
+  }
+
+  /** Stops accepting, lets requests in flight finish, drains the forwarder for at most `drainMs`. */
+  stop(drainMs = this.#opts.config.server.shutdown_timeout_seconds * 1000): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#state = 'stopping';
+      await this.#shutdown(drainMs);
+      this.#state = 'stopped';
+    })();
+    return this.#stopping;
+  }
+
+  async #shutdown(drainMs: number): Promise<void> {
+    await this.app.close();
+    await this.forwarder.stop(drainMs);
+    await this.#client.close();
+    await this.wal.close();
+  }
+}
