@@ -8,6 +8,12 @@ import type { FileHandle } from 'node:fs/promises';
 import { FRAME_HEAD_BYTES, MAX_PAYLOAD_BYTES, checkFrame, type DecodedFrame } from './segment-format.js';
 
 const WINDOW_BYTES = 1024 * 1024;
+/**
+ * The smallest read. Reads are sized to what was asked for (plus frame heads): every byte read
+ * is a buffer the GC must free, and a forwarder draining 100k entries/s that read a fixed 1 MiB
+ * for each small batch or peek kept hundreds of MB of garbage buffers alive between collections.
+ */
+const MIN_WINDOW_BYTES = 64 * 1024;
 /** A resynchronised frame must continue the sequence within this distance (records lost to damage). */
 const MAX_SEQ_GAP = 1_000_000_000;
 
@@ -32,7 +38,7 @@ export interface ScanResult {
   readonly lastSeq: number;
 }
 
-async function readRange(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+export async function readRange(fh: FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length);
   let filled = 0;
   while (filled < length) {
@@ -73,10 +79,11 @@ export async function scanFrames(fh: FileHandle, from: number, end: number, limi
   let corrupt = 0;
   let lastSeq = afterSeq;
   let pos = from;
-  let want = Math.max(WINDOW_BYTES, limits.maxBytes + FRAME_HEAD_BYTES);
+  let want = Math.min(WINDOW_BYTES, Math.max(MIN_WINDOW_BYTES, limits.maxBytes + Math.ceil(limits.maxBytes / 8) + FRAME_HEAD_BYTES));
 
   while (pos < end && frames.length < limits.maxRecords && (frames.length === 0 || bytes < limits.maxBytes)) {
-    const chunk = await readRange(fh, pos, Math.min(want, end - pos));
+    const asked = Math.min(want, end - pos);
+    const chunk = await readRange(fh, pos, asked);
     if (chunk.length === 0) break;
     let off = 0;
     let damaged = false;
@@ -92,8 +99,10 @@ export async function scanFrames(fh: FileHandle, from: number, end: number, limi
         bytes += frame.payload.length;
         lastSeq = frame.seq;
         off += frame.size;
-      } else if (check.kind === 'incomplete' && pos + off + check.needBytes <= end) {
-        // The frame is whole on disk but not in this window: read again from its start.
+      } else if (check.kind === 'incomplete' && chunk.length === asked && pos + off + check.needBytes <= end) {
+        // The frame is whole on disk but not in this window: read again from its start. A short
+        // read means the file ends before `end` (a running writer undid a failed write after a
+        // read-only inspector stat'ed it): re-reading would loop forever, it is a torn tail.
         want = Math.max(want, check.needBytes);
         break;
       } else {

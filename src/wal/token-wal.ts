@@ -17,7 +17,7 @@ import { logstackError } from '../errors.js';
 import { readCursor, writeCursor, type StoredCursor } from './cursor-file.js';
 import { scanFrames } from './frame-scanner.js';
 import { fsyncDir } from './fs-sync.js';
-import { HEADER_BYTES, decodeHeader, encodeFrames, encodeHeader, parseSegmentFileName, segmentFileName } from './segment-format.js';
+import { FRAME_HEAD_BYTES, HEADER_BYTES, decodeHeader, encodeFrames, encodeHeader, parseSegmentFileName, segmentFileName } from './segment-format.js';
 import type { AppendResult, ReadLimits, TokenWal, TokenWalStats, WalObserver, WalPosition, WalReadResult, WalRecord } from './types.js';
 
 export interface TokenWalOptions {
@@ -251,7 +251,7 @@ export class DiskTokenWal implements TokenWal {
     if (this.#failed) return Promise.reject(logstackError('WAL_UNAVAILABLE', [this.name, this.#failed], { retryAfterSeconds: 30 }));
     if (payloads.length === 0) throw new TypeError('append needs at least one payload');
     let bytes = 0;
-    for (const p of payloads) bytes += p.length + 24;
+    for (const p of payloads) bytes += p.length + FRAME_HEAD_BYTES;
     const used = this.#pendingBytes() + this.#queuedBytes;
     if (used + bytes > this.#opts.quotaBytes) {
       return Promise.reject(logstackError('WAL_QUOTA_EXCEEDED', [this.name, used, this.#opts.quotaBytes], { retryAfterSeconds: 30 }));
@@ -505,13 +505,17 @@ export class DiskTokenWal implements TokenWal {
     if (drained && this.#active.size >= this.#opts.segmentMaxBytes / RECLAIM_FRACTION) await this.rotate();
   }
 
+  /** Reads only the frame head at the cursor: the append time is in it. */
   async #refreshOldestPending(): Promise<void> {
-    if (this.#cursor.ackedSeq >= this.#lastSeq) {
+    const pos = this.#startOf(this.#cursor);
+    if (this.#cursor.ackedSeq >= this.#lastSeq || comparePositions(pos, this.#durableEnd) >= 0) {
       this.#oldestPendingAtMs = null;
       return;
     }
-    const { records } = await this.read(this.#cursor, { maxRecords: 1, maxBytes: 1 });
-    this.#oldestPendingAtMs = records[0]?.appendedAtMs ?? null;
+    const head = Buffer.alloc(FRAME_HEAD_BYTES);
+    await (await this.#readHandle(pos.segment)).read(head, 0, FRAME_HEAD_BYTES, pos.offset);
+    // A damaged head gives a nonsense time; keep the previous estimate rather than report it.
+    if (head.readUInt16LE(22) === 0) this.#oldestPendingAtMs = head.readUIntLE(16, 6);
   }
 
   // --- reporting and closing -------------------------------------------------------------------
