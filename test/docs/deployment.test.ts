@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { parse, parseAllDocuments } from 'yaml';
+import { loadConfig } from '../../src/config/load.js';
+import { ERRORS } from '../../src/errors.js';
+
+const ROOT = new URL('../../', import.meta.url);
+const read = (path: string) => readFileSync(new URL(path, ROOT), 'utf8');
+
+type Doc = Record<string, any>;
+
+function kubernetes(): Doc[] {
+  const docs: Doc[] = [];
+  for (const file of ['configmap.yaml', 'secret.yaml', 'service.yaml', 'servicemonitor.yaml', 'statefulset.yaml', 'prometheusrule.yaml']) {
+    for (const doc of parseAllDocuments(read(`deploy/kubernetes/${file}`))) {
+      if (doc.errors.length > 0) throw new SyntaxError(`deploy/kubernetes/${file}: ${doc.errors[0]!.message}`);
+      docs.push(doc.toJS() as Doc);
+    }
+  }
+  return docs;
+}
+
+const find = (docs: Doc[], kind: string, name: string): Doc => {
+  const doc = docs.find((d) => d.kind === kind && d.metadata?.name === name);
+  if (!doc) throw new Error(`no ${kind} ${name}`);
+  return doc;
+};
+
+/** The Dockerfile's instructions of the final stage, by keyword. */
+function runtimeStage(): Map<string, string[]> {
+  const text = read('Dockerfile').replace(/\\\n/g, ' ');
+  const stages = text.split(/^FROM /m);
+  const out = new Map<string, string[]>();
+  for (const line of stages.at(-1)!.split('\n')) {
+    const m = /^([A-Z]+)\s+(.*)$/.exec(line.trim());
+    if (m) out.set(m[1]!, [...(out.get(m[1]!) ?? []), m[2]!]);
+  }
+  return out;
+}
+
+/** Loads a configuration as LogStack would at start, from a file's text (or none) and an environment. */
+function load(yaml: string | null, env: Record<string, string>) {
+  const dir = mkdtempSync(join(tmpdir(), 'logstack-deploy-'));
+  try {
+    if (yaml !== null) writeFileSync(join(dir, 'config.yaml'), yaml);
+    return loadConfig({ file: yaml === null ? undefined : join(dir, 'config.yaml'), env, cwd: dir });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+t.test('the Kubernetes example starts once its placeholders are replaced, and not before', async (t) => {
+  const docs = kubernetes();
+  const set = find(docs, 'StatefulSet', 'logstack');
+  const pod = set.spec.template.spec;
+  const container = pod.containers[0];
+  const secret = find(docs, 'Secret', container.envFrom[0].secretRef.name);
+  const configMap = find(docs, 'ConfigMap', pod.volumes.find((v: Doc) => v.configMap).configMap.name);
+
+  const env: Record<string, string> = {};
+  for (const e of container.env) if (e.value !== undefined) env[e.name] = e.value;
+  const configFile = env.LOGSTACK_CONFIG!;
+  const configMount = container.volumeMounts.find((m: Doc) => configFile.startsWith(`${m.mountPath}/`));
+  t.ok(configMount, 'LOGSTACK_CONFIG names a file in a mounted volume');
+  const configText = configMap.data[configFile.slice(configMount.mountPath.length + 1)];
+
+  t.throws(() => load(configText, { ...env, ...secret.stringData }), { code: ERRORS.CONFIG_INVALID.code }, 'the placeholder secrets are refused');
+
+  const real: Record<string, string> = { ...env };
+  for (const [name, value] of Object.entries(secret.stringData as Record<string, string>)) {
+    real[name] = value === 'REPLACE_ME' ? randomBytes(24).toString('hex') : value;
+  }
+  const config = load(configText, real);
+  t.same(Object.values(config.security.api_keys).map((k) => k.name).sort(), ['payments-api', 'user-service']);
+  t.ok(config.security.admin_token, 'an admin token');
+
+  const walMount = container.volumeMounts.find((m: Doc) => m.name === set.spec.volumeClaimTemplates[0].metadata.name);
+  t.equal(config.wal.wal_root_path, walMount.mountPath, 'the WAL lives on the claimed volume');
+  t.equal(container.ports[0].containerPort, config.server.port, 'the container port is the one LogStack listens on');
+  const preStop = Number(container.lifecycle.preStop.exec.command.at(-1));
+  t.ok(pod.terminationGracePeriodSeconds > preStop + config.server.request_timeout_seconds + config.server.shutdown_timeout_seconds, 'the grace period covers the drain');
+  t.equal(pod.enableServiceLinks, false, 'no LOGSTACK_PORT=tcp://... from a Service named logstack');
+  t.equal(container.livenessProbe.httpGet.path, '/healthz');
+  t.equal(container.startupProbe.httpGet.path, '/healthz');
+  t.equal(container.readinessProbe.httpGet.path, '/readyz');
+  t.equal(container.securityContext.readOnlyRootFilesystem, true);
+  t.equal(String(pod.securityContext.runAsUser), runtimeStage().get('USER')![0]!.split(':')[0], "the pod runs as the image's user");
+});
+
+t.test('the ServiceMonitor scrapes each pod once, through the headless Service', async (t) => {
+  const docs = kubernetes();
+  const monitor = find(docs, 'ServiceMonitor', 'logstack');
+  const services = docs.filter((d) => d.kind === 'Service');
+  const selected = services.filter((s) => Object.entries(monitor.spec.selector.matchLabels).every(([k, v]) => s.metadata.labels?.[k] === v));
+  t.same(selected.map((s) => s.metadata.name), [find(docs, 'StatefulSet', 'logstack').spec.serviceName]);
+  t.equal(selected[0]!.spec.clusterIP, 'None');
+  t.ok(selected[0]!.spec.ports.some((p: Doc) => p.name === monitor.spec.endpoints[0].port), 'the endpoint port exists');
+  t.equal(monitor.spec.endpoints[0].path, '/metrics');
+});
+
+t.test('the PrometheusRule holds the same groups as docs/prometheus/alerts.yml', async (t) => {
+  const rule = find(kubernetes(), 'PrometheusRule', 'logstack');
+  t.same(rule.spec.groups, (parse(read('docs/prometheus/alerts.yml')) as Doc).groups);
+});
+
+t.test('docker compose: LogStack starts from its environment, and every mounted file exists', async (t) => {
+  const compose = parse(read('docker-compose.yml')) as Doc;
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(compose.services.logstack.environment as Record<string, string>)) {
+    env[name] = String(value).replace(/\$\{\w+:-([^}]*)\}/g, '$1');
+  }
+  const config = load(null, env);
+  t.same(Object.values(config.security.api_keys).map((k) => k.name), ['demo']);
+  t.match(config.loki.base_url, /^http:\/\/loki:3100$/);
+
+  const mounts = new Map<string, string>();
+  for (const service of Object.values(compose.services as Record<string, Doc>)) {
+    for (const volume of (service.volumes ?? []) as string[]) {
+      const [source, target] = volume.split(':');
+      if (!source!.startsWith('./')) continue;
+      t.ok(existsSync(new URL(source!, ROOT)), `${source} exists`);
+      mounts.set(source!, target!);
+    }
+  }
+  const prometheus = parse(read('deploy/compose/prometheus.yml')) as Doc;
+  t.same(prometheus.rule_files, [mounts.get('./docs/prometheus/alerts.yml')], 'Prometheus loads the alert rules');
+  t.same(prometheus.scrape_configs[0].static_configs[0].targets, [`logstack:${config.server.port}`]);
+  const provider = parse(read('deploy/compose/grafana/provisioning/dashboards/logstack.yaml')) as Doc;
+  t.equal(provider.providers[0].options.path, mounts.get('./docs/grafana'), 'Grafana loads the dashboard');
+});
+
+t.test('the image: WAL volume, port, liveness health check, and a context without host artefacts', async (t) => {
+  const stage = runtimeStage();
+  const walRoot = /LOGSTACK_WAL_ROOT_PATH=(\S+)/.exec(stage.get('ENV')!.join(' '))![1];
+  t.same(stage.get('VOLUME'), [walRoot]);
+  t.same(stage.get('EXPOSE'), ['8000']);
+  t.match(stage.get('HEALTHCHECK')![0], /\/healthz/);
+  t.same(stage.get('ENTRYPOINT'), ['["node", "bin/logstack.js"]']);
+  t.match(stage.get('USER')![0], /^[1-9]\d*:/, 'a numeric non-root user');
+
+  const ignored = new Set(read('.dockerignore').split('\n').filter((l) => l && !l.startsWith('#')));
+  for (const path of ['node_modules', 'dist', 'wal', '.git', 'test']) t.ok(ignored.has(path), `${path} stays out of the context`);
+  for (const path of ['src', 'bin', 'package.json', 'package-lock.json', 'config.yaml']) t.notOk(ignored.has(path), `${path} is in the context`);
+});
