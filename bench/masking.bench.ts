@@ -8,26 +8,10 @@ import { compileMaskingPolicy } from '../src/pipeline/masking-policy.js';
 import { maskEntry } from '../src/pipeline/masking.js';
 import type { IngestEntry } from '../src/pipeline/types.js';
 import { compileValuePatterns } from '../src/pipeline/value-patterns.js';
-import { testConfigForBench } from './bench-config.js';
+import { perSecond, testConfigForBench } from './bench-config.js';
 import type { Scenario } from './run.js';
 
 const SAMPLE = new URL('../../shared/samples/ingest-100.json', import.meta.url);
-const SECONDS_PER_FIGURE = 2.5;
-
-/** Items per second of `round` (of `size` items) over about SECONDS_PER_FIGURE. */
-function perSecond(size: number, round: () => void): number {
-  for (let i = 0; i < 200; i++) round();
-  let items = 0;
-  const start = process.hrtime.bigint();
-  const deadline = start + BigInt(SECONDS_PER_FIGURE * 1e9);
-  let now = start;
-  while (now < deadline) {
-    for (let i = 0; i < 20; i++) round();
-    items += 20 * size;
-    now = process.hrtime.bigint();
-  }
-  return Math.round(items / (Number(now - start) / 1e9));
-}
 
 function stringsOf(value: unknown, out: string[]): string[] {
   if (typeof value === 'string') out.push(value);

@@ -5,28 +5,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createIngestPipeline } from '../src/pipeline/ingest-pipeline.js';
 import { validateIngestBody } from '../src/pipeline/validate.js';
-import { testConfigForBench } from './bench-config.js';
+import { perSecond, testConfigForBench } from './bench-config.js';
 import type { Scenario } from './run.js';
 
 const SAMPLE = new URL('../../shared/samples/ingest-100.json', import.meta.url);
 /** A little after the sample's last timestamp, so that every entry is inside the window. */
 const NOW_MS = Date.parse('2025-09-24T12:05:00Z');
-const SECONDS_PER_FIGURE = 2.5;
-
-/** Entries per second of `batch` (of `size` entries) over about SECONDS_PER_FIGURE. */
-function entriesPerSecond(size: number, batch: () => void): number {
-  for (let i = 0; i < 200; i++) batch();
-  let entries = 0;
-  const start = process.hrtime.bigint();
-  const deadline = start + BigInt(SECONDS_PER_FIGURE * 1e9);
-  let now = start;
-  while (now < deadline) {
-    for (let i = 0; i < 50; i++) batch();
-    entries += 50 * size;
-    now = process.hrtime.bigint();
-  }
-  return Math.round(entries / (Number(now - start) / 1e9));
-}
 
 export default {
   name: 'validation',
@@ -37,8 +21,8 @@ export default {
     config.security.api_keys = { bench_token_0123456789: { name: 'bench', active: true } };
     const pipeline = createIngestPipeline(config);
     const size = body.entries.length;
-    const validateRate = entriesPerSecond(size, () => validateIngestBody(body, config.limits, NOW_MS));
-    const prepareRate = entriesPerSecond(size, () => pipeline.prepare('bench', body, NOW_MS));
+    const validateRate = perSecond(size, () => validateIngestBody(body, config.limits, NOW_MS));
+    const prepareRate = perSecond(size, () => pipeline.prepare('bench', body, NOW_MS));
     return {
       batch_entries: size,
       validate_entries_per_s: validateRate,

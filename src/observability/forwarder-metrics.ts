@@ -5,7 +5,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Forwarder, ForwarderObserver, LaneHealth } from '../forwarder/forwarder.js';
 import type { PushOutcome } from '../forwarder/push-outcome.js';
-import type { WalStore } from '../wal/types.js';
 
 const PUSH_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 // From append to Loki's acknowledgement: ~batch_max_wait_ms when healthy, hours during an outage.
@@ -17,16 +16,13 @@ function statusClass(outcome: PushOutcome): string {
 }
 
 export interface ForwarderMetricsSources {
-  readonly wal: WalStore;
   readonly forwarder: () => Forwarder | undefined;
   /** Whether Loki answered its last readiness probe. */
   readonly lokiUp: () => boolean | null;
-  readonly clock?: () => number;
 }
 
 export function forwarderMetrics(registry: Registry, sources: ForwarderMetricsSources): ForwarderObserver {
   const registers = [registry];
-  const clock = sources.clock ?? Date.now;
   const pushes = new Counter({
     name: 'loki_push_requests_total',
     help: 'Pushes to Loki by outcome (success, retryable, split, rejected, misconfigured) and HTTP status class',
@@ -56,28 +52,6 @@ export function forwarderMetrics(registry: Registry, sources: ForwarderMetricsSo
     labelNames: ['token'],
     buckets: DELIVERY_SECONDS_BUCKETS,
     registers,
-  });
-
-  const perToken = (name: string, help: string, read: (wal: ReturnType<WalStore['tokens']>[number], now: number) => number | null) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ['token'],
-      registers,
-      collect() {
-        this.reset();
-        if (sources.wal.state !== 'open') return;
-        const now = clock();
-        for (const wal of sources.wal.tokens()) {
-          const v = read(wal, now);
-          if (v !== null) this.set({ token: wal.name }, v);
-        }
-      },
-    });
-  perToken('wal_backlog_bytes', 'WAL bytes not yet delivered to Loki', (w) => w.stats().pendingBytes);
-  perToken('wal_oldest_unshipped_age_seconds', 'Age of the oldest entry not yet delivered to Loki (0 when none)', (w, now) => {
-    const at = w.stats().oldestPendingAppendedAtMs;
-    return at === null ? 0 : Math.max(0, (now - at) / 1000);
   });
 
   const laneGauge = (name: string, help: string, read: (s: ReturnType<Forwarder['status']>[number]) => number) =>

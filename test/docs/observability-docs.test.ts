@@ -19,7 +19,7 @@ async function exposedMetrics(dir: string): Promise<Map<string, Exposed>> {
   const wal = await openWal(dir);
   try {
     metrics.readWalFrom(wal);
-    forwarderMetrics(metrics.registry, { wal, forwarder: () => undefined, lokiUp: () => true });
+    forwarderMetrics(metrics.registry, { forwarder: () => undefined, lokiUp: () => true });
     const out = new Map<string, Exposed>();
     for (const { name, type } of await metrics.registry.getMetricsAsJSON()) {
       const metric = metrics.registry.getSingleMetric(name) as unknown as { labelNames?: readonly string[] };
