@@ -81,7 +81,10 @@ t.test('the Kubernetes example starts once its placeholders are replaced, and no
   t.equal(config.wal.wal_root_path, walMount.mountPath, 'the WAL lives on the claimed volume');
   t.equal(container.ports[0].containerPort, config.server.port, 'the container port is the one LogStack listens on');
   const preStop = Number(container.lifecycle.preStop.exec.command.at(-1));
-  t.ok(pod.terminationGracePeriodSeconds > preStop + config.server.request_timeout_seconds + config.server.shutdown_timeout_seconds, 'the grace period covers the drain');
+  t.ok(
+    pod.terminationGracePeriodSeconds > preStop + config.server.request_timeout_seconds + config.server.shutdown_timeout_seconds + config.loki.timeout_seconds,
+    'the grace period covers the drain and a push in flight',
+  );
   t.equal(pod.enableServiceLinks, false, 'no LOGSTACK_PORT=tcp://... from a Service named logstack');
   t.equal(container.livenessProbe.httpGet.path, '/healthz');
   t.equal(container.startupProbe.httpGet.path, '/healthz');
