@@ -106,9 +106,12 @@ export class LogstackService {
     this.#client = createLokiClient(config.loki, { version: opts.version });
     this.#lokiHealth = createLokiHealth(this.#client, { intervalMs: config.loki.ready_check_interval_seconds * 1000 });
     const metricsObserver = forwarderMetrics(this.metrics.registry, {
-      wal: this.wal,
       forwarder: () => this.forwarder,
-      lokiUp: () => this.#lokiHealth.last?.ok ?? null,
+      lokiUp: () => {
+        // Scrapes keep the probe fresh even where nothing polls /readyz; it is cached per interval.
+        void this.#lokiHealth.check();
+        return this.#lokiHealth.last?.ok ?? null;
+      },
     });
     this.forwarder = new Forwarder({
       wal: this.wal,
