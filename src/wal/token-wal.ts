@@ -369,11 +369,15 @@ export class DiskTokenWal implements TokenWal {
 
   async #rotateLocked(): Promise<void> {
     const next = await this.#createSegment(this.#active.segment + 1, this.#lastSeq + 1);
+    const handle = await open(join(this.#opts.dir, segmentFileName(next.segment)), 'r+');
     await this.#writeHandle?.close();
+    // One synchronous step, no await inside: a reader or an ack in between would see a sealed
+    // segment while the durable end still lay in it, and an ack at its end normalised to the
+    // next segment would be refused as beyond the durable end (found by the crash fixture).
+    this.#writeHandle = handle;
     this.#active.sealed = true;
     this.#segments.push(next);
     this.#active = next;
-    this.#writeHandle = await open(join(this.#opts.dir, segmentFileName(next.segment)), 'r+');
     this.#durableEnd = { segment: next.segment, offset: next.size };
     this.#opts.observer.segmentRotated?.(this.name, next.segment);
   }

@@ -58,3 +58,27 @@ t.test('the disk reserve refuses appends with 503', async (t) => {
   await t.rejects(store.token('alpha').append([payload(1)]), { code: 'LOGSTACK_ERR_WAL_DISK_RESERVE', status: 503 });
   await store.close();
 });
+
+t.test('acknowledgements racing rotations never see a cursor beyond the durable end', async (t) => {
+  const store = await openWal(t.testdir(), { segmentMaxBytes: 2048 });
+  const wal = store.token('alpha');
+  let writers = 4;
+  const writes = Array.from({ length: writers }, async (_, w) => {
+    for (let i = 0; i < 150; i++) await wal.append([payload(w * 1000 + i, 700)]);
+    writers--;
+  });
+  let acked = 0;
+  while (writers > 0 || wal.stats().pendingEntries > 0) {
+    const { records } = await wal.read(wal.cursor, { maxRecords: 1000, maxBytes: 1 << 20 });
+    const last = records.at(-1);
+    if (last) {
+      await wal.ack(last.next, last.seq);
+      acked += records.length;
+    } else {
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  await Promise.all(writes);
+  t.equal(acked, 600, 'every record acknowledged, none refused');
+  await store.close();
+});
