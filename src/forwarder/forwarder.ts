@@ -85,6 +85,8 @@ interface Lane {
   /** Send partial batches at once until this seq is delivered (flush, shutdown). */
   flushToSeq: number;
   lastPush: LastPush | null;
+  /** Last push answer, or when the lane last found work after being idle (ms). */
+  progressAtMs: number;
 }
 
 export class Forwarder {
@@ -102,14 +104,12 @@ export class Forwarder {
   #loop: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
   readonly #abort = new AbortController();
-  #lastProgressMs: number;
 
   constructor(opts: ForwarderOptions) {
     this.#opts = opts;
     this.#clock = opts.clock ?? Date.now;
     this.#random = opts.random ?? Math.random;
     this.#backoff = { initialMs: opts.loki.backoff_initial_ms, maxMs: opts.loki.backoff_max_ms, maxRetries: opts.loki.max_retries };
-    this.#lastProgressMs = this.#clock();
   }
 
   get state(): ForwarderState {
@@ -133,6 +133,7 @@ export class Forwarder {
         maxEntries: this.#opts.loki.batch_max_entries,
         flushToSeq: 0,
         lastPush: null,
+        progressAtMs: this.#clock(),
       });
     }
     this.#state = 'running';
@@ -189,6 +190,8 @@ export class Forwarder {
   #waitForData(lane: Lane): void {
     lane.ready = false;
     void lane.wal.waitForData(lane.wal.cursor, this.#abort.signal).then(() => {
+      // Idle time is not a stall: the clock starts when there is work again.
+      lane.progressAtMs = this.#clock();
       lane.ready = true;
       this.#wake();
     });
@@ -201,7 +204,6 @@ export class Forwarder {
     if (read.records.length === 0) {
       // Only damage lay between the cursor and the durable end: step over it.
       if (read.corrupt > 0) await wal.ack(read.next, wal.stats().ackedSeq);
-      this.#lastProgressMs = this.#clock();
       this.#waitForData(lane);
       return;
     }
@@ -229,7 +231,7 @@ export class Forwarder {
     const attempt = await this.#opts.client.push(encoded.body, encoded.headers, lane.tenant);
     const { outcome } = attempt;
     const now = this.#clock();
-    this.#lastProgressMs = now;
+    lane.progressAtMs = now;
     this.#opts.observer?.pushed?.(name, outcome, attempt.latencyMs, records.length, encoded.body.length);
     lane.lastPush = {
       result: outcome.kind,
@@ -349,13 +351,16 @@ export class Forwarder {
   }
 
   /**
-   * For readiness: how long since the loop last made progress (a push answered, or nothing to
-   * do), counting only while some token has work and is not in a backoff.
+   * For readiness: the longest a token with work, not in a backoff, has gone without a push
+   * answer (since its last answer, or since its work arrived).
    */
   stalledMs(): number {
     const now = this.#clock();
-    const working = this.#lanes.some((l) => l.ready && l.notBeforeMs <= now && l.wal.stats().pendingEntries > 0);
-    return working ? now - this.#lastProgressMs : 0;
+    let stalled = 0;
+    for (const l of this.#lanes) {
+      if (l.ready && l.notBeforeMs <= now && l.wal.stats().pendingEntries > 0) stalled = Math.max(stalled, now - l.progressAtMs);
+    }
+    return stalled;
   }
 
   async deadLetters(): Promise<Record<string, DeadLetterSummary>> {

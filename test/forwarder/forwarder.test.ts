@@ -26,6 +26,15 @@ function entry(token: string, i: number, lineSize = 60, filler = '·'.repeat(lin
   });
 }
 
+/** Resolves once `condition` holds (checked every 10 ms), or rejects after `timeoutMs`. */
+async function eventually(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 interface Rig {
   loki: LokiStandIn;
   wal: WalStore;
@@ -37,7 +46,7 @@ interface Rig {
   append(token: string, from: number, count: number, lineSize?: number): Promise<void>;
 }
 
-async function rig(t: Test, loki: Partial<Config['loki']> = {}, tenants: Record<string, string> = {}): Promise<Rig> {
+async function rig(t: Test, loki: Partial<Config['loki']> = {}, tenants: Record<string, string> = {}, clock?: () => number): Promise<Rig> {
   const standIn = createLokiStandIn();
   await standIn.start();
   const root = await mkdtemp(join(tmpdir(), 'logstack-forwarder-'));
@@ -61,6 +70,7 @@ async function rig(t: Test, loki: Partial<Config['loki']> = {}, tenants: Record<
     tenantOf: (name) => tenants[name],
     deadLetterDir: (name) => join(root, tokenDirName(name), 'dead-letter'),
     observer,
+    ...(clock ? { clock } : {}),
   });
   t.teardown(async () => {
     await forwarder.stop(0);
@@ -189,6 +199,7 @@ t.test('413 halves the batch until Loki takes it; a single entry too large for L
   await r.forwarder.start();
   await r.loki.waitFor(400, 15_000);
   await r.forwarder.flush({ wait: true, timeoutMs: 5000 });
+  await eventually(() => r.deadLettered.length > 0);
   t.ok(r.loki.pushes.some((p) => p.status === 413), 'Loki refused the large batches');
   t.equal(r.loki.received().length, 400, 'every entry that fits arrived');
   t.same(r.deadLettered, [{ token: 'alpha', reason: 'too_large', entries: 1 }]);
@@ -251,4 +262,20 @@ t.test('flush with wait reports per token, bounded by its timeout when Loki is d
   t.equal(report.complete, false);
   t.match(report.tokens.alpha, { targetSeq: 10, ackedSeq: 0, delivered: false });
   t.match(report.tokens.beta, { delivered: true });
+});
+
+t.test('time spent idle is not a stall: new work after a long quiet spell does not fail readiness', async (t) => {
+  let skew = 0;
+  const r = await rig(t, {}, {}, () => Date.now() + skew);
+  await r.forwarder.start();
+  await new Promise((res) => setTimeout(res, 50));
+  skew += 10 * 60_000;
+  r.loki.answerNext(lokiAnswers.accept(300));
+  await r.append('alpha', 0, 1);
+  await new Promise((res) => setTimeout(res, 100));
+  t.equal(r.loki.received().length, 0, 'the push is still in flight');
+  t.ok(r.forwarder.stalledMs() < 1000, `the stall clock started when the work arrived (${r.forwarder.stalledMs()} ms)`);
+  skew += 5000;
+  t.ok(r.forwarder.stalledMs() >= 5000, 'and counts from there');
+  await r.loki.waitFor(1);
 });
