@@ -7,12 +7,13 @@ import { createRequire } from 'node:module';
 import { loadConfig, pinoLevel } from '../config/load.js';
 import { isLogstackError } from '../errors.js';
 import { createLogger } from '../observability/logger.js';
-import { LogstackService } from '../service.js';
+import { walCommand } from './wal-commands.js';
 
 const USAGE = `Usage: logstack <command>
 
 Commands:
   serve [--config FILE]   run the service (FILE, else $LOGSTACK_CONFIG, else ./config.yaml)
+  wal verify|stat|dump    inspect a WAL, read-only, also while the service runs (logstack wal help)
   help                    show this text
   version                 print the version
 `;
@@ -51,6 +52,8 @@ async function serve(args: string[]): Promise<number> {
     return 78; // EX_CONFIG
   }
   const logger = createLogger({ level: pinoLevel(config) });
+  // Loaded here, not at the top: `logstack wal …` needs none of the service and starts faster.
+  const { LogstackService } = await import('../service.js');
   const service = new LogstackService({ config, logger, version: VERSION });
   try {
     await service.start();
@@ -92,6 +95,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'wal':
+      return walCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`${VERSION}\n`);
