@@ -80,8 +80,8 @@ t.test('masks Luhn-valid card numbers, keeping the last four digits', async (t) 
   const nineteen = withCheckDigit('622126000000000000');
   t.equal(maskText(`x${' '}${nineteen}`), `x ****${nineteen.slice(-4)}`, '19 digits');
   t.equal(maskText('a 4111111111111111 b 5555-5555-5555-4444 c'), 'a ****1111 b ****4444 c', 'two cards');
-  t.equal(maskText('4111 1111 1111 1111 5555 5555 5555 4444'), '****4444', 'two cards in one run of groups: their overlapping candidates too');
-  t.equal(maskText('1 1 1 4111 1111 1111 1111 1'), '1 1 ****1111', 'a candidate overlapping the card widens the mask');
+  t.equal(maskText('4111 1111 1111 1111 5555 5555 5555 4444'), '****1111 ****4444', 'two cards in one run of groups, each masked');
+  t.equal(maskText('1 1 1 4111 1111 1111 1111 1'), '1 1 1 ****1111 1', 'no card starts with 1: neighbours stay');
   t.equal(maskText('ref 12-4111111111111111'), 'ref 12-****1111', 'a card after a short group');
   t.equal(maskText('ids 7 4111 1111 1111 1111 9'), 'ids 7 ****1111 9', 'a card between short groups');
   t.equal(maskText('[4111111111111111]'), '[****1111]');
@@ -89,6 +89,8 @@ t.test('masks Luhn-valid card numbers, keeping the last four digits', async (t) 
 
 t.test('leaves numbers that are not cards', async (t) => {
   for (const text of [
+    'at 1763830000008 ms',
+    '1763830000008',
     'order 1234567890123',
     '4111111111111112',
     '411111111111',
@@ -186,7 +188,7 @@ t.test('value patterns finish on 100 kB hostile inputs', async (t) => {
     t.type(out, 'string', name);
   }
   t.equal(maskText(hostile.digits), hostile.digits, 'one long number is not a card');
-  t.equal(maskText(hostile.cards), '****1111 ', 'a long run of cards is masked whole');
+  t.equal(maskText(hostile.cards), '****1111 '.repeat(5_000), 'a long run of cards: every card masked');
   const hidden = `${hostile.spacedDigits}4111 1111 1111 1111 ${hostile.spacedDigits}`;
   t.notMatch(maskText(hidden), '4111 1111 1111 1111', 'a card inside a long run of groups is found');
 });
