@@ -42,6 +42,12 @@ export const ERRORS = Object.freeze({
   // --- validation ---------------------------------------------------------------------------
   VALIDATION_FAILED: spec('LOGSTACK_ERR_VALIDATION_FAILED', 'validation_failed', 400, '%s of %s entries are invalid; nothing of the batch was written'),
 
+  // --- Loki push API ---------------------------------------------------------------------------
+  LOKI_PUSH_UNSUPPORTED_MEDIA_TYPE: spec('LOGSTACK_ERR_LOKI_PUSH_UNSUPPORTED_MEDIA_TYPE', 'unsupported_media_type', 415, 'Content-Type %s is not supported; send application/x-protobuf (snappy) or application/json'),
+  LOKI_PUSH_UNSUPPORTED_ENCODING: spec('LOGSTACK_ERR_LOKI_PUSH_UNSUPPORTED_ENCODING', 'unsupported_content_encoding', 415, 'Content-Encoding %s is not supported with %s; send %s'),
+  LOKI_PUSH_UNDECODABLE: spec('LOGSTACK_ERR_LOKI_PUSH_UNDECODABLE', 'invalid_push_body', 400, 'The body is not a Loki push request: %s'),
+  LOKI_PUSH_INVALID: spec('LOGSTACK_ERR_LOKI_PUSH_INVALID', 'validation_failed', 400, '%s of %s entries are invalid; nothing of the push was written'),
+
   // --- WAL ----------------------------------------------------------------------------------
   WAL_QUOTA_EXCEEDED: spec('LOGSTACK_ERR_WAL_QUOTA_EXCEEDED', 'wal_quota_exceeded', 429, 'The WAL of token %s is full (%s of %s bytes); accepted data is kept, retry when it drains'),
   WAL_DISK_RESERVE: spec('LOGSTACK_ERR_WAL_DISK_RESERVE', 'disk_reserve_reached', 503, 'Free disk space of the WAL volume is %s%, under the reserve of %s%'),

@@ -112,9 +112,14 @@ export const ConfigSchema = Type.Object(
       {
         max_body_bytes: Int({ default: 5242880, minimum: 1024, description: 'Bytes of a request body, counted after gzip inflation (5 MiB).' }),
         max_entries: Int({ default: 1000, minimum: 1, description: 'Entries per request.' }),
-        max_message_bytes: Int({ default: 262144, minimum: 1, maximum: 268435456, description: "UTF-8 bytes of `message` (Loki's default max_line_size is 256 KiB)." }),
+        max_message_bytes: Int({ default: 256000, minimum: 1, maximum: 268435456, description: "UTF-8 bytes of a line, also after masking (Loki's default max_line_size, 256KB, is 256,000 bytes)." }),
         max_metadata_depth: Int({ default: 8, minimum: 1, maximum: 64, description: 'Nesting depth of `metadata`.' }),
         max_metadata_keys: Int({ default: 128, minimum: 1, description: "Leaf keys of `metadata` (Loki's default structured metadata limit is 128 entries)." }),
+        max_structured_metadata_bytes: Int({
+          default: 64000,
+          minimum: 1,
+          description: "Bytes of an entry's structured metadata, names and values (Loki's default max_structured_metadata_size, 64KB).",
+        }),
         max_past_seconds: Int({ default: 604800, minimum: 1, description: "How old a timestamp may be (Loki's reject_old_samples_max_age, 7 days)." }),
         max_future_seconds: Int({ default: 600, minimum: 0, description: "How far in the future a timestamp may be (Loki's creation_grace_period, 10 min)." }),
       },
@@ -183,6 +188,25 @@ export const ConfigSchema = Type.Object(
         dead_letter_quota_bytes: Int({ default: 268435456, minimum: 65536, description: 'Dead-letter bytes per token; the oldest are dropped past it (256 MiB).' }),
       },
       { additionalProperties: false, default: {} },
+    ),
+    loki_push: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: "Serve Loki's push API (`POST /loki/api/v1/push`, `/api/prom/push`) to Loki clients." }),
+        label_allowlist: Type.Array(Type.String({ pattern: LABEL_NAME }), {
+          default: [],
+          uniqueItems: true,
+          description: 'Client labels kept; empty keeps every label. The others are dropped.',
+        }),
+        label_denylist: Type.Array(Type.String({ pattern: LABEL_NAME }), { default: [], uniqueItems: true, description: 'Client labels dropped, after the allowlist.' }),
+        max_label_names_per_series: Int({
+          default: 15,
+          minimum: 1,
+          description: "Labels per stream, `loki.static_labels` included, `service_name` not counted (Loki's max_label_names_per_series).",
+        }),
+        max_label_name_length: Int({ default: 1024, minimum: 1, description: "UTF-8 bytes of a label name (Loki's max_label_name_length)." }),
+        max_label_value_length: Int({ default: 2048, minimum: 1, description: "UTF-8 bytes of a label value (Loki's max_label_value_length)." }),
+      },
+      { additionalProperties: false, default: {}, description: "Loki's own push API: what LogStack accepts from Loki clients (Alloy, Promtail, Fluent Bit, pino-loki)." },
     ),
   },
   { additionalProperties: false, default: {} },

@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { logstackError } from '../errors.js';
 import type { TokenWalStats, WalStore } from '../wal/types.js';
 import { clientText } from './client-text.js';
+import { ADMIN_SECURITY, errorResponses } from './openapi.js';
 
 /** What other components add to the status, e.g. the forwarder's state and per-token push results. */
 export interface StatusExtension {
@@ -26,6 +27,40 @@ export interface AdminOperations {
 /** How long `?wait=true` may hold a flush request by default, and at most (seconds). */
 const FLUSH_WAIT_DEFAULT_SECONDS = 30;
 const FLUSH_WAIT_MAX_SECONDS = 300;
+
+const adminErrors = {
+  401: '`unauthorized`: no admin token, a wrong one, or none is configured (security.admin_token)',
+  403: '`forbidden`: an API key, not the admin token',
+};
+
+/** Per token name; what each holds is open to the components that report it. */
+const byToken = { type: 'object', additionalProperties: { type: 'object', additionalProperties: true } } as const;
+
+const flushReport = {
+  complete: { type: 'boolean', description: 'Everything appended before the call is delivered' },
+  tokens: { ...byToken, description: 'Progress per token' },
+} as const;
+
+const statusSchema = {
+  summary: 'Version, uptime, the WAL and delivery of every token, by name',
+  tags: ['admin'],
+  security: ADMIN_SECURITY,
+  response: {
+    200: {
+      type: 'object',
+      description: 'Other components add fields, e.g. `forwarder` and `loki`',
+      properties: {
+        service: { type: 'string' },
+        version: { type: 'string' },
+        uptime_seconds: { type: 'integer' },
+        wal: { type: 'object', additionalProperties: true },
+        tokens: byToken,
+      },
+      additionalProperties: true,
+    },
+    ...errorResponses(adminErrors),
+  },
+};
 
 export interface AdminRoutesOptions {
   version: string;
@@ -54,7 +89,7 @@ function tokenStatus(stats: TokenWalStats, nowMs: number): Record<string, unknow
 export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, { version, wal, clock, startedAtMs, adminStatus, operations }) => {
   app.addHook('onRequest', app.requireAdmin);
 
-  app.get('/v1/admin/status', async () => {
+  app.get('/v1/admin/status', { schema: statusSchema }, async () => {
     const nowMs = clock();
     const extension = (await adminStatus?.()) ?? {};
     const tokens: Record<string, Record<string, unknown>> = {};
@@ -78,13 +113,36 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
     '/v1/admin/flush',
     {
       schema: {
+        summary: 'Seal the active segments and deliver now',
+        tags: ['admin'],
+        security: ADMIN_SECURITY,
         querystring: {
           type: 'object',
           properties: {
-            wait: { type: 'boolean', default: false },
-            timeout_seconds: { type: 'number', exclusiveMinimum: 0, maximum: FLUSH_WAIT_MAX_SECONDS, default: FLUSH_WAIT_DEFAULT_SECONDS },
+            wait: { type: 'boolean', default: false, description: 'Answer once delivered (200) or out of time (504), instead of at once (202)' },
+            timeout_seconds: {
+              type: 'number',
+              exclusiveMinimum: 0,
+              maximum: FLUSH_WAIT_MAX_SECONDS,
+              default: FLUSH_WAIT_DEFAULT_SECONDS,
+              description: 'How long `wait=true` may hold the request',
+            },
           },
           additionalProperties: false,
+        },
+        response: {
+          200: { type: 'object', description: 'Delivered', properties: flushReport, required: ['complete', 'tokens'] },
+          202: {
+            type: 'object',
+            description: 'Flushing; `wait` was not asked',
+            properties: { flushing: { type: 'boolean' }, ...flushReport },
+            required: ['flushing', 'complete', 'tokens'],
+          },
+          ...errorResponses({
+            400: '`bad_request`: a query parameter out of its range',
+            ...adminErrors,
+            504: '`flush_timeout`: not delivered within `timeout_seconds`; `details` has each token\'s progress',
+          }),
         },
       },
     },
@@ -97,11 +155,45 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
     },
   );
 
-  app.get('/v1/admin/dead-letters', async () => ({ tokens: await operations.deadLetters() }));
+  app.get(
+    '/v1/admin/dead-letters',
+    {
+      schema: {
+        summary: 'Entries Loki refused for good, per token, with the reasons',
+        tags: ['admin'],
+        security: ADMIN_SECURITY,
+        response: {
+          200: { type: 'object', description: 'Count, reasons and the newest samples, per token', properties: { tokens: byToken }, required: ['tokens'] },
+          ...errorResponses(adminErrors),
+        },
+      },
+    },
+    async () => ({ tokens: await operations.deadLetters() }),
+  );
 
   app.post<{ Querystring: { token?: string } }>(
     '/v1/admin/dead-letters::replay',
-    { schema: { querystring: { type: 'object', properties: { token: { type: 'string', minLength: 1 } }, additionalProperties: false } } },
+    {
+      schema: {
+        summary: 'Requeue dead letters into the WAL, of one token or all',
+        tags: ['admin'],
+        security: ADMIN_SECURITY,
+        querystring: {
+          type: 'object',
+          properties: { token: { type: 'string', minLength: 1, description: 'The name of a key; all tokens when absent' } },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            description: 'Requeued; delivered like any entry',
+            properties: { replayed: { type: 'object', additionalProperties: { type: 'integer' }, description: 'Entries requeued, per token' } },
+            required: ['replayed'],
+          },
+          ...errorResponses({ 400: '`bad_request`: no token of that name', ...adminErrors }),
+        },
+      },
+    },
     async (request) => {
       const { token } = request.query;
       if (token !== undefined && !wal.tokens().some((t) => t.name === token)) {

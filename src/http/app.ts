@@ -8,14 +8,18 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { logstackError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
+import { createLokiPushPipeline } from '../pipeline/loki-push-pipeline.js';
+import type { LokiPushPipeline } from '../pipeline/loki-push-request.js';
 import type { IngestPipeline } from '../pipeline/types.js';
 import type { WalStore } from '../wal/types.js';
 import { adminRoutes, type AdminOperations, type AdminStatus } from './admin-routes.js';
 import { authPlugin, createKeyring } from './auth.js';
 import { DEFAULT_RETRY_AFTER_SECONDS, errorAnswer, errorHandlerPlugin } from './error-handler.js';
 import { ingestRoute } from './ingest-route.js';
+import { lokiPushRoute } from './loki-push-route.js';
+import { openapiPlugin } from './openapi.js';
 import { createRateLimits, rateLimitPlugin } from './rate-limit.js';
-import { walReadinessChecks, type Readiness } from './readiness.js';
+import { walReadiness, type Readiness } from './readiness.js';
 import { genRequestId, requestIdPlugin } from './request-id.js';
 import { requestTelemetryPlugin } from './request-telemetry.js';
 import { routeTablePlugin } from './route-table.js';
@@ -24,13 +28,15 @@ import { PROBE_ROUTES, serviceRoutes } from './service-routes.js';
 export interface AppDeps {
   config: Config;
   pipeline: IngestPipeline;
+  /** The pipeline of Loki's push API; by default built from `config` (when `loki_push.enabled`). */
+  lokiPushPipeline?: LokiPushPipeline;
   wal: WalStore;
   metrics: Metrics;
   logger: Logger;
   version: string;
   /** Milliseconds since the epoch; `Date.now` by default. */
   clock?: () => number;
-  /** Checks of /readyz; by default the WAL's (open, disk above its reserve). */
+  /** Checks of /readyz by name; by default the WAL's (open and not failed, disk above its reserve). */
   readiness?: Readiness;
   /** Fields added to /v1/admin/status. */
   adminStatus?: AdminStatus;
@@ -78,8 +84,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(authPlugin, { keyring: createKeyring(config.security) });
   app.register(rateLimitPlugin, { limits: createRateLimits(config.security), metrics });
   app.register(requestTelemetryPlugin, { metrics, quietRoutes: PROBE_ROUTES });
+  app.register(openapiPlugin, { version: deps.version });
 
-  app.register(serviceRoutes, { version: deps.version, metrics, readiness: deps.readiness ?? (() => walReadinessChecks(wal)) });
+  app.register(serviceRoutes, { version: deps.version, metrics, readiness: deps.readiness ?? walReadiness(wal) });
   app.register(ingestRoute, {
     pipeline: deps.pipeline,
     wal,
@@ -87,6 +94,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     clock,
     body: { maxBytes: maxBodyBytes, timeoutMs: config.server.request_timeout_seconds * 1000 },
   });
+  if (config.loki_push.enabled) {
+    app.register(lokiPushRoute, {
+      pipeline: deps.lokiPushPipeline ?? createLokiPushPipeline(config),
+      wal,
+      metrics,
+      clock,
+      body: { maxBytes: maxBodyBytes, timeoutMs: config.server.request_timeout_seconds * 1000 },
+    });
+  }
   app.register(adminRoutes, { version: deps.version, wal, clock, startedAtMs: clock(), adminStatus: deps.adminStatus, operations: deps.operations });
   return app;
 }

@@ -2,6 +2,9 @@
  * Bearer token authentication. Tokens are compared as SHA-256 digests with timingSafeEqual against
  * every configured token, so neither the length of a token nor which one matched shows in timing.
  * Only a key's NAME leaves this file: on the request, in logs and in metric labels.
+ *
+ * Loki's push endpoints also take the token as the password of Basic auth (the user is ignored):
+ * some Loki clients offer nothing else (winston-loki; pino-loki short of custom headers).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -18,8 +21,12 @@ export interface Credentials {
 
 export type Access = 'ingest' | 'admin';
 
+/** How a token may be sent: `Bearer <token>`, or `Basic base64(user:token)`. */
+export type AuthScheme = 'bearer' | 'basic';
+
 export interface Keyring {
-  identify(authorization: string | undefined): Credentials;
+  /** The credentials of an `Authorization` header in one of `schemes` (default: bearer only). */
+  identify(authorization: string | undefined, schemes?: readonly AuthScheme[]): Credentials;
   readonly adminConfigured: boolean;
 }
 
@@ -33,6 +40,24 @@ const NOBODY: Credentials = Object.freeze({ key: null, admin: false });
 
 // RFC 6750 §2.1: the scheme is case-insensitive; the token is one b64token.
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
+// RFC 7617: the scheme is case-insensitive; the credentials are base64 of user-id ":" password.
+const BASIC = /^Basic +([A-Za-z0-9+/]+=*) *$/i;
+const BEARER_ONLY: readonly AuthScheme[] = ['bearer'];
+
+/** The token in `authorization`, if it is sent in one of `schemes`. */
+export function tokenOf(authorization: string | undefined, schemes: readonly AuthScheme[]): string | undefined {
+  if (authorization === undefined) return undefined;
+  if (schemes.includes('bearer')) {
+    const bearer = BEARER.exec(authorization)?.[1];
+    if (bearer !== undefined) return bearer;
+  }
+  if (!schemes.includes('basic')) return undefined;
+  const basic = BASIC.exec(authorization)?.[1];
+  if (basic === undefined) return undefined;
+  const credentials = Buffer.from(basic, 'base64').toString('utf8');
+  const colon = credentials.indexOf(':');
+  return colon < 0 ? undefined : credentials.slice(colon + 1);
+}
 
 function digest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
@@ -48,8 +73,8 @@ export function createKeyring(security: Config['security']): Keyring {
 
   return {
     adminConfigured: security.admin_token !== undefined,
-    identify(authorization) {
-      const token = authorization === undefined ? undefined : BEARER.exec(authorization)?.[1];
+    identify(authorization, schemes = BEARER_ONLY) {
+      const token = tokenOf(authorization, schemes);
       if (token === undefined) return NOBODY;
       const candidate = digest(token);
       let key: Credentials['key'] = null;
@@ -84,6 +109,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** onRequest hook: an active API key; sets `request.keyName`. */
     requireApiKey: AuthHook;
+    /** `requireApiKey` for Loki clients: the token as Bearer, or as the password of Basic auth. */
+    requireLokiClientKey: AuthHook;
     /** onRequest hook: the admin token. */
     requireAdmin: AuthHook;
   }
@@ -100,9 +127,9 @@ export interface AuthOptions {
 export const authPlugin = fp<AuthOptions>(
   async (app, { keyring }) => {
     const hook =
-      (access: Access): AuthHook =>
+      (access: Access, schemes: readonly AuthScheme[] = BEARER_ONLY): AuthHook =>
       async (request, reply) => {
-        const credentials = keyring.identify(request.headers.authorization);
+        const credentials = keyring.identify(request.headers.authorization, schemes);
         const refusal = authorize(access, credentials, keyring.adminConfigured);
         if (refusal === null) {
           if (access === 'ingest') request.keyName = credentials.key!.name;
@@ -112,12 +139,13 @@ export const authPlugin = fp<AuthOptions>(
           { event: 'auth_refused', status: ERRORS[refusal].status, route: routeLabel(request), client: request.ip, token_name: credentials.key?.name },
           refusalReason(credentials, keyring.adminConfigured),
         );
-        if (refusal === 'HTTP_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="logstack"');
+        if (refusal === 'HTTP_UNAUTHORIZED') reply.header('www-authenticate', schemes.includes('basic') ? 'Bearer realm="logstack", Basic realm="logstack"' : 'Bearer realm="logstack"');
         throw logstackError(refusal);
       };
 
     app.decorateRequest('keyName', null);
     app.decorate('requireApiKey', hook('ingest'));
+    app.decorate('requireLokiClientKey', hook('ingest', ['bearer', 'basic']));
     app.decorate('requireAdmin', hook('admin'));
   },
   { name: 'logstack-auth', fastify: '5.x' },

@@ -72,7 +72,8 @@ export interface BodyLimits {
   timeoutMs: number;
 }
 
-function boundedBody(raw: Readable, coding: ContentCoding, limits: BodyLimits): BoundedBody {
+/** `raw` decoded by `coding`, cut off past the limits; what a preParsing hook returns. */
+export function boundedBody(raw: Readable, coding: ContentCoding, limits: BodyLimits): Readable {
   const body = new BoundedBody(limits.maxBytes);
   const gunzip = coding === 'gzip' ? createGunzip() : null;
   const first = gunzip ?? body;

@@ -6,8 +6,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Metrics } from '../observability/metrics.js';
 import type { IngestPipeline } from '../pipeline/types.js';
+import { ENTRIES_SCHEMA } from '../pipeline/validate.js';
 import type { WalStore } from '../wal/types.js';
 import { acceptJsonBodies, type BodyLimits } from './body.js';
+import { API_KEY_SECURITY, errorResponses } from './openapi.js';
 
 /** Fastify's spelling of `/v1/logs:ingest`: a single colon would declare a path parameter. */
 export const INGEST_ROUTE = '/v1/logs::ingest';
@@ -22,6 +24,19 @@ export interface IngestRouteOptions {
   clock: () => number;
   body: BodyLimits;
 }
+
+/** For the API description only: the pipeline validates the body (see the route's validatorCompiler). */
+const bodySchema = {
+  type: 'object',
+  description:
+    'All or nothing: one invalid entry refuses the batch, with every problem of every entry in `details`. ' +
+    'Beyond this shape: `timestamp` is RFC 3339 with a zone, within limits.max_past_seconds and limits.max_future_seconds of now; ' +
+    '`message` is at most limits.max_message_bytes UTF-8 bytes; `metadata` nests at most limits.max_metadata_depth levels ' +
+    'and holds at most limits.max_metadata_keys leaf values. Sent as application/json, plain or with Content-Encoding gzip.',
+  properties: { entries: { ...ENTRIES_SCHEMA, minItems: 1, description: '1 to limits.max_entries entries' } },
+  required: ['entries'],
+  additionalProperties: false,
+} as const;
 
 /** Entries of a refused request: as many as its body lists, else 1. */
 function entriesIn(body: unknown): number {
@@ -41,13 +56,32 @@ export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, {
     INGEST_ROUTE,
     {
       onRequest: [app.requireApiKey, app.enforceRateLimit],
+      // The pipeline validates the body, all or nothing with a reason per entry, which ajv's
+      // first-error answer cannot give; `schema.body` only describes it. The route has no other
+      // part (querystring, params, headers) to validate.
+      validatorCompiler: () => () => true,
       schema: {
+        summary: 'Send a batch of log entries',
+        description: 'Answered 202 only once the whole batch is masked and durable in the WAL of the key.',
+        tags: ['ingest'],
+        security: API_KEY_SECURITY,
+        body: bodySchema,
         response: {
           202: {
             type: 'object',
+            description: 'Durable on disk; delivered to Loki later',
             properties: { accepted: { type: 'integer' }, request_id: { type: 'string' } },
             required: ['accepted', 'request_id'],
           },
+          ...errorResponses({
+            400: '`validation_failed` (every problem in `details`), `invalid_json`, `invalid_content_encoding` or `bad_request`',
+            401: '`unauthorized`: no API key, or an unknown or inactive one',
+            408: '`request_timeout`: the body did not arrive within server.request_timeout_seconds',
+            413: '`payload_too_large` (limits.max_body_bytes) or `too_many_entries` (limits.max_entries)',
+            415: '`unsupported_media_type` or `unsupported_content_encoding`',
+            429: '`rate_limit_exceeded` or `wal_quota_exceeded`; see Retry-After',
+            503: '`disk_reserve_reached`, `wal_unavailable` or `shutting_down`; see Retry-After',
+          }),
         },
       },
     },

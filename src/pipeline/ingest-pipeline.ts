@@ -7,6 +7,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { encodeEntryPayload } from '../loki/entry-codec.js';
+import type { LokiEntry } from '../loki/entry.js';
 import { compileMaskingPolicy, type MaskingPolicy } from './masking-policy.js';
 import { maskEntry } from './masking.js';
 import { createLokiEntryBuilder, type LokiEntryBuilder } from './to-loki-entry.js';
@@ -14,7 +15,8 @@ import type { EntryProblem, IngestPipeline, PreparedBatch } from './types.js';
 import { validateIngestBody, validationFailed, type Limits } from './validate.js';
 import { compileValuePatterns } from './value-patterns.js';
 
-function compilePolicies(config: Config): Map<string, MaskingPolicy> {
+/** The masking policy of every API key, by key name. */
+export function compilePolicies(config: Config): Map<string, MaskingPolicy> {
   const maskText = compileValuePatterns(config.masking.patterns, config.masking.replacement);
   const policies = new Map<string, MaskingPolicy>();
   const overrides = new Map<string, string>();
@@ -71,6 +73,15 @@ class Pipeline implements IngestPipeline {
         });
         continue;
       }
+      const metadataBytes = structuredMetadataOver(loki, this.#limits.max_structured_metadata_bytes);
+      if (metadataBytes !== null) {
+        (problems ??= []).push({
+          index: i,
+          pointer: `/entries/${i}/metadata`,
+          reason: `as Loki structured metadata it is ${metadataBytes} bytes, over ${this.#limits.max_structured_metadata_bytes} (limits.max_structured_metadata_bytes)`,
+        });
+        continue;
+      }
       const payload = encodeEntryPayload(loki);
       payloads[i] = payload;
       bytes += payload.length;
@@ -78,6 +89,20 @@ class Pipeline implements IngestPipeline {
     if (problems !== undefined) throw validationFailed(problems, entries.length);
     return { payloads, entries: entries.length, bytes };
   }
+}
+
+/**
+ * The size Loki counts against max_structured_metadata_size (names and values, UTF-8 bytes)
+ * when it is over `limit`, else null. UTF-16 units × 3 bound the bytes, so most entries are
+ * cleared without encoding anything.
+ */
+function structuredMetadataOver(entry: LokiEntry, limit: number): number | null {
+  let units = 0;
+  for (const [name, value] of entry.structuredMetadata) units += name.length + value.length;
+  if (units * 3 <= limit) return null;
+  let bytes = 0;
+  for (const [name, value] of entry.structuredMetadata) bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+  return bytes > limit ? bytes : null;
 }
 
 /**

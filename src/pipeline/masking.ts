@@ -7,7 +7,8 @@ import type { MaskingPolicy, KeyRule } from './masking-policy.js';
 import { keepPrefix, maskEmail } from './partial-masks.js';
 import type { IngestEntry } from './types.js';
 
-function maskByRule(value: unknown, rule: KeyRule, policy: MaskingPolicy): string {
+/** What a value masked by key `rule` becomes. */
+export function maskByRule(value: unknown, rule: KeyRule, policy: MaskingPolicy): string {
   if (typeof value !== 'string' || rule.kind === 'full') return policy.replacement;
   const partial = rule.kind === 'mask_email' ? maskEmail(value, policy.replacement) : keepPrefix(value, rule.keep, policy.replacement);
   // The kept part is client text like any other: a prefix may still hold a card number.

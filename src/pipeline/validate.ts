@@ -35,7 +35,8 @@ const LABEL_SAFE = '^[A-Za-z0-9_.:-]{1,128}$';
  */
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
-const ENTRIES_SCHEMA = {
+/** The shape of `entries` as ajv checks it; the API description (openapi.json) shows the same. */
+export const ENTRIES_SCHEMA = {
   type: 'array',
   items: {
     type: 'object',

@@ -88,7 +88,7 @@ t.test('the Kubernetes example starts once its placeholders are replaced, and no
   t.equal(pod.enableServiceLinks, false, 'no LOGSTACK_PORT=tcp://... from a Service named logstack');
   t.equal(container.livenessProbe.httpGet.path, '/healthz');
   t.equal(container.startupProbe.httpGet.path, '/healthz');
-  t.equal(container.readinessProbe.httpGet.path, '/readyz');
+  t.equal(container.readinessProbe.httpGet.path, '/readyz?exclude=loki', 'a Loki outage does not take replicas out of the Service');
   t.equal(container.securityContext.readOnlyRootFilesystem, true);
   t.equal(String(pod.securityContext.runAsUser), runtimeStage().get('USER')![0]!.split(':')[0], "the pod runs as the image's user");
 });

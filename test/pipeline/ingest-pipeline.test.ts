@@ -146,6 +146,17 @@ t.test('refuses a line that masking made longer than limits.max_message_bytes', 
   t.match(lineProblems[0]?.reason, /JSON line/);
 });
 
+t.test("refuses metadata over Loki's structured metadata size, counted in UTF-8 bytes of names and values", async (t) => {
+  const pipeline = createIngestPipeline(testConfig({ limits: { max_structured_metadata_bytes: 100 } }));
+  // order_id (8) + 92 bytes = 100: fits.
+  t.equal(pipeline.prepare('app', { entries: [entry({ metadata: { order_id: 'x'.repeat(92) } })] }, NOW_MS).entries, 1);
+  // 31 three-byte characters: 31 UTF-16 units but 93 bytes.
+  const problems = problemsOf(pipeline, { entries: [entry(), entry({ metadata: { order_id: '€'.repeat(31) } })] });
+  t.same(problems.map((p) => [p.index, p.pointer]), [[1, '/entries/1/metadata']]);
+  t.match(problems[0]?.reason, /101 bytes, over 100 \(limits.max_structured_metadata_bytes\)/);
+  t.notMatch(problems[0]?.reason, /€/, 'the value is not echoed');
+});
+
 t.test('keeps every value under a masked key out of the payload, at any depth (property)', async (t) => {
   const config = testConfig();
   const pipelines = [createIngestPipeline(config), createIngestPipeline(testConfig({ loki: { metadata_mode: 'json_line' } }))];

@@ -1,0 +1,86 @@
+/**
+ * Loki's own push API, `POST /loki/api/v1/push` and its legacy alias `POST /api/prom/push`, so
+ * that any Loki client (Alloy, Promtail, Docker's driver, Fluent Bit, pino-loki, winston-loki)
+ * ships through LogStack unchanged. The order is the ingest route's: authenticate (Bearer, or
+ * Basic with the token as password), rate-limit, read the body within its limits, validate and
+ * mask the whole push, append it to the key's WAL, and answer 204 — as Loki does — only once the
+ * append is durable.
+ *
+ * Statuses keep Loki's meaning, which its clients' retry logic relies on: 400 for a body or
+ * entries that can never be accepted (not retried), 413, 429 with Retry-After, 5xx (retried).
+ *
+ * The tenant is the key's (`security.api_keys.<token>.tenant`); a client's X-Scope-OrgID is
+ * ignored. A key's WAL is shipped under one tenant, so honouring the header would need a WAL
+ * lane per tenant.
+ */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { logstackError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import { decodeJsonPush, decodeLegacyJsonPush, decodeProtobufPush } from '../pipeline/loki-push-decode.js';
+import type { LokiPushPipeline, LokiPushRequest } from '../pipeline/loki-push-request.js';
+import type { WalStore } from '../wal/types.js';
+import { boundedBody, describeJsonError, type BodyLimits } from './body.js';
+import { UNAUTHENTICATED } from './ingest-route.js';
+import { decompressPushBody, pushBodyFormat } from './loki-push-body.js';
+
+export const LOKI_PUSH_ROUTE = '/loki/api/v1/push';
+/** Loki's route before its v1 API; its JSON is logproto's, not v1's. */
+export const LEGACY_PUSH_ROUTE = '/api/prom/push';
+
+export interface LokiPushRouteOptions {
+  pipeline: LokiPushPipeline;
+  wal: WalStore;
+  metrics: Metrics;
+  clock: () => number;
+  body: BodyLimits;
+}
+
+function parseJson(bytes: Buffer): unknown {
+  const text = bytes.toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw logstackError('HTTP_INVALID_JSON', [describeJsonError(text)]);
+  }
+}
+
+async function decodePush(request: FastifyRequest, raw: Buffer, maxBytes: number): Promise<LokiPushRequest> {
+  const format = pushBodyFormat(request.headers['content-type'], request.headers['content-encoding']);
+  const bytes = await decompressPushBody(raw, format, maxBytes);
+  if (format.type === 'protobuf') return decodeProtobufPush(bytes);
+  const json = parseJson(bytes);
+  return request.routeOptions.url === LEGACY_PUSH_ROUTE ? decodeLegacyJsonPush(json) : decodeJsonPush(json);
+}
+
+export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (app, { pipeline, wal, metrics, clock, body }) => {
+  app.removeAllContentTypeParsers();
+  // Every content type reaches this parser; pushBodyFormat refused the unsupported ones already.
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: body.maxBytes }, async (request: FastifyRequest, raw: Buffer) =>
+    decodePush(request, raw, body.maxBytes),
+  );
+
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    pushBodyFormat(request.headers['content-type'], request.headers['content-encoding']);
+    // Refused before a byte is read.
+    if (Number(request.headers['content-length']) > body.maxBytes) throw logstackError('HTTP_BODY_TOO_LARGE', [body.maxBytes]);
+    return boundedBody(payload, 'identity', body);
+  });
+
+  app.addHook('onResponse', async (request) => {
+    if (request.apiError === null) return;
+    const entries = (request.body as LokiPushRequest | undefined)?.entries ?? 0;
+    metrics.logsRejected.inc({ token: request.keyName ?? UNAUTHENTICATED, reason: request.apiError }, Math.max(1, entries));
+  });
+
+  for (const url of [LOKI_PUSH_ROUTE, LEGACY_PUSH_ROUTE]) {
+    app.post(url, { onRequest: [app.requireLokiClientKey, app.enforceRateLimit] }, async (request, reply) => {
+      // No Content-Type and no body: fastify skips the parser. Loki cannot read an empty body either.
+      if (request.body === undefined) throw logstackError('LOKI_PUSH_UNDECODABLE', ['the body is empty']);
+      const name = request.keyName!;
+      const batch = pipeline.prepare(name, request.body as LokiPushRequest, clock());
+      if (batch.entries > 0) await wal.token(name).append(batch.payloads);
+      metrics.logsIngested.inc({ token: name }, batch.entries);
+      return reply.code(204).send();
+    });
+  }
+};

@@ -1,0 +1,219 @@
+/**
+ * Loki push bodies, decoded into a LokiPushRequest: `logproto.PushRequest` protobuf (after
+ * snappy), the JSON of `/loki/api/v1/push`, and the legacy JSON of `/api/prom/push`. These check
+ * the body's shape only, and throw LOKI_PUSH_UNDECODABLE at the first thing that is not a push
+ * request, saying where; Loki's limits are checked afterwards (loki-push-validate.ts).
+ *
+ * Like Loki, unknown fields are skipped, so newer clients keep working.
+ */
+import { logstackError } from '../errors.js';
+import { ProtobufReader, WIRE_LEN, WIRE_VARINT } from '../loki/protobuf-wire.js';
+import type { LabelPairs, LokiPushRequest, PushEntry, PushStream } from './loki-push-request.js';
+import { parseTimestamp } from './timestamp.js';
+
+function undecodable(where: string, reason: string): Error {
+  return logstackError('LOKI_PUSH_UNDECODABLE', [`${where} ${reason}`]);
+}
+
+// --- protobuf ------------------------------------------------------------------------------
+// logproto (grafana/loki pkg/push/push.proto): PushRequest {streams = 1}; StreamAdapter
+// {labels = 1, entries = 2, hash = 3}; EntryAdapter {timestamp = 1, line = 2,
+// structuredMetadata = 3, parsed = 4}; google.protobuf.Timestamp {seconds = 1, nanos = 2};
+// LabelPairAdapter {name = 1, value = 2}. `parsed` is filled by Loki's queriers, not by clients.
+
+/** A known field with another wire type is malformed, as Go's generated decoder says. */
+function expectWire(wire: number, expected: number, where: string): void {
+  if (wire !== expected) throw undecodable(where, `has wire type ${wire}, expected ${expected}`);
+}
+
+function decodeLabelPair(reader: ProtobufReader, where: string): readonly [string, string] {
+  let name = '';
+  let value = '';
+  while (!reader.done) {
+    const tag = reader.varint();
+    const field = tag >>> 3;
+    if (field === 1 || field === 2) {
+      expectWire(tag & 7, WIRE_LEN, where);
+      if (field === 1) name = reader.string();
+      else value = reader.string();
+    } else {
+      reader.skip(tag & 7);
+    }
+  }
+  return [name, value];
+}
+
+function decodeEntry(reader: ProtobufReader, where: string): PushEntry {
+  let seconds = 0;
+  let nanos = 0;
+  let line = '';
+  const structuredMetadata: Array<readonly [string, string]> = [];
+  while (!reader.done) {
+    const tag = reader.varint();
+    const field = tag >>> 3;
+    const wire = tag & 7;
+    if (field === 1) {
+      expectWire(wire, WIRE_LEN, `${where}.timestamp`);
+      const [start, end] = reader.lengthDelimited();
+      const ts = new ProtobufReader(reader.buf, start, end);
+      while (!ts.done) {
+        const t = ts.varint();
+        const tsField = t >>> 3;
+        if (tsField !== 1 && tsField !== 2) {
+          ts.skip(t & 7);
+          continue;
+        }
+        expectWire(t & 7, WIRE_VARINT, `${where}.timestamp`);
+        // A negative seconds or nanos is a 10-byte varint beyond 2^53: ProtobufReader refuses it.
+        if (tsField === 1) seconds = ts.varint();
+        else nanos = ts.varint();
+      }
+    } else if (field === 2) {
+      expectWire(wire, WIRE_LEN, `${where}.line`);
+      line = reader.string();
+    } else if (field === 3) {
+      expectWire(wire, WIRE_LEN, `${where}.structuredMetadata`);
+      const [start, end] = reader.lengthDelimited();
+      structuredMetadata.push(decodeLabelPair(new ProtobufReader(reader.buf, start, end), `${where}.structuredMetadata[${structuredMetadata.length}]`));
+    } else {
+      reader.skip(wire);
+    }
+  }
+  return { seconds, nanos, line, structuredMetadata };
+}
+
+function decodeStream(reader: ProtobufReader, where: string): PushStream {
+  let labels = '';
+  const entries: PushEntry[] = [];
+  while (!reader.done) {
+    const tag = reader.varint();
+    const field = tag >>> 3;
+    if (field === 1) {
+      expectWire(tag & 7, WIRE_LEN, `${where}.labels`);
+      labels = reader.string();
+    } else if (field === 2) {
+      expectWire(tag & 7, WIRE_LEN, `${where}.entries`);
+      const [start, end] = reader.lengthDelimited();
+      entries.push(decodeEntry(new ProtobufReader(reader.buf, start, end), `${where}.entries[${entries.length}]`));
+    } else {
+      reader.skip(tag & 7);
+    }
+  }
+  return { labels, entries };
+}
+
+/** A `logproto.PushRequest`, already uncompressed. */
+export function decodeProtobufPush(bytes: Buffer): LokiPushRequest {
+  const streams: PushStream[] = [];
+  let entries = 0;
+  try {
+    const reader = new ProtobufReader(bytes);
+    while (!reader.done) {
+      const tag = reader.varint();
+      if (tag >>> 3 === 1) {
+        expectWire(tag & 7, WIRE_LEN, 'streams');
+        const [start, end] = reader.lengthDelimited();
+        const stream = decodeStream(new ProtobufReader(bytes, start, end), `streams[${streams.length}]`);
+        streams.push(stream);
+        entries += stream.entries.length;
+      } else {
+        reader.skip(tag & 7);
+      }
+    }
+  } catch (err) {
+    if (err instanceof RangeError) throw logstackError('LOKI_PUSH_UNDECODABLE', [`truncated or malformed protobuf (${err.message.replace(/^protobuf: /, '')})`]);
+    throw err;
+  }
+  return { streams, entries };
+}
+
+// --- JSON ----------------------------------------------------------------------------------
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** An object of string values (labels, structured metadata) as pairs. */
+function stringPairs(value: unknown, where: string): LabelPairs {
+  if (!isObject(value)) throw undecodable(where, 'must be an object of strings');
+  const pairs: Array<readonly [string, string]> = [];
+  for (const name of Object.keys(value)) {
+    const v = value[name];
+    if (typeof v !== 'string') throw undecodable(`${where}.${name.length > 64 ? '…' : name}`, 'must be a string');
+    pairs.push([name, v]);
+  }
+  return pairs;
+}
+
+const NANOSECONDS = /^\d{1,19}$/;
+
+/** `"1700000000123456789"` → seconds and nanoseconds, exactly (the number is beyond 2^53). */
+function epochNanoseconds(text: unknown, where: string): { seconds: number; nanos: number } {
+  if (typeof text !== 'string' || !NANOSECONDS.test(text)) throw undecodable(where, 'must be a string of nanoseconds since the epoch');
+  if (text.length <= 9) return { seconds: 0, nanos: Number(text) };
+  return { seconds: Number(text.slice(0, -9)), nanos: Number(text.slice(-9)) };
+}
+
+function streamsOf(body: unknown): unknown[] {
+  if (!isObject(body) || !Array.isArray(body.streams)) throw undecodable('the body', 'must be an object {"streams": [...]}');
+  return body.streams;
+}
+
+/** `{"streams": [{"stream": {labels}, "values": [["<ns>", "<line>", {metadata}?], ...]}]}` */
+export function decodeJsonPush(body: unknown): LokiPushRequest {
+  let entries = 0;
+  const streams = streamsOf(body).map((raw, s): PushStream => {
+    const where = `streams[${s}]`;
+    if (!isObject(raw)) throw undecodable(where, 'must be an object');
+    const labels = raw.stream === undefined ? [] : stringPairs(raw.stream, `${where}.stream`);
+    const values = raw.values ?? [];
+    if (!Array.isArray(values)) throw undecodable(`${where}.values`, 'must be an array');
+    const streamEntries = values.map((value: unknown, e): PushEntry => {
+      const at = `${where}.values[${e}]`;
+      if (!Array.isArray(value) || value.length < 2) throw undecodable(at, 'must be ["<nanoseconds>", "<line>"] or ["<nanoseconds>", "<line>", {structured metadata}]');
+      const [ts, line, metadata] = value as unknown[];
+      if (typeof line !== 'string') throw undecodable(`${at}[1]`, 'must be a string');
+      return {
+        ...epochNanoseconds(ts, `${at}[0]`),
+        line,
+        structuredMetadata: metadata === undefined || metadata === null ? [] : stringPairs(metadata, `${at}[2]`),
+      };
+    });
+    entries += streamEntries.length;
+    return { labels, entries: streamEntries };
+  });
+  return { streams, entries };
+}
+
+/** `logproto` as JSON, Loki's format on `/api/prom/push`: `{"streams": [{"labels": "{...}", "entries": [{"ts": "<RFC 3339>", "line": "..."}]}]}` */
+export function decodeLegacyJsonPush(body: unknown): LokiPushRequest {
+  let entries = 0;
+  const streams = streamsOf(body).map((raw, s): PushStream => {
+    const where = `streams[${s}]`;
+    if (!isObject(raw)) throw undecodable(where, 'must be an object');
+    if (typeof raw.labels !== 'string') throw undecodable(`${where}.labels`, 'must be a string like {app="shop"}');
+    const list = raw.entries ?? [];
+    if (!Array.isArray(list)) throw undecodable(`${where}.entries`, 'must be an array');
+    const streamEntries = list.map((entry: unknown, e): PushEntry => {
+      const at = `${where}.entries[${e}]`;
+      if (!isObject(entry)) throw undecodable(at, 'must be an object {"ts", "line"}');
+      if (typeof entry.ts !== 'string') throw undecodable(`${at}.ts`, 'must be an RFC 3339 timestamp');
+      const ts = parseTimestamp(entry.ts);
+      if (!ts.ok) throw undecodable(`${at}.ts`, ts.reason);
+      if (ts.seconds < 0) throw undecodable(`${at}.ts`, 'is before 1970-01-01T00:00:00Z');
+      if (typeof entry.line !== 'string') throw undecodable(`${at}.line`, 'must be a string');
+      const metadata = entry.structuredMetadata ?? [];
+      if (!Array.isArray(metadata)) throw undecodable(`${at}.structuredMetadata`, 'must be an array of {"name", "value"}');
+      const structuredMetadata = metadata.map((pair: unknown, p): readonly [string, string] => {
+        if (!isObject(pair) || typeof pair.name !== 'string' || typeof pair.value !== 'string') {
+          throw undecodable(`${at}.structuredMetadata[${p}]`, 'must be {"name": "...", "value": "..."}');
+        }
+        return [pair.name, pair.value];
+      });
+      return { seconds: ts.seconds, nanos: ts.nanos, line: entry.line, structuredMetadata };
+    });
+    entries += streamEntries.length;
+    return { labels: raw.labels, entries: streamEntries };
+  });
+  return { streams, entries };
+}

@@ -1,0 +1,175 @@
+/**
+ * The labels of a pushed stream: read from the text Loki clients send (`{app="shop", env="prod"}`),
+ * filtered by the operator's allow and deny lists, and checked against the limits Loki enforces
+ * on a stream, so that no stream is accepted that Loki would refuse later.
+ *
+ * The text is read as Loki reads it (LogQL's `syntax.ParseLabels`): equality matchers only,
+ * values as Go string literals — double-quoted with Go's escapes (`\n`, `\"`, `\x41`, `\u00e9`,
+ * `\101`, …) or back-quoted raw — and whitespace anywhere between tokens.
+ */
+import type { Config } from '../config/schema.js';
+import type { LabelPairs } from './loki-push-request.js';
+
+export type LokiPushConfig = Config['loki_push'];
+
+export type LabelTextParse = { readonly ok: true; readonly pairs: LabelPairs } | { readonly ok: false; readonly reason: string };
+
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** A name runs up to the next delimiter; whether it is a valid name is checked with the limits. */
+const NAME_RUN = /[^\s=!~{},"`]+/y;
+const SPACE = /[ \t\r\n]*/y;
+/** A double-quoted value without escapes: the common case, taken without decoding. */
+const PLAIN_VALUE = /"([^"\\\n]*)"/y;
+/** Loki does not count it: Loki adds it itself (service name discovery). */
+const SERVICE_NAME = 'service_name';
+/** Longest label name quoted in a reason; names are client text. */
+const MAX_QUOTED_NAME = 64;
+
+const HEX = /^[0-9a-fA-F]+$/;
+const SIMPLE_ESCAPES: Readonly<Record<string, number>> = { a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11, '\\': 92, '"': 34 };
+
+class LabelTextError extends Error {}
+
+/**
+ * A double-quoted Go string starting at `start`: its value and the index after it. Escapes
+ * `\x` and octal give bytes, not characters, so the value is assembled as UTF-8 bytes.
+ */
+function goString(text: string, start: number): [string, number] {
+  PLAIN_VALUE.lastIndex = start;
+  const plain = PLAIN_VALUE.exec(text);
+  if (plain !== null) return [plain[1]!, PLAIN_VALUE.lastIndex];
+
+  const chunks: Buffer[] = [];
+  let run = start + 1;
+  let i = run;
+  const hex = (from: number, digits: number): number => {
+    const part = text.slice(from, from + digits);
+    if (part.length !== digits || !HEX.test(part)) throw new LabelTextError(`a bad escape at character ${from}`);
+    return Number.parseInt(part, 16);
+  };
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === '"') {
+      chunks.push(Buffer.from(text.slice(run, i), 'utf8'));
+      return [Buffer.concat(chunks).toString('utf8'), i + 1];
+    }
+    if (c === '\n') break;
+    if (c !== '\\') {
+      i++;
+      continue;
+    }
+    chunks.push(Buffer.from(text.slice(run, i), 'utf8'));
+    const e = text[i + 1] ?? '';
+    let width = 2;
+    if (SIMPLE_ESCAPES[e] !== undefined) {
+      chunks.push(Buffer.from([SIMPLE_ESCAPES[e]]));
+    } else if (e === 'x') {
+      chunks.push(Buffer.from([hex(i + 2, 2)]));
+      width = 4;
+    } else if (e >= '0' && e <= '7') {
+      const octal = text.slice(i + 1, i + 4);
+      if (!/^[0-7]{3}$/.test(octal) || Number.parseInt(octal, 8) > 255) throw new LabelTextError(`a bad octal escape at character ${i}`);
+      chunks.push(Buffer.from([Number.parseInt(octal, 8)]));
+      width = 4;
+    } else if (e === 'u' || e === 'U') {
+      const digits = e === 'u' ? 4 : 8;
+      const code = hex(i + 2, digits);
+      if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) throw new LabelTextError(`an escape of an invalid code point at character ${i}`);
+      chunks.push(Buffer.from(String.fromCodePoint(code), 'utf8'));
+      width = 2 + digits;
+    } else {
+      throw new LabelTextError(`an unknown escape at character ${i}`);
+    }
+    i += width;
+    run = i;
+  }
+  throw new LabelTextError(`a value that does not end (from character ${start})`);
+}
+
+/** A back-quoted raw Go string: no escapes; carriage returns are dropped, as Go does. */
+function rawString(text: string, start: number): [string, number] {
+  const end = text.indexOf('`', start + 1);
+  if (end < 0) throw new LabelTextError(`a value that does not end (from character ${start})`);
+  return [text.slice(start + 1, end).replace(/\r/g, ''), end + 1];
+}
+
+function skipSpace(text: string, at: number): number {
+  SPACE.lastIndex = at;
+  SPACE.exec(text);
+  return SPACE.lastIndex;
+}
+
+/** Reads `{name="value", ...}`; the reason of a failure never quotes a value. */
+export function parseLabelText(text: string): LabelTextParse {
+  const pairs: Array<readonly [string, string]> = [];
+  try {
+    let i = skipSpace(text, 0);
+    if (text[i] !== '{') throw new LabelTextError('it does not start with {');
+    i = skipSpace(text, i + 1);
+    if (text[i] !== '}') {
+      for (;;) {
+        NAME_RUN.lastIndex = i;
+        const name = NAME_RUN.exec(text)?.[0];
+        if (name === undefined) throw new LabelTextError(`a label name is missing at character ${i}`);
+        i = skipSpace(text, NAME_RUN.lastIndex);
+        if (text[i] !== '=' || text[i + 1] === '~') throw new LabelTextError(`label ${pairs.length} is not name="value" (only = is allowed)`);
+        i = skipSpace(text, i + 1);
+        let value: string;
+        if (text[i] === '"') [value, i] = goString(text, i);
+        else if (text[i] === '`') [value, i] = rawString(text, i);
+        else throw new LabelTextError(`the value of label ${pairs.length} is not a quoted string`);
+        pairs.push([name, value]);
+        i = skipSpace(text, i);
+        if (text[i] === '}') break;
+        if (text[i] !== ',') throw new LabelTextError(`a , or } is missing at character ${i}`);
+        i = skipSpace(text, i + 1);
+      }
+    }
+    if (skipSpace(text, i + 1) !== text.length) throw new LabelTextError('there is text after the closing }');
+  } catch (err) {
+    if (err instanceof LabelTextError) return { ok: false, reason: `the labels are not a label set like {app="shop"}: ${err.message}` };
+    throw err;
+  }
+  return { ok: true, pairs };
+}
+
+/** Which client labels are kept: the allowlist (when not empty), less the denylist. */
+export function createLabelFilter(config: LokiPushConfig): (name: string) => boolean {
+  const allow = config.label_allowlist.length === 0 ? null : new Set(config.label_allowlist);
+  const deny = new Set(config.label_denylist);
+  return (name) => (allow === null || allow.has(name)) && !deny.has(name);
+}
+
+function shownName(name: string, position: number): string {
+  return LABEL_NAME.test(name) && name.length <= MAX_QUOTED_NAME ? `label "${name}"` : `label ${position}`;
+}
+
+/**
+ * Why Loki would refuse a stream with these labels (those that reach Loki: kept client labels
+ * and static labels); empty when it would not. Lengths are UTF-8 bytes, as Loki counts them.
+ */
+export function labelProblems(pairs: LabelPairs, config: LokiPushConfig): string[] {
+  const problems: string[] = [];
+  if (pairs.length === 0) return ['has no labels; Loki needs at least one (mind loki_push.label_allowlist and label_denylist)'];
+  const counted = pairs.filter(([name]) => name !== SERVICE_NAME).length;
+  if (counted > config.max_label_names_per_series) {
+    problems.push(`has ${counted} labels; Loki accepts at most ${config.max_label_names_per_series} (loki_push.max_label_names_per_series, loki.static_labels included)`);
+  }
+  const seen = new Set<string>();
+  pairs.forEach(([name, value], position) => {
+    const label = shownName(name, position);
+    if (!LABEL_NAME.test(name)) {
+      problems.push(`${label} has an invalid name: it must match [a-zA-Z_][a-zA-Z0-9_]*`);
+    } else if (name.startsWith('__')) {
+      problems.push(`${label} starts with __, which Loki reserves`);
+    } else if (Buffer.byteLength(name) > config.max_label_name_length) {
+      problems.push(`${label} has a name longer than ${config.max_label_name_length} bytes (loki_push.max_label_name_length)`);
+    }
+    if (seen.has(name)) problems.push(`${label} appears twice`);
+    seen.add(name);
+    if (Buffer.byteLength(value) > config.max_label_value_length) {
+      problems.push(`${label} has a value longer than ${config.max_label_value_length} bytes (loki_push.max_label_value_length)`);
+    }
+  });
+  return problems;
+}

@@ -1,0 +1,99 @@
+/**
+ * The Loki push path before the WAL: each stream's labels read, filtered (loki_push allow and
+ * deny lists), masked and joined with `loki.static_labels` — which win over a client label of
+ * the same name, the operator's setting being authoritative; each entry checked against Loki's
+ * limits, masked, and encoded as the WAL payload the forwarder ships. All or nothing: one
+ * problem anywhere and no payload is returned.
+ *
+ * The stream keeps its structured metadata as structured metadata and its line as the line,
+ * whatever `loki.metadata_mode` says: that setting shapes entries of `/v1/logs:ingest`, while a
+ * Loki client already chose its line and metadata.
+ */
+import type { Config } from '../config/schema.js';
+import { encodeEntryPayload } from '../loki/entry-codec.js';
+import { formatLabels } from '../loki/entry.js';
+import { compilePolicies } from './ingest-pipeline.js';
+import { createLabelFilter, labelProblems, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
+import { maskLine, maskPairs } from './loki-push-masking.js';
+import type { LabelPairs, LokiPushPipeline, LokiPushRequest, PushProblem, PushStream } from './loki-push-request.js';
+import { pushInvalid, sizeProblems, timestampAndCountProblems } from './loki-push-validate.js';
+import type { MaskingPolicy } from './masking-policy.js';
+import type { PreparedBatch } from './types.js';
+import type { Limits } from './validate.js';
+
+type StreamLabels = { readonly text: string } | { readonly problems: readonly string[] };
+
+class Pipeline implements LokiPushPipeline {
+  readonly #limits: Limits;
+  readonly #push: LokiPushConfig;
+  readonly #policies: Map<string, MaskingPolicy>;
+  readonly #keep: (name: string) => boolean;
+  readonly #staticLabels: LabelPairs;
+
+  constructor(config: Config) {
+    this.#limits = config.limits;
+    this.#push = config.loki_push;
+    this.#policies = compilePolicies(config);
+    const filter = createLabelFilter(config.loki_push);
+    this.#keep = (name) => filter(name) && !Object.hasOwn(config.loki.static_labels, name);
+    this.#staticLabels = Object.entries(config.loki.static_labels);
+  }
+
+  prepare(keyName: string, push: LokiPushRequest, nowMs: number): PreparedBatch {
+    const policy = this.#policies.get(keyName);
+    if (policy === undefined) throw new TypeError(`No API key is named ${keyName}`);
+    const problems: PushProblem[] = [];
+    const payloads: Buffer[] = [];
+    let bytes = 0;
+    let invalid = 0;
+    push.streams.forEach((stream, s) => {
+      const labels = this.#labelsOf(stream, policy);
+      if ('problems' in labels) {
+        for (const reason of labels.problems) problems.push({ stream: s, reason });
+        invalid += stream.entries.length;
+        return;
+      }
+      stream.entries.forEach((entry, e) => {
+        let reasons = timestampAndCountProblems(entry.seconds, entry.nanos, entry.structuredMetadata.length, this.#limits, nowMs);
+        if (reasons.length === 0) {
+          const line = maskLine(entry.line, policy);
+          const structuredMetadata = maskPairs(entry.structuredMetadata, policy);
+          reasons = sizeProblems(line, structuredMetadata, this.#limits);
+          // Once the push is refused, encoding the rest would be wasted.
+          if (reasons.length === 0 && problems.length === 0) {
+            const payload = encodeEntryPayload({ seconds: entry.seconds, nanos: entry.nanos, labels: labels.text, line, structuredMetadata });
+            payloads.push(payload);
+            bytes += payload.length;
+          }
+        }
+        if (reasons.length === 0) return;
+        invalid++;
+        for (const reason of reasons) problems.push({ stream: s, entry: e, reason });
+      });
+    });
+    if (problems.length > 0) throw pushInvalid(problems, invalid, push.entries);
+    return { payloads, entries: payloads.length, bytes };
+  }
+
+  #labelsOf(stream: PushStream, policy: MaskingPolicy): StreamLabels {
+    let pairs: LabelPairs;
+    if (typeof stream.labels === 'string') {
+      const parsed = parseLabelText(stream.labels);
+      if (!parsed.ok) return { problems: [parsed.reason] };
+      pairs = parsed.pairs;
+    } else {
+      pairs = stream.labels;
+    }
+    const all = [...maskPairs(pairs.filter(([name]) => this.#keep(name)), policy), ...this.#staticLabels];
+    const problems = labelProblems(all, this.#push);
+    return problems.length > 0 ? { problems } : { text: formatLabels(Object.fromEntries(all)) };
+  }
+}
+
+/**
+ * The Loki push pipeline of `config`. Throws CONFIG_INVALID for a custom value pattern that does
+ * not compile, and TypeError when two API keys share a name but not a masking override.
+ */
+export function createLokiPushPipeline(config: Config): LokiPushPipeline {
+  return new Pipeline(config);
+}

@@ -1,0 +1,49 @@
+/**
+ * A Loki push request as LogStack reads it, whatever it came as (protobuf, JSON, the legacy
+ * JSON of `/api/prom/push`): streams of entries with exact nanosecond timestamps. Validation,
+ * masking and the WAL payloads work on this form only.
+ */
+import type { PreparedBatch } from './types.js';
+
+/** Name–value pairs in the order the client sent them. */
+export type LabelPairs = ReadonlyArray<readonly [name: string, value: string]>;
+
+export interface PushEntry {
+  /** Whole seconds since the Unix epoch. */
+  readonly seconds: number;
+  /** Nanoseconds within the second; a protobuf push may carry an out-of-range value, refused later. */
+  readonly nanos: number;
+  readonly line: string;
+  readonly structuredMetadata: LabelPairs;
+}
+
+export interface PushStream {
+  /** The label set as Prometheus text (`{app="shop", env="prod"}`: protobuf, legacy JSON) or as pairs (JSON). */
+  readonly labels: string | LabelPairs;
+  readonly entries: readonly PushEntry[];
+}
+
+export interface LokiPushRequest {
+  readonly streams: readonly PushStream[];
+  /** Entries of all streams. */
+  readonly entries: number;
+}
+
+/** One reason a push is refused, as listed in the 400's `details`; never quotes a value. */
+export interface PushProblem {
+  /** Index of the stream in the request. */
+  readonly stream: number;
+  /** Index of the entry in its stream; absent when the stream's labels are the problem. */
+  readonly entry?: number;
+  readonly reason: string;
+}
+
+export interface LokiPushPipeline {
+  /**
+   * Validates the whole push against Loki's limits (all-or-nothing), masks labels, lines and
+   * structured metadata with the policy of key `keyName`, and encodes one WAL payload per entry,
+   * in request order. Throws LogstackError LOKI_PUSH_INVALID (details: PushProblem[]).
+   * `nowMs` bounds the timestamp window.
+   */
+  prepare(keyName: string, push: LokiPushRequest, nowMs: number): PreparedBatch;
+}

@@ -1,0 +1,115 @@
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+import t, { type Test } from 'tap';
+import { isLogstackError } from '../../src/errors.js';
+import { decodeJsonPush, decodeLegacyJsonPush, decodeProtobufPush } from '../../src/pipeline/loki-push-decode.js';
+
+const PushRequest = protobuf.loadSync(fileURLToPath(new URL('../support/loki-push.proto', import.meta.url))).lookupType('logproto.PushRequest');
+
+function encode(message: Record<string, unknown>): Buffer {
+  return Buffer.from(PushRequest.encode(PushRequest.fromObject(message)).finish());
+}
+
+function undecodable(t: Test, fn: () => unknown, message: RegExp, what: string): void {
+  try {
+    fn();
+    t.fail(`${what}: accepted`);
+  } catch (err) {
+    t.ok(isLogstackError(err, 'LOKI_PUSH_UNDECODABLE'), `${what}: LOKI_PUSH_UNDECODABLE`);
+    t.match((err as Error).message, message, what);
+  }
+}
+
+t.test("protobuf as protobufjs encodes Loki's messages, unknown fields skipped", async (t) => {
+  const bytes = encode({
+    format: 'x',
+    streams: [
+      {
+        labels: '{job="a"}',
+        hash: '12345',
+        entries: [
+          { timestamp: { seconds: '1700000000', nanos: 123456789 }, line: 'héllo', structuredMetadata: [{ name: 'k', value: 'v' }], parsed: [{ name: 'p', value: 'q' }] },
+          { timestamp: {}, line: '' },
+        ],
+      },
+      { labels: '{job="b"}' },
+    ],
+  });
+  t.same(decodeProtobufPush(bytes), {
+    streams: [
+      {
+        labels: '{job="a"}',
+        entries: [
+          { seconds: 1700000000, nanos: 123456789, line: 'héllo', structuredMetadata: [['k', 'v']] },
+          { seconds: 0, nanos: 0, line: '', structuredMetadata: [] },
+        ],
+      },
+      { labels: '{job="b"}', entries: [] },
+    ],
+    entries: 2,
+  });
+  t.same(decodeProtobufPush(Buffer.alloc(0)), { streams: [], entries: 0 }, 'an empty PushRequest');
+});
+
+t.test('malformed protobuf is refused, saying where', async (t) => {
+  const good = encode({ streams: [{ labels: '{job="a"}', entries: [{ timestamp: { seconds: '1' }, line: 'x' }] }] });
+  undecodable(t, () => decodeProtobufPush(good.subarray(0, -2)), /truncated or malformed protobuf/, 'truncated');
+  undecodable(t, () => decodeProtobufPush(Buffer.from([0x08, 0x01])), /streams has wire type 0, expected 2/, 'a varint where streams are');
+  undecodable(t, () => decodeProtobufPush(encode({ streams: [{ labels: '{}', entries: [{ timestamp: { seconds: '-1' } }] }] })), /beyond 2\^53/, 'negative seconds');
+  undecodable(t, () => decodeProtobufPush(Buffer.from([0x13])), /unsupported wire type 3/, 'a group');
+});
+
+t.test('JSON: ns timestamps exactly, optional structured metadata, unknown fields skipped', async (t) => {
+  t.same(
+    decodeJsonPush({
+      extra: true,
+      streams: [
+        { stream: { job: 'a' }, values: [['1700000000123456789', 'one'], ['5', 'two', { k: 'v' }], ['9007199254740993123', 'three', null]] },
+        { stream: { job: 'b' } },
+      ],
+    }),
+    {
+      streams: [
+        {
+          labels: [['job', 'a']],
+          entries: [
+            { seconds: 1700000000, nanos: 123456789, line: 'one', structuredMetadata: [] },
+            { seconds: 0, nanos: 5, line: 'two', structuredMetadata: [['k', 'v']] },
+            { seconds: 9007199254, nanos: 740993123, line: 'three', structuredMetadata: [] },
+          ],
+        },
+        { labels: [['job', 'b']], entries: [] },
+      ],
+      entries: 3,
+    },
+  );
+});
+
+t.test('JSON of another shape is refused, saying where', async (t) => {
+  const cases: Array<[unknown, RegExp]> = [
+    [[], /the body must be an object \{"streams"/],
+    [{ entries: [] }, /the body must be an object \{"streams"/],
+    [{ streams: [1] }, /streams\[0\] must be an object/],
+    [{ streams: [{ stream: ['a'] }] }, /streams\[0\]\.stream must be an object of strings/],
+    [{ streams: [{ stream: { a: 1 } }] }, /streams\[0\]\.stream\.a must be a string/],
+    [{ streams: [{ values: {} }] }, /streams\[0\]\.values must be an array/],
+    [{ streams: [{ values: [['1']] }] }, /streams\[0\]\.values\[0\] must be/],
+    [{ streams: [{ values: [[1, 'x']] }] }, /values\[0\]\[0\] must be a string of nanoseconds/],
+    [{ streams: [{ values: [['-1', 'x']] }] }, /values\[0\]\[0\] must be a string of nanoseconds/],
+    [{ streams: [{ values: [['12345678901234567890', 'x']] }] }, /values\[0\]\[0\] must be a string of nanoseconds/],
+    [{ streams: [{ values: [['1', 2]] }] }, /values\[0\]\[1\] must be a string/],
+    [{ streams: [{ values: [['1', 'x', { k: 1 }]] }] }, /values\[0\]\[2\]\.k must be a string/],
+  ];
+  for (const [body, message] of cases) undecodable(t, () => decodeJsonPush(body), message, JSON.stringify(body));
+});
+
+t.test('legacy JSON of /api/prom/push: label text, RFC 3339 timestamps', async (t) => {
+  t.same(
+    decodeLegacyJsonPush({
+      streams: [{ labels: '{job="a"}', entries: [{ ts: '2025-09-24T12:00:00.123456789+02:00', line: 'x', structuredMetadata: [{ name: 'k', value: 'v' }] }] }],
+    }),
+    { streams: [{ labels: '{job="a"}', entries: [{ seconds: 1758708000, nanos: 123456789, line: 'x', structuredMetadata: [['k', 'v']] }] }], entries: 1 },
+  );
+  undecodable(t, () => decodeLegacyJsonPush({ streams: [{ labels: { job: 'a' } }] }), /labels must be a string/, 'labels as an object');
+  undecodable(t, () => decodeLegacyJsonPush({ streams: [{ labels: '{}', entries: [{ ts: '1700000000', line: 'x' }] }] }), /entries\[0\]\.ts must be an RFC 3339/, 'a ns timestamp');
+});

@@ -1,0 +1,93 @@
+import t from 'tap';
+import { isLogstackError, type LogstackError } from '../../src/errors.js';
+import { decodeEntryPayload } from '../../src/loki/entry-codec.js';
+import { createLokiPushPipeline } from '../../src/pipeline/loki-push-pipeline.js';
+import type { LokiPushRequest, PushStream } from '../../src/pipeline/loki-push-request.js';
+import { MAX_LISTED_PROBLEMS } from '../../src/pipeline/loki-push-validate.js';
+import { testConfig } from '../support/config.js';
+
+const NOW_MS = Date.UTC(2025, 8, 24, 12);
+const NOW_S = NOW_MS / 1000;
+
+function request(streams: PushStream[]): LokiPushRequest {
+  return { streams, entries: streams.reduce((n, s) => n + s.entries.length, 0) };
+}
+
+function refusal(fn: () => unknown): LogstackError {
+  try {
+    fn();
+  } catch (err) {
+    if (isLogstackError(err, 'LOKI_PUSH_INVALID')) return err;
+    throw err;
+  }
+  throw new Error('accepted');
+}
+
+t.test('each entry becomes a WAL payload: labels filtered, masked and joined with static labels; line and metadata masked', async (t) => {
+  const pipeline = createLokiPushPipeline(
+    testConfig({ loki: { static_labels: { cluster: 'eu-1' }, metadata_mode: 'json_line' }, loki_push: { label_denylist: ['filename'] } }),
+  );
+  const batch = pipeline.prepare(
+    'app',
+    request([
+      {
+        labels: '{job="shop", filename="/x.log", cluster="client-says", secret="s3"}',
+        entries: [
+          { seconds: NOW_S, nanos: 1, line: 'card 4111 1111 1111 1111', structuredMetadata: [['password', 'p'], ['trace', 't-1']] },
+          { seconds: NOW_S, nanos: 2, line: '{"password":"p","msg":"m"}', structuredMetadata: [] },
+        ],
+      },
+      { labels: [['job', 'auth']], entries: [{ seconds: NOW_S - 1, nanos: 999_999_999, line: 'ok', structuredMetadata: [] }] },
+    ]),
+    NOW_MS,
+  );
+  t.equal(batch.entries, 3);
+  t.equal(batch.bytes, batch.payloads.reduce((n, p) => n + p.length, 0));
+  t.same(batch.payloads.map(decodeEntryPayload), [
+    { seconds: NOW_S, nanos: 1, labels: '{cluster="eu-1", job="shop", secret="****"}', line: 'card ****1111', structuredMetadata: [['password', '****'], ['trace', 't-1']] },
+    { seconds: NOW_S, nanos: 2, labels: '{cluster="eu-1", job="shop", secret="****"}', line: '{"password":"****","msg":"m"}', structuredMetadata: [] },
+    { seconds: NOW_S - 1, nanos: 999_999_999, labels: '{cluster="eu-1", job="auth"}', line: 'ok', structuredMetadata: [] },
+  ]);
+});
+
+t.test('an empty push is accepted and writes nothing', async (t) => {
+  t.same(createLokiPushPipeline(testConfig()).prepare('app', request([]), NOW_MS), { payloads: [], entries: 0, bytes: 0 });
+});
+
+t.test('every problem is found, by stream and entry, and counted; the list is bounded', async (t) => {
+  const pipeline = createLokiPushPipeline(testConfig({ limits: { max_structured_metadata_bytes: 10, max_message_bytes: 10 } }));
+  const err = refusal(() =>
+    pipeline.prepare(
+      'app',
+      request([
+        { labels: '{job="a"', entries: [{ seconds: NOW_S, nanos: 0, line: 'x', structuredMetadata: [] }, { seconds: NOW_S, nanos: 0, line: 'y', structuredMetadata: [] }] },
+        {
+          labels: [['job', 'b']],
+          entries: [
+            { seconds: NOW_S, nanos: 0, line: 'fine', structuredMetadata: [] },
+            { seconds: NOW_S, nanos: 1e9, line: 'x', structuredMetadata: [] },
+            { seconds: NOW_S, nanos: 0, line: 'x', structuredMetadata: [['name', 'value-too-long']] },
+            { seconds: NOW_S, nanos: 0, line: 'ééééé!', structuredMetadata: [] },
+          ],
+        },
+      ]),
+      NOW_MS,
+    ),
+  );
+  t.equal(err.message, '5 of 6 entries are invalid; nothing of the push was written');
+  t.match(err.details, [
+    { stream: 0, reason: /not a label set/ },
+    { stream: 1, entry: 1, reason: /nanos outside/ },
+    { stream: 1, entry: 2, reason: /18 bytes of structured metadata after masking; at most 10/ },
+    { stream: 1, entry: 3, reason: /line longer than 10 UTF-8 bytes/ },
+  ]);
+
+  const many = Array.from({ length: 500 }, () => ({ seconds: 1, nanos: 0, line: 'old', structuredMetadata: [] }));
+  const flood = refusal(() => pipeline.prepare('app', request([{ labels: '{job="a"}', entries: many }]), NOW_MS));
+  t.equal(flood.message, '500 of 500 entries are invalid; nothing of the push was written');
+  t.equal((flood.details as unknown[]).length, MAX_LISTED_PROBLEMS);
+});
+
+t.test('a key the pipeline does not know is a programming error', async (t) => {
+  t.throws(() => createLokiPushPipeline(testConfig()).prepare('nobody', request([]), NOW_MS), TypeError);
+});
