@@ -95,13 +95,19 @@ export function sampleBody(): { body: string; entries: number } {
   return { body: JSON.stringify(sample), entries: sample.entries.length };
 }
 
-/** A quantile from a Prometheus histogram's cumulative buckets, by linear interpolation. */
-export function histogramQuantile(metricsText: string, name: string, q: number): number {
+/**
+ * A quantile from a Prometheus histogram's cumulative buckets, by linear interpolation, over
+ * the series whose labels contain `labelFilter` (e.g. `route="/v1/logs:ingest"`).
+ */
+export function histogramQuantile(metricsText: string, name: string, q: number, labelFilter = ''): number {
   const buckets: Array<[number, number]> = [];
-  const re = new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, 'gm');
+  const re = new RegExp(`^${name}_bucket\\{([^}]*)\\} (\\S+)$`, 'gm');
   const sums = new Map<number, number>();
   for (let m = re.exec(metricsText); m; m = re.exec(metricsText)) {
-    const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+    const labels = m[1]!;
+    const leText = /(?:^|,)le="([^"]+)"/.exec(labels)?.[1];
+    if (leText === undefined || !labels.includes(labelFilter)) continue;
+    const le = leText === '+Inf' ? Infinity : Number(leText);
     sums.set(le, (sums.get(le) ?? 0) + Number(m[2]));
   }
   for (const [le, c] of [...sums.entries()].sort((a, b) => a[0] - b[0])) buckets.push([le, c]);
