@@ -3,9 +3,7 @@
  * WAL volume under its reserve (a tmpfs filled up; needs root to mount, skipped otherwise), the
  * WAL closed, and delivery stalled behind a Loki that takes longer than the stall bound.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +12,7 @@ import { createLogger } from '../src/observability/logger.js';
 import { LogstackService } from '../src/service.js';
 import { testConfig } from './support/config.js';
 import { createLokiStandIn, lokiAnswers, type LokiStandIn } from './support/loki-stand-in.js';
+import { mountTmpfs } from './support/tmpfs.js';
 
 const TOKEN = 'tok_payments_0123456789abcdef';
 
@@ -146,27 +145,14 @@ t.test('delivery stalled longer than the stall bound: /readyz, even without loki
   t.match(await until(r, '/readyz?exclude=loki', ready), { status: 200, json: { checks: { forwarder: { ok: true } } } });
 });
 
-function mountTmpfs(sizeBytes: number): string | null {
-  const dir = mkdtempSync(join(tmpdir(), 'logstack-readiness-disk-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes}`, 'tmpfs', dir], { stdio: 'ignore' });
-    return dir;
-  } catch {
-    rmSync(dir, { recursive: true, force: true });
-    return null;
-  }
-}
-
 t.test('the WAL volume under its reserve: /readyz is 503 on disk while ingest refuses, and recovers when space returns', async (t) => {
-  const mountPoint = mountTmpfs(8 << 20);
-  if (mountPoint === null) {
+  const tmpfs = mountTmpfs(8 << 20);
+  if (tmpfs === null) {
     t.plan(0, 'filling a volume needs a tmpfs mounted (root); skipped here');
     return;
   }
-  t.teardown(() => {
-    execFileSync('umount', [mountPoint]);
-    rmSync(mountPoint, { recursive: true, force: true });
-  });
+  const mountPoint = tmpfs.path;
+  t.teardown(() => tmpfs.unmount());
   const r = await run(t, { root: join(mountPoint, 'wal'), wal: { disk_reserve_percent: 50 } });
   await until(r, '/readyz', ready);
 

@@ -2,33 +2,19 @@
  * ENOSPC on a real, small filesystem (tmpfs; needs root to mount, skipped otherwise): the code
  * paths are the ones production runs, not an injected fs layer.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { TokenWal, WalStore } from '../../src/wal/types.js';
+import { mountTmpfs } from '../support/tmpfs.js';
 import { openWal, payload, recordingObserver } from '../support/wal.js';
 
-function mountTmpfs(sizeBytes: number): string | null {
-  const dir = mkdtempSync(join(tmpdir(), 'logstack-enospc-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes}`, 'tmpfs', dir], { stdio: 'ignore' });
-    return dir;
-  } catch {
-    rmSync(dir, { recursive: true, force: true });
-    return null;
-  }
-}
-
-const mountPoint = mountTmpfs(1024 * 1024);
-if (!mountPoint) {
+const tmpfs = mountTmpfs(1024 * 1024);
+if (!tmpfs) {
   t.plan(0, 'ENOSPC tests need to mount a tmpfs (root); skipped here');
 } else {
-  t.teardown(() => {
-    execFileSync('umount', [mountPoint]);
-    rmSync(mountPoint, { recursive: true, force: true });
-  });
+  const mountPoint = tmpfs.path;
+  t.teardown(() => tmpfs.unmount());
 
   async function pending(wal: TokenWal): Promise<number> {
     let n = 0;
