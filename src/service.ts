@@ -52,10 +52,10 @@ function bothObservers<T extends object>(a: T, b: T): T {
 
 function walLogObserver(logger: Logger): WalObserver {
   return {
-    corruptRecords: (token, count, where) => logger.warn({ token, count, where }, 'WAL records failed their CRC and were skipped'),
-    tornTail: (token, segment, bytes) => logger.warn({ token, segment, bytes }, 'WAL torn tail truncated at recovery (unacknowledged writes cut by a crash)'),
-    cursorReset: (token, reason) => logger.warn({ token, reason }, 'WAL cursor unreadable; delivery restarts at the oldest segment (Loki drops duplicates)'),
-    writeFailed: (token, err) => logger.error({ token, err }, 'WAL write failed'),
+    corruptRecords: (token, count, where) => logger.warn({ token_name: token, count, where }, 'WAL records failed their CRC and were skipped'),
+    tornTail: (token, segment, bytes) => logger.warn({ token_name: token, segment, bytes }, 'WAL torn tail truncated at recovery (unacknowledged writes cut by a crash)'),
+    cursorReset: (token, reason) => logger.warn({ token_name: token, reason }, 'WAL cursor unreadable; delivery restarts at the oldest segment (Loki drops duplicates)'),
+    writeFailed: (token, err) => logger.error({ token_name: token, err }, 'WAL write failed'),
   };
 }
 
@@ -63,10 +63,10 @@ function forwarderLogObserver(logger: Logger): ForwarderObserver {
   return {
     healthChanged: (token, from, to, detail) => {
       const level = to === 'ok' ? 'info' : to === 'retrying' ? 'warn' : 'error';
-      logger[level]({ token, from, to, detail }, `delivery of token ${token} is ${to}`);
+      logger[level]({ token_name: token, from, to, detail }, `delivery of token ${token} is ${to}`);
     },
-    deadLettered: (token, reason, entries, dropped) => logger.warn({ token, reason, entries, dropped }, 'Loki refused entries; they are in the dead-letter store'),
-    error: (token, err) => logger.error({ token, err }, 'forwarder error; the batch will be retried'),
+    deadLettered: (token, reason, entries, dropped) => logger.warn({ token_name: token, reason, entries, dropped }, 'Loki refused entries; they are in the dead-letter store'),
+    error: (token, err) => logger.error({ token_name: token, err }, 'forwarder error; the batch will be retried'),
   };
 }
 

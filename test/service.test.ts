@@ -128,6 +128,8 @@ t.test('a flush that cannot finish answers 504 with each token\'s progress', asy
   const res = await r.post('/v1/admin/flush?wait=true&timeout_seconds=0.3', undefined, ADMIN);
   t.equal(res.status, 504);
   t.match(res.json, { error: 'flush_timeout', details: { 'payments-api': { delivered: false } } });
+  const change = r.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.to === 'retrying');
+  t.match(change, { token_name: 'payments-api', level: 40 }, 'the state change is logged once, naming the key');
 });
 
 t.test('entries Loki refuses are listed as dead letters and can be replayed', async (t) => {
