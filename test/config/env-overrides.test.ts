@@ -1,32 +1,13 @@
 import t from 'tap';
-import { isLogstackError, type LogstackError } from '../../src/errors.js';
+import { configFile, failure, problemsOf } from '../support/config-files.js';
 import { applyEnvOverrides, listEnvVars, resolveConfigPath } from '../../src/config/env-overrides.js';
 import { loadConfig } from '../../src/config/load.js';
 import { LIST_ITEM, MAP_ENTRY, schemaKeys } from '../../src/config/schema-keys.js';
-import type { ConfigProblem } from '../../src/config/config-error.js';
 
 const FILE_TOKEN = 'logstack_file_aaaaaaaaaaaaaaaaaaaa';
 const OTHER_FILE_TOKEN = 'logstack_file_bbbbbbbbbbbbbbbbbbbb';
 const JSON_TOKEN = 'logstack_json_cccccccccccccccccccc';
 const ENV_TOKEN = 'logstack_env_dddddddddddddddddddddd';
-
-function configFile(t: { testdir(fixture: Record<string, string>): string }, yaml: string): string {
-  return `${t.testdir({ 'config.yaml': yaml })}/config.yaml`;
-}
-
-function failure(load: () => unknown): LogstackError {
-  try {
-    load();
-  } catch (err) {
-    if (isLogstackError(err, 'CONFIG_INVALID')) return err;
-    throw err;
-  }
-  throw new Error('the configuration loaded, but it should not have');
-}
-
-function problemsOf(err: LogstackError): string[] {
-  return (err.details as ConfigProblem[]).map((p) => `${p.path}: ${p.message}`);
-}
 
 const TWO_KEYS = `security:
   api_keys:

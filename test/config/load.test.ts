@@ -1,31 +1,12 @@
 import { inspect } from 'node:util';
 import t from 'tap';
-import { isLogstackError, type LogstackError } from '../../src/errors.js';
+import { configFile, failure, problemsOf } from '../support/config-files.js';
+import { isLogstackError } from '../../src/errors.js';
 import { loadConfig, pinoLevel } from '../../src/config/load.js';
-import type { ConfigProblem } from '../../src/config/config-error.js';
 
 const TOKEN_A = 'logstack_aaaaaaaaaaaaaaaaaaaaaaaa';
 const TOKEN_B = 'logstack_bbbbbbbbbbbbbbbbbbbbbbbb';
 const ADMIN = 'logstack_admin_cccccccccccccccccc';
-
-/** The path of a config.yaml holding `yaml`, in a fresh test directory. */
-function configFile(t: { testdir(fixture: Record<string, string>): string }, yaml: string): string {
-  return `${t.testdir({ 'config.yaml': yaml })}/config.yaml`;
-}
-
-function failure(load: () => unknown): LogstackError {
-  try {
-    load();
-  } catch (err) {
-    if (isLogstackError(err)) return err;
-    throw err;
-  }
-  throw new Error('the configuration loaded, but it should not have');
-}
-
-function problemsOf(err: LogstackError): string[] {
-  return (err.details as ConfigProblem[]).map((p) => `${p.path}: ${p.message}`);
-}
 
 t.test('without a file, the defaults and the environment make the configuration', async (t) => {
   const config = loadConfig({ cwd: t.testdir({}), env: {} });
