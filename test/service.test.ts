@@ -144,3 +144,20 @@ t.test('entries Loki refuses are listed as dead letters and can be replayed', as
   await r.loki.waitFor(2);
   t.equal((await r.post('/v1/admin/dead-letters:replay?token=nope', undefined, ADMIN)).status, 400);
 });
+
+t.test('delivery shows in the metrics, labelled by key name, never by token', async (t) => {
+  const r = await run(t);
+  await r.post('/v1/logs:ingest', { entries: [entry(1), entry(2), entry(3)] }, TOKEN);
+  await r.post('/v1/admin/flush?wait=true', undefined, ADMIN);
+  const text = await (await fetch(`${r.url}/metrics`)).text();
+  const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}"=,]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1]);
+  t.equal(value('logs_ingested_total{token="payments-api"}'), 3);
+  t.equal(value('logs_forwarded_total{token="payments-api"}'), 3);
+  t.equal(value('logs_delivery_latency_seconds_count{token="payments-api"}'), 3, 'one latency observation per entry');
+  t.ok(value('loki_push_requests_total{token="payments-api",outcome="success",status_class="2xx"}') >= 1);
+  t.equal(value('wal_backlog_bytes{token="payments-api"}'), 0);
+  t.equal(value('wal_oldest_unshipped_age_seconds{token="payments-api"}'), 0);
+  t.equal(value('forwarder_token_health{token="payments-api"}'), 0);
+  t.equal(value('loki_up'), 1);
+  t.notOk(text.includes(TOKEN) || text.includes(ADMIN), 'no token in the exposition');
+});
