@@ -31,6 +31,7 @@ export const ERRORS = Object.freeze({
   HTTP_UNSUPPORTED_ENCODING: spec('LOGSTACK_ERR_HTTP_UNSUPPORTED_ENCODING', 'unsupported_content_encoding', 415, 'Content-Encoding %s is not supported; send identity or gzip'),
   HTTP_BAD_ENCODING: spec('LOGSTACK_ERR_HTTP_BAD_ENCODING', 'invalid_content_encoding', 400, 'The body could not be decompressed: %s'),
   HTTP_BAD_REQUEST: spec('LOGSTACK_ERR_HTTP_BAD_REQUEST', 'bad_request', 400, '%s'),
+  HTTP_HEADERS_TOO_LARGE: spec('LOGSTACK_ERR_HTTP_HEADERS_TOO_LARGE', 'headers_too_large', 431, 'The request line and headers are larger than the server accepts'),
   HTTP_REQUEST_TIMEOUT: spec('LOGSTACK_ERR_HTTP_REQUEST_TIMEOUT', 'request_timeout', 408, 'The body did not arrive in time'),
   HTTP_RATE_LIMITED: spec('LOGSTACK_ERR_HTTP_RATE_LIMITED', 'rate_limit_exceeded', 429, 'Rate limit of token %s exceeded; retry after %s s'),
   HTTP_SHUTTING_DOWN: spec('LOGSTACK_ERR_HTTP_SHUTTING_DOWN', 'shutting_down', 503, 'LogStack is shutting down; retry on another instance'),

@@ -14,6 +14,7 @@ import type { IngestPipeline } from '../pipeline/types.js';
 import type { WalStore } from '../wal/types.js';
 import { adminRoutes, type AdminOperations, type AdminStatus } from './admin-routes.js';
 import { authPlugin, createKeyring } from './auth.js';
+import { answerClientError } from './client-error.js';
 import { DEFAULT_RETRY_AFTER_SECONDS, errorAnswer, errorHandlerPlugin } from './error-handler.js';
 import { ingestRoute } from './ingest-route.js';
 import { lokiPushRoute } from './loki-push-route.js';
@@ -65,6 +66,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     frameworkErrors: (error, request: FastifyRequest, reply: FastifyReply) => {
       reply.send(errorAnswer(error, request, reply, maxBodyBytes));
     },
+    // Requests node's parser refuses never reach fastify: answered here in the same shape.
+    clientErrorHandler: answerClientError,
   });
 
   let closing = false;
