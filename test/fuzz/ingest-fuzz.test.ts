@@ -5,9 +5,10 @@
  */
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { createGzip, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import t from 'tap';
+import { gzipOfZeros } from '../support/gzip-bomb.js';
 import { APP_TOKEN, entry, send, startServer, type Answer, type TestServer } from '../support/http-server.js';
 import { fuzzSettings } from '../support/fuzz-settings.js';
 
@@ -268,20 +269,6 @@ function requestHead(headers: Record<string, string | number>): string {
   const lines = [`POST ${PATH} HTTP/1.1`, 'Host: localhost', `Authorization: Bearer ${APP_TOKEN}`, 'Content-Type: application/json'];
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
-}
-
-/** gzip of `bytes` zeros, built chunk by chunk. */
-async function gzipOfZeros(bytes: number): Promise<Buffer> {
-  const gzip = createGzip({ level: 9 });
-  const chunks: Buffer[] = [];
-  gzip.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const zeros = Buffer.alloc(1024 * 1024);
-  for (let written = 0; written < bytes; written += zeros.length) {
-    if (!gzip.write(zeros)) await once(gzip, 'drain');
-  }
-  gzip.end();
-  await once(gzip, 'end');
-  return Buffer.concat(chunks);
 }
 
 // --- the campaign -------------------------------------------------------------------------------

@@ -1,25 +1,12 @@
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { createGzip, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import t from 'tap';
+import { gzipOfZeros } from '../support/gzip-bomb.js';
 import { checkContentType, contentCoding, describeJsonError } from '../../src/http/body.js';
 import { APP_TOKEN, batch, send, startServer, type TestServer } from '../support/http-server.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
-
-/** `bytes` of zeros, gzipped without ever holding them in memory at once. */
-async function gzipBomb(bytes: number): Promise<Buffer> {
-  const gzip = createGzip({ level: 9 });
-  const chunks: Buffer[] = [];
-  gzip.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const zeros = Buffer.alloc(1024 * 1024);
-  for (let written = 0; written < bytes; written += zeros.length) {
-    if (!gzip.write(zeros)) await once(gzip, 'drain');
-  }
-  gzip.end();
-  await once(gzip, 'end');
-  return Buffer.concat(chunks);
-}
 
 /** Writes `head` (and then nothing) on a raw socket; resolves with all the server sends until it closes. */
 async function rawExchange(server: TestServer, head: string): Promise<string> {
@@ -96,7 +83,7 @@ t.test('the HTTP edge reads bodies within their limits', async (t) => {
   });
 
   t.test('413 for a gzip bomb, without inflating it', async (t) => {
-    const bomb = await gzipBomb(200 * 1024 * 1024);
+    const bomb = await gzipOfZeros(200 * 1024 * 1024);
     t.ok(bomb.length < 1024 * 1024, `the bomb is ${bomb.length} bytes on the wire`);
     const rssBefore = process.memoryUsage().rss;
     const answer = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: bomb, headers: { 'content-encoding': 'gzip' } });
