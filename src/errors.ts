@@ -57,6 +57,9 @@ export const ERRORS = Object.freeze({
   WAL_NOT_OPEN: spec('LOGSTACK_ERR_WAL_NOT_OPEN', 'wal_unavailable', 503, 'The WAL is %s'),
   WAL_BAD_SEGMENT: spec('LOGSTACK_ERR_WAL_BAD_SEGMENT', 'wal_unavailable', 500, 'Segment %s is not a LogStack WAL segment: %s'),
 
+  // --- delivery -----------------------------------------------------------------------------
+  DELIVERY_THREAD_EXITED: spec('LOGSTACK_ERR_DELIVERY_THREAD_EXITED', 'internal_error', 500, 'The delivery thread is gone (%s); the batch will be retried'),
+
   // --- config -------------------------------------------------------------------------------
   CONFIG_INVALID: spec('LOGSTACK_ERR_CONFIG_INVALID', 'config_invalid', 500, 'Invalid configuration: %s'),
   CONFIG_UNREADABLE: spec('LOGSTACK_ERR_CONFIG_UNREADABLE', 'config_invalid', 500, 'Cannot read configuration file %s: %s'),

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
+import { createDeliveryThread, type DeliveryThreadHandle } from './forwarder/delivery-thread.js';
 import { Forwarder, type ForwarderObserver } from './forwarder/forwarder.js';
 import { createLokiClient, type LokiClient } from './forwarder/loki-client.js';
 import { createLokiHealth, type LokiHealth } from './forwarder/loki-health.js';
@@ -66,7 +67,7 @@ function forwarderLogObserver(logger: Logger): ForwarderObserver {
       logger[level]({ token_name: token, from, to, detail }, `delivery of token ${token} is ${to}`);
     },
     deadLettered: (token, reason, entries, dropped) => logger.warn({ token_name: token, reason, entries, dropped }, 'Loki refused entries; they are in the dead-letter store'),
-    error: (token, err) => logger.error({ token_name: token, err }, 'forwarder error; the batch will be retried'),
+    error: (token, err) => logger.error({ token_name: token, err }, 'forwarder error; delivery retries'),
   };
 }
 
@@ -74,7 +75,9 @@ export class LogstackService {
   readonly #opts: ServiceOptions;
   readonly metrics: Metrics;
   readonly wal: WalStore;
+  /** For Loki's /ready and the push URL; pushes go through the delivery thread's own client. */
   readonly #client: LokiClient;
+  readonly #delivery: DeliveryThreadHandle;
   readonly #lokiHealth: LokiHealth;
   readonly forwarder: Forwarder;
   readonly app: FastifyInstance;
@@ -106,6 +109,7 @@ export class LogstackService {
       },
     });
     this.#client = createLokiClient(config.loki, { version: opts.version });
+    this.#delivery = createDeliveryThread(config.loki, opts.version);
     this.#lokiHealth = createLokiHealth(this.#client, { intervalMs: config.loki.ready_check_interval_seconds * 1000 });
     const metricsObserver = forwarderMetrics(this.metrics.registry, {
       forwarder: () => this.forwarder,
@@ -117,7 +121,7 @@ export class LogstackService {
     });
     this.forwarder = new Forwarder({
       wal: this.wal,
-      client: this.#client,
+      delivery: this.#delivery,
       loki: config.loki,
       tenantOf: (name) => tenantOf.get(name),
       deadLetterDir: (name) => join(config.wal.wal_root_path, tokenDirName(name), 'dead-letter'),
@@ -184,13 +188,13 @@ export class LogstackService {
     };
   }
 
-  /** Opens the WAL (taking its lock), starts delivery, then listens. Returns the address. */
+  /** Opens the WAL (taking its lock) and starts the delivery thread, starts delivery, then listens. Returns the address. */
   async start(): Promise<string> {
     if (this.#state !== 'new') throw new TypeError(`service cannot start when ${this.#state}`);
     this.#state = 'starting';
     const { config, logger } = this.#opts;
     try {
-      await this.wal.open();
+      await Promise.all([this.wal.open(), this.#delivery.start()]);
       await this.forwarder.start();
       const address = await this.app.listen({ host: config.server.host, port: config.server.port });
       this.#state = 'running';
@@ -219,6 +223,7 @@ export class LogstackService {
   async #shutdown(drainMs: number): Promise<void> {
     await this.app.close();
     await this.forwarder.stop(drainMs);
+    await this.#delivery.close();
     await this.#client.close();
     await this.wal.close();
   }

@@ -5,18 +5,24 @@
  * or refuses sits out while the others flow.
  *
  * The cursor moves only after Loki acknowledged a batch (200/204) or after the batch was
- * durably written to the dead-letter store; never on a failed push, never on shutdown.
+ * durably written to the dead-letter store; never on a failed push, never on shutdown. Each
+ * lane delivers from its position in memory and persists the cursor behind it, one write at a
+ * time, the latest position each time: the next push need not wait for the cursor's fsyncs,
+ * and a crash before a write only means Loki gets those entries again (it drops duplicates).
+ *
+ * Reading, encoding and pushing — the CPU-heavy part — is the `delivery` step, which the
+ * service runs on its own thread; every decision stays here.
  *
  * Lifecycle: new → running → stopping → stopped. `stop` drains for a bounded time, once.
  */
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/schema.js';
-import { encodePush } from '../loki/push-request.js';
-import type { TokenWal, WalRecord, WalStore } from '../wal/types.js';
+import { comparePositions } from '../wal/position.js';
+import type { TokenWal, WalPosition, WalStore } from '../wal/types.js';
 import { retryDelay, type BackoffPolicy } from './backoff.js';
-import { cutBatch, holdMs } from './batch-cut.js';
+import type { BatchDelivery, PushedBatch } from './batch-delivery.js';
 import { DeadLetterStore, type DeadLetterSummary } from './dead-letter-store.js';
-import type { LokiClient } from './loki-client.js';
 import type { PushOutcome } from './push-outcome.js';
 import { rejectionReason } from './rejection-reason.js';
 import { nextDueMs, pickLanes } from './round-robin.js';
@@ -37,7 +43,8 @@ export interface ForwarderObserver {
 
 export interface ForwarderOptions {
   readonly wal: WalStore;
-  readonly client: Pick<LokiClient, 'push'>;
+  /** Reads, encodes and pushes one batch (see batch-delivery.ts, delivery-thread.ts). */
+  readonly delivery: Pick<BatchDelivery, 'deliver'>;
   readonly loki: Config['loki'];
   /** The Loki tenant of a key name (X-Scope-OrgID); undefined: the client's default. */
   readonly tenantOf: (name: string) => string | undefined;
@@ -75,7 +82,13 @@ interface Lane {
   readonly wal: TokenWal;
   readonly tenant: string | undefined;
   readonly deadLetters: DeadLetterStore;
-  /** The WAL may hold records past the cursor; false while waiting for data. */
+  /** Delivered up to here (after `ackedSeq`); the persisted cursor follows. */
+  position: WalPosition;
+  ackedSeq: number;
+  /** The cursor write in progress, and whether the position moved again since it began. */
+  persisting: Promise<void> | null;
+  persistAgain: boolean;
+  /** The WAL may hold records past the position; false while waiting for data. */
   ready: boolean;
   inFlight: boolean;
   notBeforeMs: number;
@@ -107,6 +120,8 @@ export class Forwarder {
 
   constructor(opts: ForwarderOptions) {
     this.#opts = opts;
+    // Every idle lane listens on the abort signal: one listener per token, however many.
+    setMaxListeners(0, this.#abort.signal);
     this.#clock = opts.clock ?? Date.now;
     this.#random = opts.random ?? Math.random;
     this.#backoff = { initialMs: opts.loki.backoff_initial_ms, maxMs: opts.loki.backoff_max_ms, maxRetries: opts.loki.max_retries };
@@ -125,6 +140,10 @@ export class Forwarder {
         wal,
         tenant: this.#opts.tenantOf(wal.name),
         deadLetters,
+        position: wal.cursor,
+        ackedSeq: wal.stats().ackedSeq,
+        persisting: null,
+        persistAgain: false,
         ready: true,
         inFlight: false,
         notBeforeMs: 0,
@@ -189,7 +208,7 @@ export class Forwarder {
 
   #waitForData(lane: Lane): void {
     lane.ready = false;
-    void lane.wal.waitForData(lane.wal.cursor, this.#abort.signal).then(() => {
+    void lane.wal.waitForData(lane.position, this.#abort.signal).then(() => {
       // Idle time is not a stall: the clock starts when there is work again.
       lane.progressAtMs = this.#clock();
       lane.ready = true;
@@ -199,40 +218,37 @@ export class Forwarder {
 
   async #deliver(lane: Lane): Promise<void> {
     const { wal } = lane;
-    const loki = this.#opts.loki;
-    const read = await wal.read(wal.cursor, { maxRecords: lane.maxEntries, maxBytes: loki.batch_max_bytes });
-    if (read.records.length === 0) {
-      // Only damage lay between the cursor and the durable end: step over it.
-      if (read.corrupt > 0) await wal.ack(read.next, wal.stats().ackedSeq);
-      this.#waitForData(lane);
-      return;
-    }
-    const { count, bytes } = cutBatch(
-      read.records.map((r) => r.payload),
-      { maxEntries: lane.maxEntries, maxBytes: loki.batch_max_bytes },
-    );
-    const records = read.records.slice(0, count);
     const now = this.#clock();
-    const hold = holdMs(
-      { entries: count, bytes, oldestAppendedAtMs: records[0]!.appendedAtMs, nowMs: now, flushing: lane.flushToSeq > wal.stats().ackedSeq },
-      { maxEntries: lane.maxEntries, maxBytes: loki.batch_max_bytes, maxWaitMs: loki.batch_max_wait_ms },
-    );
-    if (hold > 0) {
-      lane.notBeforeMs = now + hold;
-      return;
+    const result = await this.#opts.delivery.deliver({
+      plan: wal.planRead(lane.position),
+      tenant: lane.tenant,
+      maxEntries: lane.maxEntries,
+      flushing: lane.flushToSeq > lane.ackedSeq,
+      nowMs: now,
+    });
+    if (result.corruptNotes.length > 0) wal.noteCorrupt(result.corruptNotes);
+    switch (result.kind) {
+      case 'idle':
+        // Only damage lay between the position and the durable end: step over it.
+        if (comparePositions(result.next, lane.position) > 0) this.#advance(lane, result.next, lane.ackedSeq);
+        this.#waitForData(lane);
+        return;
+      case 'hold':
+        lane.notBeforeMs = now + result.holdMs;
+        return;
+      case 'pushed':
+        await this.#settle(lane, result);
+        return;
     }
-    await this.#push(lane, records);
   }
 
-  async #push(lane: Lane, records: WalRecord[]): Promise<void> {
+  async #settle(lane: Lane, pushed: PushedBatch): Promise<void> {
     const name = lane.wal.name;
-    const payloads = records.map((r) => r.payload);
-    const encoded = await encodePush(payloads, this.#opts.loki.encoding);
-    const attempt = await this.#opts.client.push(encoded.body, encoded.headers, lane.tenant);
+    const { attempt, entries } = pushed;
     const { outcome } = attempt;
     const now = this.#clock();
     lane.progressAtMs = now;
-    this.#opts.observer?.pushed?.(name, outcome, attempt.latencyMs, records.length, encoded.body.length);
+    this.#opts.observer?.pushed?.(name, outcome, attempt.latencyMs, entries, pushed.bodyBytes);
     lane.lastPush = {
       result: outcome.kind,
       status: outcome.status,
@@ -242,9 +258,9 @@ export class Forwarder {
 
     switch (outcome.kind) {
       case 'success': {
-        await this.#ack(lane, records);
-        const bytes = payloads.reduce((n, p) => n + p.length, 0);
-        this.#opts.observer?.delivered?.(name, records.length, bytes, records.map((r) => (now - r.appendedAtMs) / 1000));
+        this.#advance(lane, pushed.next, pushed.lastSeq);
+        const ages = Array.from(pushed.appendedAtMs, (at) => (now - at) / 1000);
+        this.#opts.observer?.delivered?.(name, entries, pushed.payloadBytes, ages);
         lane.failures = 0;
         lane.maxEntries = Math.min(this.#opts.loki.batch_max_entries, lane.maxEntries * 2);
         this.#setHealth(lane, 'ok', `Loki accepted a push (${outcome.status})`);
@@ -254,15 +270,15 @@ export class Forwarder {
         this.#retryLater(lane, `${outcome.reason}: ${outcome.message}`, outcome.retryAfterMs);
         return;
       case 'split':
-        if (records.length > 1) {
+        if (entries > 1) {
           // Loki's size limit: the next attempt takes half as many entries, in the same order.
-          lane.maxEntries = Math.max(1, Math.ceil(records.length / 2));
+          lane.maxEntries = Math.max(1, Math.ceil(entries / 2));
           return;
         }
-        await this.#deadLetter(lane, records, outcome.status, 'too_large', outcome.message);
+        await this.#deadLetter(lane, pushed, outcome.status, 'too_large', outcome.message);
         return;
       case 'rejected':
-        await this.#deadLetter(lane, records, outcome.status, rejectionReason(outcome.status, outcome.message), outcome.message);
+        await this.#deadLetter(lane, pushed, outcome.status, rejectionReason(outcome.status, outcome.message), outcome.message);
         return;
       case 'misconfigured':
         lane.failures++;
@@ -279,23 +295,40 @@ export class Forwarder {
     this.#setHealth(lane, delay.phase === 'slow' ? 'failing' : 'retrying', detail);
   }
 
-  async #ack(lane: Lane, records: WalRecord[]): Promise<void> {
-    const last = records.at(-1)!;
-    await lane.wal.ack(last.next, last.seq);
+  /** Moves the lane past delivered entries and has the cursor follow. */
+  #advance(lane: Lane, to: WalPosition, ackedSeq: number): void {
+    lane.position = to;
+    lane.ackedSeq = ackedSeq;
+    lane.persistAgain = true;
+    if (lane.persisting) return;
+    lane.persisting = (async () => {
+      let failing = false;
+      while (lane.persistAgain) {
+        lane.persistAgain = false;
+        try {
+          await lane.wal.ack(lane.position, lane.ackedSeq);
+        } catch (err) {
+          // The cursor on disk stays behind (ENOSPC, say): delivery goes on, and a restart
+          // before the next write that succeeds re-sends from there. Segments stay until then.
+          // Reported once per streak: the WAL counts and logs every failed write itself.
+          if (!failing) this.#opts.observer?.error?.(lane.wal.name, err as Error);
+          failing = true;
+          if (this.#state === 'stopped') break;
+          lane.persistAgain = true;
+          await sleep(this.#opts.loki.backoff_max_ms, undefined, { signal: this.#abort.signal }).catch(() => {});
+        }
+      }
+      lane.persisting = null;
+    })();
   }
 
-  async #deadLetter(lane: Lane, records: WalRecord[], status: number, reason: string, message: string): Promise<void> {
-    const dropped = await lane.deadLetters.write(
-      records.map((r) => r.payload),
-      status,
-      reason,
-      message,
-      this.#clock(),
-    );
-    await this.#ack(lane, records);
-    this.#opts.observer?.deadLettered?.(lane.wal.name, reason, records.length, dropped);
+  async #deadLetter(lane: Lane, pushed: PushedBatch, status: number, reason: string, message: string): Promise<void> {
+    if (!pushed.refused) throw new TypeError(`the delivery step returned no payloads for ${pushed.entries} refused entries`);
+    const dropped = await lane.deadLetters.write(pushed.refused, status, reason, message, this.#clock());
+    this.#advance(lane, pushed.next, pushed.lastSeq);
+    this.#opts.observer?.deadLettered?.(lane.wal.name, reason, pushed.entries, dropped);
     lane.failures = 0;
-    this.#setHealth(lane, 'ok', `Loki refused ${records.length} entries (${status}: ${message}); they are in the dead-letter store`);
+    this.#setHealth(lane, 'ok', `Loki refused ${pushed.entries} entries (${status}: ${message}); they are in the dead-letter store`);
   }
 
   #setHealth(lane: Lane, health: LaneHealth, detail: string): void {
@@ -398,6 +431,7 @@ export class Forwarder {
       this.#wake();
       await this.#loop;
       await Promise.all(this.#deliveries);
+      await Promise.all(this.#lanes.map((l) => l.persisting));
     })();
     return this.#stopping;
   }

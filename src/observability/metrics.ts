@@ -17,6 +17,8 @@ export interface Metrics {
   readonly walFsyncDuration: Histogram;
   readonly walCorruptRecords: Counter<'token'>;
   readonly walTornTailBytes: Counter<'token'>;
+  readonly walCursorResets: Counter<'token'>;
+  readonly walWriteFailures: Counter<'token'>;
   /** Makes the WAL gauges read this store's stats at every scrape. */
   readWalFrom(wal: WalStore): void;
 }
@@ -89,6 +91,18 @@ export function createMetrics(): Metrics {
       labelNames: ['token'],
       registers,
     }),
+    walCursorResets: new Counter({
+      name: 'wal_cursor_resets_total',
+      help: 'Delivery cursors found unreadable or pointing before the oldest segment at start; delivery restarted at the oldest segment',
+      labelNames: ['token'],
+      registers,
+    }),
+    walWriteFailures: new Counter({
+      name: 'wal_write_failures_total',
+      help: 'WAL writes, fsyncs, rotations, cursor writes or directory opens that failed',
+      labelNames: ['token'],
+      registers,
+    }),
     readWalFrom(store) {
       wal = store;
     },
@@ -101,5 +115,7 @@ export function walObserver(metrics: Metrics): WalObserver {
     fsync: (seconds) => metrics.walFsyncDuration.observe(seconds),
     corruptRecords: (token, count) => metrics.walCorruptRecords.inc({ token }, count),
     tornTail: (token, _segment, bytesTruncated) => metrics.walTornTailBytes.inc({ token }, bytesTruncated),
+    cursorReset: (token) => metrics.walCursorResets.inc({ token }),
+    writeFailed: (token) => metrics.walWriteFailures.inc({ token }),
   };
 }

@@ -10,6 +10,7 @@ import { DiskSpace } from './disk-space.js';
 import { tokenDirName, tokenNameOfDir } from './token-dir.js';
 import { DiskTokenWal } from './token-wal.js';
 import type { DiskStatus, TokenWal, WalObserver, WalState, WalStore } from './types.js';
+import { UnavailableTokenWal } from './unavailable-token-wal.js';
 import { lockWalRoot, type ReleaseLock } from './wal-lock.js';
 
 export interface DiskWalStoreOptions {
@@ -37,7 +38,7 @@ export function createDiskWalStore(opts: DiskWalStoreOptions): WalStore {
 class DiskWalStore implements WalStore {
   readonly root: string;
   readonly #opts: DiskWalStoreOptions;
-  readonly #tokens = new Map<string, DiskTokenWal>();
+  readonly #tokens = new Map<string, DiskTokenWal | UnavailableTokenWal>();
   readonly #disk: DiskSpace;
   #state: WalState = 'new';
   #release: ReleaseLock | null = null;
@@ -74,11 +75,7 @@ class DiskWalStore implements WalStore {
         const name = entry.isDirectory() ? tokenNameOfDir(entry.name) : null;
         if (name !== null) names.add(name);
       }
-      for (const name of names) {
-        const wal = this.#createTokenWal(name);
-        await wal.open();
-        this.#tokens.set(name, wal);
-      }
+      for (const name of names) this.#tokens.set(name, await this.#openTokenWal(name));
     } catch (err) {
       await this.#shutdown();
       this.#state = 'closed';
@@ -89,11 +86,30 @@ class DiskWalStore implements WalStore {
     this.#state = 'open';
   }
 
+  async #openTokenWal(name: string): Promise<DiskTokenWal | UnavailableTokenWal> {
+    const wal = this.#createTokenWal(name);
+    try {
+      await wal.open();
+      return wal;
+    } catch (err) {
+      // Only the file system's refusals (EROFS, EACCES, EIO, ...) are this token's alone.
+      const { code, syscall } = err as NodeJS.ErrnoException;
+      if (syscall === undefined) throw err;
+      await wal.close();
+      this.#opts.observer?.writeFailed?.(name, err as Error);
+      return new UnavailableTokenWal(name, this.#tokenDir(name), `could not open its directory (${code ?? 'EIO'}); restart once it is writable`, this.#opts.quotaBytes(name));
+    }
+  }
+
+  #tokenDir(name: string): string {
+    return join(this.root, tokenDirName(name));
+  }
+
   #createTokenWal(name: string): DiskTokenWal {
     const o = this.#opts;
     return new DiskTokenWal({
       name,
-      dir: join(this.root, tokenDirName(name)),
+      dir: this.#tokenDir(name),
       segmentMaxBytes: o.segmentMaxBytes,
       segmentMaxAgeMs: o.segmentMaxAgeSeconds * 1000,
       quotaBytes: o.quotaBytes(name),
@@ -107,7 +123,7 @@ class DiskWalStore implements WalStore {
   async #rotateOld(): Promise<void> {
     for (const wal of this.#tokens.values()) {
       if (this.#state !== 'open') return;
-      await wal.rotateIfOld().catch((err: Error) => this.#opts.observer?.writeFailed?.(wal.name, err));
+      await wal.rotateIfOld();
     }
   }
 

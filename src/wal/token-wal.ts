@@ -17,8 +17,10 @@ import { logstackError } from '../errors.js';
 import { readCursor, writeCursor, type StoredCursor } from './cursor-file.js';
 import { scanFrames } from './frame-scanner.js';
 import { fsyncDir } from './fs-sync.js';
+import { comparePositions } from './position.js';
+import { readRecords } from './segment-reader.js';
 import { FRAME_HEAD_BYTES, HEADER_BYTES, decodeHeader, encodeFrames, encodeHeader, parseSegmentFileName, segmentFileName } from './segment-format.js';
-import type { AppendResult, ReadLimits, TokenWal, TokenWalStats, WalObserver, WalPosition, WalReadResult, WalRecord } from './types.js';
+import type { AppendResult, CorruptNote, ReadLimits, ReadPlan, TokenWal, TokenWalStats, WalObserver, WalPosition, WalReadResult } from './types.js';
 
 export interface TokenWalOptions {
   readonly name: string;
@@ -51,10 +53,6 @@ interface PendingAppend {
 /** Once the active segment is fully delivered and this large, it is rotated so it can be deleted. */
 const RECLAIM_FRACTION = 8;
 
-function comparePositions(a: WalPosition, b: WalPosition): number {
-  return a.segment !== b.segment ? a.segment - b.segment : a.offset - b.offset;
-}
-
 /** A small promise mutex: the writer and rotation take turns on the active segment. */
 class Mutex {
   #tail: Promise<unknown> = Promise.resolve();
@@ -85,8 +83,12 @@ export class DiskTokenWal implements TokenWal {
   #failed: string | null = null;
   #closed = false;
   #corrupt = 0;
-  /** Damage before this position was already counted: re-reads (retries, recovery then delivery) must not count it again. */
-  #corruptCountedTo: WalPosition = { segment: 0, offset: 0 };
+  /**
+   * Per segment, damage before this offset was already counted: re-reads (retries, recovery
+   * then delivery) must not count it again. Per segment, because recovery scans the last
+   * segment before delivery reads the ones before it.
+   */
+  readonly #corruptCountedTo = new Map<number, number>();
   #oldestPendingAtMs: number | null = null;
 
   constructor(opts: TokenWalOptions) {
@@ -129,6 +131,7 @@ export class DiskTokenWal implements TokenWal {
       if (segment) this.#segments.push(segment);
     }
     if (deleted) await fsyncDir(dir);
+    await this.#countMissingSegments(names, stored);
 
     const last = this.#segments.at(-1);
     let lastSeq = stored?.ackedSeq ?? 0;
@@ -177,6 +180,50 @@ export class DiskTokenWal implements TokenWal {
   }
 
   /**
+   * Counts the entries of segment files missing from the cursor on (deleted by hand): segments
+   * are numbered one after another and a header holds its first seq, so the loss is exact.
+   * A gap after a segment set aside as damaged is not counted again (it was, as 1), and one
+   * before the first segment without a cursor cannot be told from history already delivered.
+   */
+  async #countMissingSegments(names: readonly string[], stored: StoredCursor | null): Promise<void> {
+    const found = names.map((n) => parseSegmentFileName(n.replace(/\.damaged$/, ''))).filter((n): n is number => n !== null && n >= (stored?.segment ?? 0));
+    const known = [...new Set(found)].sort((a, b) => a - b);
+    const bySegment = new Map(this.#segments.map((s) => [s.segment, s]));
+    let expected = stored?.segment ?? known[0] ?? 0;
+    // The seq of the last record before segment `expected`, where it is known.
+    let seqBefore: number | null = stored?.ackedSeq ?? null;
+    for (const [i, n] of known.entries()) {
+      const segment = bySegment.get(n);
+      if (n > expected && segment && seqBefore !== null && segment.firstSeq - 1 > seqBefore) {
+        const lost = segment.firstSeq - 1 - seqBefore;
+        const files = n - 1 > expected ? `segments ${expected}-${n - 1} are` : `segment ${expected} is`;
+        this.#corrupt += lost;
+        this.#opts.observer.corruptRecords?.(this.name, lost, `${files} missing: entries ${seqBefore + 1}-${segment.firstSeq - 1} skipped`);
+      }
+      const following = known[i + 1];
+      seqBefore = segment && following !== undefined && following > n + 1 ? await this.#lastSeqIn(segment) : null;
+      expected = n + 1;
+    }
+  }
+
+  /** The seq of the last good record of a segment (a scan of all of it). */
+  async #lastSeqIn(segment: Segment): Promise<number> {
+    const fh = await open(join(this.#opts.dir, segmentFileName(segment.segment)), 'r');
+    try {
+      let pos = HEADER_BYTES;
+      let seq = segment.firstSeq - 1;
+      for (;;) {
+        const r = await scanFrames(fh, pos, segment.size, { maxRecords: 65536, maxBytes: 16 * 1024 * 1024 }, seq);
+        seq = r.lastSeq;
+        if (r.damagedTailAt !== null || r.next >= segment.size || r.next <= pos) return seq;
+        pos = r.next;
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
    * Whether a good frame starts at `offset` (or it is the end). Recovery scans the last segment
    * from the cursor only then: opening costs what is undelivered, not the history before it.
    */
@@ -202,7 +249,7 @@ export class DiskTokenWal implements TokenWal {
       for (;;) {
         const r = await scanFrames(fh, pos, segment.size, { maxRecords: 65536, maxBytes: 16 * 1024 * 1024 }, seq);
         seq = r.lastSeq;
-        if (r.corrupt > 0 && r.damagedTailAt === null) this.#countCorrupt(r.corrupt, { segment: segment.segment, offset: r.next });
+        if (r.corrupt > 0 && r.damagedTailAt === null) this.noteCorrupt([{ count: r.corrupt, scannedTo: { segment: segment.segment, offset: r.next } }]);
         if (r.damagedTailAt !== null) {
           observer.tornTail?.(name, segment.segment, segment.size - r.damagedTailAt);
           await fh.truncate(r.damagedTailAt);
@@ -384,12 +431,18 @@ export class DiskTokenWal implements TokenWal {
 
   async rotate(): Promise<void> {
     if (this.#closed || this.#failed) return;
-    await this.#writer.run(async () => {
-      if (this.#active.size > HEADER_BYTES) await this.#rotateLocked();
-    });
-    await this.#acker.run(async () => {
-      if (comparePositions(this.#advancePastSealedEnd(this.#cursor), this.#cursor) > 0) await this.#persistCursor(this.#cursor);
-    });
+    try {
+      await this.#writer.run(async () => {
+        if (this.#active.size > HEADER_BYTES) await this.#rotateLocked();
+      });
+      await this.#acker.run(async () => {
+        if (comparePositions(this.#advancePastSealedEnd(this.#cursor), this.#cursor) > 0) await this.#persistCursor(this.#cursor);
+      });
+    } catch (err) {
+      // Sealing only lets delivered data be deleted sooner; the active segment is delivered all
+      // the same, and the next append retries the rotation (and answers 503 if it fails again).
+      this.#opts.observer.writeFailed?.(this.name, err as Error);
+    }
   }
 
   /** Rotates an active segment older than the age limit; called by the store's timer. */
@@ -417,48 +470,33 @@ export class DiskTokenWal implements TokenWal {
     return this.#advancePastSealedEnd({ segment: seg.segment, offset: Math.max(pos.offset, HEADER_BYTES) });
   }
 
-  async read(from: WalPosition, limits: ReadLimits): Promise<WalReadResult> {
-    if (this.#closed) throw logstackError('WAL_NOT_OPEN', ['closed']);
-    const records: WalRecord[] = [];
-    let corrupt = 0;
-    let bytes = 0;
-    let pos = this.#startOf(from);
-    while (records.length < limits.maxRecords && (records.length === 0 || bytes < limits.maxBytes)) {
-      const seg = this.#segments.find((s) => s.segment === pos.segment);
-      if (!seg) break;
-      const end = seg === this.#active ? this.#durableEnd.offset : seg.size;
-      if (pos.offset < end) {
-        const fh = await this.#readHandle(seg.segment);
-        const r = await scanFrames(fh, pos.offset, end, { maxRecords: limits.maxRecords - records.length, maxBytes: Math.max(1, limits.maxBytes - bytes) }, 0);
-        for (const f of r.frames) {
-          records.push({
-            seq: f.seq,
-            appendedAtMs: f.appendedAtMs,
-            payload: f.payload,
-            position: { segment: seg.segment, offset: f.offset },
-            next: { segment: seg.segment, offset: f.offset + f.size },
-          });
-          bytes += f.payload.length;
-        }
-        if (r.corrupt > 0) {
-          corrupt += r.corrupt;
-          this.#countCorrupt(r.corrupt, { segment: seg.segment, offset: r.next });
-        }
-        if (r.next === pos.offset) break;
-        pos = { segment: seg.segment, offset: r.next };
-      }
-      const after = this.#advancePastSealedEnd(pos);
-      if (after === pos && pos.offset >= end) break;
-      pos = after;
+  planRead(from: WalPosition): ReadPlan {
+    const start = this.#startOf(from);
+    const segments = [];
+    for (const s of this.#segments) {
+      if (s.segment < start.segment) continue;
+      segments.push({ segment: s.segment, end: s === this.#active ? this.#durableEnd.offset : s.size });
     }
-    return { records, next: pos, corrupt };
+    return { dir: this.#opts.dir, start, segments };
   }
 
-  #countCorrupt(count: number, scannedTo: WalPosition): void {
-    if (comparePositions(scannedTo, this.#corruptCountedTo) <= 0) return;
-    this.#corruptCountedTo = scannedTo;
-    this.#corrupt += count;
-    this.#opts.observer.corruptRecords?.(this.name, count, `segment ${scannedTo.segment}`);
+  async read(from: WalPosition, limits: ReadLimits): Promise<WalReadResult> {
+    if (this.#closed) throw logstackError('WAL_NOT_OPEN', ['closed']);
+    const { records, next, corrupt, corruptNotes } = await readRecords(this.planRead(from), limits, async (segment) => ({
+      fh: await this.#readHandle(segment),
+      release: async () => {},
+    }));
+    this.noteCorrupt(corruptNotes);
+    return { records, next, corrupt };
+  }
+
+  noteCorrupt(notes: readonly CorruptNote[]): void {
+    for (const { count, scannedTo } of notes) {
+      if (scannedTo.offset <= (this.#corruptCountedTo.get(scannedTo.segment) ?? 0)) continue;
+      this.#corruptCountedTo.set(scannedTo.segment, scannedTo.offset);
+      this.#corrupt += count;
+      this.#opts.observer.corruptRecords?.(this.name, count, `segment ${scannedTo.segment}`);
+    }
   }
 
   waitForData(from: WalPosition, signal?: AbortSignal): Promise<void> {
@@ -481,7 +519,14 @@ export class DiskTokenWal implements TokenWal {
       const target = this.#advancePastSealedEnd({ segment: to.segment, offset: to.offset, ackedSeq: Math.max(ackedSeq, this.#cursor.ackedSeq) });
       if (comparePositions(target, this.#cursor) < 0) throw new TypeError(`ack moves the cursor of ${this.name} backwards`);
       if (comparePositions(target, this.#durableEnd) > 0) throw new TypeError(`ack beyond the durable end of ${this.name}`);
-      await this.#persistCursor(target);
+      try {
+        await this.#persistCursor(target);
+      } catch (err) {
+        // A failed cursor write leaves the previous cursor on disk (temp file, then rename), so
+        // what it covered is delivered again after a restart, never skipped.
+        this.#opts.observer.writeFailed?.(this.name, err as Error);
+        throw err;
+      }
     }).then(() => this.#reclaimDrainedActive());
   }
 
@@ -495,6 +540,7 @@ export class DiskTokenWal implements TokenWal {
       for (const s of gone) {
         await this.#readHandles.get(s.segment)?.close();
         this.#readHandles.delete(s.segment);
+        this.#corruptCountedTo.delete(s.segment);
         await rm(join(this.#opts.dir, segmentFileName(s.segment)), { force: true });
         this.#opts.observer.segmentDeleted?.(this.name, s.segment);
       }

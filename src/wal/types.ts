@@ -35,6 +35,23 @@ export interface WalReadResult {
   readonly corrupt: number;
 }
 
+/**
+ * What a reader needs to read from a position: the token's directory and the segments from
+ * that position on, each with the offset it may be read to (its size once sealed; the durable
+ * end for the active one). See segment-reader.ts.
+ */
+export interface ReadPlan {
+  readonly dir: string;
+  readonly start: WalPosition;
+  readonly segments: ReadonlyArray<{ readonly segment: number; readonly end: number }>;
+}
+
+/** Damage a read met: `count` records lost, found by a scan that reached `scannedTo`. */
+export interface CorruptNote {
+  readonly count: number;
+  readonly scannedTo: WalPosition;
+}
+
 export interface AppendResult {
   readonly firstSeq: number;
   readonly lastSeq: number;
@@ -73,12 +90,19 @@ export interface TokenWal {
   readonly durableEnd: WalPosition;
   /** Reads records from `from` up to the durable end, including the active segment. */
   read(from: WalPosition, limits: ReadLimits): Promise<WalReadResult>;
+  /** The plan for reading from `from` elsewhere (another thread); see readRecords. */
+  planRead(from: WalPosition): ReadPlan;
+  /** Counts damage met by a read made from a plan; damage already counted is not counted again. */
+  noteCorrupt(notes: readonly CorruptNote[]): void;
   /**
    * Persists the cursor at `to` (atomically: temp file, fsync, rename, fsync dir), then deletes
    * the sealed segments wholly before it. `ackedSeq` is the seq of the last record covered.
    */
   ack(to: WalPosition, ackedSeq: number): Promise<void>;
-  /** Seals the active segment if it holds records, so delivered data can be deleted. */
+  /**
+   * Seals the active segment if it holds records, so delivered data can be deleted. Never
+   * rejects: a failure is reported to the observer (`writeFailed`) and the next append retries.
+   */
   rotate(): Promise<void>;
   stats(): TokenWalStats;
   /** Resolves once durable data lies beyond `from`, or when `signal` aborts. */

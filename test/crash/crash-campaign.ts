@@ -250,6 +250,8 @@ export async function runCrashCampaign(opts: CrashCampaignOptions): Promise<Cras
         }
       })();
       let ackedThisRound = 0;
+      let refusedKeyAcked: () => void = () => {};
+      const refusedKeyAckedOnce = new Promise<void>((resolve) => (refusedKeyAcked = resolve));
       const clients = keys.flatMap((key) =>
         Array.from({ length: clientsPerToken }, async (_, c) => {
           while (!stop && isAlive(child)) {
@@ -257,9 +259,13 @@ export async function runCrashCampaign(opts: CrashCampaignOptions): Promise<Cras
             if (r.status !== 202) continue;
             for (const id of r.ids) acked.set(id, key);
             ackedThisRound += r.ids.length;
+            if (key === refusedKey) refusedKeyAcked();
           }
         }),
       );
+      // A refusing round is timed from the refused key's first 202, so that its entries meet
+      // the 400s however slowly a loaded machine starts serving.
+      if (refusing) await Promise.race([refusedKeyAckedOnce, child.exited, sleep(10_000)]);
       const killAt = between(killWindow.min, killWindow.max);
       const diedEarly = await Promise.race([sleep(killAt).then(() => false), child.exited.then(() => true)]);
       if (diedEarly) unexpectedExits.push(`round ${round}: exited on its own ${JSON.stringify(await child.exited)}; stderr: ${child.stderr().slice(-2000)}`);

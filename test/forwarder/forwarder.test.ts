@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { Config } from '../../src/config/schema.js';
 import { Forwarder, type ForwarderObserver, type LaneHealth } from '../../src/forwarder/forwarder.js';
+import { createBatchDelivery } from '../../src/forwarder/batch-delivery.js';
 import { createLokiClient } from '../../src/forwarder/loki-client.js';
 import { encodeEntryPayload } from '../../src/loki/entry-codec.js';
 import { formatLabels } from '../../src/loki/entry.js';
@@ -54,7 +55,7 @@ async function rig(t: Test, loki: Partial<Config['loki']> = {}, tenants: Record<
   const config = testConfig({
     loki: { base_url: standIn.url, backoff_initial_ms: 10, backoff_max_ms: 200, batch_max_wait_ms: 20, timeout_seconds: 2, ...loki },
   }).loki;
-  const client = createLokiClient(config, { version: 'test' });
+  const delivery = createBatchDelivery({ client: createLokiClient(config, { version: 'test' }), loki: config });
   const health: Rig['health'] = [];
   const deadLettered: Rig['deadLettered'] = [];
   const pushedAt: number[] = [];
@@ -65,7 +66,7 @@ async function rig(t: Test, loki: Partial<Config['loki']> = {}, tenants: Record<
   };
   const forwarder = new Forwarder({
     wal,
-    client,
+    delivery,
     loki: config,
     tenantOf: (name) => tenants[name],
     deadLetterDir: (name) => join(root, tokenDirName(name), 'dead-letter'),
@@ -74,7 +75,7 @@ async function rig(t: Test, loki: Partial<Config['loki']> = {}, tenants: Record<
   });
   t.teardown(async () => {
     await forwarder.stop(0);
-    await client.close();
+    await delivery.close();
     await wal.close();
     await standIn.close();
     await rm(root, { recursive: true, force: true });

@@ -82,3 +82,16 @@ t.test('acknowledgements racing rotations never see a cursor beyond the durable 
   t.equal(acked, 600, 'every record acknowledged, none refused');
   await store.close();
 });
+
+t.test('a token directory that cannot be opened leaves that token refusing appends; the others open and work', async (t) => {
+  const dir = t.testdir({ alpha: 'a file where the directory should be' });
+  const { observer, events } = recordingObserver();
+  const store = await openWal(dir, { observer });
+  const alpha = store.token('alpha');
+  t.match(alpha.stats(), { failed: /could not open its directory \(EEXIST\)/, pendingEntries: 0 });
+  await t.rejects(alpha.append([payload(1)]), { code: 'LOGSTACK_ERR_WAL_UNAVAILABLE', status: 503, message: /alpha.*EEXIST/ });
+  t.same((await alpha.read(alpha.cursor, { maxRecords: 10, maxBytes: 1 << 20 })).records, [], 'nothing to deliver');
+  t.equal(events.writeFailures.length, 1, 'reported');
+  t.same(await store.token('beta').append([payload(1)]), { firstSeq: 1, lastSeq: 1 });
+  await store.close();
+});

@@ -163,6 +163,56 @@ t.test('a segment deleted by hand is skipped; delivery goes on with the next one
   await store.close();
 });
 
+t.test('a segment deleted by hand after the cursor is counted: the entries it held, exactly', async (t) => {
+  for (const victim of ['the cursor’s', 'the next'] as const) {
+    const dir = t.testdir();
+    const store = await openWal(dir, { segmentMaxBytes: 4096 });
+    const wal = store.token('alpha');
+    for (let i = 1; i <= 60; i++) await wal.append([payload(i, 300)]);
+    const { records } = await wal.read(wal.cursor, { maxRecords: 3, maxBytes: 1 << 20 });
+    await wal.ack(records[2]!.next, 3);
+    const all: number[][] = [];
+    for (let pos = wal.cursor; ; ) {
+      const r = await wal.read(pos, { maxRecords: 1000, maxBytes: 1 << 20 });
+      if (r.records.length === 0) break;
+      for (const rec of r.records) (all[rec.position.segment] ??= []).push(rec.seq);
+      pos = r.next;
+    }
+    await store.close();
+    const segment = victim === 'the cursor’s' ? wal.cursor.segment : wal.cursor.segment + 1;
+    const gone = (all[segment] ?? []).filter((seq) => seq > 3);
+    t.ok(gone.length > 0);
+    await rm(join(dir, 'alpha', segmentFileName(segment)));
+
+    const { observer, events } = recordingObserver();
+    const reopened = await openWal(dir, { observer, segmentMaxBytes: 4096 });
+    const seqs = await readSeqs(reopened.token('alpha'));
+    t.same(seqs, Array.from({ length: 57 }, (_, i) => i + 4).filter((s) => !gone.includes(s)), `${victim}: the rest is delivered`);
+    t.match(events.corrupt, [{ count: gone.length, where: new RegExp(`segment ${segment} is missing: entries ${gone[0]}-${gone.at(-1)} skipped`) }], `${victim}: counted`);
+    t.equal(reopened.token('alpha').stats().corruptRecords, gone.length);
+    t.equal(events.cursorResets.length, victim === 'the cursor’s' ? 1 : 0);
+    await reopened.close();
+  }
+});
+
+t.test('damage in the last segment, counted at open, does not hide damage in the segments before it', async (t) => {
+  const dir = t.testdir();
+  await filled(dir, 40, { segmentMaxBytes: 4096 });
+  const files = await segmentFiles(dir);
+  t.ok(files.length >= 3);
+  for (const file of [files[0]!, files.at(-1)!]) {
+    const fh = await open(join(dir, 'alpha', file), 'r+');
+    await fh.write(Buffer.from([0xff]), 0, 1, HEADER_BYTES + 24 + 40);
+    await fh.close();
+  }
+  const { observer, events } = recordingObserver();
+  const store = await openWal(dir, { observer, segmentMaxBytes: 4096 });
+  t.equal((await readSeqs(store.token('alpha'))).length, 38);
+  t.equal(events.corrupt.reduce((n, c) => n + c.count, 0), 2, 'both damaged records counted, once each');
+  t.equal(store.token('alpha').stats().corruptRecords, 2);
+  await store.close();
+});
+
 t.test('segments already passed by the cursor are deleted at open (crash between cursor and delete)', async (t) => {
   const dir = t.testdir();
   await filled(dir, 60, { segmentMaxBytes: 4096 });

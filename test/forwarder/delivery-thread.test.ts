@@ -1,0 +1,137 @@
+import { mkdtemp, rm, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import type { Config } from '../../src/config/schema.js';
+import type { DeliveryRequest } from '../../src/forwarder/batch-delivery.js';
+import { createDeliveryThread, type DeliveryThreadHandle } from '../../src/forwarder/delivery-thread.js';
+import { encodeEntryPayload } from '../../src/loki/entry-codec.js';
+import { formatLabels } from '../../src/loki/entry.js';
+import { segmentFileName } from '../../src/wal/segment-format.js';
+import type { WalStore } from '../../src/wal/types.js';
+import { testConfig } from '../support/config.js';
+import { createLokiStandIn, lokiAnswers, type LokiStandIn } from '../support/loki-stand-in.js';
+import { openWal } from '../support/wal.js';
+
+const SECONDS = Math.floor(Date.now() / 1000) - 60;
+
+function entry(i: number): Buffer {
+  return encodeEntryPayload({
+    seconds: SECONDS,
+    nanos: i * 1000 + 7,
+    labels: formatLabels({ service: 'checkout', env: 'test' }),
+    line: `line ${i} ${'·'.repeat(40)}`,
+    structuredMetadata: [['order_id', `O-${i}`]],
+  });
+}
+
+interface Rig {
+  loki: LokiStandIn;
+  wal: WalStore;
+  thread: DeliveryThreadHandle;
+  request(overrides?: Partial<DeliveryRequest>): DeliveryRequest;
+}
+
+async function rig(t: Test, loki: Partial<Config['loki']> = {}): Promise<Rig> {
+  const standIn = createLokiStandIn();
+  await standIn.start();
+  const root = await mkdtemp(join(tmpdir(), 'logstack-delivery-thread-'));
+  const wal = await openWal(root, { tokens: ['alpha'], segmentMaxBytes: 8 * 1024 });
+  const thread = createDeliveryThread(testConfig({ loki: { base_url: standIn.url, batch_max_wait_ms: 60_000, ...loki } }).loki, 'test');
+  t.teardown(async () => {
+    await thread.close();
+    await wal.close();
+    await standIn.close();
+    await rm(root, { recursive: true, force: true });
+  });
+  await thread.start();
+  const alpha = wal.token('alpha');
+  return {
+    loki: standIn,
+    wal,
+    thread,
+    request: (overrides = {}) => ({ plan: alpha.planRead(alpha.cursor), tenant: 'team-a', maxEntries: 1000, flushing: true, nowMs: Date.now(), ...overrides }),
+  };
+}
+
+t.test('the thread reads across segments, pushes, and says where the batch ended', async (t) => {
+  const r = await rig(t);
+  const alpha = r.wal.token('alpha');
+  for (let i = 0; i < 300; i += 50) await alpha.append(Array.from({ length: 50 }, (_, k) => entry(i + k)));
+  t.ok(alpha.stats().segments > 2, 'the entries span several segments');
+
+  const result = await r.thread.deliver(r.request());
+  t.match(result, { kind: 'pushed', entries: 300, lastSeq: 300, attempt: { outcome: { kind: 'success', status: 204 } } });
+  t.same(result.kind === 'pushed' ? result.next : null, alpha.durableEnd, 'the batch ends at the durable end');
+  const received = r.loki.received('team-a');
+  t.equal(received.length, 300);
+  t.same(received.map((e) => e.structuredMetadata.order_id), Array.from({ length: 300 }, (_, i) => `O-${i}`), 'in WAL order');
+  t.equal(result.kind === 'pushed' ? result.appendedAtMs.length : 0, 300, 'an append time per entry, for the delivery latency');
+});
+
+t.test('a partial, young batch is held unless a flush asks for it; nothing past the durable end is read', async (t) => {
+  const r = await rig(t);
+  t.match(await r.thread.deliver(r.request()), { kind: 'idle' }, 'an empty WAL is idle');
+  await r.wal.token('alpha').append([entry(1)]);
+  const held = await r.thread.deliver(r.request({ flushing: false }));
+  t.match(held, { kind: 'hold' });
+  t.ok(held.kind === 'hold' && held.holdMs > 59_000, 'held for about batch_max_wait_ms');
+  t.equal(r.loki.pushes.length, 0, 'nothing was pushed');
+  t.match(await r.thread.deliver(r.request()), { kind: 'pushed', entries: 1 });
+});
+
+t.test('payloads Loki refuses come back byte for byte, for the dead-letter store', async (t) => {
+  const r = await rig(t);
+  const alpha = r.wal.token('alpha');
+  await alpha.append(Array.from({ length: 40 }, (_, i) => entry(i)));
+  r.loki.answerNext(lokiAnswers.timestampTooOld('{service="checkout"}'));
+  const result = await r.thread.deliver(r.request());
+  t.match(result, { kind: 'pushed', entries: 40, attempt: { outcome: { kind: 'rejected', status: 400 } } });
+  const stored = (await alpha.read(alpha.cursor, { maxRecords: 1000, maxBytes: 1e9 })).records.map((rec) => rec.payload);
+  t.same(result.kind === 'pushed' ? result.refused : null, stored);
+  const accepted = await r.thread.deliver(r.request());
+  t.match(accepted, { kind: 'pushed', attempt: { outcome: { kind: 'success' } } });
+  t.notOk('refused' in accepted, 'an accepted batch carries no payloads back');
+});
+
+t.test('a read that fails is an error for that request; the thread goes on serving', async (t) => {
+  const r = await rig(t);
+  await r.wal.token('alpha').append([entry(1)]);
+  const good = r.request();
+  // A directory where the segment file should be: it opens, and reading it fails (EISDIR).
+  const unreadable = t.testdir({ [segmentFileName(good.plan.start.segment)]: {} });
+  await t.rejects(r.thread.deliver(r.request({ plan: { ...good.plan, dir: unreadable } })), { code: 'EISDIR' });
+  t.match(await r.thread.deliver(good), { kind: 'pushed', entries: 1 });
+});
+
+t.test('a segment deleted by hand while running is skipped and counted; the rest is delivered', async (t) => {
+  const r = await rig(t);
+  const alpha = r.wal.token('alpha');
+  for (let i = 0; i < 300; i += 50) await alpha.append(Array.from({ length: 50 }, (_, k) => entry(i + k)));
+  const plan = r.request().plan;
+  const victim = plan.segments[1]!.segment;
+  const inVictim = (await alpha.read({ segment: victim, offset: 0 }, { maxRecords: 1000, maxBytes: 1e9 })).records.filter((rec) => rec.position.segment === victim).length;
+  await unlink(join(plan.dir, segmentFileName(victim)));
+
+  const result = await r.thread.deliver(r.request());
+  t.match(result, { kind: 'pushed', entries: 300 - inVictim, lastSeq: 300 });
+  t.same(result.corruptNotes, [{ count: 1, scannedTo: { segment: victim, offset: plan.segments[1]!.end } }]);
+  alpha.noteCorrupt(result.corruptNotes);
+  t.equal(alpha.stats().corruptRecords, 1, 'the loss shows in the WAL stats (and so in the metrics)');
+  t.equal(r.loki.received().length, 300 - inVictim);
+});
+
+t.test('a thread that cannot start fails the start with the reason', async (t) => {
+  const thread = createDeliveryThread(
+    testConfig({ loki: { base_url: 'https://loki.invalid', tls: { ca_file: '/nonexistent/ca.pem' } } }).loki,
+    'test',
+  );
+  t.teardown(() => thread.close());
+  await t.rejects(thread.start(), { message: /Cannot read configuration file \/nonexistent\/ca\.pem/ });
+});
+
+t.test('after close, requests are refused rather than lost in a dead thread', async (t) => {
+  const r = await rig(t);
+  await r.thread.close();
+  await t.rejects(r.thread.deliver(r.request()), { code: 'LOGSTACK_ERR_DELIVERY_THREAD_EXITED' });
+});
