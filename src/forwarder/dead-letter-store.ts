@@ -32,6 +32,7 @@ export interface DeadLetterSummary {
 interface FileInfo {
   readonly n: number;
   bytes: number;
+  batches: number;
   entries: number;
   reasons: Map<string, number>;
 }
@@ -85,7 +86,7 @@ export class DeadLetterStore {
     const numbers = names.map((n) => FILE.exec(n)?.[1]).filter((n): n is string => n !== undefined).map(Number).sort((a, b) => a - b);
     for (const n of numbers) {
       const text = await readFile(join(this.#dir, fileName(n)), 'utf8');
-      const info: FileInfo = { n, bytes: Buffer.byteLength(text), entries: 0, reasons: new Map() };
+      const info: FileInfo = { n, bytes: Buffer.byteLength(text), batches: 0, entries: 0, reasons: new Map() };
       for (const line of text.split('\n')) {
         const parsed = line ? parseLine(line) : null;
         if (parsed) this.#count(info, parsed.reason, parsed.entries.length);
@@ -95,6 +96,7 @@ export class DeadLetterStore {
   }
 
   #count(info: FileInfo, reason: string, entries: number): void {
+    info.batches += 1;
     info.entries += entries;
     info.reasons.set(reason, (info.reasons.get(reason) ?? 0) + entries);
   }
@@ -118,7 +120,7 @@ export class DeadLetterStore {
       let current = this.#files.at(-1);
       const created = !current || current.bytes + bytes > this.#quotaBytes / 4;
       if (created) {
-        current = { n: (current?.n ?? 0) + 1, bytes: 0, entries: 0, reasons: new Map() };
+        current = { n: (current?.n ?? 0) + 1, bytes: 0, batches: 0, entries: 0, reasons: new Map() };
         this.#files.push(current);
       }
       const fh = await open(join(this.#dir, fileName(current!.n)), 'a');
@@ -174,7 +176,7 @@ export class DeadLetterStore {
         });
       }
     }
-    return { entries: this.entries, batches: newest.length, bytes: this.#totalBytes(), droppedEntries: this.#dropped, reasons, samples: newest };
+    return { entries: this.entries, batches: this.#files.reduce((n, f) => n + f.batches, 0), bytes: this.#totalBytes(), droppedEntries: this.#dropped, reasons, samples: newest };
   }
 
   async #read(f: FileInfo): Promise<StoredLine[]> {

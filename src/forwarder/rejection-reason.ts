@@ -5,7 +5,7 @@
 const REASONS: ReadonlyArray<readonly [RegExp, string]> = [
   [/timestamp too old|too far behind|out of order/i, 'timestamp_too_old'],
   [/timestamp too new|too far in the future/i, 'timestamp_too_new'],
-  [/line too long|max line size/i, 'line_too_long'],
+  [/line too long|max line size|max entry size/i, 'line_too_long'],
   [/structured metadata/i, 'structured_metadata'],
   [/label|stream selector/i, 'invalid_labels'],
   [/stream limit|max streams|maximum active stream/i, 'stream_limit'],

@@ -17,6 +17,7 @@ t.test('what is written survives a reopen, with counts by reason and samples', a
   await reopened.open();
   const s = await reopened.summary();
   t.equal(s.entries, 3);
+  t.equal(s.batches, 2);
   t.same(s.reasons, { timestamp_too_old: 2, too_large: 1 });
   t.match(s.samples[0], { status: 413, reason: 'too_large', entries: 1, first: { line: 'line 3 ✓', ts: '1700000000000000003' } });
 });
@@ -44,6 +45,8 @@ t.test('past its quota the oldest dead letters are dropped and counted', async (
   t.ok(dropped > 0, `${dropped} dropped`);
   t.equal(s.droppedEntries, dropped);
   t.equal(s.entries + dropped, 40);
+  t.equal(s.batches, s.entries, 'every batch kept is counted, not only the samples shown');
+  t.equal(s.samples.length, 5);
   t.ok(s.bytes <= 64 * 1024);
   t.ok((await readdir(dir)).length > 1);
 });

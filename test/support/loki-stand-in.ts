@@ -50,6 +50,12 @@ export interface PushRecord {
   /** The request path, e.g. to check a gateway prefix. */
   readonly path: string;
   readonly headers: Readonly<IncomingHttpHeaders>;
+  /** How the push was answered. */
+  readonly answer: StandInAnswer['kind'];
+  /** When it was answered, hung or reset (ms since the epoch). */
+  readonly atMs: number;
+  /** The entries of a push answered without storing them (a fault, a 413), decoded; empty otherwise. */
+  readonly notStored: readonly ReceivedEntry[];
 }
 
 /** How the stand-in answers one push. */
@@ -394,36 +400,32 @@ class HttpLokiStandIn implements LokiStandIn {
       path,
       headers: req.headers,
     };
-    const log = (status: number | null, stored = 0, duplicates = 0): void => {
-      this.#pushes.push({ ...record, status, stored, duplicates });
+    const answer = this.#nextAnswer(tenant);
+    const log = (status: number | null, stored = 0, duplicates = 0, notStored: readonly ReceivedEntry[] = []): void => {
+      this.#pushes.push({ ...record, status, stored, duplicates, answer: answer.kind, atMs: Date.now(), notStored });
       this.#events.emit('push');
     };
+    const logNotStored = (status: number | null): Promise<void> =>
+      this.#entriesOf(tenant, body, contentType, contentEncoding).then((entries) => log(status, 0, 0, entries));
 
-    const answer = this.#nextAnswer(tenant);
-    if (answer.kind === 'hang') {
-      log(null);
-      return;
-    }
+    if (answer.kind === 'hang') return logNotStored(null);
     if (answer.kind === 'reset') {
-      log(null);
+      await logNotStored(null);
       req.socket.destroy();
       return;
     }
     if (answer.delayMs !== undefined) await this.#sleep(answer.delayMs);
     if (answer.kind === 'status') {
       answerText(res, answer.status, answer.body ?? '', answer.headers);
-      log(answer.status);
-      return;
+      return logNotStored(answer.status);
     }
     if (this.#requireTenant && tenant === null) {
       answerText(res, 401, 'no org id');
-      log(401);
-      return;
+      return logNotStored(401);
     }
     if (this.#maxBodyBytes !== null && body.length > this.#maxBodyBytes) {
       answerText(res, 413, `request body too large: message size too large than max (${body.length} vs ${this.#maxBodyBytes})`);
-      log(413);
-      return;
+      return logNotStored(413);
     }
     let streams: StandInStream[];
     try {
@@ -438,6 +440,17 @@ class HttpLokiStandIn implements LokiStandIn {
     const { stored, duplicates } = this.#store(tenant, streams);
     res.writeHead(204).end();
     log(204, stored, duplicates);
+  }
+
+  /** What a push carried, for tests that check where refused entries went; [] when it does not decode. */
+  async #entriesOf(tenant: string | null, body: Buffer, contentType: string, contentEncoding: string | null): Promise<ReceivedEntry[]> {
+    try {
+      const streams = await this.#decode(body, contentType, contentEncoding);
+      return streams.flatMap((s) => s.entries.map((e) => ({ tenant, labels: s.labels, ...e })));
+    } catch (err) {
+      if (err instanceof BadPush) return [];
+      throw err;
+    }
   }
 
   async #decode(body: Buffer, contentType: string, contentEncoding: string | null): Promise<StandInStream[]> {
