@@ -2,7 +2,6 @@ import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import type { Config } from '../../src/config/schema.js';
 import type { DeliveryRequest } from '../../src/forwarder/batch-delivery.js';
 import { createDeliveryThread, type DeliveryThreadHandle } from '../../src/forwarder/delivery-thread.js';
 import { encodeEntryPayload } from '../../src/loki/entry-codec.js';
@@ -32,24 +31,31 @@ interface Rig {
   request(overrides?: Partial<DeliveryRequest>): DeliveryRequest;
 }
 
-async function rig(t: Test, loki: Partial<Config['loki']> = {}): Promise<Rig> {
-  const standIn = createLokiStandIn();
-  await standIn.start();
-  const root = await mkdtemp(join(tmpdir(), 'logstack-delivery-thread-'));
-  const wal = await openWal(root, { tokens: ['alpha'], segmentMaxBytes: 8 * 1024 });
-  const thread = createDeliveryThread(testConfig({ loki: { base_url: standIn.url, batch_max_wait_ms: 60_000, ...loki } }).loki, 'test');
+// One thread for the tests that keep it running: starting a thread costs a second under tsx.
+const shared = await (async () => {
+  const loki = createLokiStandIn();
+  await loki.start();
+  const thread = createDeliveryThread(testConfig({ loki: { base_url: loki.url, batch_max_wait_ms: 60_000 } }).loki, 'test');
+  await thread.start();
   t.teardown(async () => {
     await thread.close();
+    await loki.close();
+  });
+  return { loki, thread };
+})();
+
+async function rig(t: Test, own: { thread: DeliveryThreadHandle; loki: LokiStandIn } = shared): Promise<Rig> {
+  own.loki.reset();
+  const root = await mkdtemp(join(tmpdir(), 'logstack-delivery-thread-'));
+  const wal = await openWal(root, { tokens: ['alpha'], segmentMaxBytes: 8 * 1024 });
+  t.teardown(async () => {
     await wal.close();
-    await standIn.close();
     await rm(root, { recursive: true, force: true });
   });
-  await thread.start();
   const alpha = wal.token('alpha');
   return {
-    loki: standIn,
+    ...own,
     wal,
-    thread,
     request: (overrides = {}) => ({ plan: alpha.planRead(alpha.cursor), tenant: 'team-a', maxEntries: 1000, flushing: true, nowMs: Date.now(), ...overrides }),
   };
 }
@@ -131,7 +137,9 @@ t.test('a thread that cannot start fails the start with the reason', async (t) =
 });
 
 t.test('after close, requests are refused rather than lost in a dead thread', async (t) => {
-  const r = await rig(t);
+  const thread = createDeliveryThread(testConfig({ loki: { base_url: shared.loki.url } }).loki, 'test');
+  await thread.start();
+  const r = await rig(t, { thread, loki: shared.loki });
   await r.thread.close();
   await t.rejects(r.thread.deliver(r.request()), { code: 'LOGSTACK_ERR_DELIVERY_THREAD_EXITED' });
 });
