@@ -48,7 +48,7 @@ class DeliveryThread implements BatchDelivery {
     this.#data = data;
   }
 
-  #start(): Worker {
+  #spawn(): Worker {
     const worker = spawnWorker(this.#data);
     worker.on('message', (reply: ThreadReply) => {
       if (reply.type === 'closed' || reply.type === 'ready') return;
@@ -68,7 +68,7 @@ class DeliveryThread implements BatchDelivery {
   }
 
   async start(): Promise<void> {
-    const worker = (this.#worker ??= this.#start());
+    const worker = (this.#worker ??= this.#spawn());
     await new Promise<void>((resolve, reject) => {
       const ready = (reply: ThreadReply) => {
         if (reply.type !== 'ready') return;
@@ -82,7 +82,7 @@ class DeliveryThread implements BatchDelivery {
 
   deliver(request: DeliveryRequest): Promise<DeliveryResult> {
     if (this.#closing) return Promise.reject(logstackError('DELIVERY_THREAD_EXITED', ['closed']));
-    const worker = (this.#worker ??= this.#start());
+    const worker = (this.#worker ??= this.#spawn());
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });

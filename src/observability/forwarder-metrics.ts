@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Forwarder, ForwarderObserver, LaneHealth } from '../forwarder/forwarder.js';
 import type { PushOutcome } from '../forwarder/push-outcome.js';
+import { tokenGauge } from './token-gauge.js';
 
 const PUSH_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 // From append to Loki's acknowledgement: ~batch_max_wait_ms when healthy, hours during an outage.
@@ -55,16 +56,7 @@ export function forwarderMetrics(registry: Registry, sources: ForwarderMetricsSo
   });
 
   const laneGauge = (name: string, help: string, read: (s: ReturnType<Forwarder['status']>[number]) => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ['token'],
-      registers,
-      collect() {
-        this.reset();
-        for (const s of sources.forwarder()?.status() ?? []) this.set({ token: s.token }, read(s));
-      },
-    });
+    tokenGauge(registry, name, help, () => (sources.forwarder()?.status() ?? []).map((s) => [s.token, read(s)] as const));
   laneGauge('forwarder_token_health', 'Delivery health of a token: 0 ok, 1 retrying, 2 failing (past max_retries), 3 paused (Loki refuses LogStack)', (s) => HEALTH_VALUE[s.health]);
   laneGauge('dead_letter_entries', 'Entries in the dead-letter store of a token', (s) => s.deadLetters);
 

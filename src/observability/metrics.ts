@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TokenWalStats, WalObserver, WalStore } from '../wal/types.js';
+import { tokenGauge } from './token-gauge.js';
 
 export interface Metrics {
   /** Own registry, so that several instances (tests, embedders) never share series. */
@@ -48,19 +49,12 @@ export function createMetrics(): Metrics {
   let wal: WalStore | undefined;
 
   for (const [name, help, read] of WAL_GAUGES) {
-    new Gauge({
-      name,
-      help,
-      labelNames: ['token'],
-      registers,
-      collect() {
-        this.reset();
-        const nowMs = Date.now();
-        for (const token of wal?.tokens() ?? []) {
-          const stats = token.stats();
-          this.set({ token: stats.name }, read(stats, nowMs));
-        }
-      },
+    tokenGauge(registry, name, help, () => {
+      const nowMs = Date.now();
+      return (wal?.tokens() ?? []).map((token) => {
+        const stats = token.stats();
+        return [stats.name, read(stats, nowMs)] as const;
+      });
     });
   }
 
