@@ -16,9 +16,7 @@ export interface BatchLimits {
 export function cutBatch(payloads: readonly Buffer[], limits: Pick<BatchLimits, 'maxEntries' | 'maxBytes'>): { count: number; bytes: number } {
   const sizer = createPushSizer();
   for (const payload of payloads) {
-    if (sizer.entries >= limits.maxEntries) break;
-    if (sizer.entries > 0 && sizer.sizeWith(payload) > limits.maxBytes) break;
-    sizer.add(payload);
+    if (sizer.entries >= limits.maxEntries || !sizer.addWithin(payload, limits.maxBytes)) break;
   }
   return { count: sizer.entries, bytes: sizer.bytes };
 }

@@ -10,6 +10,7 @@ import { ENTRIES_SCHEMA } from '../pipeline/validate.js';
 import type { WalStore } from '../wal/types.js';
 import { acceptJsonBodies, type BodyLimits } from './body.js';
 import { API_KEY_SECURITY, errorResponses } from './openapi.js';
+import { decorateReleasedBody, releaseBody } from './released-body.js';
 
 /** Fastify's spelling of `/v1/logs:ingest`: a single colon would declare a path parameter. */
 export const INGEST_ROUTE = '/v1/logs::ingest';
@@ -46,10 +47,11 @@ function entriesIn(body: unknown): number {
 
 export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, { pipeline, wal, metrics, clock, body }) => {
   acceptJsonBodies(app, body);
+  decorateReleasedBody(app);
 
   app.addHook('onResponse', async (request) => {
     if (request.apiError === null) return;
-    metrics.logsRejected.inc({ token: request.keyName ?? UNAUTHENTICATED, reason: request.apiError }, entriesIn(request.body));
+    metrics.logsRejected.inc({ token: request.keyName ?? UNAUTHENTICATED, reason: request.apiError }, request.releasedEntries ?? entriesIn(request.body));
   });
 
   app.post(
@@ -88,6 +90,7 @@ export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, {
     async (request, reply) => {
       const name = request.keyName!;
       const batch = pipeline.prepare(name, request.body, clock());
+      releaseBody(request, batch.entries);
       await wal.token(name).append(batch.payloads);
       metrics.logsIngested.inc({ token: name }, batch.entries);
       reply.code(202);

@@ -22,6 +22,7 @@ import type { WalStore } from '../wal/types.js';
 import { boundedBody, describeJsonError, type BodyLimits } from './body.js';
 import { UNAUTHENTICATED } from './ingest-route.js';
 import { decompressPushBody, pushBodyFormat } from './loki-push-body.js';
+import { decorateReleasedBody, releaseBody } from './released-body.js';
 
 export const LOKI_PUSH_ROUTE = '/loki/api/v1/push';
 /** Loki's route before its v1 API; its JSON is logproto's, not v1's. */
@@ -66,9 +67,10 @@ export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (ap
     return boundedBody(payload, 'identity', body);
   });
 
+  decorateReleasedBody(app);
   app.addHook('onResponse', async (request) => {
     if (request.apiError === null) return;
-    const entries = (request.body as LokiPushRequest | undefined)?.entries ?? 0;
+    const entries = request.releasedEntries ?? (request.body as LokiPushRequest | undefined)?.entries ?? 0;
     metrics.logsRejected.inc({ token: request.keyName ?? UNAUTHENTICATED, reason: request.apiError }, Math.max(1, entries));
   });
 
@@ -77,7 +79,9 @@ export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (ap
       // No Content-Type and no body: fastify skips the parser. Loki cannot read an empty body either.
       if (request.body === undefined) throw logstackError('LOKI_PUSH_UNDECODABLE', ['the body is empty']);
       const name = request.keyName!;
-      const batch = pipeline.prepare(name, request.body as LokiPushRequest, clock());
+      const push = request.body as LokiPushRequest;
+      const batch = pipeline.prepare(name, push, clock());
+      releaseBody(request, push.entries);
       if (batch.entries > 0) await wal.token(name).append(batch.payloads);
       metrics.logsIngested.inc({ token: name }, batch.entries);
       return reply.code(204).send();

@@ -23,21 +23,48 @@ function timestampSize(seconds: number, nanos: number): number {
   return (seconds > 0 ? 1 + varintSize(seconds) : 0) + (nanos > 0 ? 1 + varintSize(nanos) : 0);
 }
 
+/**
+ * Strings up to this many UTF-16 units are measured and copied in JavaScript: for the short
+ * names and values an entry is made of, a call into Buffer's native code costs more than the
+ * copy. Longer or non-ASCII strings go to Buffer.
+ */
+const SHORT_STRING = 64;
+
+function utf8Length(s: string): number {
+  if (s.length > SHORT_STRING) return Buffer.byteLength(s, 'utf8');
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s, 'utf8');
+  return s.length;
+}
+
+/** Writes `s`, `bytes` long in UTF-8, at `o`; a string as long in bytes as in units is ASCII. */
+function writeUtf8(buf: Buffer, o: number, s: string, bytes: number): number {
+  if (bytes === s.length && bytes <= SHORT_STRING) {
+    for (let i = 0; i < bytes; i++) buf[o + i] = s.charCodeAt(i);
+    return o + bytes;
+  }
+  return o + buf.write(s, o, bytes, 'utf8');
+}
+
+/** UTF-8 lengths of the metadata names and values (two per pair), reused from entry to entry. */
+let pairBytes = new Int32Array(64);
+
 export function encodeEntryPayload(entry: LokiEntry): Buffer {
-  const labelsLength = Buffer.byteLength(entry.labels);
-  const lineLength = Buffer.byteLength(entry.line);
+  const { labels, line, structuredMetadata: pairs } = entry;
+  const labelsLength = utf8Length(labels);
+  const lineLength = utf8Length(line);
   const tsSize = timestampSize(entry.seconds, entry.nanos);
-  const pairs = entry.structuredMetadata.map(([name, value]) => {
-    const n = Buffer.byteLength(name);
-    const v = Buffer.byteLength(value);
-    return { name, value, n, v, size: lenFieldSize(n) + lenFieldSize(v) };
-  });
+  if (pairs.length * 2 > pairBytes.length) pairBytes = new Int32Array(pairs.length * 4);
   let size = varintSize(labelsLength) + labelsLength + lenFieldSize(tsSize) + lenFieldSize(lineLength);
-  for (const p of pairs) size += lenFieldSize(p.size);
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i]!;
+    const n = (pairBytes[2 * i] = utf8Length(pair[0]));
+    const v = (pairBytes[2 * i + 1] = utf8Length(pair[1]));
+    size += lenFieldSize(lenFieldSize(n) + lenFieldSize(v));
+  }
 
   const buf = Buffer.allocUnsafe(size);
   let o = writeVarint(buf, 0, labelsLength);
-  o += buf.write(entry.labels, o, 'utf8');
+  o = writeUtf8(buf, o, labels, labelsLength);
   buf[o++] = TAG_TIMESTAMP;
   o = writeVarint(buf, o, tsSize);
   if (entry.seconds > 0) {
@@ -50,16 +77,19 @@ export function encodeEntryPayload(entry: LokiEntry): Buffer {
   }
   buf[o++] = TAG_LINE;
   o = writeVarint(buf, o, lineLength);
-  o += buf.write(entry.line, o, 'utf8');
-  for (const p of pairs) {
+  o = writeUtf8(buf, o, line, lineLength);
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i]!;
+    const n = pairBytes[2 * i]!;
+    const v = pairBytes[2 * i + 1]!;
     buf[o++] = TAG_METADATA;
-    o = writeVarint(buf, o, p.size);
+    o = writeVarint(buf, o, lenFieldSize(n) + lenFieldSize(v));
     buf[o++] = TAG_PAIR_NAME;
-    o = writeVarint(buf, o, p.n);
-    o += buf.write(p.name, o, 'utf8');
+    o = writeVarint(buf, o, n);
+    o = writeUtf8(buf, o, pair[0], n);
     buf[o++] = TAG_PAIR_VALUE;
-    o = writeVarint(buf, o, p.v);
-    o += buf.write(p.value, o, 'utf8');
+    o = writeVarint(buf, o, v);
+    o = writeUtf8(buf, o, pair[1], v);
   }
   if (o !== size) throw new Error(`entry-codec: wrote ${o} of ${size} bytes`);
   return buf;
@@ -76,6 +106,39 @@ export function viewEntryPayload(payload: Buffer): EntryPayloadView {
   const reader = new ProtobufReader(payload);
   const [start, end] = reader.lengthDelimited();
   return { labels: payload.toString('utf8', start, end), entryAdapter: payload.subarray(end) };
+}
+
+/**
+ * Reads the labels of payloads one after another, for the push encoder. The payloads of a
+ * batch mostly share a label set, so while the labels bytes are those of the payload before,
+ * its string is returned again: one string per run of a stream rather than one per entry, and
+ * no view objects — the delivery thread reads every entry it ships this way.
+ */
+export class PayloadLabelsReader {
+  #bytes: Buffer | null = null;
+  #text = '';
+  /** Where the EntryAdapter starts in the payload last read. */
+  entryStart = 0;
+
+  read(payload: Buffer): string {
+    let length = 0;
+    let o = 0;
+    for (let scale = 1; ; scale *= 128) {
+      if (o >= payload.length || o >= 5) throw new RangeError('entry payload: bad labels length');
+      const byte = payload[o++]!;
+      length += (byte & 0x7f) * scale;
+      if (byte < 0x80) break;
+    }
+    const end = o + length;
+    if (end > payload.length) throw new RangeError('entry payload: the labels run past its end');
+    this.entryStart = end;
+    const last = this.#bytes;
+    if (last === null || last.length !== length || payload.compare(last, 0, length, o, end) !== 0) {
+      this.#bytes = payload.subarray(o, end);
+      this.#text = payload.toString('utf8', o, end);
+    }
+    return this.#text;
+  }
 }
 
 export function decodeEntryAdapter(bytes: Buffer, labels: string): LokiEntry {

@@ -27,7 +27,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { compressSync as snappyCompressSync } from 'snappy';
 import { parseLabels, timestampNs } from './entry.js';
-import { decodeEntryAdapter, viewEntryPayload } from './entry-codec.js';
+import { PayloadLabelsReader, decodeEntryAdapter } from './entry-codec.js';
 import { WIRE_LEN, lenFieldSize, tagByte, writeVarint } from './protobuf-wire.js';
 
 const gzip = promisify(gzipCallback);
@@ -52,23 +52,30 @@ export interface EncodedPush {
 interface StreamGroup {
   readonly labels: string;
   readonly labelsBytes: number;
-  readonly entries: Buffer[];
+  /** The payloads of the stream, and where the EntryAdapter starts in each. */
+  readonly payloads: Buffer[];
+  readonly entryStarts: number[];
   /** Bytes of the StreamAdapter message, without its own tag and length. */
   size: number;
 }
 
 function groupStreams(payloads: readonly Buffer[]): Map<string, StreamGroup> {
   const groups = new Map<string, StreamGroup>();
+  const reader = new PayloadLabelsReader();
+  let group: StreamGroup | undefined;
   for (const payload of payloads) {
-    const { labels, entryAdapter } = viewEntryPayload(payload);
-    let group = groups.get(labels);
-    if (group === undefined) {
-      const labelsBytes = Buffer.byteLength(labels);
-      group = { labels, labelsBytes, entries: [], size: lenFieldSize(labelsBytes) };
-      groups.set(labels, group);
+    const labels = reader.read(payload);
+    if (group?.labels !== labels) {
+      group = groups.get(labels);
+      if (group === undefined) {
+        const labelsBytes = Buffer.byteLength(labels);
+        group = { labels, labelsBytes, payloads: [], entryStarts: [], size: lenFieldSize(labelsBytes) };
+        groups.set(labels, group);
+      }
     }
-    group.entries.push(entryAdapter);
-    group.size += lenFieldSize(entryAdapter.length);
+    group.payloads.push(payload);
+    group.entryStarts.push(reader.entryStart);
+    group.size += lenFieldSize(payload.length - reader.entryStart);
   }
   return groups;
 }
@@ -84,10 +91,12 @@ function encodeProtobuf(groups: Map<string, StreamGroup>): Buffer {
     buf[o++] = TAG_STREAM_LABELS;
     o = writeVarint(buf, o, group.labelsBytes);
     o += buf.write(group.labels, o, 'utf8');
-    for (const entry of group.entries) {
+    for (let i = 0; i < group.payloads.length; i++) {
+      const payload = group.payloads[i]!;
+      const start = group.entryStarts[i]!;
       buf[o++] = TAG_STREAM_ENTRY;
-      o = writeVarint(buf, o, entry.length);
-      o += entry.copy(buf, o);
+      o = writeVarint(buf, o, payload.length - start);
+      o += payload.copy(buf, o, start);
     }
   }
   if (o !== total) throw new Error(`push-request: wrote ${o} of ${total} bytes`);
@@ -99,8 +108,8 @@ type JsonValue = [string, string] | [string, string, Record<string, string>];
 function encodeJson(groups: Map<string, StreamGroup>): Buffer {
   const streams = [];
   for (const group of groups.values()) {
-    const values: JsonValue[] = group.entries.map((bytes) => {
-      const entry = decodeEntryAdapter(bytes, group.labels);
+    const values: JsonValue[] = group.payloads.map((payload, i) => {
+      const entry = decodeEntryAdapter(payload.subarray(group.entryStarts[i]), group.labels);
       const ts = timestampNs(entry.seconds, entry.nanos);
       if (entry.structuredMetadata.length === 0) return [ts, entry.line];
       return [ts, entry.line, Object.fromEntries(entry.structuredMetadata)];
@@ -147,14 +156,15 @@ export interface PushSizer {
   /** Bytes of the protobuf push so far. */
   readonly bytes: number;
   readonly entries: number;
-  /** What `bytes` would be after adding `payload`; adds nothing. */
-  sizeWith(payload: Buffer): number;
+  /** Adds `payload` if the push stays within `maxBytes`, or if it is the first; false if not added. */
+  addWithin(payload: Buffer, maxBytes: number): boolean;
   add(payload: Buffer): void;
 }
 
 class StreamSizer implements PushSizer {
   /** Label string → StreamAdapter message size (without its own tag and length). */
   readonly #streams = new Map<string, number>();
+  readonly #labels = new PayloadLabelsReader();
   #bytes = 0;
   #entries = 0;
 
@@ -166,25 +176,22 @@ class StreamSizer implements PushSizer {
     return this.#entries;
   }
 
-  #next(payload: Buffer): { labels: string; after: number; total: number } {
-    const { labels, entryAdapter } = viewEntryPayload(payload);
+  addWithin(payload: Buffer, maxBytes: number): boolean {
+    const labels = this.#labels.read(payload);
     const known = this.#streams.get(labels);
     const before = known ?? lenFieldSize(Buffer.byteLength(labels));
-    const after = before + lenFieldSize(entryAdapter.length);
+    const after = before + lenFieldSize(payload.length - this.#labels.entryStart);
     // A stream's length prefix can grow by a byte as the stream grows: recount its framing.
     const total = this.#bytes - (known === undefined ? 0 : lenFieldSize(before)) + lenFieldSize(after);
-    return { labels, after, total };
-  }
-
-  sizeWith(payload: Buffer): number {
-    return this.#next(payload).total;
-  }
-
-  add(payload: Buffer): void {
-    const { labels, after, total } = this.#next(payload);
+    if (this.#entries > 0 && total > maxBytes) return false;
     this.#streams.set(labels, after);
     this.#bytes = total;
     this.#entries++;
+    return true;
+  }
+
+  add(payload: Buffer): void {
+    this.addWithin(payload, Infinity);
   }
 }
 

@@ -7,6 +7,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logstackError } from '../errors.js';
 import { DiskSpace } from './disk-space.js';
+import { FrameBuffers } from './frame-buffers.js';
 import { tokenDirName, tokenNameOfDir } from './token-dir.js';
 import { DiskTokenWal } from './token-wal.js';
 import type { DiskStatus, TokenWal, WalObserver, WalState, WalStore } from './types.js';
@@ -40,6 +41,7 @@ class DiskWalStore implements WalStore {
   readonly #opts: DiskWalStoreOptions;
   readonly #tokens = new Map<string, DiskTokenWal | UnavailableTokenWal>();
   readonly #disk: DiskSpace;
+  readonly #frameBuffers = new FrameBuffers();
   #state: WalState = 'new';
   #release: ReleaseLock | null = null;
   #ageTimer: NodeJS.Timeout | null = null;
@@ -117,6 +119,7 @@ class DiskWalStore implements WalStore {
       observer: o.observer ?? {},
       clock: o.clock ?? Date.now,
       checkDisk: (bytes) => this.#disk.claim(bytes),
+      frameBuffers: this.#frameBuffers,
     });
   }
 

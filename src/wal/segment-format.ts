@@ -90,16 +90,14 @@ export function writeFrame(buf: Buffer, offset: number, seq: number, appendedAtM
   return end;
 }
 
-/** Frames `payloads` with consecutive seqs from `firstSeq` into one buffer. */
-export function encodeFrames(payloads: readonly Buffer[], firstSeq: number, appendedAtMs: number): Buffer {
-  let size = 0;
-  for (const p of payloads) size += FRAME_HEAD_BYTES + p.length;
-  const buf = Buffer.allocUnsafe(size);
+/**
+ * Frames `payloads` with consecutive seqs from `firstSeq` at the start of `into`, which must
+ * hold them all; returns the framed bytes, a view of `into`.
+ */
+export function encodeFrames(payloads: readonly Buffer[], firstSeq: number, appendedAtMs: number, into: Buffer): Buffer {
   let offset = 0;
-  payloads.forEach((p, i) => {
-    offset = writeFrame(buf, offset, firstSeq + i, appendedAtMs, p);
-  });
-  return buf;
+  for (let i = 0; i < payloads.length; i++) offset = writeFrame(into, offset, firstSeq + i, appendedAtMs, payloads[i]!);
+  return into.subarray(0, offset);
 }
 
 export interface DecodedFrame {

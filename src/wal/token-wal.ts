@@ -19,6 +19,7 @@ import { scanFrames } from './frame-scanner.js';
 import { fsyncDir } from './fs-sync.js';
 import { comparePositions } from './position.js';
 import { readRecords } from './segment-reader.js';
+import type { FrameBuffers } from './frame-buffers.js';
 import { FRAME_HEAD_BYTES, HEADER_BYTES, decodeHeader, encodeFrames, encodeHeader, parseSegmentFileName, segmentFileName } from './segment-format.js';
 import type { AppendResult, CorruptNote, ReadLimits, ReadPlan, TokenWal, TokenWalStats, WalObserver, WalPosition, WalReadResult } from './types.js';
 
@@ -33,6 +34,8 @@ export interface TokenWalOptions {
   readonly clock: () => number;
   /** Throws the LogstackError to answer when the disk is under its reserve for `bytes` more. */
   readonly checkDisk: (bytes: number) => void;
+  /** Where append groups are framed; shared by the store's token WALs. */
+  readonly frameBuffers: FrameBuffers;
 }
 
 interface Segment {
@@ -311,18 +314,23 @@ export class DiskTokenWal implements TokenWal {
     return new Promise<AppendResult>((resolve, reject) => {
       this.#queue.push({ payloads, bytes, resolve, reject });
       this.#queuedBytes += bytes;
-      this.#draining ??= this.#drain().finally(() => {
-        this.#draining = null;
-      });
+      this.#draining ??= this.#drain();
     });
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const group = this.#queue;
-      this.#queue = [];
-      await this.#writer.run(() => this.#writeGroup(group));
-      for (const g of group) this.#queuedBytes -= g.bytes;
+    try {
+      while (this.#queue.length > 0) {
+        const group = this.#queue;
+        this.#queue = [];
+        await this.#writer.run(() => this.#writeGroup(group));
+        for (const g of group) this.#queuedBytes -= g.bytes;
+      }
+    } finally {
+      // In the same step as the last look at the queue: an append made after it starts a new
+      // drain. Cleared a step later (in a .finally), an append in between was left queued with
+      // no drain until the next append came.
+      this.#draining = null;
     }
   }
 
@@ -346,7 +354,16 @@ export class DiskTokenWal implements TokenWal {
     const firstSeq = this.#lastSeq + 1;
     const payloads: Buffer[] = [];
     for (const g of group) payloads.push(...g.payloads);
-    const frames = encodeFrames(payloads, firstSeq, now);
+    const buffer = this.#opts.frameBuffers.acquire(total);
+    try {
+      await this.#writeFrames(group, encodeFrames(payloads, firstSeq, now, buffer), firstSeq, now);
+    } finally {
+      this.#opts.frameBuffers.release(buffer);
+    }
+  }
+
+  async #writeFrames(group: PendingAppend[], frames: Buffer, firstSeq: number, now: number): Promise<void> {
+    const fail = (err: Error) => group.forEach((g) => g.reject(err));
     const fh = this.#writeHandle!;
     const at = this.#active.size;
     try {

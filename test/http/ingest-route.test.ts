@@ -82,6 +82,8 @@ t.test('429 wal_quota_exceeded with Retry-After when the key WAL is full', async
   t.equal(answer.status, 429);
   t.ok(Number(answer.headers['retry-after']) >= 1);
   t.match(answer.json, { error: 'wal_quota_exceeded', request_id: answer.headers['x-request-id'] });
+  // Refused by the WAL after the body was prepared (and released): all 5 entries are counted.
+  t.match((await send(server, '/metrics')).text, /^logs_rejected_total\{token="app",reason="wal_quota_exceeded"\} 5$/m);
 });
 
 t.test('503 disk_reserve_reached with Retry-After below the disk reserve', async (t) => {

@@ -301,6 +301,7 @@ t.test('429 with Retry-After: rate limit and WAL quota; 503 under the disk reser
   t.equal(answer.status, 429);
   t.ok(Number(answer.headers['retry-after']) >= 1);
   t.equal(answer.json.error, 'wal_quota_exceeded');
+  t.match((await send(small, '/metrics')).text, /^logs_rejected_total\{token="app",reason="wal_quota_exceeded"\} 1$/m);
 
   const full = await startServer(t, { diskReservePercent: 100 });
   const reserve = await push(full, body());

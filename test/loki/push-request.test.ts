@@ -107,10 +107,11 @@ t.test('the push sizer tracks the exact protobuf size as entries are added, acro
       const payloads = entries.map((e) => encodeEntryPayload(entry(e.stream, e.seconds, e.nanos, e.line, e.metadata)));
       const sizer = createPushSizer();
       for (const [i, payload] of payloads.entries()) {
-        const predicted = sizer.sizeWith(payload);
-        if (sizer.entries !== i) return false;
-        sizer.add(payload);
-        if (sizer.bytes !== predicted) return false;
+        const exact = pushSize(payloads.slice(0, i + 1));
+        // Refused a byte under the size it would reach (unless first), taken at exactly that size.
+        if (sizer.addWithin(payload, exact - 1) !== (i === 0)) return false;
+        if (i > 0 && (sizer.entries !== i || !sizer.addWithin(payload, exact))) return false;
+        if (sizer.bytes !== exact) return false;
       }
       const push = await encodePush(payloads, 'protobuf');
       return sizer.bytes === push.rawBytes && sizer.entries === payloads.length;
