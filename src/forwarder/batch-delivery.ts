@@ -8,9 +8,9 @@
  * Everything here is data in, data out: requests and results cross a thread boundary.
  */
 import type { Config } from '../config/schema.js';
-import { encodePush, type EncodedPush } from '../loki/push-request.js';
+import { encodePush } from '../loki/push-request.js';
 import { readRecords } from '../wal/segment-reader.js';
-import type { CorruptNote, ReadPlan, WalPosition, WalRecord } from '../wal/types.js';
+import type { CorruptNote, ReadPlan, WalPosition } from '../wal/types.js';
 import { cutBatch, holdMs } from './batch-cut.js';
 import type { LokiClient } from './loki-client.js';
 import type { PushAttempt } from './push-outcome.js';
@@ -60,58 +60,6 @@ export interface BatchDeliveryOptions {
   readonly loki: Pick<Config['loki'], 'batch_max_bytes' | 'batch_max_wait_ms' | 'encoding'>;
 }
 
-/**
- * A batch's payloads held through its push, for the dead-letter store should Loki refuse
- * them: as spans of the buffers they were read into, not as the records and views they were
- * read as. A push outlasts several of the thread's young-generation collections, so whatever
- * it holds is promoted: held as records, that was ~25 MB/s of old-generation garbage at
- * 50,000 entries/s.
- */
-function holdPayloads(payloads: readonly Buffer[]): () => Buffer[] {
-  const count = payloads.length;
-  const buffers: ArrayBufferLike[] = [];
-  const spans = new Float64Array(count * 3);
-  for (let i = 0; i < count; i++) {
-    const payload = payloads[i]!;
-    if (buffers[buffers.length - 1] !== payload.buffer) buffers.push(payload.buffer);
-    spans[3 * i] = buffers.length - 1;
-    spans[3 * i + 1] = payload.byteOffset;
-    spans[3 * i + 2] = payload.length;
-  }
-  return () => Array.from({ length: count }, (_, i) => Buffer.from(buffers[spans[3 * i]!]!, spans[3 * i + 1], spans[3 * i + 2]));
-}
-
-/** What a push needs to report once Loki answers; nothing that holds the records read. */
-interface Shipment {
-  readonly entries: number;
-  readonly payloadBytes: number;
-  readonly lastSeq: number;
-  readonly next: WalPosition;
-  readonly appendedAtMs: Float64Array;
-  readonly payloads: () => Buffer[];
-  readonly corruptNotes: CorruptNote[];
-}
-
-function ship(records: readonly WalRecord[], payloads: readonly Buffer[], corruptNotes: CorruptNote[]): Shipment {
-  const count = payloads.length;
-  const appendedAtMs = new Float64Array(count);
-  let payloadBytes = 0;
-  for (let i = 0; i < count; i++) {
-    appendedAtMs[i] = records[i]!.appendedAtMs;
-    payloadBytes += payloads[i]!.length;
-  }
-  const last = records[count - 1]!;
-  return { entries: count, payloadBytes, lastSeq: last.seq, next: last.next, appendedAtMs, payloads: holdPayloads(payloads), corruptNotes };
-}
-
-async function push(client: BatchDeliveryOptions['client'], tenant: string | undefined, encoded: EncodedPush, shipment: Shipment): Promise<PushedBatch> {
-  const attempt = await client.push(encoded.body, encoded.headers, tenant);
-  const { kind } = attempt.outcome;
-  const refused = kind === 'rejected' || (kind === 'split' && shipment.entries === 1);
-  const { payloads, ...shipped } = shipment;
-  return { kind: 'pushed', attempt, bodyBytes: encoded.body.length, ...shipped, ...(refused ? { refused: payloads() } : {}) };
-}
-
 export function createBatchDelivery({ client, loki }: BatchDeliveryOptions): BatchDelivery {
   return {
     async deliver(req) {
@@ -128,8 +76,28 @@ export function createBatchDelivery({ client, loki }: BatchDeliveryOptions): Bat
 
       const batch = payloads.slice(0, count);
       const encoded = await encodePush(batch, loki.encoding);
-      // Returned, not awaited: the records read are garbage while the push waits for Loki.
-      return push(client, req.tenant, encoded, ship(read.records, batch, corruptNotes));
+      const attempt = await client.push(encoded.body, encoded.headers, req.tenant);
+      const last = read.records[count - 1]!;
+      const appendedAtMs = new Float64Array(count);
+      let payloadBytes = 0;
+      for (let i = 0; i < count; i++) {
+        appendedAtMs[i] = read.records[i]!.appendedAtMs;
+        payloadBytes += batch[i]!.length;
+      }
+      const { kind } = attempt.outcome;
+      const refused = kind === 'rejected' || (kind === 'split' && count === 1);
+      return {
+        kind: 'pushed',
+        attempt,
+        entries: count,
+        bodyBytes: encoded.body.length,
+        payloadBytes,
+        lastSeq: last.seq,
+        next: last.next,
+        appendedAtMs,
+        ...(refused ? { refused: batch } : {}),
+        corruptNotes,
+      };
     },
     close: () => client.close(),
   };

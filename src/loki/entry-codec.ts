@@ -121,21 +121,13 @@ export class PayloadLabelsReader {
   entryStart = 0;
 
   read(payload: Buffer): string {
-    let length = 0;
-    let o = 0;
-    for (let scale = 1; ; scale *= 128) {
-      if (o >= payload.length || o >= 5) throw new RangeError('entry payload: bad labels length');
-      const byte = payload[o++]!;
-      length += (byte & 0x7f) * scale;
-      if (byte < 0x80) break;
-    }
-    const end = o + length;
-    if (end > payload.length) throw new RangeError('entry payload: the labels run past its end');
+    const [start, end] = new ProtobufReader(payload).lengthDelimited();
+    const length = end - start;
     this.entryStart = end;
     const last = this.#bytes;
-    if (last === null || last.length !== length || payload.compare(last, 0, length, o, end) !== 0) {
-      this.#bytes = payload.subarray(o, end);
-      this.#text = payload.toString('utf8', o, end);
+    if (last === null || last.length !== length || payload.compare(last, 0, length, start, end) !== 0) {
+      this.#bytes = payload.subarray(start, end);
+      this.#text = payload.toString('utf8', start, end);
     }
     return this.#text;
   }

@@ -66,6 +66,10 @@ class Mutex {
   }
 }
 
+function rejectAll(group: readonly PendingAppend[], err: Error): void {
+  for (const g of group) g.reject(err);
+}
+
 export class DiskTokenWal implements TokenWal {
   readonly name: string;
   readonly #opts: TokenWalOptions;
@@ -335,7 +339,7 @@ export class DiskTokenWal implements TokenWal {
   }
 
   async #writeGroup(group: PendingAppend[]): Promise<void> {
-    const fail = (err: Error) => group.forEach((g) => g.reject(err));
+    const fail = (err: Error) => rejectAll(group, err);
     if (this.#failed) return fail(logstackError('WAL_UNAVAILABLE', [this.name, this.#failed], { retryAfterSeconds: 30 }));
     const now = this.#opts.clock();
     let total = 0;
@@ -363,7 +367,7 @@ export class DiskTokenWal implements TokenWal {
   }
 
   async #writeFrames(group: PendingAppend[], frames: Buffer, firstSeq: number, now: number): Promise<void> {
-    const fail = (err: Error) => group.forEach((g) => g.reject(err));
+    const fail = (err: Error) => rejectAll(group, err);
     const fh = this.#writeHandle!;
     const at = this.#active.size;
     try {
