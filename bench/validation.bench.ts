@@ -1,11 +1,12 @@
 /**
  * The ingest path before the WAL, on batches of the shared sample `ingest-100.json`: validation
- * alone, then the whole `prepare` (validate, mask, build the Loki entry, encode the payload).
+ * alone, then the whole `prepare` (validate, mask, build the Loki entry, encode the payload): its
+ * speed, and the heap it allocates per entry (the garbage the service collects under load).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createIngestPipeline } from '../src/pipeline/ingest-pipeline.js';
 import { validateIngestBody } from '../src/pipeline/validate.js';
-import { perSecond, testConfigForBench } from './bench-config.js';
+import { allocatedPerItem, perSecond, testConfigForBench } from './bench-config.js';
 import type { Scenario } from './run.js';
 
 const SAMPLE = new URL('../../shared/samples/ingest-100.json', import.meta.url);
@@ -23,12 +24,14 @@ export default {
     const size = body.entries.length;
     const validateRate = perSecond(size, () => validateIngestBody(body, config.limits, NOW_MS));
     const prepareRate = perSecond(size, () => pipeline.prepare('bench', body, NOW_MS));
+    const prepareBytes = await allocatedPerItem(size, () => pipeline.prepare('bench', body, NOW_MS));
     return {
       batch_entries: size,
       validate_entries_per_s: validateRate,
       validate_us_per_entry: Number((1e6 / validateRate).toFixed(2)),
       prepare_entries_per_s: prepareRate,
       prepare_us_per_entry: Number((1e6 / prepareRate).toFixed(2)),
+      prepare_heap_bytes_allocated_per_entry: prepareBytes,
     };
   },
 } satisfies Scenario;

@@ -12,8 +12,8 @@ import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { createDeliveryThread, type DeliveryThreadHandle } from './forwarder/delivery-thread.js';
 import { Forwarder, type ForwarderObserver } from './forwarder/forwarder.js';
-import { createLokiClient, type LokiClient } from './forwarder/loki-client.js';
 import { createLokiHealth, type LokiHealth } from './forwarder/loki-health.js';
+import { lokiEndpoints } from './forwarder/loki-url.js';
 import { buildApp } from './http/app.js';
 import { walReadiness, type ReadinessCheck } from './http/readiness.js';
 import { forwarderMetrics } from './observability/forwarder-metrics.js';
@@ -75,9 +75,10 @@ export class LogstackService {
   readonly #opts: ServiceOptions;
   readonly metrics: Metrics;
   readonly wal: WalStore;
-  /** For Loki's /ready and the push URL; pushes go through the delivery thread's own client. */
-  readonly #client: LokiClient;
+  /** Pushes, and the GETs of Loki's readiness probe: the only connection pool to Loki. */
   readonly #delivery: DeliveryThreadHandle;
+  /** Safe to log: no credentials. */
+  readonly #lokiPushUrl: string;
   readonly #lokiHealth: LokiHealth;
   readonly forwarder: Forwarder;
   readonly app: FastifyInstance;
@@ -108,9 +109,9 @@ export class LogstackService {
         process.exit(1);
       },
     });
-    this.#client = createLokiClient(config.loki, { version: opts.version });
     this.#delivery = createDeliveryThread(config.loki, opts.version);
-    this.#lokiHealth = createLokiHealth(this.#client, { intervalMs: config.loki.ready_check_interval_seconds * 1000 });
+    this.#lokiPushUrl = lokiEndpoints(config.loki.base_url).pushUrl;
+    this.#lokiHealth = createLokiHealth(this.#delivery, { intervalMs: config.loki.ready_check_interval_seconds * 1000 });
     const metricsObserver = forwarderMetrics(this.metrics.registry, {
       forwarder: () => this.forwarder,
       lokiUp: () => {
@@ -182,7 +183,7 @@ export class LogstackService {
     return {
       fields: {
         forwarder: { state: this.forwarder.state },
-        loki: { url: this.#client.pushUrl, reachable: loki?.ok ?? null, detail: loki?.detail ?? 'not checked yet' },
+        loki: { url: this.#lokiPushUrl, reachable: loki?.ok ?? null, detail: loki?.detail ?? 'not checked yet' },
       },
       tokens,
     };
@@ -198,9 +199,9 @@ export class LogstackService {
       await this.forwarder.start();
       const address = await this.app.listen({ host: config.server.host, port: config.server.port });
       this.#state = 'running';
-      logger.info({ address, wal: config.wal.wal_root_path, loki: this.#client.pushUrl, tokens: this.wal.tokens().map((t) => t.name) }, 'LogStack is serving');
+      logger.info({ address, wal: config.wal.wal_root_path, loki: this.#lokiPushUrl, tokens: this.wal.tokens().map((t) => t.name) }, 'LogStack is serving');
       void this.#lokiHealth.check().then((r) => {
-        if (!r.ok) logger.warn({ loki: this.#client.pushUrl, detail: r.detail }, 'Loki is unreachable; entries are accepted and kept in the WAL until it is');
+        if (!r.ok) logger.warn({ loki: this.#lokiPushUrl, detail: r.detail }, 'Loki is unreachable; entries are accepted and kept in the WAL until it is');
       });
       return address;
     } catch (err) {
@@ -224,7 +225,6 @@ export class LogstackService {
     await this.app.close();
     await this.forwarder.stop(drainMs);
     await this.#delivery.close();
-    await this.#client.close();
     await this.wal.close();
   }
 }

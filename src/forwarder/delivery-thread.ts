@@ -5,6 +5,9 @@
  * the cursor and every decision stay on the main thread; the thread only reads segment files
  * up to the end it is given, encodes and pushes.
  *
+ * The thread holds the service's only connection pool to Loki (undici is loaded there, not on
+ * the main thread): the readiness probe's GETs go through it too.
+ *
  * The service starts the thread with itself, so a thread that cannot start fails the start
  * loudly. If the thread dies later, the requests in flight fail (the forwarder retries them
  * like any failed push) and the next request starts a new thread.
@@ -14,11 +17,15 @@ import type { Config } from '../config/schema.js';
 import { logstackError } from '../errors.js';
 import type { BatchDelivery, DeliveryRequest, DeliveryResult } from './batch-delivery.js';
 import { fromWire, type DeliveryThreadData, type ThreadReply, type ThreadRequest } from './delivery-wire.js';
+import type { LokiAnswer, LokiClient } from './loki-client.js';
 
 interface Pending {
-  readonly resolve: (result: DeliveryResult) => void;
+  readonly resolve: (result: DeliveryResult | LokiAnswer) => void;
   readonly reject: (err: Error) => void;
 }
+
+/** How much longer than its own timeout a probe's GET may take to come back from the thread. */
+const GET_REPLY_MARGIN_MS = 1000;
 
 /**
  * The thread's garbage is batch-sized buffers that die young: a young generation of 8 MB
@@ -55,6 +62,7 @@ class DeliveryThread implements BatchDelivery {
       const pending = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);
       if (reply.type === 'result') pending?.resolve(fromWire(reply.result));
+      else if (reply.type === 'answer') pending?.resolve(reply.answer);
       else pending?.reject(Object.assign(new Error(reply.message), reply.code ? { code: reply.code } : {}));
     });
     const fail = (err: Error) => {
@@ -81,13 +89,37 @@ class DeliveryThread implements BatchDelivery {
   }
 
   deliver(request: DeliveryRequest): Promise<DeliveryResult> {
-    if (this.#closing) return Promise.reject(logstackError('DELIVERY_THREAD_EXITED', ['closed']));
-    const worker = (this.#worker ??= this.#spawn());
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      worker.postMessage({ type: 'deliver', id, request } satisfies ThreadRequest);
+    return this.#ask((id) => ({ type: 'deliver', id, request })).reply as Promise<DeliveryResult>;
+  }
+
+  async get(path: string, timeoutMs: number): Promise<LokiAnswer> {
+    const { id, reply } = this.#ask((id) => ({ type: 'get', id, path, timeoutMs }));
+    // The thread bounds the GET itself; this bounds a thread too busy or too stuck to answer,
+    // so that /readyz says "not ready" instead of hanging.
+    const waitMs = timeoutMs + GET_REPLY_MARGIN_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new Error(`the delivery thread did not answer within ${waitMs} ms`));
+      }, waitMs);
     });
+    try {
+      return (await Promise.race([reply, late])) as LokiAnswer;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #ask(message: (id: number) => Exclude<ThreadRequest, { type: 'close' }>): { id: number; reply: Promise<DeliveryResult | LokiAnswer> } {
+    const id = this.#nextId++;
+    if (this.#closing) return { id, reply: Promise.reject(logstackError('DELIVERY_THREAD_EXITED', ['closed'])) };
+    const worker = (this.#worker ??= this.#spawn());
+    const reply = new Promise<DeliveryResult | LokiAnswer>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      worker.postMessage(message(id));
+    });
+    return { id, reply };
   }
 
   close(): Promise<void> {
@@ -102,7 +134,8 @@ class DeliveryThread implements BatchDelivery {
   }
 }
 
-export interface DeliveryThreadHandle extends BatchDelivery {
+/** The batch delivery step, and Loki's readiness asked through the thread's connection pool. */
+export interface DeliveryThreadHandle extends BatchDelivery, Pick<LokiClient, 'get'> {
   /** Starts the thread; resolves once it is ready to deliver. */
   start(): Promise<void>;
 }

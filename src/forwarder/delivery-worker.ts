@@ -1,6 +1,7 @@
 /**
- * The delivery thread's entry: a LokiClient of its own and the batch delivery step, answering
- * the forwarder's requests (see delivery-thread.ts for the other end and the message shapes).
+ * The delivery thread's entry: the service's only LokiClient and the batch delivery step,
+ * answering the forwarder's requests and the readiness probe's GETs (see delivery-thread.ts for
+ * the other end and delivery-wire.ts for the message shapes).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createBatchDelivery } from './batch-delivery.js';
@@ -9,7 +10,13 @@ import { toWire, type ThreadRequest, type ThreadReply, type DeliveryThreadData }
 
 const port = parentPort!;
 const { loki, version } = workerData as DeliveryThreadData;
-const delivery = createBatchDelivery({ client: createLokiClient(loki, { version }), loki });
+const client = createLokiClient(loki, { version });
+const delivery = createBatchDelivery({ client, loki });
+
+async function answer(message: Exclude<ThreadRequest, { type: 'close' }>): Promise<{ reply: ThreadReply; transfer: ArrayBuffer[] }> {
+  if (message.type === 'get') return { reply: { type: 'answer', id: message.id, answer: await client.get(message.path, message.timeoutMs) }, transfer: [] };
+  return toWire(message.id, await delivery.deliver(message.request));
+}
 
 port.on('message', async (message: ThreadRequest) => {
   if (message.type === 'close') {
@@ -19,7 +26,7 @@ port.on('message', async (message: ThreadRequest) => {
     return;
   }
   try {
-    const { reply, transfer } = toWire(message.id, await delivery.deliver(message.request));
+    const { reply, transfer } = await answer(message);
     port.postMessage(reply, transfer);
   } catch (err) {
     const { message: text, code } = err as NodeJS.ErrnoException;

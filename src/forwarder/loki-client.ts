@@ -10,12 +10,12 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config/schema.js';
 import { logstackError } from '../errors.js';
 import type { PushAttempt } from './push-outcome.js';
+import { lokiEndpoints } from './loki-url.js';
 import { classifyAnswer, classifyTransportFailure } from './retry-policy.js';
 
 /** Bytes of Loki's answer kept: its error messages are one line; a gateway's HTML page is not. */
 export const MAX_ANSWER_BYTES = 4096;
 
-const PUSH_PATH = '/loki/api/v1/push';
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 export type LokiConfig = Config['loki'];
@@ -93,6 +93,7 @@ class UndiciLokiClient implements LokiClient {
   readonly pushUrl: string;
   readonly #pool: Pool;
   readonly #pathPrefix: string;
+  readonly #pushPath: string;
   readonly #baseHeaders: Readonly<Record<string, string>>;
   readonly #defaultTenant: string | undefined;
   readonly #timeoutMs: number;
@@ -101,9 +102,10 @@ class UndiciLokiClient implements LokiClient {
 
   constructor(config: LokiConfig, options: LokiClientOptions) {
     const url = new URL(config.base_url);
-    // A gateway may serve Loki under a path (`http://gw/loki-tenant-a`): keep it as a prefix.
-    this.#pathPrefix = url.pathname.replace(/\/+$/, '');
-    this.pushUrl = `${url.origin}${this.#pathPrefix}${PUSH_PATH}`;
+    const endpoints = lokiEndpoints(config.base_url);
+    this.#pathPrefix = endpoints.pathPrefix;
+    this.#pushPath = endpoints.pushPath;
+    this.pushUrl = endpoints.pushUrl;
     this.#timeoutMs = config.timeout_seconds * 1000;
     this.#defaultTenant = config.tenant;
     this.#now = options.now ?? Date.now;
@@ -125,7 +127,7 @@ class UndiciLokiClient implements LokiClient {
             rejectUnauthorized: !config.tls.insecure_skip_verify,
           }
         : {};
-    this.#pool = new Pool(url.origin, {
+    this.#pool = new Pool(endpoints.origin, {
       connections: config.concurrency,
       headersTimeout: this.#timeoutMs,
       bodyTimeout: this.#timeoutMs,
@@ -145,7 +147,7 @@ class UndiciLokiClient implements LokiClient {
     try {
       const response = await this.#pool.request({
         method: 'POST',
-        path: `${this.#pathPrefix}${PUSH_PATH}`,
+        path: this.#pushPath,
         headers: requestHeaders,
         body,
         signal,

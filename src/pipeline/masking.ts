@@ -22,7 +22,9 @@ export function maskByRule(value: unknown, rule: KeyRule, policy: MaskingPolicy)
  */
 function maskObject(value: Readonly<Record<string, unknown>>, policy: MaskingPolicy): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
+  // for-in with an own check, not Object.keys: no array of keys per object of every entry.
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
     const rule = policy.ruleFor(key);
     const masked = rule === undefined ? maskValue(value[key], policy) : maskByRule(value[key], rule, policy);
     if (key === '__proto__') Object.defineProperty(out, key, { value: masked, enumerable: true, writable: true, configurable: true });

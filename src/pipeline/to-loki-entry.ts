@@ -155,9 +155,14 @@ function flatten(names: NameTree, pairs: Pairs, node: NameNode, value: unknown):
     if (value.length === 0) pairs.push([names.claim(node.slot), '[]']);
     for (let i = 0; i < value.length; i++) flatten(names, pairs, names.item(node, i), value[i]);
   } else {
-    const keys = Object.keys(value);
-    if (keys.length === 0) pairs.push([names.claim(node.slot), '{}']);
-    for (const key of keys) flatten(names, pairs, names.key(node, key), (value as Record<string, unknown>)[key]);
+    // for-in with an own check, not Object.keys: no array of keys per object of every entry.
+    let empty = true;
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      empty = false;
+      flatten(names, pairs, names.key(node, key), (value as Record<string, unknown>)[key]);
+    }
+    if (empty) pairs.push([names.claim(node.slot), '{}']);
   }
 }
 
@@ -229,7 +234,7 @@ export function createLokiEntryBuilder(loki: LokiConfig): LokiEntryBuilder {
       for (const field of otherFields) pairs.push([names.claimName(field), entry[field]]);
       const metadata = entry.metadata;
       if (metadata !== undefined) {
-        for (const key of Object.keys(metadata)) flatten(names, pairs, names.top(key), metadata[key]);
+        for (const key in metadata) if (Object.hasOwn(metadata, key)) flatten(names, pairs, names.top(key), metadata[key]);
       }
       return { seconds, nanos, labels: labels.labelsOf(entry), line: entry.message, structuredMetadata: pairs };
     },

@@ -136,9 +136,11 @@ function walkMetadata(walk: MetadataWalk, value: unknown, depth: number): void {
     }
     return;
   }
-  const keys = Object.keys(value);
-  if (keys.length === 0 && depth > 1) walk.leaves++;
-  for (const key of keys) {
+  // for-in with an own check, not Object.keys: no array of keys per object of every entry.
+  let empty = true;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    empty = false;
     walk.path.push(key);
     if (FORBIDDEN_KEYS.has(key)) {
       walk.problems.push(problem(walk.index, metadataPointer(walk), 'is a forbidden key (__proto__, constructor and prototype are refused)'));
@@ -147,6 +149,7 @@ function walkMetadata(walk: MetadataWalk, value: unknown, depth: number): void {
     }
     walk.path.pop();
   }
+  if (empty && depth > 1) walk.leaves++;
 }
 
 function checkMetadata(index: number, metadata: object, limits: Limits, problems: EntryProblem[]): void {

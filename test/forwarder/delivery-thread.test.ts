@@ -143,3 +143,21 @@ t.test('after close, requests are refused rather than lost in a dead thread', as
   await r.thread.close();
   await t.rejects(r.thread.deliver(r.request()), { code: 'LOGSTACK_ERR_DELIVERY_THREAD_EXITED' });
 });
+
+t.test("the readiness probe's GET goes through the thread's pool, answer or failure", async (t) => {
+  const { loki, thread } = shared;
+  loki.reset();
+  t.same(await thread.get('/ready', 1000), { status: 200, body: 'ready' });
+  loki.setReady('not-ready');
+  t.equal((await thread.get('/ready', 1000)).status, 503);
+  loki.setReady('hang');
+  await t.rejects(thread.get('/ready', 200), /within 200 ms/);
+  loki.reset();
+
+  const down = createDeliveryThread(testConfig({ loki: { base_url: 'http://127.0.0.1:9' } }).loki, 'test');
+  await down.start();
+  t.teardown(() => down.close());
+  await t.rejects(down.get('/ready', 1000), /ECONNREFUSED/);
+  await down.close();
+  await t.rejects(down.get('/ready', 1000), { code: 'DELIVERY_THREAD_EXITED' });
+});
