@@ -12,6 +12,7 @@ export interface LokiEndpoints {
   readonly pathPrefix: string;
   /** `{base_url}/loki/api/v1/push` without credentials: safe to log. */
   readonly pushUrl: string;
+  /** The path pushes are POSTed to on `origin`: the prefix and `/loki/api/v1/push`. */
   readonly pushPath: string;
 }
 
