@@ -95,19 +95,6 @@ export function encodeEntryPayload(entry: LokiEntry): Buffer {
   return buf;
 }
 
-export interface EntryPayloadView {
-  labels: string;
-  /** The EntryAdapter bytes, a view into the payload (no copy). */
-  entryAdapter: Buffer;
-}
-
-/** Splits a payload without decoding the entry: all the protobuf push needs. */
-export function viewEntryPayload(payload: Buffer): EntryPayloadView {
-  const reader = new ProtobufReader(payload);
-  const [start, end] = reader.lengthDelimited();
-  return { labels: payload.toString('utf8', start, end), entryAdapter: payload.subarray(end) };
-}
-
 /**
  * Reads the labels of payloads one after another, for the push encoder. The payloads of a
  * batch mostly share a label set, so while the labels bytes are those of the payload before,
@@ -174,6 +161,6 @@ export function decodeEntryAdapter(bytes: Buffer, labels: string): LokiEntry {
 }
 
 export function decodeEntryPayload(payload: Buffer): LokiEntry {
-  const view = viewEntryPayload(payload);
-  return decodeEntryAdapter(view.entryAdapter, view.labels);
+  const [start, end] = new ProtobufReader(payload).lengthDelimited();
+  return decodeEntryAdapter(payload.subarray(end), payload.toString('utf8', start, end));
 }
