@@ -234,7 +234,9 @@ export class Forwarder {
         this.#waitForData(lane);
         return;
       case 'hold':
-        lane.notBeforeMs = now + result.holdMs;
+        // A flush that came while this request was out wants the partial batch now: the hold
+        // was decided without it.
+        if (lane.flushToSeq <= lane.ackedSeq) lane.notBeforeMs = now + result.holdMs;
         return;
       case 'pushed':
         await this.#settle(lane, result);

@@ -555,6 +555,9 @@ export class DiskTokenWal implements TokenWal {
     const cursor = this.#advancePastSealedEnd(target);
     await writeCursor(this.#opts.dir, cursor);
     this.#cursor = cursor;
+    // Before the deletes: with everything acknowledged it clears in the same step as the cursor
+    // moves, so stats never show a cursor past every entry beside an oldest pending one.
+    await this.#refreshOldestPending();
     const gone = this.#segments.filter((s) => s.segment < cursor.segment);
     if (gone.length > 0) {
       this.#segments = this.#segments.filter((s) => s.segment >= cursor.segment);
@@ -567,7 +570,6 @@ export class DiskTokenWal implements TokenWal {
       }
       await fsyncDir(this.#opts.dir);
     }
-    await this.#refreshOldestPending();
   }
 
   /** A fully delivered active segment past a size is rotated, so its disk space comes back. */

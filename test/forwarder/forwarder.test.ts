@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { Config } from '../../src/config/schema.js';
 import { Forwarder, type ForwarderObserver, type LaneHealth } from '../../src/forwarder/forwarder.js';
-import { createBatchDelivery } from '../../src/forwarder/batch-delivery.js';
+import { createBatchDelivery, type BatchDelivery, type DeliveryResult } from '../../src/forwarder/batch-delivery.js';
 import { createLokiClient } from '../../src/forwarder/loki-client.js';
 import { encodeEntryPayload } from '../../src/loki/entry-codec.js';
 import { formatLabels } from '../../src/loki/entry.js';
@@ -47,7 +47,14 @@ interface Rig {
   append(token: string, from: number, count: number, lineSize?: number): Promise<void>;
 }
 
-async function rig(t: Test, loki: Partial<Config['loki']> = {}, tenants: Record<string, string> = {}, clock?: () => number): Promise<Rig> {
+async function rig(
+  t: Test,
+  loki: Partial<Config['loki']> = {},
+  tenants: Record<string, string> = {},
+  clock?: () => number,
+  /** Stands between the forwarder and the real delivery step. */
+  wrap: (delivery: BatchDelivery) => Pick<BatchDelivery, 'deliver'> = (d) => d,
+): Promise<Rig> {
   const standIn = createLokiStandIn();
   await standIn.start();
   const root = await mkdtemp(join(tmpdir(), 'logstack-forwarder-'));
@@ -66,7 +73,7 @@ async function rig(t: Test, loki: Partial<Config['loki']> = {}, tenants: Record<
   };
   const forwarder = new Forwarder({
     wal,
-    delivery,
+    delivery: wrap(delivery),
     loki: config,
     tenantOf: (name) => tenants[name],
     deadLetterDir: (name) => join(root, tokenDirName(name), 'dead-letter'),
@@ -279,4 +286,31 @@ t.test('time spent idle is not a stall: new work after a long quiet spell does n
   skew += 5000;
   t.ok(r.forwarder.stalledMs() >= 5000, 'and counts from there');
   await r.loki.waitFor(1);
+});
+
+t.test('a flush that comes while a partial batch is being read sends it, instead of the batch being held', async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const asked: boolean[] = [];
+  const r = await rig(t, { batch_max_wait_ms: 60_000 }, {}, undefined, (delivery) => ({
+    async deliver(request): Promise<DeliveryResult> {
+      if (!request.plan.dir.endsWith(tokenDirName('alpha'))) return delivery.deliver(request);
+      asked.push(request.flushing);
+      const result = await delivery.deliver(request);
+      if (asked.length === 1) await gate;
+      return result;
+    },
+  }));
+  await r.append('alpha', 0, 1);
+  await r.forwarder.start();
+  await eventually(() => asked.length === 1);
+  const flushed = r.forwarder.flush({ wait: true, timeoutMs: 3000 });
+  // The flush has sealed the segment and, a step later, asked every lane to send now. Only
+  // then does the first answer arrive, computed before the flush: hold the batch for a minute.
+  await eventually(() => r.wal.token('alpha').stats().segments === 2);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  release();
+  await t.resolveMatch(flushed, { complete: true });
+  t.same(asked.slice(0, 2), [false, true], 'asked again at once, as a flush');
+  t.equal(r.loki.received().length, 1);
 });

@@ -113,6 +113,31 @@ export function walCompliance(t: Test, factory: WalFactory): void {
     await store.close();
   });
 
+  t.test('once everything is acknowledged, nothing is reported pending, at no moment in between', async (t) => {
+    const store = await factory.open(t.testdir(), { segmentMaxBytes: 4096 });
+    const wal = store.token('alpha');
+    for (let i = 0; i < 60; i++) await wal.append([payload(i, 200)]);
+    const { records, next } = await readAll(wal);
+    // Watched on every turn of the event loop while the ack runs (cursor write, segment deletes).
+    const seen: Array<{ ackedSeq: number; oldest: number | null }> = [];
+    let acking = true;
+    const watch = async () => {
+      while (acking) {
+        const s = wal.stats();
+        seen.push({ ackedSeq: s.ackedSeq, oldest: s.oldestPendingAppendedAtMs });
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    const watching = watch();
+    await wal.ack(next, records.at(-1)!.seq);
+    acking = false;
+    await watching;
+    const inconsistent = seen.filter((s) => s.ackedSeq === 60 && s.oldest !== null);
+    t.same(inconsistent, [], 'an oldest pending entry is never reported beside a cursor past all of them');
+    t.equal(wal.stats().oldestPendingAppendedAtMs, null);
+    await store.close();
+  });
+
   t.test('the quota refuses new data with 429 and keeps what was accepted', async (t) => {
     const store = await factory.open(t.testdir(), { quotaBytes: 1024 * 1024 });
     const wal = store.token('alpha');
