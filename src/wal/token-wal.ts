@@ -159,7 +159,7 @@ export class DiskTokenWal implements TokenWal {
     this.#writeHandle = await open(join(dir, segmentFileName(this.#active.segment)), 'r+');
     this.#durableEnd = { segment: this.#active.segment, offset: this.#active.size };
     this.#cursor = this.#normalizeCursor(stored);
-    await this.#refreshOldestPending();
+    this.#oldestPendingAtMs = (await this.#oldestPendingAt(this.#cursor)) ?? null;
   }
 
   async #openSegment(n: number, file: string): Promise<Segment | null> {
@@ -554,10 +554,6 @@ export class DiskTokenWal implements TokenWal {
   async #persistCursor(target: StoredCursor): Promise<void> {
     const cursor = this.#advancePastSealedEnd(target);
     await writeCursor(this.#opts.dir, cursor);
-    this.#cursor = cursor;
-    // Before the deletes: with everything acknowledged it clears in the same step as the cursor
-    // moves, so stats never show a cursor past every entry beside an oldest pending one.
-    await this.#refreshOldestPending();
     const gone = this.#segments.filter((s) => s.segment < cursor.segment);
     if (gone.length > 0) {
       this.#segments = this.#segments.filter((s) => s.segment >= cursor.segment);
@@ -570,6 +566,11 @@ export class DiskTokenWal implements TokenWal {
       }
       await fsyncDir(this.#opts.dir);
     }
+    // The cursor and what derives from it change in one step, once the deletes are done: stats
+    // never show a cursor past every entry beside an oldest pending one or a delivered segment.
+    const oldest = await this.#oldestPendingAt(cursor);
+    this.#cursor = cursor;
+    if (oldest !== undefined) this.#oldestPendingAtMs = oldest;
   }
 
   /** A fully delivered active segment past a size is rotated, so its disk space comes back. */
@@ -578,17 +579,17 @@ export class DiskTokenWal implements TokenWal {
     if (drained && this.#active.size >= this.#opts.segmentMaxBytes / RECLAIM_FRACTION) await this.rotate();
   }
 
-  /** Reads only the frame head at the cursor: the append time is in it. */
-  async #refreshOldestPending(): Promise<void> {
-    const pos = this.#startOf(this.#cursor);
-    if (this.#cursor.ackedSeq >= this.#lastSeq || comparePositions(pos, this.#durableEnd) >= 0) {
-      this.#oldestPendingAtMs = null;
-      return;
-    }
+  /**
+   * When the entry at `cursor` was appended, read from its frame head only; null when nothing
+   * is pending, undefined when the head is damaged (the previous estimate is kept rather than
+   * a nonsense time reported).
+   */
+  async #oldestPendingAt(cursor: StoredCursor): Promise<number | null | undefined> {
+    const pos = this.#startOf(cursor);
+    if (cursor.ackedSeq >= this.#lastSeq || comparePositions(pos, this.#durableEnd) >= 0) return null;
     const head = Buffer.alloc(FRAME_HEAD_BYTES);
     await (await this.#readHandle(pos.segment)).read(head, 0, FRAME_HEAD_BYTES, pos.offset);
-    // A damaged head gives a nonsense time; keep the previous estimate rather than report it.
-    if (head.readUInt16LE(22) === 0) this.#oldestPendingAtMs = head.readUIntLE(16, 6);
+    return head.readUInt16LE(22) === 0 ? head.readUIntLE(16, 6) : undefined;
   }
 
   // --- reporting and closing -------------------------------------------------------------------
