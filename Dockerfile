@@ -52,5 +52,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.LOGSTACK_PORT || process.env.LOGSTACK_SERVER_PORT || 8000) + '/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM drains (server.shutdown_timeout_seconds, default 30 s): give `docker stop -t` more than that.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "bin/logstack.js"]
+# Run through its first line, which holds the node flags LogStack is measured with.
+ENTRYPOINT ["bin/logstack.js"]
 CMD ["serve"]

@@ -53,9 +53,10 @@ export async function startService(opts: { lokiUrl: string; loki?: Record<string
     loki: { base_url: opts.lokiUrl, ...opts.loki },
   };
   writeFileSync(join(dir, 'config.yaml'), stringify(config));
-  const nodeArgs = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : [];
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, 'bin/logstack.js', 'serve', '--config', join(dir, 'config.yaml')], {
+  // The launcher itself, as `npm start` and the container run it: its first line holds node flags.
+  const child: ChildProcess = spawn(join(REPO, 'bin/logstack.js'), ['serve', '--config', join(dir, 'config.yaml')], {
     cwd: REPO,
+    env: opts.cpuProfileDir ? { ...process.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.cpuProfileDir}` } : process.env,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { loadConfig, pinoLevel } from '../config/load.js';
 import { isLogstackError } from '../errors.js';
 import { createLogger } from '../observability/logger.js';
+import { applyHeapPolicy } from './heap-policy.js';
 import { walCommand } from './wal-commands.js';
 
 const USAGE = `Usage: logstack <command>
@@ -43,6 +44,7 @@ async function serve(args: string[]): Promise<number> {
     process.stderr.write(`logstack: ${parsed}\n\n${USAGE}`);
     return 2;
   }
+  applyHeapPolicy();
   let config;
   try {
     config = loadConfig({ file: parsed.config, env: process.env });

@@ -9,7 +9,6 @@ import type { Config } from '../config/schema.js';
 import { encodeEntryPayload } from '../loki/entry-codec.js';
 import type { LokiEntry } from '../loki/entry.js';
 import { compileMaskingPolicy, type MaskingPolicy } from './masking-policy.js';
-import { maskEntry } from './masking.js';
 import { createLokiEntryBuilder, type LokiEntryBuilder } from './to-loki-entry.js';
 import type { EntryProblem, IngestPipeline, PreparedBatch } from './types.js';
 import { validateIngestBody, validationFailed, type Limits } from './validate.js';
@@ -62,7 +61,7 @@ class Pipeline implements IngestPipeline {
     let problems: EntryProblem[] | undefined;
     for (let i = 0; i < entries.length; i++) {
       const { entry, seconds, nanos } = entries[i]!;
-      const loki = this.#builder.build(maskEntry(entry, policy), seconds, nanos);
+      const loki = this.#builder.build(entry, policy, seconds, nanos);
       // Loki refuses a line over its max_line_size; refused now, it is the client's to fix,
       // accepted it would only end as a dead letter.
       if (loki.line.length * 3 > maxLineBytes && Buffer.byteLength(loki.line, 'utf8') > maxLineBytes) {

@@ -37,7 +37,7 @@ function maskObject(value: Readonly<Record<string, unknown>>, policy: MaskingPol
  * A JSON number of 13 or more digits may be a card number sent unquoted; it is checked as
  * text and becomes the masked string if it is one.
  */
-function maskNumber(value: number, policy: MaskingPolicy): number | string {
+export function maskNumber(value: number, policy: MaskingPolicy): number | string {
   if (!Number.isInteger(value) || Math.abs(value) < 1e12 || Math.abs(value) >= 1e19) return value;
   const text = String(value);
   const masked = policy.maskText(text);
@@ -57,17 +57,23 @@ function maskValue(value: unknown, policy: MaskingPolicy): unknown {
 }
 
 /**
- * A masked copy of `entry`. The value patterns run over `service` and `env` too: label-safe
- * text can still spell a dashed card number, and labels reach Loki like everything else.
+ * A masked copy of `entry` without its metadata. The value patterns run over `service` and
+ * `env` too: label-safe text can still spell a dashed card number, and labels reach Loki like
+ * everything else.
  */
-export function maskEntry(entry: IngestEntry, policy: MaskingPolicy): IngestEntry {
-  const masked: IngestEntry = {
+export function maskFields(entry: IngestEntry, policy: MaskingPolicy): IngestEntry {
+  return {
     timestamp: entry.timestamp,
     level: entry.level,
     message: policy.maskText(entry.message),
     service: policy.maskText(entry.service),
     env: policy.maskText(entry.env),
   };
+}
+
+/** A masked copy of `entry`. */
+export function maskEntry(entry: IngestEntry, policy: MaskingPolicy): IngestEntry {
+  const masked = maskFields(entry, policy);
   if (entry.metadata !== undefined) masked.metadata = maskObject(entry.metadata, policy);
   return masked;
 }

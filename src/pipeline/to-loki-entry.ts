@@ -1,5 +1,5 @@
 /**
- * From a validated, masked entry to the Loki entry LogStack stores and ships.
+ * From a validated entry to the masked Loki entry LogStack stores and ships.
  *
  * Labels are the entry fields named by `loki.labels` plus `loki.static_labels`; a static label
  * wins over an entry field of the same name (the operator's setting is authoritative), and that
@@ -14,17 +14,23 @@
  *
  * `json_line`: the line is the JSON text of `{message, level?, service?, env?, metadata?}` with
  * the fields that are not labels; there is no structured metadata.
+ *
+ * Masking is the policy's, exactly as `maskEntry` does it (src/pipeline/masking.ts); in
+ * `structured_metadata` mode it happens while the metadata is flattened, so that no masked copy
+ * of every metadata object is made only to be walked once and dropped.
  */
 import type { Config } from '../config/schema.js';
 import { formatLabels, type LokiEntry } from '../loki/entry.js';
+import type { MaskingPolicy } from './masking-policy.js';
+import { maskByRule, maskEntry, maskFields, maskNumber } from './masking.js';
 import type { IngestEntry } from './types.js';
 
 export type LokiConfig = Config['loki'];
 type EntryField = 'level' | 'service' | 'env';
 
 export interface LokiEntryBuilder {
-  /** `entry` validated and masked; `seconds` and `nanos` its parsed timestamp. */
-  build(entry: IngestEntry, seconds: number, nanos: number): LokiEntry;
+  /** `entry` validated, masked by `policy` as it is built; `seconds` and `nanos` its parsed timestamp. */
+  build(entry: IngestEntry, policy: MaskingPolicy, seconds: number, nanos: number): LokiEntry;
 }
 
 /** Order of the non-label fields in structured metadata and in a JSON line. */
@@ -146,24 +152,34 @@ class NameTree {
   }
 }
 
-function flatten(names: NameTree, pairs: Pairs, node: NameNode, value: unknown): void {
+/** The pairs of `value`, masked: strings and long numbers by the value patterns. */
+function flatten(names: NameTree, pairs: Pairs, node: NameNode, value: unknown, policy: MaskingPolicy): void {
   if (typeof value === 'string') {
-    pairs.push([names.claim(node.slot), value]);
+    pairs.push([names.claim(node.slot), policy.maskText(value)]);
+  } else if (typeof value === 'number') {
+    pairs.push([names.claim(node.slot), String(maskNumber(value, policy))]);
   } else if (typeof value !== 'object' || value === null) {
     pairs.push([names.claim(node.slot), value === null ? 'null' : String(value)]);
   } else if (Array.isArray(value)) {
     if (value.length === 0) pairs.push([names.claim(node.slot), '[]']);
-    for (let i = 0; i < value.length; i++) flatten(names, pairs, names.item(node, i), value[i]);
+    for (let i = 0; i < value.length; i++) flatten(names, pairs, names.item(node, i), value[i], policy);
   } else {
     // for-in with an own check, not Object.keys: no array of keys per object of every entry.
     let empty = true;
     for (const key in value) {
       if (!Object.hasOwn(value, key)) continue;
       empty = false;
-      flatten(names, pairs, names.key(node, key), (value as Record<string, unknown>)[key]);
+      flattenKey(names, pairs, names.key(node, key), key, (value as Record<string, unknown>)[key], policy);
     }
     if (empty) pairs.push([names.claim(node.slot), '{}']);
   }
+}
+
+/** The pairs of the value of metadata key `key`: one masked pair when the policy masks the key. */
+function flattenKey(names: NameTree, pairs: Pairs, node: NameNode, key: string, value: unknown, policy: MaskingPolicy): void {
+  const rule = policy.ruleFor(key);
+  if (rule === undefined) flatten(names, pairs, node, value, policy);
+  else pairs.push([names.claim(node.slot), maskByRule(value, rule, policy)]);
 }
 
 type LabelNode = Map<string, LabelNode | string>;
@@ -218,25 +234,27 @@ export function createLokiEntryBuilder(loki: LokiConfig): LokiEntryBuilder {
 
   if (loki.metadata_mode === 'json_line') {
     return {
-      build(entry, seconds, nanos) {
-        const doc: Record<string, unknown> = { message: entry.message };
-        for (const field of otherFields) doc[field] = entry[field];
-        if (entry.metadata !== undefined) doc.metadata = entry.metadata;
-        return { seconds, nanos, labels: labels.labelsOf(entry), line: JSON.stringify(doc), structuredMetadata: [] };
+      build(entry, policy, seconds, nanos) {
+        const masked = maskEntry(entry, policy);
+        const doc: Record<string, unknown> = { message: masked.message };
+        for (const field of otherFields) doc[field] = masked[field];
+        if (masked.metadata !== undefined) doc.metadata = masked.metadata;
+        return { seconds, nanos, labels: labels.labelsOf(masked), line: JSON.stringify(doc), structuredMetadata: [] };
       },
     };
   }
   const names = new NameTree();
   return {
-    build(entry, seconds, nanos) {
+    build(entry, policy, seconds, nanos) {
+      const fields = maskFields(entry, policy);
+      const metadata = entry.metadata;
       const pairs: Pairs = [];
       names.nextEntry();
-      for (const field of otherFields) pairs.push([names.claimName(field), entry[field]]);
-      const metadata = entry.metadata;
+      for (const field of otherFields) pairs.push([names.claimName(field), fields[field]]);
       if (metadata !== undefined) {
-        for (const key in metadata) if (Object.hasOwn(metadata, key)) flatten(names, pairs, names.top(key), metadata[key]);
+        for (const key in metadata) if (Object.hasOwn(metadata, key)) flattenKey(names, pairs, names.top(key), key, metadata[key], policy);
       }
-      return { seconds, nanos, labels: labels.labelsOf(entry), line: entry.message, structuredMetadata: pairs };
+      return { seconds, nanos, labels: labels.labelsOf(fields), line: fields.message, structuredMetadata: pairs };
     },
   };
 }

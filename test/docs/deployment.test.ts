@@ -141,7 +141,7 @@ t.test('the image: WAL volume, port, liveness health check, and a context withou
   t.same(stage.get('VOLUME'), [walRoot]);
   t.same(stage.get('EXPOSE'), ['8000']);
   t.match(stage.get('HEALTHCHECK')![0], /\/healthz/);
-  t.same(stage.get('ENTRYPOINT'), ['["node", "bin/logstack.js"]']);
+  t.same(stage.get('ENTRYPOINT'), ['["bin/logstack.js"]'], 'the launcher executed, with the node flags of its first line');
   t.match(stage.get('USER')![0], /^[1-9]\d*:/, 'a numeric non-root user');
 
   const ignored = new Set(read('.dockerignore').split('\n').filter((l) => l && !l.startsWith('#')));

@@ -1,11 +1,19 @@
+import { deepStrictEqual } from 'node:assert/strict';
 import fc from 'fast-check';
 import t from 'tap';
 import { parseLabels } from '../../src/loki/entry.js';
+import { compileMaskingPolicy, type MaskingPolicy } from '../../src/pipeline/masking-policy.js';
+import { maskEntry } from '../../src/pipeline/masking.js';
 import { createLokiEntryBuilder, type LokiConfig } from '../../src/pipeline/to-loki-entry.js';
 import type { IngestEntry } from '../../src/pipeline/types.js';
+import { compileValuePatterns } from '../../src/pipeline/value-patterns.js';
 import { testConfig } from '../support/config.js';
 
 const LOKI: LokiConfig = testConfig().loki;
+const MASKING = testConfig().masking;
+const POLICY: MaskingPolicy = compileMaskingPolicy(MASKING, undefined, compileValuePatterns(MASKING.patterns, MASKING.replacement));
+/** Masks nothing: most tests here are about the shape of the Loki entry. */
+const KEEP: MaskingPolicy = { replacement: '****', maskText: (text) => text, ruleFor: () => undefined };
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 function entry(metadata?: Record<string, unknown>, fields: Partial<IngestEntry> = {}): IngestEntry {
@@ -14,8 +22,9 @@ function entry(metadata?: Record<string, unknown>, fields: Partial<IngestEntry> 
   return e;
 }
 
-function builder(loki: Partial<LokiConfig> = {}) {
-  return createLokiEntryBuilder({ ...LOKI, ...loki });
+function builder(loki: Partial<LokiConfig> = {}, policy: MaskingPolicy = KEEP) {
+  const built = createLokiEntryBuilder({ ...LOKI, ...loki });
+  return { build: (e: IngestEntry, seconds: number, nanos: number) => built.build(e, policy, seconds, nanos) };
 }
 
 /** Scalars and empty containers under `value`: the pairs it flattens to. */
@@ -157,3 +166,50 @@ t.test('json_line mode puts message, the non-label fields and metadata into a JS
   t.equal(partial.line, '{"message":"hello","level":"ERROR","service":"api"}', 'no metadata key without metadata');
   t.equal(partial.labels, '{env="prod"}');
 });
+
+t.test('metadata is masked as it is flattened: keys by rule at any depth, values by pattern', async (t) => {
+  const metadata = {
+    password: { old: 'hunter2', new: 'hunter3' },
+    user: { email: 'jane.doe@example.com', cards: ['4111 1111 1111 1111', 4111111111111111, 42] },
+    http: { Authorization: 'Bearer sk_live_abcdefghijklmnop' },
+    note: 'paid with 4111-1111-1111-1111',
+  };
+  const out = builder({}, POLICY).build(entry(metadata, { message: 'card 4111111111111111', service: 'api 4111 1111 1111 1111' }), 0, 0);
+  t.same(out.structuredMetadata, [
+    ['password', '****'],
+    ['user_email', 'j******e@example.com'],
+    ['user_cards_0', '****1111'],
+    ['user_cards_1', '****1111'],
+    ['user_cards_2', '42'],
+    ['http_Authorization', 'Beare****'],
+    ['note', 'paid with ****1111'],
+  ]);
+  t.equal(out.line, 'card ****1111');
+  t.equal(parseLabels(out.labels).service, 'api ****1111', 'labels are built from the masked fields');
+});
+
+/** Metadata where secrets are likely: keys the policy masks, card numbers as text and as numbers. */
+const secretKey = fc.oneof(fc.constantFrom('password', 'Token', 'authorization', 'email', 'card_number', 'note', 'user', '0', '__proto__'), fc.string({ maxLength: 6 }));
+const secretValue = fc.oneof(
+  fc.constantFrom('4111 1111 1111 1111', '4111-1111-1111-1111', 4111111111111111, 'jane.doe@example.com', 'Bearer sk_live_abcdefghijklmnop', 'Basic dXNlcjpwYXNz', ''),
+  fc.jsonValue({ maxDepth: 2 }),
+);
+const secretMetadata = fc.letrec<{ obj: Record<string, unknown>; value: unknown }>((tie) => ({
+  obj: fc.dictionary(secretKey, tie('value'), { maxKeys: 6 }),
+  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, secretValue, tie('obj'), fc.array(tie('value'), { maxLength: 3 })),
+})).obj;
+
+for (const metadata_mode of ['structured_metadata', 'json_line'] as const) {
+  t.test(`${metadata_mode}: masking while building gives what masking the entry first gives (property)`, async (t) => {
+    const direct = builder({ metadata_mode }, POLICY);
+    const twoStep = builder({ metadata_mode }, KEEP);
+    fc.assert(
+      fc.property(secretMetadata, fc.constantFrom('hello', 'card 4111 1111 1111 1111'), (metadata, message) => {
+        const e = entry(metadata, { message });
+        deepStrictEqual(direct.build(e, 1, 2), twoStep.build(maskEntry(e, POLICY), 1, 2));
+      }),
+      { numRuns: 1000 },
+    );
+    t.pass('1000 random metadata objects');
+  });
+}

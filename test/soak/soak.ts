@@ -173,8 +173,9 @@ async function within<T>(promise: Promise<T>, ms: number, onTimeout: () => T): P
 }
 
 async function startService(configFile: string, kind: 'built' | 'source'): Promise<ServiceChild> {
-  const entry = kind === 'built' ? ['bin/logstack.js'] : ['--import', 'tsx', 'test/fixtures/logstack-cli.ts'];
-  const proc = spawn(process.execPath, [...entry, 'serve', '--config', configFile], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Built, the launcher is executed as `npm start` does it: its first line holds node flags.
+  const [command, ...entry] = kind === 'built' ? [join(REPO, 'bin/logstack.js')] : [process.execPath, '--import', 'tsx', 'test/fixtures/logstack-cli.ts'];
+  const proc = spawn(command!, [...entry, 'serve', '--config', configFile], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = { warn: {} as Record<string, number>, error: {} as Record<string, number> };
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   let stderr = '';
