@@ -33,7 +33,10 @@ const GET_REPLY_MARGIN_MS = 1000;
  */
 const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 8 };
 
-function spawnWorker(data: DeliveryThreadData): Worker {
+/** Starts the thread's Worker. A parameter of the thread, so that tests can reach the Worker. */
+export type SpawnWorker = (data: DeliveryThreadData) => Worker;
+
+export function spawnWorker(data: DeliveryThreadData): Worker {
   if (import.meta.url.endsWith('.ts')) {
     // Running from source under tsx (the tests): on Node 20 a worker does not inherit tsx's
     // loader hooks, so the entry registers them before importing the TypeScript module.
@@ -46,17 +49,19 @@ function spawnWorker(data: DeliveryThreadData): Worker {
 
 class DeliveryThread implements BatchDelivery {
   readonly #data: DeliveryThreadData;
+  readonly #spawnWorker: SpawnWorker;
   #worker: Worker | null = null;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #closing: Promise<void> | null = null;
 
-  constructor(data: DeliveryThreadData) {
+  constructor(data: DeliveryThreadData, spawn: SpawnWorker) {
     this.#data = data;
+    this.#spawnWorker = spawn;
   }
 
   #spawn(): Worker {
-    const worker = spawnWorker(this.#data);
+    const worker = this.#spawnWorker(this.#data);
     worker.on('message', (reply: ThreadReply) => {
       if (reply.type === 'closed' || reply.type === 'ready') return;
       const pending = this.#pending.get(reply.id);
@@ -140,6 +145,6 @@ export interface DeliveryThreadHandle extends BatchDelivery, Pick<LokiClient, 'g
   start(): Promise<void>;
 }
 
-export function createDeliveryThread(loki: Config['loki'], version: string): DeliveryThreadHandle {
-  return new DeliveryThread({ loki, version });
+export function createDeliveryThread(loki: Config['loki'], version: string, spawn: SpawnWorker = spawnWorker): DeliveryThreadHandle {
+  return new DeliveryThread({ loki, version }, spawn);
 }

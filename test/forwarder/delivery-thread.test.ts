@@ -1,9 +1,10 @@
 import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import t, { type Test } from 'tap';
 import type { DeliveryRequest } from '../../src/forwarder/batch-delivery.js';
-import { createDeliveryThread, type DeliveryThreadHandle } from '../../src/forwarder/delivery-thread.js';
+import { createDeliveryThread, spawnWorker, type DeliveryThreadHandle } from '../../src/forwarder/delivery-thread.js';
 import { encodeEntryPayload } from '../../src/loki/entry-codec.js';
 import { formatLabels } from '../../src/loki/entry.js';
 import { segmentFileName } from '../../src/wal/segment-format.js';
@@ -160,4 +161,55 @@ t.test("the readiness probe's GET goes through the thread's pool, answer or fail
   await t.rejects(down.get('/ready', 1000), /ECONNREFUSED/);
   await down.close();
   await t.rejects(down.get('/ready', 1000), { code: 'DELIVERY_THREAD_EXITED' });
+});
+
+/**
+ * The real delivery thread, with each Worker it starts kept so that a test can end one, or make
+ * one stop answering (`deaf`: messages to it are dropped, as by a thread stuck in a loop).
+ */
+async function keptThreads(t: Test) {
+  const workers: Array<{ worker: Worker; deaf: boolean }> = [];
+  const thread = createDeliveryThread(testConfig({ loki: { base_url: shared.loki.url, batch_max_wait_ms: 60_000 } }).loki, 'test', (data) => {
+    const worker = spawnWorker(data);
+    const kept = { worker, deaf: false };
+    const post = worker.postMessage.bind(worker);
+    worker.postMessage = (...args) => {
+      if (!kept.deaf) post(...args);
+    };
+    workers.push(kept);
+    return worker;
+  });
+  await thread.start();
+  t.teardown(async () => {
+    for (const kept of workers) kept.deaf = false;
+    await thread.close();
+  });
+  return { thread, workers };
+}
+
+t.test('a thread that dies fails the requests in flight, and the next request starts a new one', async (t) => {
+  const { thread, workers } = await keptThreads(t);
+  const r = await rig(t, { thread, loki: shared.loki });
+  await r.wal.token('alpha').append(Array.from({ length: 20 }, (_, i) => entry(i)));
+
+  shared.loki.setReady('hang');
+  const inFlight = thread.get('/ready', 10_000);
+  await workers[0]!.worker.terminate();
+  await t.rejects(inFlight, { code: 'LOGSTACK_ERR_DELIVERY_THREAD_EXITED', message: /exit code 1/ }, 'failed at once, not left to its timeout');
+  shared.loki.reset();
+
+  const result = await thread.deliver(r.request());
+  t.equal(workers.length, 2, 'a new thread');
+  t.match(result, { kind: 'pushed', entries: 20, lastSeq: 20 });
+  t.equal(shared.loki.received('team-a').length, 20, 'the new thread delivers');
+  t.same(await thread.get('/ready', 1000), { status: 200, body: 'ready' }, 'and answers the probe');
+});
+
+t.test('a thread alive but not answering does not hang the probe: its GET fails a second after its timeout', async (t) => {
+  const { thread, workers } = await keptThreads(t);
+  workers[0]!.deaf = true;
+  await t.rejects(thread.get('/ready', 200), /the delivery thread did not answer within 1200 ms/);
+  workers[0]!.deaf = false;
+  t.same(await thread.get('/ready', 1000), { status: 200, body: 'ready' }, 'the same thread answers again once it does');
+  t.equal(workers.length, 1);
 });
