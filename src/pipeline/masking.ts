@@ -37,17 +37,26 @@ function maskObject(value: Readonly<Record<string, unknown>>, policy: MaskingPol
  * A JSON number of 13 or more digits may be a card number sent unquoted; it is checked as
  * text and becomes the masked string if it is one.
  */
-export function maskNumber(value: number, policy: MaskingPolicy): number | string {
+function maskNumber(value: number, policy: MaskingPolicy): number | string {
   if (!Number.isInteger(value) || Math.abs(value) < 1e12 || Math.abs(value) >= 1e19) return value;
   const text = String(value);
   const masked = policy.maskText(text);
   return masked === text ? value : masked;
 }
 
-function maskValue(value: unknown, policy: MaskingPolicy): unknown {
+/**
+ * A value that is not an object or array, masked by the value patterns: strings, and numbers
+ * that may be card numbers; anything else as it is. Masking a copy and flattening metadata into
+ * Loki pairs (to-loki-entry.ts) both mask their leaves here.
+ */
+export function maskScalar(value: unknown, policy: MaskingPolicy): unknown {
   if (typeof value === 'string') return policy.maskText(value);
   if (typeof value === 'number') return maskNumber(value, policy);
-  if (typeof value !== 'object' || value === null) return value;
+  return value;
+}
+
+function maskValue(value: unknown, policy: MaskingPolicy): unknown {
+  if (typeof value !== 'object' || value === null) return maskScalar(value, policy);
   if (Array.isArray(value)) {
     const out = new Array<unknown>(value.length);
     for (let i = 0; i < value.length; i++) out[i] = maskValue(value[i], policy);

@@ -22,7 +22,7 @@
 import type { Config } from '../config/schema.js';
 import { formatLabels, type LokiEntry } from '../loki/entry.js';
 import type { MaskingPolicy } from './masking-policy.js';
-import { maskByRule, maskEntry, maskFields, maskNumber } from './masking.js';
+import { maskByRule, maskEntry, maskFields, maskScalar } from './masking.js';
 import type { IngestEntry } from './types.js';
 
 export type LokiConfig = Config['loki'];
@@ -152,14 +152,11 @@ class NameTree {
   }
 }
 
-/** The pairs of `value`, masked: strings and long numbers by the value patterns. */
+/** The pairs of `value`, its leaves masked by the value patterns. */
 function flatten(names: NameTree, pairs: Pairs, node: NameNode, value: unknown, policy: MaskingPolicy): void {
-  if (typeof value === 'string') {
-    pairs.push([names.claim(node.slot), policy.maskText(value)]);
-  } else if (typeof value === 'number') {
-    pairs.push([names.claim(node.slot), String(maskNumber(value, policy))]);
-  } else if (typeof value !== 'object' || value === null) {
-    pairs.push([names.claim(node.slot), value === null ? 'null' : String(value)]);
+  if (typeof value !== 'object' || value === null) {
+    const masked = maskScalar(value, policy);
+    pairs.push([names.claim(node.slot), typeof masked === 'string' ? masked : masked === null ? 'null' : String(masked)]);
   } else if (Array.isArray(value)) {
     if (value.length === 0) pairs.push([names.claim(node.slot), '[]']);
     for (let i = 0; i < value.length; i++) flatten(names, pairs, names.item(node, i), value[i], policy);
