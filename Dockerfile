@@ -12,8 +12,8 @@
 # `npm ci` (@napi-rs/snappy-linux-x64-gnu on amd64, -arm64-gnu on arm64): node_modules built on
 # glibc do not load on musl (Alpine), and the first push to Loki would fail. For the same reason
 # the build stage runs on the target platform, not on $BUILDPLATFORM.
-# Node 22 LTS; package.json's engines also allow 20.11+.
-ARG NODE_IMAGE=node:22-bookworm-slim
+# Node 24 LTS, as package.json's engines require.
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app

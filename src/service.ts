@@ -199,7 +199,7 @@ export class LogstackService {
       await this.forwarder.start();
       const address = await this.app.listen({ host: config.server.host, port: config.server.port });
       this.#state = 'running';
-      logger.info({ address, wal: config.wal.wal_root_path, loki: this.#lokiPushUrl, tokens: this.wal.tokens().map((t) => t.name) }, 'LogStack is serving');
+      logger.info({ address, node: process.version, wal: config.wal.wal_root_path, loki: this.#lokiPushUrl, tokens: this.wal.tokens().map((t) => t.name) }, 'LogStack is serving');
       void this.#lokiHealth.check().then((r) => {
         if (!r.ok) logger.warn({ loki: this.#lokiPushUrl, detail: r.detail }, 'Loki is unreachable; entries are accepted and kept in the WAL until it is');
       });

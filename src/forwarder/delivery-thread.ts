@@ -37,14 +37,10 @@ const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 8 };
 export type SpawnWorker = (data: DeliveryThreadData) => Worker;
 
 export function spawnWorker(data: DeliveryThreadData): Worker {
-  if (import.meta.url.endsWith('.ts')) {
-    // Running from source under tsx (the tests): on Node 20 a worker does not inherit tsx's
-    // loader hooks, so the entry registers them before importing the TypeScript module.
-    const entry = new URL('./delivery-worker.ts', import.meta.url).href;
-    const tsx = import.meta.resolve('tsx/esm/api');
-    return new Worker(`import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`, { eval: true, workerData: data, resourceLimits: RESOURCE_LIMITS });
-  }
-  return new Worker(new URL('./delivery-worker.js', import.meta.url), { workerData: data, resourceLimits: RESOURCE_LIMITS });
+  // From source under tsx (the tests) the entry is TypeScript: the worker inherits the
+  // `--import tsx` of its parent's execArgv, which registers the loader there too.
+  const entry = import.meta.url.endsWith('.ts') ? './delivery-worker.ts' : './delivery-worker.js';
+  return new Worker(new URL(entry, import.meta.url), { workerData: data, resourceLimits: RESOURCE_LIMITS });
 }
 
 class DeliveryThread implements BatchDelivery {

@@ -171,3 +171,10 @@ t.test('a second instance on the same WAL root exits with a clear message', asyn
   t.equal(code, 1);
   t.match(second.stderr(), /locked by another LogStack process/);
 });
+
+t.test('the start line names the Node.js that serves: the one npm scripts run', async (t) => {
+  const s = await setup(t);
+  const child = await s.start();
+  const serving = child.lines.find((line) => line.includes('LogStack is serving'))!;
+  t.equal((JSON.parse(serving) as { node: string }).node, process.version);
+});

@@ -148,3 +148,13 @@ t.test('the image: WAL volume, port, liveness health check, and a context withou
   for (const path of ['node_modules', 'dist', 'wal', '.git', 'test']) t.ok(ignored.has(path), `${path} stays out of the context`);
   for (const path of ['src', 'bin', 'package.json', 'package-lock.json', 'config.yaml']) t.notOk(ignored.has(path), `${path} is in the context`);
 });
+
+t.test('one Node.js major everywhere: the engines, the node that npm ci installs for npm scripts, and the image', async (t) => {
+  const pkg = JSON.parse(read('package.json')) as { engines: { node: string }; devDependencies: Record<string, string>; allowScripts: Record<string, boolean> };
+  const major = /^>=(\d+)$/.exec(pkg.engines.node)?.[1];
+  t.ok(major, `engines.node is a lower bound: ${pkg.engines.node}`);
+  t.match(pkg.devDependencies.node, new RegExp(`^\\^${major}\\.`), 'the node package npm scripts run on');
+  t.equal(pkg.allowScripts.node, true, 'its install script, which fetches the binary from the registry, is approved');
+  t.match(read('Dockerfile'), new RegExp(`^ARG NODE_IMAGE=node:${major}-bookworm-slim$`, 'm'), 'the official image of that major');
+  t.equal(process.versions.node.split('.')[0], major, 'this suite runs on it');
+});
