@@ -19,7 +19,7 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# `npm ci` runs the `prepare` script, which compiles src/ into dist/; the compiler and the other
+# `npm ci` runs the `prepare` script, which compiles src/ into dist/ (and sets up the test runner); the compiler and the other
 # dev dependencies are then pruned so the runtime stage copies only what runs.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --no-audit --no-fund \
