@@ -8,9 +8,13 @@ import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import t from 'tap';
+import { applyHeapPolicy } from '../../src/cli/heap-policy.js';
 import { gzipOfZeros } from '../support/gzip-bomb.js';
 import { APP_TOKEN, entry, send, startServer, type Answer, type TestServer } from '../support/http-server.js';
 import { fuzzSettings } from '../support/fuzz-settings.js';
+
+// The heap growth the service runs with (logstack serve sets it): RSS is measured in this process.
+applyHeapPolicy();
 
 const fuzz = fuzzSettings({ seed: 20261122, runs: 150 });
 const MAX_BODY_BYTES = 256 * 1024;
