@@ -84,7 +84,10 @@ interface Lane {
   readonly deadLetters: DeadLetterStore;
   /** Delivered up to here (after `ackedSeq`); the persisted cursor follows. */
   position: WalPosition;
+  /** Every entry up to this seq is delivered or lost. */
   ackedSeq: number;
+  /** seq of the last entry before `position`, when known: what a read counts missing entries from. */
+  afterSeq: number | null;
   /** The cursor write in progress, and whether the position moved again since it began. */
   persisting: Promise<void> | null;
   persistAgain: boolean;
@@ -142,6 +145,7 @@ export class Forwarder {
         deadLetters,
         position: wal.cursor,
         ackedSeq: wal.stats().ackedSeq,
+        afterSeq: wal.cursorAfterSeq,
         persisting: null,
         persistAgain: false,
         ready: true,
@@ -220,17 +224,17 @@ export class Forwarder {
     const { wal } = lane;
     const now = this.#clock();
     const result = await this.#opts.delivery.deliver({
-      plan: wal.planRead(lane.position),
+      plan: wal.planRead(lane.position, lane.afterSeq),
       tenant: lane.tenant,
       maxEntries: lane.maxEntries,
       flushing: lane.flushToSeq > lane.ackedSeq,
       nowMs: now,
     });
-    if (result.corruptNotes.length > 0) wal.noteCorrupt(result.corruptNotes);
+    if (result.damage.length > 0) wal.noteDamage(result.damage);
     switch (result.kind) {
       case 'idle':
-        // Only damage lay between the position and the durable end: step over it.
-        if (comparePositions(result.next, lane.position) > 0) this.#advance(lane, result.next, lane.ackedSeq);
+        // Only damage (or label sets) lay between the position and the durable end: step over it.
+        if (comparePositions(result.next, lane.position) > 0) this.#advance(lane, result.next, Math.max(lane.ackedSeq, result.coveredSeq ?? 0));
         this.#waitForData(lane);
         return;
       case 'hold':
@@ -301,6 +305,7 @@ export class Forwarder {
   #advance(lane: Lane, to: WalPosition, ackedSeq: number): void {
     lane.position = to;
     lane.ackedSeq = ackedSeq;
+    lane.afterSeq = ackedSeq;
     lane.persistAgain = true;
     if (lane.persisting) return;
     lane.persisting = (async () => {
@@ -325,7 +330,7 @@ export class Forwarder {
   }
 
   async #deadLetter(lane: Lane, pushed: PushedBatch, status: number, reason: string, message: string): Promise<void> {
-    if (!pushed.refused) throw new TypeError(`the delivery step returned no payloads for ${pushed.entries} refused entries`);
+    if (!pushed.refused) throw new TypeError(`the delivery step returned no entries for ${pushed.entries} refused entries`);
     const dropped = await lane.deadLetters.write(pushed.refused, status, reason, message, this.#clock());
     this.#advance(lane, pushed.next, pushed.lastSeq);
     this.#opts.observer?.deadLettered?.(lane.wal.name, reason, pushed.entries, dropped);
@@ -409,8 +414,8 @@ export class Forwarder {
     const out: Record<string, number> = {};
     for (const lane of this.#lanes) {
       if (token !== undefined && lane.wal.name !== token) continue;
-      out[lane.wal.name] = await lane.deadLetters.replay(async (payloads) => {
-        await lane.wal.append(payloads);
+      out[lane.wal.name] = await lane.deadLetters.replay(async (batch) => {
+        await lane.wal.append(batch);
       });
     }
     return out;

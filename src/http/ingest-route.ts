@@ -89,9 +89,10 @@ export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, {
     },
     async (request, reply) => {
       const name = request.keyName!;
-      const batch = pipeline.prepare(name, request.body, clock());
+      const tokenWal = wal.token(name);
+      const batch = pipeline.prepare(name, request.body, clock(), tokenWal);
       releaseBody(request, batch.entries);
-      await wal.token(name).append(batch.payloads);
+      await tokenWal.append(batch.batch);
       metrics.logsIngested.inc({ token: name }, batch.entries);
       reply.code(202);
       return { accepted: batch.entries, request_id: request.id };

@@ -80,9 +80,10 @@ export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (ap
       if (request.body === undefined) throw logstackError('LOKI_PUSH_UNDECODABLE', ['the body is empty']);
       const name = request.keyName!;
       const push = request.body as LokiPushRequest;
-      const batch = pipeline.prepare(name, push, clock());
+      const tokenWal = wal.token(name);
+      const batch = pipeline.prepare(name, push, clock(), tokenWal);
       releaseBody(request, push.entries);
-      if (batch.entries > 0) await wal.token(name).append(batch.payloads);
+      if (batch.entries > 0) await tokenWal.append(batch.batch);
       metrics.logsIngested.inc({ token: name }, batch.entries);
       return reply.code(204).send();
     });

@@ -6,8 +6,10 @@
  * label building) is compiled here once; `prepare` does per-entry work only.
  */
 import type { Config } from '../config/schema.js';
-import { encodeEntryPayload } from '../loki/entry-codec.js';
+import { appendEntry } from '../loki/entry-codec.js';
 import type { LokiEntry } from '../loki/entry.js';
+import { AppendBatchBuilder } from '../wal/append-batch.js';
+import type { WalRoom } from '../wal/types.js';
 import { compileMaskingPolicy, type MaskingPolicy } from './masking-policy.js';
 import { createLokiEntryBuilder, type LokiEntryBuilder } from './to-loki-entry.js';
 import type { EntryProblem, IngestPipeline, PreparedBatch } from './types.js';
@@ -51,13 +53,12 @@ class Pipeline implements IngestPipeline {
         : { pointer: '/message', what: 'the message' };
   }
 
-  prepare(keyName: string, body: unknown, nowMs: number): PreparedBatch {
+  prepare(keyName: string, body: unknown, nowMs: number, room?: WalRoom): PreparedBatch {
     const policy = this.#policies.get(keyName);
     if (policy === undefined) throw new TypeError(`No API key is named ${keyName}`);
     const entries = validateIngestBody(body, this.#limits, nowMs);
     const maxLineBytes = this.#limits.max_message_bytes;
-    const payloads = new Array<Buffer>(entries.length);
-    let bytes = 0;
+    const builder = new AppendBatchBuilder(room, { entries: entries.length });
     let problems: EntryProblem[] | undefined;
     for (let i = 0; i < entries.length; i++) {
       const { entry, seconds, nanos } = entries[i]!;
@@ -81,12 +82,12 @@ class Pipeline implements IngestPipeline {
         });
         continue;
       }
-      const payload = encodeEntryPayload(loki);
-      payloads[i] = payload;
-      bytes += payload.length;
+      // Once the batch is refused, encoding the rest would be wasted.
+      if (problems === undefined) appendEntry(builder, loki);
     }
     if (problems !== undefined) throw validationFailed(problems, entries.length);
-    return { payloads, entries: entries.length, bytes };
+    const batch = builder.build();
+    return { batch, entries: entries.length, bytes: batch.data.length };
   }
 }
 

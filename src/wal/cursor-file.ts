@@ -7,6 +7,7 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir } from './fs-sync.js';
+import { MAX_U48 } from './segment-format.js';
 import type { WalPosition } from './types.js';
 
 export const CURSOR_FILE = 'cursor.json';
@@ -42,7 +43,8 @@ export async function readCursor(dir: string): Promise<CursorRead> {
   }
   const c = parsed as Record<string, unknown>;
   if (c === null || typeof c !== 'object' || c.version !== CURSOR_VERSION) return { kind: 'invalid', reason: 'unknown cursor version' };
-  if (!isCount(c.segment) || !isCount(c.offset) || !isCount(c.acked_seq)) return { kind: 'invalid', reason: 'cursor fields out of range' };
+  if (!isCount(c.segment) || !isCount(c.offset) || !isCount(c.acked_seq)) return { kind: 'invalid', reason: 'cursor fields are not whole numbers' };
+  if (c.segment > MAX_U48 || c.offset > MAX_U48 || c.acked_seq > MAX_U48) return { kind: 'invalid', reason: 'cursor fields out of range' };
   return { kind: 'ok', cursor: { segment: c.segment, offset: c.offset, ackedSeq: c.acked_seq } };
 }
 
@@ -62,4 +64,22 @@ export async function writeCursor(dir: string, cursor: StoredCursor): Promise<vo
   await fh.close();
   await rename(temp, target);
   await fsyncDir(dir);
+}
+
+/** The cursor file of one token, for its WAL: written as the cursor moves. */
+export class CursorFile {
+  readonly #dir: string;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /** Nothing to make ahead: each write makes its file. */
+  async prepare(_read: CursorRead): Promise<void> {}
+
+  write(cursor: StoredCursor): Promise<void> {
+    return writeCursor(this.#dir, cursor);
+  }
+
+  async close(): Promise<void> {}
 }

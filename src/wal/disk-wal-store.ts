@@ -118,7 +118,7 @@ class DiskWalStore implements WalStore {
       sync: o.sync,
       observer: o.observer ?? {},
       clock: o.clock ?? Date.now,
-      checkDisk: (bytes) => this.#disk.claim(bytes),
+      disk: this.#disk,
       frameBuffers: this.#frameBuffers,
     });
   }

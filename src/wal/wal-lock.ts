@@ -16,10 +16,13 @@ export interface WalLockOptions {
 
 export type ReleaseLock = () => Promise<void>;
 
+/** The lock's directory under the WAL root. */
+export const LOCK_DIR = '.lock';
+
 export async function lockWalRoot(opts: WalLockOptions): Promise<ReleaseLock> {
   try {
     return await lockfile.lock(opts.root, {
-      lockfilePath: join(opts.root, '.lock'),
+      lockfilePath: join(opts.root, LOCK_DIR),
       realpath: false,
       stale: opts.staleMs,
       update: Math.max(1000, Math.floor(opts.staleMs / 2)),

@@ -3,7 +3,7 @@ import { compressSync, uncompressSync } from 'snappy';
 import t from 'tap';
 import { request } from 'undici';
 import { tokenOf } from '../../src/http/auth.js';
-import { decodeEntryPayload } from '../../src/loki/entry-codec.js';
+import { decodeEntryAdapter } from '../../src/loki/entry-codec.js';
 import { parseLabels, type LokiEntry } from '../../src/loki/entry.js';
 import { referenceProtobufPush, type ReferenceStream } from '../support/loki-stand-in.js';
 import { APP_TOKEN, send, startServer, type Answer, type TestServer } from '../support/http-server.js';
@@ -51,7 +51,7 @@ async function push(server: TestServer, body: Buffer | string, options: PushOpti
 async function walEntries(server: TestServer, name = 'app'): Promise<LokiEntry[]> {
   const wal = server.wal.token(name);
   const { records } = await wal.read(wal.cursor, { maxRecords: 10_000, maxBytes: 64 << 20 });
-  return records.map((record) => decodeEntryPayload(record.payload));
+  return records.map((record) => decodeEntryAdapter(record.entry, record.labels));
 }
 
 function jsonBody(streams: Array<{ stream: Record<string, string>; values: unknown[][] }>): string {

@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
-import { decodeEntryPayload } from '../../src/loki/entry-codec.js';
+import { decodeEntryAdapter } from '../../src/loki/entry-codec.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { LogstackService } from '../../src/service.js';
-import { FRAME_HEAD_BYTES, HEADER_BYTES, segmentFileName } from '../../src/wal/segment-format.js';
+import { FRAME_HEAD_BYTES, HEADER_BYTES, KIND_LABEL_SET, segmentFileName } from '../../src/wal/segment-format.js';
 import { bindMount, type BindMount } from '../support/bind-mount.js';
 import { testConfig } from '../support/config.js';
 import { createLokiStandIn, lokiAnswers, type LokiStandIn } from '../support/loki-stand-in.js';
@@ -149,14 +149,24 @@ interface RecordOnDisk {
   readonly size: number;
 }
 
-/** The records of a token directory's segment files, in order, parsed here rather than by LogStack. */
+/** Where the entry starts in an entry record's payload: after two varints (its label set's offset and the copy's). */
+function entryStart(payload: Buffer): number {
+  let pos = 0;
+  for (let varints = 0; varints < 2; pos++) if (payload[pos]! < 0x80) varints++;
+  return pos;
+}
+
+/** The entry records of a token directory's segment files, in order, walked here rather than by LogStack's reader. */
 async function recordsOnDisk(dir: string): Promise<RecordOnDisk[]> {
   const out: RecordOnDisk[] = [];
   for (const file of (await readdir(dir)).filter((f) => f.endsWith('.wal')).sort()) {
     const bytes = await readFile(join(dir, file));
     for (let offset = HEADER_BYTES; offset + FRAME_HEAD_BYTES <= bytes.length; ) {
       const size = FRAME_HEAD_BYTES + bytes.readUInt32LE(offset);
-      out.push({ file, id: idOf(decodeEntryPayload(bytes.subarray(offset + FRAME_HEAD_BYTES, offset + size)).line), offset, size });
+      if (bytes[offset + 14] !== KIND_LABEL_SET) {
+        const payload = bytes.subarray(offset + FRAME_HEAD_BYTES, offset + size);
+        out.push({ file, id: idOf(decodeEntryAdapter(payload.subarray(entryStart(payload)), '').line), offset, size });
+      }
       offset += size;
     }
   }
@@ -328,7 +338,9 @@ t.test('ENOSPC while the cursor is written: no crash, the older cursor stays who
   t.pass('Loki has every alpha entry; writing the cursor after the push failed and was counted');
   t.equal((await r.get('/healthz')).status, 200, 'the service is alive');
   t.same(await readCursorFile(alphaDir), cursorBefore, 'the cursor on disk is the older one, whole');
-  t.notOk((await readdir(alphaDir)).includes('cursor.json.tmp'), 'no temp cursor left behind');
+  // A cursor write is retried every backoff_max_ms: one may be in flight, its temp file there for
+  // a moment (looked at once, it was: the test, not the code, was wrong). None stays behind.
+  await eventually(async () => !(await readdir(alphaDir)).includes('cursor.json.tmp'), 'no temp cursor left behind');
   t.match(await statusOf(r, 'alpha'), { pending_entries: 10, acked_seq: 5, failed: null }, 'status: 10 entries pending behind the cursor');
   t.ok(logged(r, 'alpha', /^WAL write failed$/).filter((l) => l.err?.code === 'ENOSPC').length >= 2, 'the failed append and cursor write are logged with ENOSPC');
   t.equal((await ledger.send(r, 'beta', 3)).status, 202, 'beta, on another volume, is accepted');
@@ -391,7 +403,8 @@ function deleteSegment(which: 'cursor' | 'next'): Damage {
       const pendingSet = new Set(pending);
       const lost = (await recordsOnDisk(dir)).filter((rec) => rec.file === file && pendingSet.has(rec.id)).map((rec) => rec.id);
       await rm(join(dir, file));
-      return { lost, corruptRecords: lost.length, tornTailBytes: null, cursorResets: which === 'cursor' ? 1 : null, log: /skipped/, detail: `${file}, ${lost.length} entries` };
+      // The cursor still agrees with the segments around its missing one: it is used.
+      return { lost, corruptRecords: lost.length, tornTailBytes: null, cursorResets: null, log: /WAL damage: entries lost/, detail: `${file}, ${lost.length} entries` };
     },
   };
 }
@@ -402,7 +415,7 @@ const DAMAGES: readonly Damage[] = [
     what: 'a zero-length cursor file',
     async apply(dir) {
       await writeFile(join(dir, 'cursor.json'), '');
-      return { ...noHarm, cursorResets: 1, log: /cursor unreadable/, detail: 'delivery restarts at the oldest segment' };
+      return { ...noHarm, cursorResets: 1, log: /cursor not used/, detail: 'delivery restarts at the oldest segment' };
     },
   },
   {
@@ -443,7 +456,7 @@ const DAMAGES: readonly Damage[] = [
         hit.add(rec.id);
         flips.push(`${rec.file}@${at}`);
       }
-      return { lost: [...hit], corruptRecords: hit.size, tornTailBytes: null, cursorResets: null, log: /failed their CRC/, detail: `flipped ${flips.join(', ')}` };
+      return { lost: [...hit], corruptRecords: hit.size, tornTailBytes: null, cursorResets: null, log: /WAL damage: entries lost/, detail: `flipped ${flips.join(', ')}` };
     },
   },
   deleteSegment('next'),

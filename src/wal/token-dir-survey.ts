@@ -1,0 +1,136 @@
+/**
+ * What a token's WAL directory holds, sorted out: its segment files (with their headers), its
+ * cursor, and the leftovers of its own interrupted writes. Anything else is not the WAL's and is
+ * left alone: it never takes the token down. Read-only: the service at start and `logstack wal`
+ * survey alike.
+ *
+ * A segment file is a regular file named `<16 digits>.wal` whose number fits the header's
+ * 48-bit field. A damaged header costs the header, not the records: the number is in the name,
+ * the first seq in the first good record, and the frames say which version wrote them.
+ */
+import { open, readdir, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { judgeCursor, type CursorJudgement, type FrameLookup, type FrameSeq, type SurveyedSegment } from './cursor-check.js';
+import { readCursor, type CursorRead } from './cursor-file.js';
+import { frameEndingAt, readRange, scanFrames } from './frame-scanner.js';
+import {
+  FRAME_HEAD_BYTES,
+  HEADER_BYTES,
+  KIND_LABEL_SET,
+  checkFrame,
+  decodeHeader,
+  parseSegmentFileName,
+  plausibleHead,
+  segmentFileName,
+  type SegmentHeader,
+} from './segment-format.js';
+
+export const DEAD_LETTER_DIR = 'dead-letter';
+const OWN_TEMP = /^(\d{16}\.wal|cursor\.json)\.tmp$/;
+
+export interface SegmentFile {
+  readonly segment: number;
+  readonly file: string;
+  /** The size when surveyed: readers stop there. */
+  readonly bytes: number;
+  readonly header: SegmentHeader | null;
+  /** Why the header cannot be used; null when it can. */
+  readonly headerError: string | null;
+}
+
+export interface TokenDirSurvey {
+  readonly cursor: CursorRead;
+  /** Ascending by segment number. */
+  readonly segments: readonly SegmentFile[];
+  /** Temp files of writes a crash interrupted: the WAL's own, removed at the next start. */
+  readonly leftovers: readonly string[];
+}
+
+async function readHeader(file: string): Promise<{ bytes: number; header: SegmentHeader | null; headerError: string | null } | null> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (err) {
+    // Deleted since the listing: delivered meanwhile by the running service.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    const bytes = (await fh.stat()).size;
+    const decoded = decodeHeader(await readRange(fh, 0, HEADER_BYTES));
+    return typeof decoded === 'string' ? { bytes, header: null, headerError: decoded } : { bytes, header: decoded, headerError: null };
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function surveyTokenDir(dir: string): Promise<TokenDirSurvey> {
+  // The cursor before the listing: the service moves it before it deletes what it passed.
+  const cursor = await readCursor(dir);
+  const entries = await readdir(dir, { withFileTypes: true });
+  const segments: SegmentFile[] = [];
+  const leftovers: string[] = [];
+  for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (!e.isFile()) continue;
+    if (OWN_TEMP.test(e.name)) {
+      leftovers.push(e.name);
+      continue;
+    }
+    const n = parseSegmentFileName(e.name);
+    if (n === null) continue;
+    const file = join(dir, segmentFileName(n));
+    const read = await readHeader(file);
+    if (!read) continue;
+    let headerError = read.headerError;
+    if (read.header && read.header.segment !== n) headerError = `header names segment ${read.header.segment}`;
+    segments.push({ segment: n, file, bytes: read.bytes, header: headerError === null ? read.header : null, headerError });
+  }
+  segments.sort((a, b) => a.segment - b.segment);
+  return { cursor, segments, leftovers };
+}
+
+/** How far a cursor check looks back for the record before the cursor: more than any entry. */
+const LOOK_BACK_BYTES = 16 * 1024 * 1024;
+
+export function surveyed(s: SegmentFile): SurveyedSegment {
+  return { segment: s.segment, bytes: s.bytes, headerFirstSeq: s.header?.firstSeq ?? null };
+}
+
+/** The good frame at `offset`, or null; `size` is the file's. */
+async function frameAt(fh: FileHandle, offset: number, size: number): Promise<{ kind: number; seq: number } | null> {
+  const head = await readRange(fh, offset, Math.min(FRAME_HEAD_BYTES, size - offset));
+  if (head.length < FRAME_HEAD_BYTES || !plausibleHead(head, 0)) return null;
+  const length = head.readUInt32LE(0);
+  if (offset + FRAME_HEAD_BYTES + length > size) return null;
+  const check = checkFrame(await readRange(fh, offset, FRAME_HEAD_BYTES + length), 0);
+  return check.kind === 'frame' ? check.frame : null;
+}
+
+/** The survey's cursor judged against its segments (cursor-check.ts); null when there is no cursor to judge. */
+export async function judgeSurveyedCursor(survey: TokenDirSurvey): Promise<CursorJudgement | null> {
+  if (survey.cursor.kind !== 'ok') return null;
+  const handles = new Map<number, FileHandle>();
+  const bySegment = new Map(survey.segments.map((s) => [s.segment, s]));
+  const handle = async (segment: number) => {
+    let fh = handles.get(segment);
+    if (!fh) {
+      fh = await open(bySegment.get(segment)!.file, 'r');
+      handles.set(segment, fh);
+    }
+    return fh;
+  };
+  const seqOf = (f: { kind: number; seq: number } | null): FrameSeq | null => (f === null ? null : { seq: f.seq, labelSet: f.kind === KIND_LABEL_SET });
+  const lookup: FrameLookup = {
+    frameAt: async (segment, offset) => seqOf(await frameAt(await handle(segment), offset, bySegment.get(segment)!.bytes)),
+    frameEndingAt: async (segment, offset) => seqOf(await frameEndingAt(await handle(segment), HEADER_BYTES, offset, LOOK_BACK_BYTES)),
+    firstFrame: async (segment) => {
+      const r = await scanFrames(await handle(segment), HEADER_BYTES, bySegment.get(segment)!.bytes, { maxRecords: 1, maxBytes: 1 }, null);
+      return seqOf(r.frames[0] ?? null);
+    },
+  };
+  try {
+    return await judgeCursor(survey.cursor.cursor, survey.segments.map(surveyed), lookup);
+  } finally {
+    for (const fh of handles.values()) await fh.close();
+  }
+}
