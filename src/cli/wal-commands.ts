@@ -118,7 +118,8 @@ function cursorJson(read: CursorRead): Record<string, unknown> {
 
 function cursorText(read: CursorRead): string {
   if (read.kind === 'ok') return `segment ${read.cursor.segment} offset ${read.cursor.offset}, acked seq ${read.cursor.ackedSeq}`;
-  return read.kind === 'invalid' ? `unreadable (${read.reason})` : 'none yet';
+  if (read.kind === 'invalid') return `unreadable (${read.reason})`;
+  return read.kind === 'none' ? 'none yet' : 'no cursor file';
 }
 
 // --- verify ------------------------------------------------------------------------------------
@@ -133,7 +134,8 @@ function segmentText(s: SegmentCheck): string {
 
 function cursorStateText(c: CursorState): string {
   if (c.state === 'used') return `used: delivery resumes at segment ${c.resumeAt.segment} offset ${c.resumeAt.offset}`;
-  return c.state === 'missing' ? 'delivery starts at the oldest segment' : `not used (${c.reason})`;
+  if (c.state === 'none') return 'nothing delivered yet: delivery starts at the oldest segment';
+  return c.state === 'missing' ? 'no cursor file: delivery starts at the oldest segment' : `not used (${c.reason})`;
 }
 
 function verificationText(v: TokenVerification): string {

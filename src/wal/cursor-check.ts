@@ -11,7 +11,7 @@
  * Checking costs a few frames' reads (one before the cursor at most), never a scan of history.
  * The service at start and `logstack wal verify` judge with this same function.
  */
-import type { StoredCursor } from './cursor-file.js';
+import type { CursorRead, StoredCursor } from './cursor-file.js';
 import { HEADER_BYTES, MAX_U48 } from './segment-format.js';
 import type { WalPosition } from './types.js';
 
@@ -120,12 +120,15 @@ export interface Resume {
 
 /**
  * The start of delivery: the cursor when it agrees with the segments; the oldest segment when
- * there is none, or its cursor cannot be used — then what came before that segment is unknown
- * (it may have been delivered), and only its header's first seq is taken as known.
+ * the cursor file holds none yet — then nothing was ever delivered, and every entry from seq 1
+ * should be on disk; the oldest segment too when there is no cursor file or its cursor cannot
+ * be used — then what came before that segment is unknown (it may have been delivered), and
+ * only its header's first seq is taken as known.
  */
-export function resumeOf(judgement: CursorJudgement | null, first: SurveyedSegment | undefined): Resume {
+export function resumeOf(read: CursorRead, judgement: CursorJudgement | null, first: SurveyedSegment | undefined): Resume {
   if (judgement?.kind === 'trusted') return { at: judgement.resumeAt, afterSeq: judgement.afterSeq, ackedSeq: judgement.afterSeq };
   const at = { segment: first?.segment ?? 1, offset: HEADER_BYTES };
+  if (read.kind === 'none') return { at, afterSeq: 0, ackedSeq: 0 };
   const before = first?.headerFirstSeq == null ? null : first.headerFirstSeq - 1;
   return { at, afterSeq: before, ackedSeq: before ?? 0 };
 }

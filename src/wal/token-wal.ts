@@ -115,6 +115,7 @@ export class DiskTokenWal implements TokenWal {
   readonly #acker = new Mutex();
   #waiters: Array<() => void> = [];
   #failed: string | null = null;
+  #cursorWriteFailed: string | null = null;
   #closed = false;
   #corrupt = 0;
   /**
@@ -191,13 +192,19 @@ export class DiskTokenWal implements TokenWal {
     this.#writeHandle = await open(join(dir, segmentFileName(this.#active.segment)), 'r+');
     this.#durableEnd = { segment: this.#active.segment, offset: this.#active.size };
 
-    const resume = resumeOf(judgement, kept[0] && surveyed(kept[0]));
+    const resume = resumeOf(survey.cursor, judgement, kept[0] && surveyed(kept[0]));
     const first = this.#segments[0]!;
     // No segment is left when every one was damaged beyond use: start at the new one.
     const at = resume.at.segment < first.segment ? { segment: first.segment, offset: HEADER_BYTES } : resume.at;
     this.#cursor = this.#advancePastSealedEnd({ ...at, ackedSeq: resume.ackedSeq });
     this.#cursorAfterSeq = resume.afterSeq;
-    await this.#cursorFile.prepare(survey.cursor);
+    try {
+      await this.#cursorFile.prepare(survey.cursor);
+    } catch (err) {
+      // The first cursor write makes the file then; until it can, the cursor lives in memory.
+      this.#cursorWriteFailed = `the cursor file could not be made (${errno(err)})`;
+      observer.writeFailed?.(name, err as Error);
+    }
     this.#oldestPendingAtMs = (await this.#oldestPendingAt(this.#cursor)) ?? null;
   }
 
@@ -556,9 +563,11 @@ export class DiskTokenWal implements TokenWal {
     } catch (err) {
       // The previous cursor stays on disk, so what this one covered is delivered again after a
       // restart, never skipped; and the segments it passed stay until a write succeeds.
+      this.#cursorWriteFailed = `the cursor could not be written (${errno(err)}); delivered segments are kept until it can`;
       this.#opts.observer.writeFailed?.(this.name, err as Error);
       throw err;
     }
+    this.#cursorWriteFailed = null;
     await this.#deletePassed(cursor.segment);
     // The cursor and what derives from it change in one step, once the deletes are done: stats
     // never show a cursor past every entry beside an oldest pending one or a delivered segment.
@@ -654,6 +663,7 @@ export class DiskTokenWal implements TokenWal {
       ackedSeq: this.#cursor.ackedSeq,
       corruptRecords: this.#corrupt,
       failed: this.#failed,
+      cursorWriteFailed: this.#cursorWriteFailed,
     };
   }
 

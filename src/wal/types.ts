@@ -99,6 +99,8 @@ export interface TokenWalStats {
   readonly corruptRecords: number;
   /** A write or fsync failed; appends answer 503 until the WAL is reopened. */
   readonly failed: string | null;
+  /** The last cursor write failed (delivered segments stay on disk until one succeeds); null when it did not. */
+  readonly cursorWriteFailed: string | null;
 }
 
 /** The room a WAL has for appends now: what a batch may cost before it is built. */

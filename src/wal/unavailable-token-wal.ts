@@ -73,6 +73,7 @@ export class UnavailableTokenWal implements TokenWal {
       ackedSeq: 0,
       corruptRecords: 0,
       failed: this.#reason,
+      cursorWriteFailed: null,
     };
   }
 

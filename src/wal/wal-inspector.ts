@@ -123,7 +123,7 @@ export async function snapshotToken(token: TokenLocation): Promise<TokenSnapshot
     // taken with the older one: judged against them, delivered entries would look lost.
     const moved = JSON.stringify(await readCursor(token.dir)) !== JSON.stringify(survey.cursor);
     if (moved && attempt < SNAPSHOT_ATTEMPTS) continue;
-    const resume = resumeOf(judgement, survey.segments[0] && surveyed(survey.segments[0]));
+    const resume = resumeOf(survey.cursor, judgement, survey.segments[0] && surveyed(survey.segments[0]));
     return { ...token, survey, judgement, resume };
   }
 }

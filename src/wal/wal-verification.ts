@@ -40,7 +40,9 @@ export interface Finding {
 
 export type CursorState =
   | { readonly state: 'used'; readonly resumeAt: WalPosition }
-  /** No cursor: delivery starts at the oldest segment, not knowing what was before it. */
+  /** None written yet: nothing was delivered. */
+  | { readonly state: 'none' }
+  /** No cursor file: delivery starts at the oldest segment, not knowing what was before it. */
   | { readonly state: 'missing' }
   | { readonly state: 'not-used'; readonly reason: string };
 
@@ -67,6 +69,7 @@ function plural(n: number, word: string): string {
 
 function cursorStateOf(snapshot: TokenSnapshot): CursorState {
   const { survey, judgement } = snapshot;
+  if (survey.cursor.kind === 'none') return { state: 'none' };
   if (survey.cursor.kind === 'missing') return { state: 'missing' };
   if (survey.cursor.kind === 'invalid') return { state: 'not-used', reason: `unreadable: ${survey.cursor.reason}` };
   if (judgement?.kind === 'distrusted') return { state: 'not-used', reason: `does not agree with the segments: ${judgement.reason}` };
