@@ -1,7 +1,7 @@
 /**
  * `logstack wal verify|stat|dump DIR`: tools for an operator facing a WAL, safe beside a running
  * service — they read only, never take the lock (see src/wal/wal-inspector.ts).
- * Exit codes: 0 clean; 1 damage found (verify) or the WAL could not be read; 2 usage.
+ * Exit codes: 0 clean; 1 damage or warnings found (verify) or the WAL could not be read; 2 usage.
  */
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { DeadLetterStore } from '../forwarder/dead-letter-store.js';
 import { decodeEntryAdapter } from '../loki/entry-codec.js';
 import { timestampNs } from '../loki/entry.js';
 import type { CursorRead } from '../wal/cursor-file.js';
+import { printableName } from '../wal/printable-name.js';
 import { HEADER_BYTES } from '../wal/segment-format.js';
 import { DEAD_LETTER_DIR } from '../wal/token-dir-survey.js';
 import type { WalPosition } from '../wal/types.js';
@@ -22,8 +23,9 @@ they never take the WAL lock and are safe while LogStack runs.
 
 Commands:
   verify DIR [--json]   check segment headers, every record's CRC and label set, seq
-                        continuity, the cursors and leftovers; say what the next start does
-                        and what is lost; exit 1 on damage
+                        continuity, the cursors, leftovers and files that are not the WAL's;
+                        say what the next start does and what is lost; exit 1 on damage or
+                        warnings
   stat DIR [--json]     per token: segments, bytes, backlog, oldest unshipped entry, cursor,
                         dead letters
   dump DIR --token NAME [--from SEGMENT:OFFSET | --from-start] [--limit N]
@@ -108,7 +110,7 @@ function formatAge(ms: number): string {
 }
 
 function lockLine(root: string, lockHeld: boolean): string {
-  return `WAL root ${root} (${lockHeld ? 'locked: a LogStack process is running' : 'not locked'})\n`;
+  return `WAL root ${printableName(root)} (${lockHeld ? 'locked: a LogStack process is running' : 'not locked'})\n`;
 }
 
 function cursorJson(read: CursorRead): Record<string, unknown> {
@@ -168,6 +170,7 @@ function verificationJson(v: TokenVerification): Record<string, unknown> {
       damage: s.damage.map((d) => ({ offset: d.at.offset, bytes: d.bytes, entries_lost: d.entries, reason: d.reason })),
       torn_tail: s.tornTail,
     })),
+    set_aside: v.setAside,
     leftovers: v.leftovers,
     findings: v.findings,
   };
@@ -179,13 +182,14 @@ async function verify(wal: WalLocation, args: WalArgs): Promise<number> {
   for (const t of wal.tokens) results.push(await verifyToken(await snapshotToken(t), lockHeld));
   const damaged = results.filter((r) => r.damaged).length;
   const lost = results.reduce((n, r) => n + r.lostEntries, 0);
+  const ignored = wal.ignored.map(({ name, reason }) => ({ severity: 'warning' as const, message: `${name} (in the WAL root): ${reason}; left alone` }));
   if (args.json) {
-    process.stdout.write(`${JSON.stringify({ root: wal.root, lock_held: lockHeld, damaged: damaged > 0, lost_entries: lost, tokens: results.map(verificationJson) })}\n`);
+    process.stdout.write(`${JSON.stringify({ root: wal.root, lock_held: lockHeld, damaged: damaged > 0 || ignored.length > 0, lost_entries: lost, ignored: wal.ignored, tokens: results.map(verificationJson) })}\n`);
   } else {
-    process.stdout.write(lockLine(wal.root, lockHeld) + results.map(verificationText).join(''));
-    process.stdout.write(`${results.length} token${results.length === 1 ? '' : 's'} checked, ${damaged} damaged, ${lost} entries lost\n`);
+    process.stdout.write(lockLine(wal.root, lockHeld) + ignored.map((f) => `warning: ${f.message}\n`).join('') + results.map(verificationText).join(''));
+    process.stdout.write(`${results.length} token${results.length === 1 ? '' : 's'} checked, ${damaged} damaged, ${lost} entries lost${ignored.length > 0 ? `, ${ignored.length} entries of the root left alone` : ''}\n`);
   }
-  return damaged > 0 ? 1 : 0;
+  return damaged > 0 || ignored.length > 0 ? 1 : 0;
 }
 
 // --- stat --------------------------------------------------------------------------------------
@@ -296,7 +300,7 @@ async function dump(wal: WalLocation, args: WalArgs): Promise<number> {
   const token = args.token === null ? (wal.tokens.length === 1 ? wal.tokens[0] : undefined) : wal.tokens.find((t) => t.name === args.token);
   if (!token) {
     const known = names.length > 0 ? `; its tokens: ${names.join(', ')}` : '';
-    return argumentError(args.token === null ? `wal dump needs --token NAME${known}` : `no token ${args.token} in ${wal.root}${known}`);
+    return argumentError(args.token === null ? `wal dump needs --token NAME${known}` : `no token ${printableName(args.token)} in ${printableName(wal.root)}${known}`);
   }
   const snapshot = await snapshotToken(token);
   const from = dumpStart(snapshot, args.from);

@@ -167,3 +167,8 @@ export function parseSegmentFileName(name: string): number | null {
   const n = Number(m[1]);
   return n >= 1 && n <= MAX_U48 ? n : null;
 }
+
+/** Whether a name looks like a segment's, whatever its number: for telling an operator why it was set aside. */
+export function looksLikeSegmentFileName(name: string): boolean {
+  return SEGMENT_FILE.test(name);
+}

@@ -1,8 +1,8 @@
 /**
  * What a token's WAL directory holds, sorted out: its segment files (with their headers), its
- * cursor, and the leftovers of its own interrupted writes. Anything else is not the WAL's and is
- * left alone: it never takes the token down. Read-only: the service at start and `logstack wal`
- * survey alike.
+ * cursor, the leftovers of its own interrupted writes, and everything else — files and folders
+ * that are not the WAL's, which are set aside (left where they are, reported once) and never
+ * take the token down. Read-only: the service at start and `logstack wal` survey alike.
  *
  * A segment file is a regular file named `<16 digits>.wal` whose number fits the header's
  * 48-bit field. A damaged header costs the header, not the records: the number is in the name,
@@ -11,14 +11,16 @@
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { judgeCursor, type CursorJudgement, type FrameLookup, type FrameSeq, type SurveyedSegment } from './cursor-check.js';
-import { readCursor, type CursorRead } from './cursor-file.js';
+import { CURSOR_FILE, readCursor, type CursorRead } from './cursor-file.js';
 import { frameEndingAt, readRange, scanFrames } from './frame-scanner.js';
+import { printableName } from './printable-name.js';
 import {
   FRAME_HEAD_BYTES,
   HEADER_BYTES,
   KIND_LABEL_SET,
   checkFrame,
   decodeHeader,
+  looksLikeSegmentFileName,
   parseSegmentFileName,
   plausibleHead,
   segmentFileName,
@@ -38,12 +40,25 @@ export interface SegmentFile {
   readonly headerError: string | null;
 }
 
+export interface SetAside {
+  /** Printable (printable-name.ts). */
+  readonly name: string;
+  readonly reason: string;
+}
+
 export interface TokenDirSurvey {
   readonly cursor: CursorRead;
   /** Ascending by segment number. */
   readonly segments: readonly SegmentFile[];
   /** Temp files of writes a crash interrupted: the WAL's own, removed at the next start. */
   readonly leftovers: readonly string[];
+  readonly setAside: readonly SetAside[];
+}
+
+function setAsideReason(name: string, kind: 'file' | 'directory' | 'other'): string {
+  if (name.endsWith('.wal.damaged')) return 'a segment an earlier release set aside for a bad header: its records were not delivered; rename it back while LogStack is stopped to have them read';
+  if (looksLikeSegmentFileName(name)) return kind === 'file' ? 'named like a segment, but its number is out of range (1 to 2^48 - 1)' : `a ${kind === 'directory' ? 'folder' : 'non-file'} named like a segment`;
+  return `not a file of the WAL (a ${kind === 'directory' ? 'folder' : kind === 'file' ? 'file' : 'special file or link'})`;
 }
 
 async function readHeader(file: string): Promise<{ bytes: number; header: SegmentHeader | null; headerError: string | null } | null> {
@@ -70,14 +85,20 @@ export async function surveyTokenDir(dir: string): Promise<TokenDirSurvey> {
   const entries = await readdir(dir, { withFileTypes: true });
   const segments: SegmentFile[] = [];
   const leftovers: string[] = [];
+  const setAside: SetAside[] = [];
   for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    if (!e.isFile()) continue;
-    if (OWN_TEMP.test(e.name)) {
+    const kind = e.isFile() ? 'file' : e.isDirectory() ? 'directory' : 'other';
+    if (e.name === CURSOR_FILE && kind === 'file') continue;
+    if (e.name === DEAD_LETTER_DIR && kind === 'directory') continue;
+    if (OWN_TEMP.test(e.name) && kind === 'file') {
       leftovers.push(e.name);
       continue;
     }
     const n = parseSegmentFileName(e.name);
-    if (n === null) continue;
+    if (n === null || kind !== 'file') {
+      setAside.push({ name: printableName(e.name), reason: setAsideReason(e.name, kind) });
+      continue;
+    }
     const file = join(dir, segmentFileName(n));
     const read = await readHeader(file);
     if (!read) continue;
@@ -86,7 +107,7 @@ export async function surveyTokenDir(dir: string): Promise<TokenDirSurvey> {
     segments.push({ segment: n, file, bytes: read.bytes, header: headerError === null ? read.header : null, headerError });
   }
   segments.sort((a, b) => a.segment - b.segment);
-  return { cursor, segments, leftovers };
+  return { cursor, segments, leftovers, setAside };
 }
 
 /** How far a cursor check looks back for the record before the cursor: more than any entry. */

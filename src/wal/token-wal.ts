@@ -151,6 +151,7 @@ export class DiskTokenWal implements TokenWal {
     await mkdir(dir, { recursive: true });
     const survey = await surveyTokenDir(dir);
     for (const leftover of survey.leftovers) await rm(join(dir, leftover), { force: true });
+    for (const { name: file, reason } of survey.setAside) observer.setAside?.(name, file, reason);
 
     const judgement = await judgeSurveyedCursor(survey);
     const trusted = judgement?.kind === 'trusted' ? judgement : null;

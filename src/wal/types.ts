@@ -192,5 +192,9 @@ export interface WalObserver {
   segmentDeleted?(token: string, segment: number): void;
   /** The cursor on disk was not used: delivery restarts at the oldest segment (Loki drops what it has). */
   cursorReset?(token: string, reason: string): void;
+  /** A file or folder that is not the WAL's was left where it is. `name` is printable (see printable-name.ts). */
+  setAside?(token: string | null, name: string, reason: string): void;
+  /** The WAL folder of a key no longer configured was found: its backlog is delivered. */
+  leftoverKey?(token: string): void;
   writeFailed?(token: string, error: Error): void;
 }

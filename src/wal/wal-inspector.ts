@@ -17,9 +17,10 @@ import { resumeOf, type CursorJudgement, type Resume } from './cursor-check.js';
 import { CURSOR_FILE, readCursor } from './cursor-file.js';
 import { LabelSetReader } from './label-sets.js';
 import { comparePositions } from './position.js';
+import { printableName } from './printable-name.js';
 import { readRecords, type PlanReadResult } from './segment-reader.js';
 import { HEADER_BYTES, parseSegmentFileName, type SegmentHeader } from './segment-format.js';
-import { tokenNameOfDir } from './token-dir.js';
+import { classifyRootEntry, tokenNameOfDir } from './token-dir.js';
 import { judgeSurveyedCursor, surveyTokenDir, surveyed, type TokenDirSurvey } from './token-dir-survey.js';
 import type { DamageNote, WalPosition } from './types.js';
 import { LOCK_DIR } from './wal-lock.js';
@@ -32,6 +33,7 @@ const LOCK_FRESH_MS = 60_000;
 const READ_LIMITS = { maxRecords: 4096, maxBytes: 4 * 1024 * 1024 };
 
 export interface TokenLocation {
+  /** The key name; printable (a directory given by hand may be named anything). */
   readonly name: string;
   readonly dir: string;
 }
@@ -39,6 +41,8 @@ export interface TokenLocation {
 export interface WalLocation {
   readonly root: string;
   readonly tokens: readonly TokenLocation[];
+  /** Entries of the root that are no key's WAL, left alone by the service: printable names. */
+  readonly ignored: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
 }
 
 export interface TokenSnapshot extends TokenLocation {
@@ -78,22 +82,24 @@ export async function locateWal(dir: string): Promise<WalLocation | string> {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return `${dir} is not a directory`;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return `${printableName(dir)} is not a directory`;
     throw err;
   }
   if (holdsWal(entries.filter((e) => e.isFile()).map((e) => e.name))) {
     const name = basename(dir);
-    return { root: dirname(dir), tokens: [{ name: tokenNameOfDir(name) ?? name, dir }] };
+    return { root: dirname(dir), tokens: [{ name: tokenNameOfDir(name) ?? printableName(name), dir }], ignored: [] };
   }
-  const tokens = entries
-    .filter((e) => e.isDirectory())
-    .flatMap((e) => {
-      const name = tokenNameOfDir(e.name);
-      return name === null ? [] : [{ name, dir: join(dir, e.name) }];
-    })
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  if (tokens.length === 0 && !entries.some((e) => e.name === LOCK_DIR)) return `${dir} is neither a WAL root nor a token directory of one`;
-  return { root: dir, tokens };
+  const tokens: TokenLocation[] = [];
+  const ignored: Array<{ name: string; reason: string }> = [];
+  for (const e of entries) {
+    if (e.name === LOCK_DIR) continue;
+    const found = await classifyRootEntry(dir, e);
+    if (found.kind === 'leftover') tokens.push({ name: found.name, dir: join(dir, e.name) });
+    else ignored.push({ name: printableName(e.name), reason: found.reason });
+  }
+  if (tokens.length === 0 && !entries.some((e) => e.name === LOCK_DIR)) return `${printableName(dir)} is neither a WAL root nor a token directory of one`;
+  tokens.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { root: dir, tokens, ignored };
 }
 
 /** Whether a running process holds the root's lock (its lock directory is fresh). */

@@ -6,12 +6,14 @@
  * entries are lost. A verify that says ok and a start that loses data would be a bug.
  *
  * Damage is what loses data or costs metadata: a bad header, a record that fails its CRC, a
- * label set unreadable in both its copies, a cursor that cannot be used. A torn tail at the end
- * of the last segment is a note: the half-written group of a crash (the next start truncates it, nothing
+ * label set unreadable in both its copies, a cursor that cannot be used. Files that are not the
+ * WAL's are warnings: the service leaves them alone. A torn tail at the end of the last segment
+ * is a note: the half-written group of a crash (the next start truncates it, nothing
  * acknowledged is in it) or, beside a running service, a write in progress.
  */
 import type { CursorRead } from './cursor-file.js';
 import type { SegmentHeader } from './segment-format.js';
+import type { SetAside } from './token-dir-survey.js';
 import type { DamageNote, WalPosition } from './types.js';
 import { walkRecords, type TokenSnapshot } from './wal-inspector.js';
 
@@ -56,6 +58,7 @@ export interface TokenVerification {
   readonly resumeAt: WalPosition;
   /** Entries lost to damage after that point: what the service counts as it delivers. */
   readonly lostEntries: number;
+  readonly setAside: readonly SetAside[];
   readonly leftovers: readonly string[];
   readonly findings: readonly Finding[];
   /** Damage or warnings found. */
@@ -147,6 +150,7 @@ export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): P
   if (cursorState.state === 'not-used') {
     findings.push({ severity: 'damage', message: `cursor ${cursorState.reason}; the next start redelivers from the oldest segment (Loki drops the duplicates)` });
   }
+  for (const { name, reason } of survey.setAside) findings.push({ severity: 'warning', message: `${name}: ${reason}; left alone` });
   for (const name of survey.leftovers) {
     findings.push({ severity: 'note', message: `${name}: ${lockHeld ? 'possibly being written' : 'left by an interrupted write, removed at the next start'}` });
   }
@@ -158,6 +162,7 @@ export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): P
     cursorState,
     resumeAt: resume.at,
     lostEntries,
+    setAside: survey.setAside,
     leftovers: survey.leftovers,
     findings,
     damaged: findings.some((f) => f.severity !== 'note'),

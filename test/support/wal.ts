@@ -10,15 +10,17 @@ export interface ObservedEvents {
   damage: Array<{ token: string } & WalDamage>;
   tornTails: Array<{ token: string; segment: number; bytes: number }>;
   cursorResets: string[];
+  setAside: Array<{ token: string | null; name: string; reason: string }>;
   deleted: number[];
   writeFailures: Error[];
 }
 
 export function recordingObserver(): { observer: WalObserver; events: ObservedEvents } {
-  const events: ObservedEvents = { fsyncs: 0, damage: [], tornTails: [], cursorResets: [], deleted: [], writeFailures: [] };
+  const events: ObservedEvents = { fsyncs: 0, damage: [], tornTails: [], cursorResets: [], setAside: [], deleted: [], writeFailures: [] };
   const observer: WalObserver = {
     fsync: () => void events.fsyncs++,
     damage: (token, damage) => void events.damage.push({ token, ...damage }),
+    setAside: (token, name, reason) => void events.setAside.push({ token, name, reason }),
     tornTail: (token, segment, bytes) => void events.tornTails.push({ token, segment, bytes }),
     cursorReset: (_token, reason) => void events.cursorResets.push(reason),
     segmentDeleted: (_token, segment) => void events.deleted.push(segment),

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { createDiskWalStore } from '../../src/wal/disk-wal-store.js';
@@ -93,5 +93,33 @@ t.test('a token directory that cannot be opened leaves that token refusing appen
   t.same((await alpha.read(alpha.cursor, { maxRecords: 10, maxBytes: 1 << 20 })).records, [], 'nothing to deliver');
   t.equal(events.writeFailures.length, 1, 'reported');
   t.same(await store.token('beta').append(entries([payload(1)])), { firstSeq: 1, lastSeq: 1 });
+  await store.close();
+});
+
+t.test('a folder under the root becomes a token only for a configured key, or as a key no longer configured that left a WAL; the rest is left alone and reported, printably', async (t) => {
+  const dir = t.testdir();
+  const first = await openWal(dir, { tokens: ['alpha', 'old-key'] });
+  await first.token('old-key').append(entries([payload(1)]));
+  await first.close();
+  await mkdir(join(dir, 'lost+found'));
+  await mkdir(join(dir, '%1B%5B31m'));
+  await mkdir(join(dir, 'empty-key'));
+  await writeFile(join(dir, 'stray\u202efile'), 'x');
+
+  const { observer, events } = recordingObserver();
+  const leftovers: string[] = [];
+  const store = await openWal(dir, { tokens: ['alpha'], observer: { ...observer, leftoverKey: (name) => void leftovers.push(name) } });
+  t.same(store.tokens().map((w) => w.name).sort(), ['alpha', 'old-key']);
+  t.same(leftovers, ['old-key'], 'the key no longer configured is reported');
+  t.equal(store.token('old-key').stats().pendingEntries, 1, 'and its backlog is there to deliver');
+  t.same(
+    events.setAside.map((e) => [e.token, e.name]).sort(),
+    [
+      [null, '%1B%5B31m'],
+      [null, 'empty-key'],
+      [null, 'lost+found'],
+      [null, 'stray\\u{202e}file'],
+    ],
+  );
   await store.close();
 });

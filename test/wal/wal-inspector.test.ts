@@ -78,8 +78,8 @@ t.test('a WAL root lists its token directories by key name; a token directory is
   const store = await openWal(root, { tokens: ['svc:odd', 'alpha'] });
   await store.close();
   const located = await locateWal(root);
-  t.same(located, { root, tokens: [{ name: 'alpha', dir: join(root, 'alpha') }, { name: 'svc:odd', dir: join(root, 'svc%3Aodd') }] });
-  t.same(await locateWal(join(root, 'svc%3Aodd')), { root, tokens: [{ name: 'svc:odd', dir: join(root, 'svc%3Aodd') }] });
+  t.same(located, { root, tokens: [{ name: 'alpha', dir: join(root, 'alpha') }, { name: 'svc:odd', dir: join(root, 'svc%3Aodd') }], ignored: [] });
+  t.same(await locateWal(join(root, 'svc%3Aodd')), { root, tokens: [{ name: 'svc:odd', dir: join(root, 'svc%3Aodd') }], ignored: [] });
 
   const elsewhere = t.testdir({ 'notes.txt': 'hello' });
   t.match(await locateWal(elsewhere), /is neither a WAL root nor a token directory/);
