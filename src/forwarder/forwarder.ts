@@ -363,15 +363,21 @@ export class Forwarder {
     return this.#flushReport();
   }
 
+  /** Everything the lane's WAL holds up to the flush is delivered; never for a WAL that could not be read. */
+  #delivered(lane: Lane): boolean {
+    const s = lane.wal.stats();
+    return !s.unavailable && s.ackedSeq >= lane.flushToSeq;
+  }
+
   #flushed(): boolean {
-    return this.#lanes.every((l) => l.wal.stats().ackedSeq >= l.flushToSeq);
+    return this.#lanes.every((l) => this.#delivered(l));
   }
 
   #flushReport(): FlushReport {
     const tokens: FlushReport['tokens'] = {};
     for (const lane of this.#lanes) {
       const s = lane.wal.stats();
-      tokens[lane.wal.name] = { targetSeq: lane.flushToSeq, ackedSeq: s.ackedSeq, pendingEntries: s.pendingEntries, delivered: s.ackedSeq >= lane.flushToSeq, health: lane.health };
+      tokens[lane.wal.name] = { targetSeq: lane.flushToSeq, ackedSeq: s.ackedSeq, pendingEntries: s.pendingEntries, delivered: this.#delivered(lane), health: lane.health };
     }
     return { complete: this.#flushed(), tokens };
   }
@@ -432,7 +438,9 @@ export class Forwarder {
       for (const lane of this.#lanes) lane.flushToSeq = lane.wal.stats().lastSeq;
       this.#wake();
       const deadline = this.#clock() + drainMs;
-      while (this.#clock() < deadline && !this.#flushed() && this.#lanes.some((l) => l.health === 'ok')) await sleep(20);
+      // A WAL that could not be read has nothing to drain.
+      const drained = () => this.#lanes.every((l) => l.wal.stats().unavailable || this.#delivered(l));
+      while (this.#clock() < deadline && !drained() && this.#lanes.some((l) => l.health === 'ok')) await sleep(20);
       this.#state = 'stopped';
       this.#abort.abort();
       this.#wake();

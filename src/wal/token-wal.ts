@@ -665,6 +665,7 @@ export class DiskTokenWal implements TokenWal {
       corruptRecords: this.#corrupt,
       failed: this.#failed,
       cursorWriteFailed: this.#cursorWriteFailed,
+      unavailable: false,
     };
   }
 

@@ -101,6 +101,8 @@ export interface TokenWalStats {
   readonly failed: string | null;
   /** The last cursor write failed (delivered segments stay on disk until one succeeds); null when it did not. */
   readonly cursorWriteFailed: string | null;
+  /** The WAL could not be opened: what its directory holds is neither read nor delivered. */
+  readonly unavailable: boolean;
 }
 
 /** The room a WAL has for appends now: what a batch may cost before it is built. */

@@ -74,6 +74,7 @@ export class UnavailableTokenWal implements TokenWal {
       corruptRecords: 0,
       failed: this.#reason,
       cursorWriteFailed: null,
+      unavailable: true,
     };
   }
 

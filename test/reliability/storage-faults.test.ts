@@ -291,6 +291,12 @@ t.test('a token directory that is read-only at start: the service starts, serves
   t.match(await statusOf(r, 'beta'), { failed: null, delivery: 'ok' });
   t.equal(await r.metric('wal_write_failures_total{token="alpha"}'), 1);
   t.match(logged(r, 'alpha', /^WAL write failed$/)[0], { err: { code: 'EROFS' } });
+  const flush = await r.flush(1);
+  t.match(
+    { status: flush.status, json: flush.json },
+    { status: 504, json: { error: 'flush_timeout', details: { alpha: { delivered: false }, beta: { delivered: true } } } },
+    'a flush does not say complete while alpha’s backlog cannot even be read',
+  );
   await r.stop();
   t.same(await readdir(alphaDir), before, 'nothing in the directory was touched');
 
