@@ -13,7 +13,8 @@
  * The previous release wrote one JSON object (`{"version":1,...}`) by temp file and rename; it
  * is read as the cursor, and replaced by the slotted file when the token's WAL opens.
  */
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fsyncDir } from './fs-sync.js';
@@ -26,6 +27,11 @@ const SLOTS = 2;
 const FILE_BYTES = SLOT_BYTES * SLOTS;
 /** A cursor file is never larger; a larger one is not read whole. */
 const MAX_READ_BYTES = FILE_BYTES;
+/** Files written here are never opened through a link, which could point anywhere. */
+const WRITE_IN_PLACE = constants.O_RDWR | constants.O_NOFOLLOW;
+const WRITE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+/** Past this generation the file is made anew, its count from 1: generations stay exact numbers. */
+const MAX_GENERATION = 2 ** 48;
 
 export interface StoredCursor extends WalPosition {
   readonly ackedSeq: number;
@@ -146,17 +152,23 @@ export class CursorFile {
    */
   async prepare(read: CursorRead): Promise<void> {
     const target = join(this.#dir, CURSOR_FILE);
-    if (read.kind === 'none' || (read.kind === 'ok' && read.generation > 0)) {
+    if (read.kind === 'none' || (read.kind === 'ok' && read.generation > 0 && read.generation < MAX_GENERATION)) {
       if (read.kind === 'ok') this.#generation = read.generation;
-      this.#fh = await open(target, 'r+');
-      if ((await this.#fh.stat()).size >= FILE_BYTES) return;
-      await this.#fh.close();
+      try {
+        this.#fh = await open(target, WRITE_IN_PLACE);
+      } catch (err) {
+        // A link in its place is replaced by a file of its own, never written through.
+        if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw err;
+      }
+      if (this.#fh !== null && (await this.#fh.stat()).size >= FILE_BYTES) return;
+      await this.#fh?.close();
       this.#fh = null;
     }
     await this.#create(read.kind === 'ok' ? read.cursor : null);
   }
 
   async #create(cursor: StoredCursor | null): Promise<void> {
+    this.#generation = 0;
     const target = join(this.#dir, CURSOR_FILE);
     const temp = `${target}.tmp`;
     const content = Buffer.alloc(FILE_BYTES, 0x20);
@@ -166,7 +178,9 @@ export class CursorFile {
       this.#generation++;
       slotText(this.#generation, cursor).copy(content, (this.#generation % SLOTS) * SLOT_BYTES);
     }
-    const fh = await open(temp, 'w');
+    // Whatever was left under the temp name goes (a link is removed, not followed).
+    await unlink(temp).catch(() => undefined);
+    const fh = await open(temp, WRITE_NEW);
     try {
       await fh.writeFile(content);
       await fh.sync();
@@ -178,7 +192,7 @@ export class CursorFile {
     await fh.close();
     await rename(temp, target);
     await fsyncDir(this.#dir);
-    this.#fh = await open(target, 'r+');
+    this.#fh = await open(target, WRITE_IN_PLACE);
   }
 
   /** Persists `cursor` in the slot not holding the latest one, and fsyncs it. */

@@ -15,7 +15,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProtobufReader } from '../loki/protobuf-wire.js';
-import { scanFrames, type DamageRegion, type ScannedFrame } from './frame-scanner.js';
+import { scanFrames, type DamageRegion } from './frame-scanner.js';
 import { LabelSetReader, readRefs } from './label-sets.js';
 import { HEADER_BYTES, KIND_LABEL_SET, KIND_V1_ENTRY, segmentFileName } from './segment-format.js';
 import type { DamageNote, ReadLimits, ReadPlan, WalPosition, WalReadResult, WalRecord } from './types.js';
@@ -152,10 +152,9 @@ export async function readRecords(
       try {
         const r = await scanFrames(fh, from, end, { maxRecords: limits.maxRecords - records.length, maxBytes: Math.max(1, limits.maxBytes - bytes) }, lastEntrySeq);
         let d = 0;
-        const frames: ScannedFrame[] = r.frames;
         /** The record whose `next` may reach past the label sets that follow it. */
         let extendable: number | null = null;
-        for (const f of frames) {
+        for (const f of r.frames) {
           while (d < r.damage.length && r.damage[d]!.offset < f.offset) {
             addDamage(segment, r.damage[d++]!);
             extendable = null;

@@ -14,6 +14,7 @@
  *   two leaves a segment that is deleted at the next open, never a cursor that points nowhere.
  * - A segment file appears under its final name only with a complete, fsync'd header.
  */
+import { constants } from 'node:fs';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logstackError } from '../errors.js';
@@ -193,11 +194,9 @@ export class DiskTokenWal implements TokenWal {
     this.#writeHandle = await open(join(dir, segmentFileName(this.#active.segment)), 'r+');
     this.#durableEnd = { segment: this.#active.segment, offset: this.#active.size };
 
+    // With no segment on disk, resumeOf's start is segment 1: the one just made.
     const resume = resumeOf(survey.cursor, judgement, kept[0] && surveyed(kept[0]));
-    const first = this.#segments[0]!;
-    // No segment is left when every one was damaged beyond use: start at the new one.
-    const at = resume.at.segment < first.segment ? { segment: first.segment, offset: HEADER_BYTES } : resume.at;
-    this.#cursor = this.#advancePastSealedEnd({ ...at, ackedSeq: resume.ackedSeq });
+    this.#cursor = this.#advancePastSealedEnd({ ...resume.at, ackedSeq: resume.ackedSeq });
     this.#cursorAfterSeq = resume.afterSeq;
     try {
       await this.#cursorFile.prepare(survey.cursor);
@@ -356,9 +355,19 @@ export class DiskTokenWal implements TokenWal {
       return fail(logstackError('WAL_UNAVAILABLE', [this.name, `rotation failed (${errno(err)})`], { cause: err, retryAfterSeconds: 5 }));
     }
 
+    let entries = 0;
+    for (const b of batches) entries += b.entries;
+    // Seqs are 48-bit fields; only a crafted header or cursor gets near the end of them.
+    if (this.#lastSeq + entries > MAX_U48) return fail(logstackError('WAL_UNAVAILABLE', [this.name, 'its seqs are exhausted'], { retryAfterSeconds: 30 }));
     const buffer = this.#opts.frameBuffers.acquire(bound);
     try {
-      const framed = frameGroup(batches, this.#labelTable, { offset: this.#active.size, firstSeq: this.#lastSeq + 1, nowMs: now }, buffer);
+      let framed;
+      try {
+        framed = frameGroup(batches, this.#labelTable, { offset: this.#active.size, firstSeq: this.#lastSeq + 1, nowMs: now }, buffer);
+      } catch (err) {
+        // A bug, not the disk: the appends are answered all the same, never left waiting.
+        return fail(err as Error);
+      }
       if (!(await this.#writeFrames(group, framed.frames, now))) return;
       for (const w of framed.written) this.#labelTable.add(w.labels, w.bytes, w.place);
     } finally {
@@ -427,7 +436,8 @@ export class DiskTokenWal implements TokenWal {
     const createdAtMs = this.#opts.clock();
     const file = join(dir, segmentFileName(segment));
     const temp = `${file}.tmp`;
-    const fh = await open(temp, 'w');
+    // Never through a link someone left under the temp file's name.
+    const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW);
     try {
       await fh.writeFile(encodeHeader({ segment, createdAtMs, firstSeq }));
       await fh.sync();

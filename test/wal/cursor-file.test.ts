@@ -1,4 +1,4 @@
-import { open, readFile, stat, writeFile } from 'node:fs/promises';
+import { lstat, open, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { CURSOR_FILE, CursorFile, readCursor } from '../../src/wal/cursor-file.js';
@@ -71,4 +71,26 @@ t.test('unreadable cursors say why; a missing file is not a cursor of none', asy
   await writeFile(join(dir, CURSOR_FILE), bytes);
   t.match(await readCursor(dir), { kind: 'invalid', reason: /slot \d: (CRC mismatch|not JSON)/ }, 'both slots damaged');
   await file.close();
+});
+
+t.test('a link at the cursor file or its temp file is never written through: the cursor gets a file of its own', async (t) => {
+  const dir = t.testdir({ wal: {}, outside: { 'cursor.json': '', 'other': 'not the WAL’s\n' } });
+  const wal = join(dir, 'wal');
+  // A slotted cursor file outside the WAL, linked in as its cursor.
+  const outside = new CursorFile(join(dir, 'outside'));
+  await outside.prepare({ kind: 'missing' });
+  await outside.write(cursor(1));
+  await outside.close();
+  const before = await readFile(join(dir, 'outside', CURSOR_FILE));
+  await symlink(join(dir, 'outside', CURSOR_FILE), join(wal, CURSOR_FILE));
+  await symlink(join(dir, 'outside', 'other'), join(wal, `${CURSOR_FILE}.tmp`));
+
+  const file = new CursorFile(wal);
+  await file.prepare(await readCursor(wal));
+  await file.write(cursor(2));
+  await file.close();
+  t.ok((await lstat(join(wal, CURSOR_FILE))).isFile(), 'the link is replaced by a file');
+  t.match(await readCursor(wal), { kind: 'ok', cursor: cursor(2) });
+  t.same(await readFile(join(dir, 'outside', CURSOR_FILE)), before, 'the file the link pointed at is untouched');
+  t.equal(await readFile(join(dir, 'outside', 'other'), 'utf8'), 'not the WAL’s\n', 'so is the one the temp link pointed at');
 });

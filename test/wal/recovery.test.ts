@@ -1,7 +1,7 @@
 import { appendFile, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { HEADER_BYTES, segmentFileName } from '../../src/wal/segment-format.js';
+import { encodeHeader, HEADER_BYTES, MAX_U48, segmentFileName } from '../../src/wal/segment-format.js';
 import type { TokenWal, WalPosition } from '../../src/wal/types.js';
 import { entries, lostEntries, openWal, payload, recordingObserver } from '../support/wal.js';
 
@@ -279,5 +279,17 @@ t.test('an empty segment file left by a crash before its header was complete is 
   const store = await openWal(dir);
   t.same(await readSeqs(store.token('alpha')), [1, 2]);
   t.notOk((await readdir(join(dir, 'alpha'))).some((n) => n.endsWith('.tmp')), 'temp files removed');
+  await store.close();
+});
+
+t.test('a header whose seqs are near their end refuses the appends that would pass it, and answers them', async (t) => {
+  const dir = t.testdir({ alpha: {} });
+  const firstSeq = MAX_U48 - 2;
+  await writeFile(join(dir, 'alpha', segmentFileName(1)), encodeHeader({ segment: 1, createdAtMs: Date.now(), firstSeq }));
+  const store = await openWal(dir);
+  const wal = store.token('alpha');
+  await t.rejects(wal.append(entries([payload(1), payload(2), payload(3), payload(4)])), { code: 'WAL_UNAVAILABLE', message: /seqs are exhausted/ });
+  t.same(await wal.append(entries([payload(1), payload(2)])), { firstSeq, lastSeq: firstSeq + 1 }, 'what fits is written');
+  t.same(await readSeqs(wal), [firstSeq, firstSeq + 1]);
   await store.close();
 });
