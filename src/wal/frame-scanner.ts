@@ -6,7 +6,7 @@
  * with the seqs on both sides, from which the caller counts the entries lost exactly.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { FRAME_HEAD_BYTES, KIND_LABEL_SET, checkFrame, plausibleHead, type DecodedFrame } from './segment-format.js';
+import { FRAME_HEAD_BYTES, HEADER_BYTES, KIND_LABEL_SET, checkFrame, plausibleHead, type DecodedFrame } from './segment-format.js';
 
 const WINDOW_BYTES = 1024 * 1024;
 /**
@@ -66,6 +66,17 @@ export async function readRange(fh: FileHandle, position: number, length: number
     filled += bytesRead;
   }
   return filled === length ? buf : buf.subarray(0, filled);
+}
+
+/** The good frame starting at `offset`, read no further than `end`; null when there is none. */
+export async function frameAt(fh: FileHandle, offset: number, end: number): Promise<DecodedFrame | null> {
+  if (offset + FRAME_HEAD_BYTES > end) return null;
+  const head = await readRange(fh, offset, FRAME_HEAD_BYTES);
+  if (head.length < FRAME_HEAD_BYTES || !plausibleHead(head, 0)) return null;
+  const size = FRAME_HEAD_BYTES + head.readUInt32LE(0);
+  if (offset + size > end) return null;
+  const check = checkFrame(await readRange(fh, offset, size), 0);
+  return check.kind === 'frame' ? check.frame : null;
 }
 
 /** Whether a frame of `seq` may follow the entry `afterSeq`; a label set carries the seq of the entry after it. */
@@ -169,13 +180,16 @@ export async function scanFrames(fh: FileHandle, from: number, end: number, limi
   return { frames, next: pos, damage, damagedTailAt: null, lastSeq };
 }
 
+/** How far `frameEndingAt` looks back: more than any entry record. */
+const LOOK_BACK_BYTES = 16 * 1024 * 1024;
+
 /**
  * The good frame that ends exactly at `end`, found by looking back from it: the frame whose
- * length field reaches `end` and whose CRC checks out. Looks back at most `maxBytes`. The
- * frames have no back pointers; this costs about the size of that one frame.
+ * length field reaches `end` and whose CRC checks out. The frames have no back pointers; this
+ * costs about the size of that one frame.
  */
-export async function frameEndingAt(fh: FileHandle, floor: number, end: number, maxBytes: number): Promise<ScannedFrame | null> {
-  const lowest = Math.max(floor, end - maxBytes);
+export async function frameEndingAt(fh: FileHandle, end: number): Promise<ScannedFrame | null> {
+  const lowest = Math.max(HEADER_BYTES, end - LOOK_BACK_BYTES);
   let window = MIN_WINDOW_BYTES;
   let scannedDownTo = end - FRAME_HEAD_BYTES + 1;
   for (;;) {

@@ -10,8 +10,8 @@
  * starts over and label sets are written again, which costs disk, never correctness.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { readRange } from './frame-scanner.js';
-import { FRAME_HEAD_BYTES, KIND_LABEL_SET, MAX_LABEL_SET_BYTES, checkFrame } from './segment-format.js';
+import { frameAt } from './frame-scanner.js';
+import { KIND_LABEL_SET } from './segment-format.js';
 
 /** Where a label set and its copy are in the active segment. */
 export interface LabelSetPlace {
@@ -110,14 +110,9 @@ export class LabelSetReader {
     const key = `${file}@${offset}`;
     const cached = this.#cache.get(key);
     if (cached !== undefined) return cached;
-    if (offset + FRAME_HEAD_BYTES > end) return null;
-    const head = await readRange(fh, offset, FRAME_HEAD_BYTES);
-    if (head.length < FRAME_HEAD_BYTES || head[14] !== KIND_LABEL_SET) return null;
-    const length = head.readUInt32LE(0);
-    if (length > MAX_LABEL_SET_BYTES || offset + FRAME_HEAD_BYTES + length > end) return null;
-    const check = checkFrame(await readRange(fh, offset, FRAME_HEAD_BYTES + length), 0);
-    if (check.kind !== 'frame' || check.frame.kind !== KIND_LABEL_SET) return null;
-    const labels = check.frame.payload.toString('utf8');
+    const frame = await frameAt(fh, offset, end);
+    if (frame === null || frame.kind !== KIND_LABEL_SET) return null;
+    const labels = frame.payload.toString('utf8');
     this.#put(key, labels);
     return labels;
   }

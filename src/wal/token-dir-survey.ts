@@ -12,17 +12,14 @@ import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { judgeCursor, type CursorJudgement, type FrameLookup, type FrameSeq, type SurveyedSegment } from './cursor-check.js';
 import { CURSOR_FILE, readCursor, type CursorRead } from './cursor-file.js';
-import { frameEndingAt, readRange, scanFrames } from './frame-scanner.js';
+import { frameAt, frameEndingAt, readRange, scanFrames } from './frame-scanner.js';
 import { printableName } from './printable-name.js';
 import {
-  FRAME_HEAD_BYTES,
   HEADER_BYTES,
   KIND_LABEL_SET,
-  checkFrame,
   decodeHeader,
   looksLikeSegmentFileName,
   parseSegmentFileName,
-  plausibleHead,
   segmentFileName,
   type SegmentHeader,
 } from './segment-format.js';
@@ -110,21 +107,8 @@ export async function surveyTokenDir(dir: string): Promise<TokenDirSurvey> {
   return { cursor, segments, leftovers, setAside };
 }
 
-/** How far a cursor check looks back for the record before the cursor: more than any entry. */
-const LOOK_BACK_BYTES = 16 * 1024 * 1024;
-
 export function surveyed(s: SegmentFile): SurveyedSegment {
   return { segment: s.segment, bytes: s.bytes, headerFirstSeq: s.header?.firstSeq ?? null };
-}
-
-/** The good frame at `offset`, or null; `size` is the file's. */
-async function frameAt(fh: FileHandle, offset: number, size: number): Promise<{ kind: number; seq: number } | null> {
-  const head = await readRange(fh, offset, Math.min(FRAME_HEAD_BYTES, size - offset));
-  if (head.length < FRAME_HEAD_BYTES || !plausibleHead(head, 0)) return null;
-  const length = head.readUInt32LE(0);
-  if (offset + FRAME_HEAD_BYTES + length > size) return null;
-  const check = checkFrame(await readRange(fh, offset, FRAME_HEAD_BYTES + length), 0);
-  return check.kind === 'frame' ? check.frame : null;
 }
 
 /** The survey's cursor judged against its segments (cursor-check.ts); null when there is no cursor to judge. */
@@ -143,7 +127,7 @@ export async function judgeSurveyedCursor(survey: TokenDirSurvey): Promise<Curso
   const seqOf = (f: { kind: number; seq: number } | null): FrameSeq | null => (f === null ? null : { seq: f.seq, labelSet: f.kind === KIND_LABEL_SET });
   const lookup: FrameLookup = {
     frameAt: async (segment, offset) => seqOf(await frameAt(await handle(segment), offset, bySegment.get(segment)!.bytes)),
-    frameEndingAt: async (segment, offset) => seqOf(await frameEndingAt(await handle(segment), HEADER_BYTES, offset, LOOK_BACK_BYTES)),
+    frameEndingAt: async (segment, offset) => seqOf(await frameEndingAt(await handle(segment), offset)),
     firstFrame: async (segment) => {
       const r = await scanFrames(await handle(segment), HEADER_BYTES, bySegment.get(segment)!.bytes, { maxRecords: 1, maxBytes: 1 }, null);
       return seqOf(r.frames[0] ?? null);

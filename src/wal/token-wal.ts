@@ -70,8 +70,6 @@ interface PendingAppend {
 
 /** Once the active segment is fully delivered and this large, it is rotated so it can be deleted. */
 const RECLAIM_FRACTION = 8;
-/** How far back a cursor check looks for the record before the cursor: more than any entry. */
-const LOOK_BACK_BYTES = 16 * 1024 * 1024;
 const TAIL_SCAN_LIMITS = { maxRecords: 65536, maxBytes: 16 * 1024 * 1024 };
 /** What is read to find the oldest pending entry: its frame, and the label sets before it mostly. */
 const OLDEST_WINDOW_BYTES = 4096;
@@ -222,7 +220,7 @@ export class DiskTokenWal implements TokenWal {
       const s = segments[i]!;
       const fh = await open(s.file, 'r');
       try {
-        const end = await frameEndingAt(fh, HEADER_BYTES, s.bytes, LOOK_BACK_BYTES);
+        const end = await frameEndingAt(fh, s.bytes);
         if (end) return end.kind === KIND_LABEL_SET ? end.seq - 1 : end.seq;
         let pos = HEADER_BYTES;
         let seq: number | null = null;
