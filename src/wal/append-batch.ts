@@ -8,7 +8,8 @@
  * written, so a request the WAL cannot take is refused having cost at most one entry more than
  * the room.
  */
-import { FRAME_HEAD_BYTES, MAX_LABEL_SET_BYTES } from './segment-format.js';
+import { logstackError } from '../errors.js';
+import { FRAME_HEAD_BYTES, MAX_LABEL_SET_BYTES, MAX_WRITTEN_FRAME_BYTES } from './segment-format.js';
 import type { WalRoom } from './types.js';
 
 /** An entry record's references to its label set and the copy: two varints of offsets below 2^48. */
@@ -84,15 +85,17 @@ export class AppendBatchBuilder {
   /**
    * Makes room for an entry of `bytes` with label set `labels` and returns where to write it
    * in `buffer`. Throws the WAL's refusal (WAL_QUOTA_EXCEEDED, WAL_DISK_RESERVE, ...) when the
-   * batch would cost more than the WAL can take, before anything of the entry is written.
+   * batch would cost more than the WAL can take, and WAL_RECORD_TOO_LARGE for an entry or a
+   * label set larger than a record may be, before anything of the entry is written.
    */
   claim(labels: string, bytes: number): number {
     let labelSet = this.#index.get(labels);
     let cost = entryRecordBytes(bytes);
+    if (cost > MAX_WRITTEN_FRAME_BYTES) throw logstackError('WAL_RECORD_TOO_LARGE', ['An entry', bytes, MAX_WRITTEN_FRAME_BYTES - FRAME_HEAD_BYTES - MAX_REFS_BYTES]);
     let labelBytes = 0;
     if (labelSet === undefined) {
       labelBytes = Buffer.byteLength(labels);
-      if (labelBytes > MAX_LABEL_SET_BYTES) throw new TypeError(`a label set of ${labelBytes} bytes is over the WAL's ${MAX_LABEL_SET_BYTES}`);
+      if (labelBytes > MAX_LABEL_SET_BYTES) throw logstackError('WAL_RECORD_TOO_LARGE', ['A label set', labelBytes, MAX_LABEL_SET_BYTES]);
       cost += labelSetRecordBytes(labelBytes);
     }
     const total = this.#walBytes + cost;

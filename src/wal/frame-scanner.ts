@@ -6,7 +6,7 @@
  * with the seqs on both sides, from which the caller counts the entries lost exactly.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { FRAME_HEAD_BYTES, HEADER_BYTES, KIND_LABEL_SET, checkFrame, plausibleHead, type DecodedFrame } from './segment-format.js';
+import { FRAME_HEAD_BYTES, HEADER_BYTES, KIND_LABEL_SET, MAX_WRITTEN_FRAME_BYTES, checkFrame, plausibleHead, type DecodedFrame } from './segment-format.js';
 
 const WINDOW_BYTES = 1024 * 1024;
 /**
@@ -180,16 +180,13 @@ export async function scanFrames(fh: FileHandle, from: number, end: number, limi
   return { frames, next: pos, damage, damagedTailAt: null, lastSeq };
 }
 
-/** How far `frameEndingAt` looks back: more than any entry record. */
-const LOOK_BACK_BYTES = 16 * 1024 * 1024;
-
 /**
  * The good frame that ends exactly at `end`, found by looking back from it: the frame whose
  * length field reaches `end` and whose CRC checks out. The frames have no back pointers; this
- * costs about the size of that one frame.
+ * costs about the size of that one frame, and never more than the largest frame written.
  */
 export async function frameEndingAt(fh: FileHandle, end: number): Promise<ScannedFrame | null> {
-  const lowest = Math.max(HEADER_BYTES, end - LOOK_BACK_BYTES);
+  const lowest = Math.max(HEADER_BYTES, end - MAX_WRITTEN_FRAME_BYTES);
   let window = MIN_WINDOW_BYTES;
   let scannedDownTo = end - FRAME_HEAD_BYTES + 1;
   for (;;) {

@@ -40,6 +40,12 @@ export const FRAME_HEAD_BYTES = 24;
 export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
 /** No label set is larger (Loki's limits allow ~50 KB); a label-set frame above it is damage. */
 export const MAX_LABEL_SET_BYTES = 1024 * 1024;
+/**
+ * The largest frame this build writes. Readers look back this far for the frame that ends at
+ * a cursor (frame-scanner.ts), so a larger one would make a good cursor look like damage; the
+ * previous release wrote up to MAX_PAYLOAD_BYTES, which is still read.
+ */
+export const MAX_WRITTEN_FRAME_BYTES = 16 * 1024 * 1024;
 /** Segment numbers and seqs are 48-bit fields: exact JavaScript numbers, and a plausibility check. */
 export const MAX_U48 = 2 ** 48 - 1;
 

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { appendEntry } from '../../src/loki/entry-codec.js';
 import { AppendBatchBuilder, entryRecordBytes, labelSetRecordBytes } from '../../src/wal/append-batch.js';
+import { MAX_LABEL_SET_BYTES, MAX_WRITTEN_FRAME_BYTES } from '../../src/wal/segment-format.js';
 import { logstackError } from '../../src/errors.js';
 import type { WalRoom } from '../../src/wal/types.js';
 import { entries, openWal, payload } from '../support/wal.js';
@@ -62,4 +63,21 @@ t.test('what a batch says it may cost bounds what the WAL writes for it', async 
   await wal.append(entries([payload(2, 20)]));
   t.ok(wal.stats().diskBytes - again < firstTime, 'the second append of a label set costs its entry only');
   await store.close();
+});
+
+t.test('an entry or a label set one byte over what a record holds is refused before it is written; at the bound it is taken', async (t) => {
+  const entryBound = MAX_WRITTEN_FRAME_BYTES - entryRecordBytes(0);
+  const atBound = new AppendBatchBuilder();
+  atBound.claim('{app="a"}', entryBound);
+  t.equal(atBound.entries, 1, `an entry of ${entryBound} bytes is taken`);
+  const over = new AppendBatchBuilder();
+  t.throws(() => over.claim('{app="a"}', entryBound + 1), { code: 'LOGSTACK_ERR_WAL_RECORD_TOO_LARGE', status: 413 });
+  t.equal(over.entries, 0, 'one byte more is refused, and nothing of it is held');
+
+  // `{a="…"}`: 6 bytes around the value.
+  const labels = (bytes: number) => `{a="${'v'.repeat(bytes - 6)}"}`;
+  const fits = new AppendBatchBuilder();
+  appendEntry(fits, { ...entry(0), labels: labels(MAX_LABEL_SET_BYTES) });
+  t.equal(fits.build().labelSetBytes[0], MAX_LABEL_SET_BYTES, 'a label set of the bound is taken');
+  t.throws(() => appendEntry(new AppendBatchBuilder(), { ...entry(0), labels: labels(MAX_LABEL_SET_BYTES + 1) }), { code: 'LOGSTACK_ERR_WAL_RECORD_TOO_LARGE', status: 413 });
 });
