@@ -11,7 +11,7 @@
 import { readFile, stat, truncate } from 'node:fs/promises';
 import t from 'tap';
 import { decodeEntryAdapter } from '../../src/loki/entry-codec.js';
-import { HEADER_BYTES } from '../../src/wal/segment-format.js';
+import { HEADER_BYTES, KIND_LABEL_SET, checkFrame } from '../../src/wal/segment-format.js';
 import type { WalPosition, WalStore } from '../../src/wal/types.js';
 import { snapshotToken } from '../../src/wal/wal-inspector.js';
 import { verifyToken, type TokenVerification } from '../../src/wal/wal-verification.js';
@@ -188,3 +188,49 @@ t.test('truncation at every offset of the last two records: the records before t
   }
 });
 
+
+/** Every frame of a segment file, in order: where it is, its kind and its size. */
+function framesOf(file: Buffer): Array<{ offset: number; size: number; labelSet: boolean }> {
+  const frames = [];
+  for (let offset = HEADER_BYTES; offset < file.length; ) {
+    const check = checkFrame(file, offset);
+    if (check.kind !== 'frame') throw new Error(`no frame at ${offset}: ${check.kind}`);
+    frames.push({ offset, size: check.frame.size, labelSet: check.frame.kind === KIND_LABEL_SET });
+    offset += check.frame.size;
+  }
+  return frames;
+}
+
+t.test('one byte flipped in each frame of a segment, one at a time: an entry costs itself, a label set costs nothing (its copy is read), both copies cost exactly their entries; verify says the same', async (t) => {
+  const pristine = await copyOf(t, base);
+  const pending = pendingOf(base, await layout(pristine));
+  // A sealed segment in the middle of the backlog: damage at the end of the last one is a torn tail.
+  const victim = pending[100]!.position.segment;
+  const inVictim = pending.filter((p) => p.position.segment === victim);
+  const frames = framesOf(await readFile(segmentPath(pristine, victim)));
+  const labelSets = frames.filter((f) => f.labelSet);
+  t.ok(labelSets.length >= 2, `the segment holds its label set and the copy (${labelSets.length} label-set frames, ${inVictim.length} entries)`);
+  for (const frame of frames) {
+    // The length field, a byte of the seq, and the middle of the payload.
+    for (const at of [frame.offset, frame.offset + 9, frame.offset + Math.floor((24 + frame.size) / 2)]) {
+      const root = await copyOf(t, base);
+      await flip(segmentPath(root, victim), at, 0x10);
+      const out = await walRestart(root);
+      const hit = inVictim.find((p) => p.position.offset === frame.offset);
+      const expected = pending.filter((p) => p !== hit).map((p) => p.id);
+      const what = `${frame.labelSet ? 'label set' : `entry ${hit?.seq}`} at ${frame.offset}, byte ${at - frame.offset}`;
+      t.same(out.delivered, expected, `${what}: every other record delivered`);
+      t.equal(out.lost, hit ? 1 : 0, `${what}: ${hit ? 'one entry' : 'nothing'} lost, counted`);
+      t.ok(out.events.damage.some((d) => d.segment === victim), `${what}: the damage is reported`);
+      t.equal(out.verify.lostEntries, out.lost, `${what}: verify counts the same`);
+    }
+  }
+
+  const root = await copyOf(t, base);
+  for (const frame of labelSets) await flip(segmentPath(root, victim), frame.offset + frame.size - 1, 0x10);
+  const out = await walRestart(root);
+  const ids = new Set(inVictim.map((p) => p.id));
+  t.same(out.delivered, pending.filter((p) => !ids.has(p.id)).map((p) => p.id), 'both copies of the label set damaged: its entries are lost, every other record delivered');
+  t.equal(out.lost, inVictim.length, 'the loss is counted exactly: every entry that referred to it');
+  t.equal(out.verify.lostEntries, inVictim.length, 'verify counts the same');
+});
