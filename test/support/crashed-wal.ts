@@ -142,7 +142,7 @@ export async function cliVerify(root: string): Promise<{ code: number | null; js
 }
 
 /** The records of `base`'s backlog: acknowledged, not delivered. */
-export function pendingOf(base: Base, placed: readonly Placed[]): Placed[] {
+export function pendingOf<P extends { readonly seq: number }>(base: Base, placed: readonly P[]): P[] {
   return placed.filter((p) => p.seq > base.delivered.length);
 }
 

@@ -3,7 +3,7 @@ import type { LokiEntry } from '../../src/loki/entry.js';
 import type { ShippedEntry } from '../../src/loki/push-request.js';
 import { AppendBatchBuilder, batchOf, entryOf, type AppendBatch } from '../../src/wal/append-batch.js';
 import { createDiskWalStore, type DiskWalStoreOptions } from '../../src/wal/disk-wal-store.js';
-import type { WalDamage, WalObserver, WalStore } from '../../src/wal/types.js';
+import type { WalDamage, WalObserver, WalPosition, WalStore } from '../../src/wal/types.js';
 
 export interface ObservedEvents {
   fsyncs: number;
@@ -82,4 +82,34 @@ export function shipped(e: LokiEntry): ShippedEntry {
 export function payload(i: number, size = 100): Buffer {
   const head = `entry-${i}-`;
   return Buffer.from(head + 'x'.repeat(Math.max(0, size - head.length)));
+}
+
+/** Where a record of a filled WAL is. */
+export interface Placed {
+  readonly seq: number;
+  readonly position: WalPosition;
+  readonly next: WalPosition;
+}
+
+/** The bytes of each entry `filled` appends. */
+export const FILLED_ENTRY_BYTES = 300;
+
+/**
+ * Fills alpha under `root` with `n` single-entry appends of FILLED_ENTRY_BYTES and acknowledges
+ * up to `ackSeq`; returns where each record is.
+ */
+export async function filled(root: string, n: number, opts: Partial<DiskWalStoreOptions> = {}, ackSeq = 0): Promise<Placed[]> {
+  const store = await openWal(root, opts);
+  const wal = store.token('alpha');
+  for (let i = 1; i <= n; i++) await wal.append(entries([payload(i, FILLED_ENTRY_BYTES)]));
+  const placed: Placed[] = [];
+  for (let pos = wal.cursor; ; ) {
+    const r = await wal.read(pos, { maxRecords: 1000, maxBytes: 1 << 20 });
+    if (r.records.length === 0) break;
+    for (const { seq, position, next } of r.records) placed.push({ seq, position, next });
+    pos = r.next;
+  }
+  if (ackSeq > 0) await wal.ack(placed[ackSeq - 1]!.next, ackSeq);
+  await store.close();
+  return placed;
 }

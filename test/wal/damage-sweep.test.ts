@@ -15,7 +15,7 @@ import { HEADER_BYTES, KIND_LABEL_SET, checkFrame } from '../../src/wal/segment-
 import type { WalPosition, WalStore } from '../../src/wal/types.js';
 import { snapshotToken } from '../../src/wal/wal-inspector.js';
 import { verifyToken, type TokenVerification } from '../../src/wal/wal-verification.js';
-import { KEY, SEGMENT_BYTES, copyOf, crashedWal, flip, idOf, segmentPath, segmentsOf, tokenDir, writeCursor, type Base } from '../support/crashed-wal.js';
+import { KEY, SEGMENT_BYTES, copyOf, crashedWal, flip, idOf, pendingOf, segmentPath, segmentsOf, tokenDir, writeCursor } from '../support/crashed-wal.js';
 import { lostEntries, openWal, recordingObserver, type ObservedEvents } from '../support/wal.js';
 
 // Some 400 restarts of the WAL.
@@ -44,10 +44,6 @@ async function layout(root: string): Promise<Placed[]> {
   }
   await store.close();
   return out;
-}
-
-function pendingOf(b: Base, placed: readonly Placed[]): Placed[] {
-  return placed.filter((p) => p.seq > b.delivered.length);
 }
 
 interface WalOutcome {

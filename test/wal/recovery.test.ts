@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { encodeHeader, HEADER_BYTES, MAX_U48, segmentFileName } from '../../src/wal/segment-format.js';
 import type { TokenWal, WalPosition } from '../../src/wal/types.js';
-import { entries, lostEntries, openWal, payload, recordingObserver } from '../support/wal.js';
+import { entries, filled, lostEntries, openWal, payload, recordingObserver } from '../support/wal.js';
 
 async function readSeqs(wal: TokenWal): Promise<number[]> {
   const seqs: number[] = [];
@@ -20,28 +20,6 @@ async function readSeqs(wal: TokenWal): Promise<number[]> {
 
 async function segmentFiles(dir: string): Promise<string[]> {
   return (await readdir(join(dir, 'alpha'))).filter((n) => n.endsWith('.wal')).sort();
-}
-
-interface Placed {
-  readonly seq: number;
-  readonly position: WalPosition;
-  readonly next: WalPosition;
-}
-
-/** Fills alpha with `n` single-entry appends of 300 bytes; returns where each record is. */
-async function filled(dir: string, n: number, opts = {}): Promise<Placed[]> {
-  const store = await openWal(dir, opts);
-  const wal = store.token('alpha');
-  for (let i = 1; i <= n; i++) await wal.append(entries([payload(i, 300)]));
-  const placed: Placed[] = [];
-  for (let pos = wal.cursor; ; ) {
-    const r = await wal.read(pos, { maxRecords: 1000, maxBytes: 1 << 20 });
-    if (r.records.length === 0) break;
-    for (const { seq, position, next } of r.records) placed.push({ seq, position, next });
-    pos = r.next;
-  }
-  await store.close();
-  return placed;
 }
 
 function fileOf(dir: string, p: WalPosition): string {

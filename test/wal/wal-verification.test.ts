@@ -2,36 +2,11 @@ import { appendFile, mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { HEADER_BYTES, KIND_ENTRY, segmentFileName, sealFrame } from '../../src/wal/segment-format.js';
-import type { WalPosition, WalStore } from '../../src/wal/types.js';
 import { snapshotToken } from '../../src/wal/wal-inspector.js';
 import { verifyToken, type Severity, type TokenVerification } from '../../src/wal/wal-verification.js';
-import { entries, openWal, payload } from '../support/wal.js';
+import { FILLED_ENTRY_BYTES, filled, type Placed } from '../support/wal.js';
 
-const PAYLOAD_BYTES = 300;
 const SMALL_SEGMENTS = { segmentMaxBytes: 4096 };
-
-interface Placed {
-  readonly seq: number;
-  readonly position: WalPosition;
-  readonly next: WalPosition;
-}
-
-/** Fills alpha with `n` single-entry appends, acknowledges up to `ackSeq`; returns where each record is. */
-async function filled(root: string, n: number, opts = {}, ackSeq = 0): Promise<Placed[]> {
-  const store: WalStore = await openWal(root, opts);
-  const wal = store.token('alpha');
-  for (let i = 1; i <= n; i++) await wal.append(entries([payload(i, PAYLOAD_BYTES)]));
-  const placed: Placed[] = [];
-  for (let pos = wal.cursor; ; ) {
-    const r = await wal.read(pos, { maxRecords: 1000, maxBytes: 1 << 20 });
-    if (r.records.length === 0) break;
-    for (const { seq, position, next } of r.records) placed.push({ seq, position, next });
-    pos = r.next;
-  }
-  if (ackSeq > 0) await wal.ack(placed[ackSeq - 1]!.next, ackSeq);
-  await store.close();
-  return placed;
-}
 
 function segmentPath(root: string, segment: number): string {
   return join(root, 'alpha', segmentFileName(segment));
@@ -110,7 +85,7 @@ t.test('a torn tail at the end of the last segment is a note, not damage', async
   const root = t.testdir();
   const placed = await filled(root, 10);
   const garbage = Buffer.alloc(150, 0xab);
-  garbage.writeUInt32LE(PAYLOAD_BYTES, 0);
+  garbage.writeUInt32LE(FILLED_ENTRY_BYTES, 0);
   await appendFile(segmentPath(root, 1), garbage);
   const end = placed.at(-1)!.next.offset;
   const stopped = await verify(root);
