@@ -20,7 +20,7 @@ export interface LabelSetPlace {
 }
 
 /** Label text the writer remembers per token, at most: past it, label sets are written again. */
-const TABLE_MAX_BYTES = 256 * 1024;
+export const TABLE_MAX_BYTES = 256 * 1024;
 
 /** The label sets the active segment holds, for the writer. */
 export class SegmentLabelTable {
@@ -77,7 +77,7 @@ export function readRefs(payload: Buffer): { at: number; copyAt: number; entrySt
 }
 
 /** Label text the reader keeps, at most: a backlog of many label sets is read with bounded memory. */
-const CACHE_MAX_BYTES = 4 * 1024 * 1024;
+export const LABEL_CACHE_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
  * Resolves entry records' references to label sets, for a reader: from the label-set frames
@@ -118,7 +118,7 @@ export class LabelSetReader {
   }
 
   #put(key: string, labels: string): void {
-    if (this.#bytes + labels.length > CACHE_MAX_BYTES) {
+    if (this.#bytes + labels.length > LABEL_CACHE_MAX_BYTES) {
       this.#cache.clear();
       this.#bytes = 0;
     }
