@@ -89,6 +89,7 @@ export const LABEL_CACHE_MAX_BYTES = 4 * 1024 * 1024;
 export class LabelSetReader {
   readonly #cache = new Map<string, string>();
   #bytes = 0;
+  #last: { readonly file: string; readonly at: number; readonly copyAt: number; readonly labels: string } | null = null;
 
   /** Remembers a label-set frame met while scanning. */
   remember(file: string, offset: number, payload: Buffer): string {
@@ -101,9 +102,20 @@ export class LabelSetReader {
     return labels;
   }
 
+  /**
+   * The label set of an entry record when it is the one the entry before referred to, without
+   * a lookup: a read of 100,000 entries mostly of one stream costs no string key per entry.
+   */
+  known(file: string, at: number, copyAt: number): string | undefined {
+    const last = this.#last;
+    return last !== null && last.at === at && last.copyAt === copyAt && last.file === file ? last.labels : undefined;
+  }
+
   /** The label set of an entry record, or null when neither it nor its copy can be read. */
   async resolve(fh: FileHandle, file: string, at: number, copyAt: number, end: number): Promise<string | null> {
-    return (await this.#readOne(fh, file, at, end)) ?? (await this.#readOne(fh, file, copyAt, end));
+    const labels = (await this.#readOne(fh, file, at, end)) ?? (await this.#readOne(fh, file, copyAt, end));
+    if (labels !== null) this.#last = { file, at, copyAt, labels };
+    return labels;
   }
 
   async #readOne(fh: FileHandle, file: string, offset: number, end: number): Promise<string | null> {

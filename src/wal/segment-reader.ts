@@ -179,7 +179,7 @@ export async function readRecords(
             entry = f.payload.subarray(inline.entryStart);
           } else {
             const refs = readRefs(f.payload);
-            labels = refs && (await labelSets.resolve(fh, file, refs.at, refs.copyAt, end));
+            labels = refs && (labelSets.known(file, refs.at, refs.copyAt) ?? (await labelSets.resolve(fh, file, refs.at, refs.copyAt, end)));
             entry = f.payload.subarray(refs?.entryStart ?? 0);
           }
           if (labels === null) {
