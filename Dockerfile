@@ -19,8 +19,9 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# `npm ci` runs the `prepare` script, which compiles src/ into dist/ (and sets up the test runner); the compiler and the other
-# dev dependencies are then pruned so the runtime stage copies only what runs.
+# `npm ci` runs the `prepare` script, which compiles src/ into dist/ (and sets up the test
+# runner); the compiler and the other dev dependencies, the `node` package among them, are then
+# pruned so the runtime stage copies only what runs, on the image's own Node 24.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --no-audit --no-fund \
  && npm prune --omit=dev --no-audit --no-fund
