@@ -19,7 +19,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { decodeJsonPush, decodeLegacyJsonPush, decodeProtobufPush } from '../pipeline/loki-push-decode.js';
 import type { LokiPushPipeline, LokiPushRequest } from '../pipeline/loki-push-request.js';
 import type { WalStore } from '../wal/types.js';
-import { boundedBody, describeJsonError, type BodyLimits } from './body.js';
+import { admitBody, boundedBody, decorateBodyLease, describeJsonError, type BodyLimits } from './body.js';
 import { UNAUTHENTICATED } from './ingest-route.js';
 import { decompressPushBody, pushBodyFormat } from './loki-push-body.js';
 import { decorateReleasedBody, releaseBody } from './released-body.js';
@@ -47,7 +47,7 @@ function parseJson(bytes: Buffer): unknown {
 
 async function decodePush(request: FastifyRequest, raw: Buffer, maxBytes: number): Promise<LokiPushRequest> {
   const format = pushBodyFormat(request.headers['content-type'], request.headers['content-encoding']);
-  const bytes = await decompressPushBody(raw, format, maxBytes);
+  const bytes = await decompressPushBody(raw, format, maxBytes, request.bodyLease!);
   if (format.type === 'protobuf') return decodeProtobufPush(bytes);
   const json = parseJson(bytes);
   return request.routeOptions.url === LEGACY_PUSH_ROUTE ? decodeLegacyJsonPush(json) : decodeJsonPush(json);
@@ -60,11 +60,12 @@ export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (ap
     decodePush(request, raw, body.maxBytes),
   );
 
-  app.addHook('preParsing', async (request, _reply, payload) => {
+  decorateBodyLease(app);
+  app.addHook('preParsing', async (request, reply, payload) => {
     pushBodyFormat(request.headers['content-type'], request.headers['content-encoding']);
     // Refused before a byte is read.
-    if (Number(request.headers['content-length']) > body.maxBytes) throw logstackError('HTTP_BODY_TOO_LARGE', [body.maxBytes]);
-    return boundedBody(payload, 'identity', body);
+    const lease = admitBody(request, reply, body);
+    return boundedBody(payload, 'identity', body, lease);
   });
 
   decorateReleasedBody(app);

@@ -90,7 +90,7 @@ t.test('an unknown key is named with the keys that would be valid there', async 
   t.ok(isLogstackError(err, 'CONFIG_INVALID'));
   t.same(problemsOf(err).sort(), [
     'lokki: unknown key (expected one of server, security, masking, limits, wal, loki, loki_push)',
-    'server.prot: unknown key (expected one of host, port, debug, log_level, shutdown_timeout_seconds, request_timeout_seconds, trust_proxy)',
+    'server.prot: unknown key (expected one of host, port, debug, log_level, shutdown_timeout_seconds, request_timeout_seconds, headers_timeout_seconds, max_connections, trust_proxy)',
   ]);
 });
 
@@ -168,6 +168,12 @@ t.test('Loki settings that contradict each other are refused', async (t) => {
     'loki.tls: cert_file and key_file go together: mutual TLS needs both',
     'loki.bearer_token, loki.headers.Authorization: each sets the Authorization header of the pushes; set only one',
   ]);
+});
+
+t.test('a body budget smaller than the largest body is refused: that body could never be read', async (t) => {
+  const file = configFile(t, 'limits:\n  max_body_bytes: 2048\n  max_body_bytes_in_flight: 2047\n');
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), ['limits.max_body_bytes_in_flight: must be >= limits.max_body_bytes (got 2047 < 2048)']);
+  t.equal(loadConfig({ file: configFile(t, 'limits:\n  max_body_bytes: 2048\n  max_body_bytes_in_flight: 2048\n'), env: {} }).limits.max_body_bytes_in_flight, 2048);
 });
 
 t.test('log levels: Python names, any case, and debug: true', async (t) => {

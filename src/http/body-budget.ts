@@ -1,0 +1,60 @@
+/**
+ * The request bodies held in memory at once, across every connection, at most
+ * `limits.max_body_bytes_in_flight`. Each request counts what it holds as it arrives (as sent,
+ * and once decompressed) and gives it all back when its answer is done: a body that would go
+ * over the budget is refused with 503 `server_busy` (a Loki client retries it) instead of
+ * being read. Bytes a client has not sent cost nothing, so a slow client that only announces
+ * a large body does not lock others out.
+ */
+
+export interface BodyLease {
+  /** Counts `bytes` more for this request; false, and nothing counted, when over the budget. */
+  take(bytes: number): boolean;
+  /** Whether `bytes` more would fit now (nothing is counted). */
+  fits(bytes: number): boolean;
+  /** Bytes still free for this request: what the budget has left. */
+  readonly available: number;
+  /** Gives back everything this request took; idempotent. */
+  release(): void;
+}
+
+export interface BodyBudget {
+  readonly maxBytes: number;
+  /** Bytes held by requests now. */
+  readonly inFlight: number;
+  lease(): BodyLease;
+}
+
+export function createBodyBudget(maxBytes: number): BodyBudget {
+  let inFlight = 0;
+  return {
+    maxBytes,
+    get inFlight() {
+      return inFlight;
+    },
+    lease() {
+      let held = 0;
+      let released = false;
+      return {
+        take(bytes) {
+          if (released || inFlight + bytes > maxBytes) return false;
+          inFlight += bytes;
+          held += bytes;
+          return true;
+        },
+        fits(bytes) {
+          return !released && inFlight + bytes <= maxBytes;
+        },
+        get available() {
+          return released ? 0 : maxBytes - inFlight;
+        },
+        release() {
+          if (released) return;
+          released = true;
+          inFlight -= held;
+          held = 0;
+        },
+      };
+    },
+  };
+}
