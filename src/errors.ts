@@ -48,6 +48,8 @@ export const ERRORS = Object.freeze({
   LOKI_PUSH_UNSUPPORTED_MEDIA_TYPE: spec('LOGSTACK_ERR_LOKI_PUSH_UNSUPPORTED_MEDIA_TYPE', 'unsupported_media_type', 415, 'Content-Type %s is not supported; send application/x-protobuf (snappy) or application/json'),
   LOKI_PUSH_UNSUPPORTED_ENCODING: spec('LOGSTACK_ERR_LOKI_PUSH_UNSUPPORTED_ENCODING', 'unsupported_content_encoding', 415, 'Content-Encoding %s is not supported with %s; send %s'),
   LOKI_PUSH_UNDECODABLE: spec('LOGSTACK_ERR_LOKI_PUSH_UNDECODABLE', 'invalid_push_body', 400, 'The body is not a Loki push request: %s'),
+  LOKI_PUSH_TOO_MANY_ENTRIES: spec('LOGSTACK_ERR_LOKI_PUSH_TOO_MANY_ENTRIES', 'too_many_entries', 413, 'The push has more than %s entries (loki_push.max_entries_per_push); send smaller batches'),
+  LOKI_PUSH_TOO_MANY_STREAMS: spec('LOGSTACK_ERR_LOKI_PUSH_TOO_MANY_STREAMS', 'too_many_streams', 413, 'The push has more than %s streams (loki_push.max_streams_per_push); send smaller batches'),
   LOKI_PUSH_INVALID: spec('LOGSTACK_ERR_LOKI_PUSH_INVALID', 'validation_failed', 400, '%s of %s entries are invalid; nothing of the push was written'),
 
   // --- WAL ----------------------------------------------------------------------------------

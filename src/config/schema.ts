@@ -120,7 +120,7 @@ export const ConfigSchema = Type.Object(
         max_body_bytes_in_flight: Int({
           default: 33554432,
           minimum: 1024,
-          description: 'Bytes of request bodies held at once across all requests, as sent and decompressed (32 MiB; at least max_body_bytes); past it 503 server_busy.',
+          description: 'Bytes of request bodies held at once across all requests, as sent, decompressed and decoded (an entry counts 512 bytes) (32 MiB; at least max_body_bytes); past it 503 server_busy.',
         }),
         max_entries: Int({ default: 1000, minimum: 1, description: 'Entries per request.' }),
         max_message_bytes: Int({ default: 256000, minimum: 1, maximum: 268435456, description: "UTF-8 bytes of a line, also after masking (Loki's default max_line_size, 256KB, is 256,000 bytes)." }),
@@ -215,9 +215,9 @@ export const ConfigSchema = Type.Object(
           description: "Labels per stream, `loki.static_labels` included, `service_name` not counted (Loki's max_label_names_per_series).",
         }),
         max_entries_per_push: Int({
-          default: 100000,
+          default: 50000,
           minimum: 1,
-          description: 'Entries per push, all streams together; decoding stops past it (413). Loki clients batch by bytes: 100,000 is what Vector sends at most.',
+          description: 'Entries per push, all streams together; decoding stops past it (413). Loki clients batch by about 1 MB: 50,000 entries is 20-byte lines.',
         }),
         max_streams_per_push: Int({ default: 10000, minimum: 1, description: 'Streams per push; decoding stops past it (413).' }),
         max_label_name_length: Int({ default: 1024, minimum: 1, description: "UTF-8 bytes of a label name (Loki's max_label_name_length)." }),

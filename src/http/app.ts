@@ -123,6 +123,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (config.loki_push.enabled) {
     app.register(lokiPushRoute, {
       pipeline: deps.lokiPushPipeline ?? createLokiPushPipeline(config),
+      bounds: { maxEntries: config.loki_push.max_entries_per_push, maxStreams: config.loki_push.max_streams_per_push },
       wal,
       metrics,
       clock,

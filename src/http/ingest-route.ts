@@ -8,7 +8,8 @@ import type { Metrics } from '../observability/metrics.js';
 import type { IngestPipeline } from '../pipeline/types.js';
 import { ENTRIES_SCHEMA } from '../pipeline/validate.js';
 import type { WalStore } from '../wal/types.js';
-import { acceptJsonBodies, type BodyLimits } from './body.js';
+import { HELD_ENTRY_BYTES } from './body-budget.js';
+import { acceptJsonBodies, serverBusy, type BodyLimits } from './body.js';
 import { API_KEY_SECURITY, errorResponses } from './openapi.js';
 import { decorateReleasedBody, releaseBody } from './released-body.js';
 
@@ -90,6 +91,8 @@ export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, {
     async (request, reply) => {
       const name = request.keyName!;
       const batch = pipeline.prepare(name, request.body, clock());
+      // Counted once validated: limits.max_entries bounds what preparing costs.
+      if (!request.bodyLease!.take(batch.entries * HELD_ENTRY_BYTES)) throw serverBusy();
       releaseBody(request, batch.entries);
       await wal.token(name).append(batch.payloads);
       metrics.logsIngested.inc({ token: name }, batch.entries);

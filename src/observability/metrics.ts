@@ -68,7 +68,7 @@ export function createMetrics(): Metrics {
   });
   new Gauge({
     name: 'http_body_bytes_in_flight',
-    help: 'Bytes of request bodies held now, as sent and decompressed (at most limits.max_body_bytes_in_flight)',
+    help: 'Bytes of request bodies held now, as sent, decompressed and decoded (at most limits.max_body_bytes_in_flight)',
     registers,
     collect() {
       this.set(edge?.bodyBytesInFlight() ?? 0);
