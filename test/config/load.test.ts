@@ -211,3 +211,12 @@ t.test('no message shows a token, the admin token or a Loki credential', async (
     t.notOk(secrets.some((s) => shown.includes(s)), `${c.name}: ${err.message}`);
   }
 });
+
+t.test('a config with 150,000 API keys is refused for a bad value without overflowing the stack, and names no token', async (t) => {
+  const keys: Record<string, { name: string }> = {};
+  for (let i = 0; i < 150_000; i++) keys[`tok_${String(i).padStart(16, '0')}`] = { name: `k${i}` };
+  const env = { LOGSTACK_SECURITY_API_KEYS: JSON.stringify(keys), LOGSTACK_PORT: 'not-a-port' };
+  const err = failure(() => loadConfig({ file: configFile(t, 'server: {}\n'), env }));
+  t.ok(isLogstackError(err, 'CONFIG_INVALID'));
+  t.notMatch(err.message, /tok_0000/);
+});
