@@ -59,5 +59,18 @@ t.test('a line torn by a crash is ignored at open', async (t) => {
   await appendFile(join(dir, (await readdir(dir))[0]!), '{"at":2,"status":400,"entr');
   const reopened = new DeadLetterStore(dir, 1 << 20);
   await reopened.open();
-  t.equal(reopened.entries, 1);
+  t.equal(await reopened.count(), 1);
+});
+
+t.test('counted at open without parsing: lines and labels holding the text of an entry or a reason count right', async (t) => {
+  const dir = t.testdir();
+  const store = new DeadLetterStore(dir, 1 << 20);
+  await store.open();
+  const tricky = encodeEntryPayload({ seconds: 1, nanos: 0, labels: '{s="{\\"s\\":1}"}', line: '{"s":1,"reason":"x"} ]}', structuredMetadata: [['{"s":', ']}']] });
+  await store.write([tricky, payload(2)], 400, 'line "too" long', '{"s": ]}', 1);
+  await store.write([payload(3)], 429, 'rate', 'm', 2);
+  const reopened = new DeadLetterStore(dir, 1 << 20);
+  await reopened.open();
+  t.equal(await reopened.count(), 3);
+  t.same((await reopened.summary()).reasons, { 'line "too" long': 2, rate: 1 });
 });

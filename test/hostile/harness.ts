@@ -54,6 +54,8 @@ export interface Measured<T> {
 }
 
 export interface HostileService {
+  /** Ms from spawning the process to its first /healthz 200. */
+  readonly startedInMs: number;
   readonly url: string;
   readonly port: number;
   readonly walRoot: string;
@@ -159,7 +161,7 @@ export async function startHostileService(t: Test, options: HostileServiceOption
   const isAlive = () => child.exitCode === null && child.signalCode === null;
   const exited = () => (isAlive() ? new Promise<void>((resolve) => child.once('exit', () => resolve())) : Promise.resolve());
 
-  await launch();
+  const startedInMs = await launch();
   t.teardown(async () => {
     if (isAlive()) child.kill('SIGKILL');
     await exited();
@@ -167,6 +169,7 @@ export async function startHostileService(t: Test, options: HostileServiceOption
   });
 
   return {
+    startedInMs,
     url,
     port,
     walRoot,
