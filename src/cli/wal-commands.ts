@@ -180,7 +180,7 @@ async function deadLetterEntries(tokenDir: string): Promise<number> {
   // open() only reads the files; the quota matters to writes, which never happen here.
   const store = new DeadLetterStore(join(tokenDir, 'dead-letter'), Number.POSITIVE_INFINITY);
   await store.open();
-  return store.entries;
+  return store.count();
 }
 
 interface TokenStat {

@@ -109,6 +109,12 @@ function apiKeyProblems(config: Config, sources: ValueSources): ConfigProblem[] 
   return problems;
 }
 
+function limitProblems({ limits }: Config): ConfigProblem[] {
+  if (limits.max_body_bytes_in_flight >= limits.max_body_bytes) return [];
+  // Otherwise a body of the largest size allowed could never be read.
+  return [{ path: 'limits.max_body_bytes_in_flight', message: `must be >= limits.max_body_bytes (got ${limits.max_body_bytes_in_flight} < ${limits.max_body_bytes})` }];
+}
+
 function lokiProblems({ loki }: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   if (loki.backoff_initial_ms > loki.backoff_max_ms) {
@@ -154,7 +160,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const { config, problems, sources } = applyEnvOverrides(fromFile, env);
   const validate = validator();
   if (!validate(config)) throw configInvalid([...problems, ...problemsFromAjv(validate.errors ?? [], config, sources)], collectSecrets(config));
-  const all = [...problems, ...apiKeyProblems(config, sources), ...lokiProblems(config)];
+  const all = [...problems, ...apiKeyProblems(config, sources), ...limitProblems(config), ...lokiProblems(config)];
   if (all.length > 0) throw configInvalid(all, collectSecrets(config));
   config.server.log_level = canonicalLevel(config.server);
   return config;

@@ -65,7 +65,13 @@ export const ConfigSchema = Type.Object(
           description: 'TRACE, DEBUG, INFO, WARN(ING), ERROR, CRITICAL/FATAL or SILENT (upper or lower case).',
         }),
         shutdown_timeout_seconds: Int({ default: 30, minimum: 1, maximum: 3600, description: 'Seconds the forwarder may drain after SIGTERM.' }),
-        request_timeout_seconds: Int({ default: 30, minimum: 1, maximum: 600, description: 'Seconds a client has to send its body.' }),
+        request_timeout_seconds: Int({ default: 30, minimum: 1, maximum: 600, description: 'Seconds a client has to send a whole request, headers and body, on every route; then 408 and the connection is closed.' }),
+        headers_timeout_seconds: Int({ default: 10, minimum: 1, maximum: 600, description: 'Seconds a client has to send the request line and headers (at most request_timeout_seconds).' }),
+        max_connections: Int({
+          default: 1024,
+          minimum: 2,
+          description: 'Connections open at once. A new one past it takes the place of the longest idle, else the slowest to send its request; one being answered is never closed.',
+        }),
         trust_proxy: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For.' }),
       },
       { additionalProperties: false, default: {} },
@@ -111,6 +117,11 @@ export const ConfigSchema = Type.Object(
     limits: Type.Object(
       {
         max_body_bytes: Int({ default: 5242880, minimum: 1024, description: 'Bytes of a request body, counted after gzip inflation (5 MiB).' }),
+        max_body_bytes_in_flight: Int({
+          default: 33554432,
+          minimum: 1024,
+          description: 'Bytes of request bodies held at once across all requests, as sent, decompressed and decoded (an entry counts 512 bytes) (32 MiB; at least max_body_bytes); past it 503 server_busy.',
+        }),
         max_entries: Int({ default: 1000, minimum: 1, description: 'Entries per request.' }),
         max_message_bytes: Int({ default: 256000, minimum: 1, maximum: 268435456, description: "UTF-8 bytes of a line, also after masking (Loki's default max_line_size, 256KB, is 256,000 bytes)." }),
         max_metadata_depth: Int({ default: 8, minimum: 1, maximum: 64, description: 'Nesting depth of `metadata`.' }),
@@ -203,6 +214,12 @@ export const ConfigSchema = Type.Object(
           minimum: 1,
           description: "Labels per stream, `loki.static_labels` included, `service_name` not counted (Loki's max_label_names_per_series).",
         }),
+        max_entries_per_push: Int({
+          default: 50000,
+          minimum: 1,
+          description: 'Entries per push, all streams together; decoding stops past it (413). Loki clients batch by about 1 MB: 50,000 entries is 20-byte lines.',
+        }),
+        max_streams_per_push: Int({ default: 10000, minimum: 1, description: 'Streams per push; decoding stops past it (413).' }),
         max_label_name_length: Int({ default: 1024, minimum: 1, description: "UTF-8 bytes of a label name (Loki's max_label_name_length)." }),
         max_label_value_length: Int({ default: 2048, minimum: 1, description: "UTF-8 bytes of a label value (Loki's max_label_value_length)." }),
       },

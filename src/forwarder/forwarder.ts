@@ -344,9 +344,10 @@ export class Forwarder {
 
   /**
    * Seals the active segments and sends partial batches at once. With `wait`, resolves when
-   * everything appended before the call is delivered, or at `timeoutMs`, with a per-token report.
+   * everything appended before the call is delivered, at `timeoutMs`, or once `signal` aborts
+   * (the client went away), with a per-token report.
    */
-  async flush(opts: { wait: boolean; timeoutMs: number }): Promise<FlushReport> {
+  async flush(opts: { wait: boolean; timeoutMs: number; signal?: AbortSignal }): Promise<FlushReport> {
     await Promise.all(this.#lanes.map((l) => l.wal.rotate()));
     for (const lane of this.#lanes) {
       lane.flushToSeq = lane.wal.stats().lastSeq;
@@ -354,7 +355,7 @@ export class Forwarder {
     }
     this.#wake();
     const deadline = this.#clock() + opts.timeoutMs;
-    while (opts.wait && this.#clock() < deadline && !this.#flushed()) await sleep(20);
+    while (opts.wait && this.#clock() < deadline && !this.#flushed() && opts.signal?.aborted !== true) await sleep(20);
     return this.#flushReport();
   }
 

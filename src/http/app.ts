@@ -14,7 +14,9 @@ import type { IngestPipeline } from '../pipeline/types.js';
 import type { WalStore } from '../wal/types.js';
 import { adminRoutes, type AdminOperations, type AdminStatus } from './admin-routes.js';
 import { authPlugin, createKeyring } from './auth.js';
+import { createBodyBudget } from './body-budget.js';
 import { answerClientError } from './client-error.js';
+import { limitConnections } from './connection-limit.js';
 import { DEFAULT_RETRY_AFTER_SECONDS, errorAnswer, errorHandlerPlugin } from './error-handler.js';
 import { ingestRoute } from './ingest-route.js';
 import { lokiPushRoute } from './loki-push-route.js';
@@ -25,6 +27,7 @@ import { genRequestId, requestIdPlugin } from './request-id.js';
 import { requestTelemetryPlugin } from './request-telemetry.js';
 import { routeTablePlugin } from './route-table.js';
 import { PROBE_ROUTES, serviceRoutes } from './service-routes.js';
+import { unreadBodyPlugin } from './unread-body.js';
 
 export interface AppDeps {
   config: Config;
@@ -45,14 +48,25 @@ export interface AppDeps {
   operations?: AdminOperations;
 }
 
+/** How often node checks every connection against its deadlines (ms): how late a 408 may come. */
+const DEADLINE_CHECK_INTERVAL_MS = 1000;
+
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config, metrics, wal } = deps;
   const clock = deps.clock ?? Date.now;
   const maxBodyBytes = config.limits.max_body_bytes;
   const loggerInstance: FastifyBaseLogger = deps.logger;
+  const requestTimeoutMs = config.server.request_timeout_seconds * 1000;
 
   const app = Fastify({
     loggerInstance,
+    // Every request, on every route and unrouted, has a deadline: node answers 408 past it
+    // (client-error.ts) and closes the connection.
+    requestTimeout: requestTimeoutMs,
+    http: {
+      headersTimeout: Math.min(config.server.headers_timeout_seconds * 1000, requestTimeoutMs),
+      connectionsCheckingInterval: DEADLINE_CHECK_INTERVAL_MS,
+    },
     // Our own per-request line (request-telemetry.ts) replaces fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     genReqId: genRequestId,
@@ -81,7 +95,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   metrics.readWalFrom(wal);
+  const connections = limitConnections(app.server, config.server.max_connections, {
+    evicted: () => metrics.httpConnectionsClosed.inc({ reason: 'evicted' }),
+    refused: () => metrics.httpConnectionsClosed.inc({ reason: 'refused' }),
+  });
+  const budget = createBodyBudget(config.limits.max_body_bytes_in_flight);
+  metrics.readEdgeFrom({ openConnections: () => connections.open, bodyBytesInFlight: () => budget.inFlight });
+  const body = { maxBytes: maxBodyBytes, timeoutMs: requestTimeoutMs, budget };
+
   app.register(routeTablePlugin);
+  app.register(unreadBodyPlugin);
   app.register(requestIdPlugin);
   app.register(errorHandlerPlugin, { maxBodyBytes });
   app.register(authPlugin, { keyring: createKeyring(config.security) });
@@ -95,15 +118,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     wal,
     metrics,
     clock,
-    body: { maxBytes: maxBodyBytes, timeoutMs: config.server.request_timeout_seconds * 1000 },
+    body,
   });
   if (config.loki_push.enabled) {
     app.register(lokiPushRoute, {
       pipeline: deps.lokiPushPipeline ?? createLokiPushPipeline(config),
+      bounds: { maxEntries: config.loki_push.max_entries_per_push, maxStreams: config.loki_push.max_streams_per_push },
       wal,
       metrics,
       clock,
-      body: { maxBytes: maxBodyBytes, timeoutMs: config.server.request_timeout_seconds * 1000 },
+      body,
     });
   }
   app.register(adminRoutes, { version: deps.version, wal, clock, startedAtMs: clock(), adminStatus: deps.adminStatus, operations: deps.operations });

@@ -14,6 +14,8 @@ export interface Metrics {
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
   readonly httpRequestsInFlight: Gauge;
+  /** Connections closed by the connection cap: `evicted` for a newcomer, `refused` on arrival. */
+  readonly httpConnectionsClosed: Counter<'reason'>;
   readonly rateLimitExceeded: Counter<'token'>;
   readonly walFsyncDuration: Histogram;
   readonly walCorruptRecords: Counter<'token'>;
@@ -22,6 +24,14 @@ export interface Metrics {
   readonly walWriteFailures: Counter<'token'>;
   /** Makes the WAL gauges read this store's stats at every scrape. */
   readWalFrom(wal: WalStore): void;
+  /** Makes the HTTP edge's gauges read these at every scrape. */
+  readEdgeFrom(edge: EdgeGauges): void;
+}
+
+/** What the HTTP edge holds now. */
+export interface EdgeGauges {
+  openConnections(): number;
+  bodyBytesInFlight(): number;
 }
 
 /** Gauges computed from the WAL at scrape time, so they can never drift from the disk. */
@@ -47,6 +57,23 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   let wal: WalStore | undefined;
+  let edge: EdgeGauges | undefined;
+  new Gauge({
+    name: 'http_connections_open',
+    help: 'HTTP connections open now (at most server.max_connections)',
+    registers,
+    collect() {
+      this.set(edge?.openConnections() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'http_body_bytes_in_flight',
+    help: 'Bytes of request bodies held now, as sent, decompressed and decoded (at most limits.max_body_bytes_in_flight)',
+    registers,
+    collect() {
+      this.set(edge?.bodyBytesInFlight() ?? 0);
+    },
+  });
 
   for (const [name, help, read] of WAL_GAUGES) {
     tokenGauge(registry, name, help, () => {
@@ -76,6 +103,12 @@ export function createMetrics(): Metrics {
       registers,
     }),
     httpRequestsInFlight: new Gauge({ name: 'http_requests_in_flight', help: 'HTTP requests being processed', registers }),
+    httpConnectionsClosed: new Counter({
+      name: 'http_connections_closed_total',
+      help: 'Connections closed by server.max_connections: evicted for a new one, or refused on arrival',
+      labelNames: ['reason'],
+      registers,
+    }),
     rateLimitExceeded: new Counter({ name: 'rate_limit_exceeded_total', help: 'Requests refused by the per-token rate limit', labelNames: ['token'], registers }),
     walFsyncDuration: new Histogram({ name: 'wal_fsync_duration_seconds', help: 'Duration of WAL fsyncs', buckets: FSYNC_SECONDS_BUCKETS, registers }),
     walCorruptRecords: new Counter({ name: 'wal_corrupt_records_total', help: 'WAL records whose CRC failed, skipped', labelNames: ['token'], registers }),
@@ -99,6 +132,9 @@ export function createMetrics(): Metrics {
     }),
     readWalFrom(store) {
       wal = store;
+    },
+    readEdgeFrom(gauges) {
+      edge = gauges;
     },
   };
 }

@@ -90,7 +90,7 @@ t.test('an unknown key is named with the keys that would be valid there', async 
   t.ok(isLogstackError(err, 'CONFIG_INVALID'));
   t.same(problemsOf(err).sort(), [
     'lokki: unknown key (expected one of server, security, masking, limits, wal, loki, loki_push)',
-    'server.prot: unknown key (expected one of host, port, debug, log_level, shutdown_timeout_seconds, request_timeout_seconds, trust_proxy)',
+    'server.prot: unknown key (expected one of host, port, debug, log_level, shutdown_timeout_seconds, request_timeout_seconds, headers_timeout_seconds, max_connections, trust_proxy)',
   ]);
 });
 
@@ -170,6 +170,12 @@ t.test('Loki settings that contradict each other are refused', async (t) => {
   ]);
 });
 
+t.test('a body budget smaller than the largest body is refused: that body could never be read', async (t) => {
+  const file = configFile(t, 'limits:\n  max_body_bytes: 2048\n  max_body_bytes_in_flight: 2047\n');
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), ['limits.max_body_bytes_in_flight: must be >= limits.max_body_bytes (got 2047 < 2048)']);
+  t.equal(loadConfig({ file: configFile(t, 'limits:\n  max_body_bytes: 2048\n  max_body_bytes_in_flight: 2048\n'), env: {} }).limits.max_body_bytes_in_flight, 2048);
+});
+
 t.test('log levels: Python names, any case, and debug: true', async (t) => {
   const level = (yaml: string) => {
     const config = loadConfig({ file: configFile(t, yaml), env: {} });
@@ -204,4 +210,13 @@ t.test('no message shows a token, the admin token or a Loki credential', async (
     const shown = `${inspect(err, { depth: 10 })}\n${JSON.stringify(err.details)}`;
     t.notOk(secrets.some((s) => shown.includes(s)), `${c.name}: ${err.message}`);
   }
+});
+
+t.test('a config with 150,000 API keys is refused for a bad value without overflowing the stack, and names no token', async (t) => {
+  const keys: Record<string, { name: string }> = {};
+  for (let i = 0; i < 150_000; i++) keys[`tok_${String(i).padStart(16, '0')}`] = { name: `k${i}` };
+  const env = { LOGSTACK_SECURITY_API_KEYS: JSON.stringify(keys), LOGSTACK_PORT: 'not-a-port' };
+  const err = failure(() => loadConfig({ file: configFile(t, 'server: {}\n'), env }));
+  t.ok(isLogstackError(err, 'CONFIG_INVALID'));
+  t.notMatch(err.message, /tok_0000/);
 });
