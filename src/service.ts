@@ -7,6 +7,7 @@
  * Lifecycle: new → starting → running → stopping → stopped; `stop` runs once.
  */
 import { join } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
@@ -19,6 +20,7 @@ import { walReadiness, type ReadinessCheck } from './http/readiness.js';
 import { forwarderMetrics } from './observability/forwarder-metrics.js';
 import { createMetrics, walObserver, type Metrics } from './observability/metrics.js';
 import { createIngestPipeline } from './pipeline/ingest-pipeline.js';
+import { TlsListener } from './tls/tls-listener.js';
 import { createDiskWalStore } from './wal/disk-wal-store.js';
 import { tokenDirName } from './wal/token-dir.js';
 import type { WalObserver, WalStore } from './wal/types.js';
@@ -29,6 +31,8 @@ export interface ServiceOptions {
   readonly version: string;
   /** /readyz fails when a token with work has seen no push answer for this long (ms); max(60 s, 3 × loki.timeout_seconds) by default. */
   readonly stallBoundMs?: number;
+  /** How often files the configuration names (certificates, keys) are checked for changes (ms). */
+  readonly filePollIntervalMs?: number;
 }
 
 export type ServiceState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -82,12 +86,16 @@ export class LogstackService {
   readonly #lokiHealth: LokiHealth;
   readonly forwarder: Forwarder;
   readonly app: FastifyInstance;
+  /** HTTPS, when `server.tls` has a certificate. */
+  readonly #tls: TlsListener | null;
   #state: ServiceState = 'new';
   #stopping: Promise<void> | null = null;
 
+  /** Throws CONFIG_INVALID when the files of `server.tls` are unusable. */
   constructor(opts: ServiceOptions) {
     this.#opts = opts;
     const { config, logger } = opts;
+    this.#tls = config.server.tls.cert_file === undefined ? null : new TlsListener({ tls: config.server.tls, logger, pollIntervalMs: opts.filePollIntervalMs });
     this.metrics = createMetrics();
     const keys = Object.values(config.security.api_keys);
     const tenantOf = new Map(keys.map((k) => [k.name, k.tenant]));
@@ -146,6 +154,7 @@ export class LogstackService {
         deadLetters: () => this.forwarder.deadLetters(),
         replayDeadLetters: (token) => this.forwarder.replayDeadLetters(token),
       },
+      ...(this.#tls === null ? {} : { https: this.#tls.serverOptions }),
     });
   }
 
@@ -198,6 +207,8 @@ export class LogstackService {
       await Promise.all([this.wal.open(), this.#delivery.start()]);
       await this.forwarder.start();
       const address = await this.app.listen({ host: config.server.host, port: config.server.port });
+      // An HTTPS server: buildApp was given the TLS listener's options.
+      this.#tls?.attach(this.app.server as unknown as TlsServer);
       this.#state = 'running';
       logger.info({ address, node: process.version, wal: config.wal.wal_root_path, loki: this.#lokiPushUrl, tokens: this.wal.tokens().map((t) => t.name) }, 'LogStack is serving');
       void this.#lokiHealth.check().then((r) => {
@@ -222,6 +233,7 @@ export class LogstackService {
   }
 
   async #shutdown(drainMs: number): Promise<void> {
+    this.#tls?.close();
     await this.app.close();
     await this.forwarder.stop(drainMs);
     await this.#delivery.close();

@@ -56,7 +56,15 @@ async function serve(args: string[]): Promise<number> {
   const logger = createLogger({ level: pinoLevel(config) });
   // Loaded here, not at the top: `logstack wal …` needs none of the service and starts faster.
   const { LogstackService } = await import('../service.js');
-  const service = new LogstackService({ config, logger, version: VERSION });
+  let service;
+  try {
+    // The files the configuration names (server.tls) are read here: unusable ones are a bad configuration too.
+    service = new LogstackService({ config, logger, version: VERSION });
+  } catch (err) {
+    if (!isLogstackError(err)) throw err;
+    process.stderr.write(`logstack: ${err.message}\n`);
+    return 78;
+  }
   try {
     await service.start();
   } catch (err) {

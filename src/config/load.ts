@@ -129,6 +129,33 @@ function lokiProblems({ loki }: Config): ConfigProblem[] {
   return problems;
 }
 
+function tlsProblems({ server, security }: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const tls = server.tls;
+  if ((tls.cert_file === undefined) !== (tls.key_file === undefined)) {
+    problems.push({ path: 'server.tls', message: 'cert_file and key_file go together: HTTPS needs both' });
+  }
+  const mutual = tls.client_auth !== 'none';
+  if (tls.cert_file === undefined && (mutual || tls.client_ca_file !== undefined)) {
+    problems.push({ path: 'server.tls', message: 'client_auth and client_ca_file need cert_file and key_file: client certificates are asked for in a TLS handshake' });
+  }
+  if (mutual && tls.client_ca_file === undefined) {
+    problems.push({ path: 'server.tls.client_ca_file', message: `is required with client_auth ${tls.client_auth}: it says which client certificates are accepted` });
+  }
+  if (!mutual && tls.client_ca_file !== undefined) {
+    problems.push({ path: 'server.tls.client_auth', message: 'is none, so client_ca_file is not used; set client_auth to request or require' });
+  }
+  for (const [token, key] of Object.entries(security.api_keys)) {
+    if (key.client_subject !== undefined && !mutual) {
+      problems.push({
+        path: `security.api_keys${apiKeyLabel(token, key)}.client_subject`,
+        message: 'needs server.tls.client_auth request or require: without a verified client certificate no request with this key would be accepted',
+      });
+    }
+  }
+  return problems;
+}
+
 function canonicalLevel(server: Pick<Config['server'], 'debug' | 'log_level'>): Level {
   const upper = server.log_level.toUpperCase();
   const level = LEVEL_ALIASES[upper] ?? LEVELS.find((l) => l === upper);
@@ -154,7 +181,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const { config, problems, sources } = applyEnvOverrides(fromFile, env);
   const validate = validator();
   if (!validate(config)) throw configInvalid([...problems, ...problemsFromAjv(validate.errors ?? [], config, sources)], collectSecrets(config));
-  const all = [...problems, ...apiKeyProblems(config, sources), ...lokiProblems(config)];
+  const all = [...problems, ...apiKeyProblems(config, sources), ...lokiProblems(config), ...tlsProblems(config)];
   if (all.length > 0) throw configInvalid(all, collectSecrets(config));
   config.server.log_level = canonicalLevel(config.server);
   return config;

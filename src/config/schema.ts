@@ -48,6 +48,13 @@ export const ApiKeySchema = Type.Object(
     rate_limit_rps: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Requests per second for this key; default `security.rate_limit_rps`.' })),
     rate_limit_burst: Type.Optional(Type.Integer({ minimum: 1, description: 'Burst (requests) for this key; default `security.rate_limit_burst`.' })),
     wal_quota_bytes: Type.Optional(Type.Integer({ minimum: 1048576, description: 'WAL quota of this key in bytes; default `wal.token_wal_quota_bytes`.' })),
+    client_subject: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'Requests with this key must come over a connection whose client certificate (verified against `server.tls.client_ca_file`) has this Common Name or this DNS, URI or email subject alternative name: a stolen token alone is not enough.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -67,6 +74,20 @@ export const ConfigSchema = Type.Object(
         shutdown_timeout_seconds: Int({ default: 30, minimum: 1, maximum: 3600, description: 'Seconds the forwarder may drain after SIGTERM.' }),
         request_timeout_seconds: Int({ default: 30, minimum: 1, maximum: 600, description: 'Seconds a client has to send its body.' }),
         trust_proxy: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For.' }),
+        tls: Type.Object(
+          {
+            cert_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate (chain) the listener presents; setting it turns HTTPS on. Re-read when it changes.' })),
+            key_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of `cert_file`, unencrypted. Re-read when it changes.' })),
+            client_ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the CAs whose client certificates are accepted (mutual TLS). Re-read when it changes.' })),
+            client_auth: Type.Union([Type.Literal('none'), Type.Literal('request'), Type.Literal('require')], {
+              default: 'none',
+              description:
+                '`none`: no client certificate asked. `request`: asked; a client without one is served, one with a certificate `client_ca_file` did not sign is disconnected. `require`: a connection without such a certificate fails its handshake (the kubelet\'s HTTPS probes too).',
+            }),
+            min_version: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { default: 'TLSv1.2', description: 'Oldest TLS version accepted.' }),
+          },
+          { additionalProperties: false, default: {}, description: 'HTTPS on the listener; plain HTTP while `cert_file` is unset.' },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -3,6 +3,7 @@
  * `close`; on close, requests still arriving are answered 503 `shutting_down` while those in
  * flight finish.
  */
+import type { ServerOptions as HttpsOptions } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -43,6 +44,8 @@ export interface AppDeps {
   adminStatus?: AdminStatus;
   /** Flush and dead-letter endpoints; absent, those routes do not exist. */
   operations?: AdminOperations;
+  /** Serve HTTPS with these options (src/tls/tls-listener.ts); plain HTTP when absent. */
+  https?: HttpsOptions;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -52,6 +55,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = deps.logger;
 
   const app = Fastify({
+    ...(deps.https === undefined ? {} : { https: deps.https }),
     loggerInstance,
     // Our own per-request line (request-telemetry.ts) replaces fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),

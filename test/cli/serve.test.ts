@@ -102,6 +102,16 @@ t.test('an invalid config stops the start with exit code 78 and names the key, n
   t.notMatch(child.stderr(), /never_printed/);
 });
 
+t.test('a certificate file that cannot be read stops the start with exit code 78, naming the key', async (t) => {
+  const dir = t.testdir({
+    'tls.yaml': stringify({ server: { tls: { cert_file: '/nonexistent/tls.crt', key_file: '/nonexistent/tls.key' } }, wal: { wal_root_path: join(t.testdirName, 'wal') } }),
+  });
+  const child = spawnTs(CLI, ['serve', '--config', join(dir, 'tls.yaml')]);
+  const { code } = await child.exited;
+  t.equal(code, 78);
+  t.match(child.stderr(), /server\.tls\.cert_file: cannot read \/nonexistent\/tls\.crt: no such file/);
+});
+
 t.test('SIGKILL during delivery loses nothing: after a restart everything acknowledged reaches Loki', async (t) => {
   const s = await setup(t);
   s.loki.setStandingAnswer(lokiAnswers.accept(20));

@@ -90,7 +90,7 @@ t.test('an unknown key is named with the keys that would be valid there', async 
   t.ok(isLogstackError(err, 'CONFIG_INVALID'));
   t.same(problemsOf(err).sort(), [
     'lokki: unknown key (expected one of server, security, masking, limits, wal, loki, loki_push)',
-    'server.prot: unknown key (expected one of host, port, debug, log_level, shutdown_timeout_seconds, request_timeout_seconds, trust_proxy)',
+    'server.prot: unknown key (expected one of host, port, debug, log_level, shutdown_timeout_seconds, request_timeout_seconds, trust_proxy, tls)',
   ]);
 });
 
@@ -168,6 +168,30 @@ t.test('Loki settings that contradict each other are refused', async (t) => {
     'loki.tls: cert_file and key_file go together: mutual TLS needs both',
     'loki.bearer_token, loki.headers.Authorization: each sets the Authorization header of the pushes; set only one',
   ]);
+});
+
+t.test('server.tls settings that cannot work together are refused, each by its key', async (t) => {
+  const problems = (tls: string, key = '') =>
+    problemsOf(failure(() => loadConfig({ file: configFile(t, `server:\n  tls:\n${tls}\nsecurity:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n${key}`), env: {} })));
+  t.same(problems('    cert_file: /tls/tls.crt'), ['server.tls: cert_file and key_file go together: HTTPS needs both']);
+  t.same(problems('    client_auth: require\n    client_ca_file: /tls/ca.crt'), [
+    'server.tls: client_auth and client_ca_file need cert_file and key_file: client certificates are asked for in a TLS handshake',
+  ]);
+  t.same(problems('    cert_file: /tls/tls.crt\n    key_file: /tls/tls.key\n    client_auth: request'), [
+    'server.tls.client_ca_file: is required with client_auth request: it says which client certificates are accepted',
+  ]);
+  t.same(problems('    cert_file: /tls/tls.crt\n    key_file: /tls/tls.key\n    client_ca_file: /tls/ca.crt'), [
+    'server.tls.client_auth: is none, so client_ca_file is not used; set client_auth to request or require',
+  ]);
+  t.same(problems('    cert_file: /tls/tls.crt\n    key_file: /tls/tls.key', '      client_subject: payments-api\n'), [
+    'security.api_keys[payments-api].client_subject: needs server.tls.client_auth request or require: without a verified client certificate no request with this key would be accepted',
+  ]);
+  t.same(problems('    min_version: TLSv1.1'), ['server.tls.min_version: must be one of TLSv1.2, TLSv1.3 (got "TLSv1.1")']);
+  const mutual = loadConfig({
+    file: configFile(t, `server:\n  tls:\n    cert_file: /tls/tls.crt\n    key_file: /tls/tls.key\n    client_ca_file: /tls/ca.crt\n    client_auth: request\nsecurity:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n      client_subject: payments-api\n`),
+    env: { LOGSTACK_TLS_MIN_VERSION: 'TLSv1.3' },
+  });
+  t.same(mutual.server.tls, { cert_file: '/tls/tls.crt', key_file: '/tls/tls.key', client_ca_file: '/tls/ca.crt', client_auth: 'request', min_version: 'TLSv1.3' });
 });
 
 t.test('log levels: Python names, any case, and debug: true', async (t) => {
