@@ -11,6 +11,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { logstackError } from '../errors.js';
 import { apiKeyLabel, collectSecrets, configInvalid, pointer, problemsFromAjv, type ConfigProblem, type ValueSources } from './config-error.js';
 import { applyEnvOverrides, resolveConfigPath, type ConfigFileChoice } from './env-overrides.js';
+import { resolveSecretFiles } from './secret-files.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 export interface LoadConfigOptions {
@@ -171,14 +172,18 @@ export function pinoLevel(config: { readonly server: Pick<Config['server'], 'deb
 
 /**
  * The configuration from the file (`options.file`, else LOGSTACK_CONFIG, else ./config.yaml, which
- * alone may be missing) and the environment, with every default filled in and `server.log_level`
+ * alone may be missing), the environment and the secret files they name, with every default filled in and `server.log_level`
  * in canonical form (TRACE, DEBUG, INFO, WARN, ERROR, FATAL or SILENT). Throws CONFIG_UNREADABLE
  * or CONFIG_INVALID.
  */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   const env = options.env ?? process.env;
-  const fromFile = readConfigFile(resolveConfigPath(options.file, env), options.cwd ?? process.cwd());
-  const { config, problems, sources } = applyEnvOverrides(fromFile, env);
+  const cwd = options.cwd ?? process.cwd();
+  const fromFile = readConfigFile(resolveConfigPath(options.file, env), cwd);
+  const overridden = applyEnvOverrides(fromFile, env);
+  const { config } = overridden;
+  const sources = new Map(overridden.sources);
+  const problems = [...overridden.problems, ...resolveSecretFiles(config, sources, cwd)];
   const validate = validator();
   if (!validate(config)) throw configInvalid([...problems, ...problemsFromAjv(validate.errors ?? [], config, sources)], collectSecrets(config));
   const all = [...problems, ...apiKeyProblems(config, sources), ...lokiProblems(config), ...tlsProblems(config)];

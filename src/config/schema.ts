@@ -48,6 +48,13 @@ export const ApiKeySchema = Type.Object(
     rate_limit_rps: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Requests per second for this key; default `security.rate_limit_rps`.' })),
     rate_limit_burst: Type.Optional(Type.Integer({ minimum: 1, description: 'Burst (requests) for this key; default `security.rate_limit_burst`.' })),
     wal_quota_bytes: Type.Optional(Type.Integer({ minimum: 1048576, description: 'WAL quota of this key in bytes; default `wal.token_wal_quota_bytes`.' })),
+    token_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "File holding this key's token (a mounted Kubernetes or Docker secret); the key is then listed under a name of your choosing instead of its token. Read again at every reload.",
+      }),
+    ),
     client_subject: Type.Optional(
       Type.String({
         minLength: 1,
@@ -96,12 +103,13 @@ export const ConfigSchema = Type.Object(
         rate_limit_rps: Type.Number({ default: 1000, exclusiveMinimum: 0, description: 'Requests per second per token (token bucket refill).' }),
         rate_limit_burst: Type.Integer({ default: 2000, minimum: 1, description: 'Requests a token may send at once (bucket size).' }),
         admin_token: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token of /v1/admin/*. Without it the admin endpoints answer 401.' })),
+        admin_token_file: Type.Optional(Type.String({ minLength: 1, description: 'File holding the admin token, instead of `admin_token`. Read again at every reload.' })),
         api_keys: Type.Record(Type.String({ minLength: 16 }), ApiKeySchema, {
           default: {},
           // Type.Record drops the key schema's constraints; propertyNames keeps them enforced.
           // The pattern is RFC 6750's b64token: anything else cannot be sent as `Bearer <token>`.
           propertyNames: { minLength: 16, pattern: '^[A-Za-z0-9._~+/-]+=*$' },
-          description: 'API tokens (at least 16 characters) and what each is.',
+          description: 'API tokens (at least 16 characters) and what each is; a key with `token_file` is listed under any name instead.',
         }),
       },
       { additionalProperties: false, default: {} },

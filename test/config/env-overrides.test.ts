@@ -205,9 +205,9 @@ t.test('individual keys that are incomplete, unknown or contradictory are named'
     }),
   );
   t.same(problemsOf(err), [
-    'LOGSTACK_API_KEY_B_ACTIV: is not a known variable; API keys are set by LOGSTACK_API_KEY_<ID>_<FIELD> with FIELD one of TOKEN, NAME, ACTIVE, DESCRIPTION, TENANT, MASKING, RATE_LIMIT_RPS, RATE_LIMIT_BURST, WAL_QUOTA_BYTES',
+    'LOGSTACK_API_KEY_B_ACTIV: is not a known variable; API keys are set by LOGSTACK_API_KEY_<ID>_<FIELD> with FIELD one of TOKEN, NAME, ACTIVE, DESCRIPTION, TENANT, MASKING, RATE_LIMIT_RPS, RATE_LIMIT_BURST, WAL_QUOTA_BYTES, TOKEN_FILE, CLIENT_SUBJECT',
     'LOGSTACK_API_KEY_D_ACTIVE: must be a boolean: true/false, 1/0 or yes/no (got "sometimes")',
-    'LOGSTACK_API_KEY_A_TOKEN: is required: other LOGSTACK_API_KEY_A_* variables are set',
+    'LOGSTACK_API_KEY_A_TOKEN: is required (or LOGSTACK_API_KEY_A_TOKEN_FILE): other LOGSTACK_API_KEY_A_* variables are set',
     'LOGSTACK_API_KEY_B_*, LOGSTACK_API_KEY_C_*: give the same token; a token can be only one key',
   ]);
 });
