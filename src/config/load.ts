@@ -12,7 +12,7 @@ import { logstackError } from '../errors.js';
 import { apiKeyLabel, collectSecrets, configInvalid, pointer, problemsFromAjv, type ConfigProblem, type ValueSources } from './config-error.js';
 import { applyEnvOverrides, resolveConfigPath, type ConfigFileChoice } from './env-overrides.js';
 import { resolveSecretFiles } from './secret-files.js';
-import { ConfigSchema, type Config } from './schema.js';
+import { ConfigSchema, type ApiKeyConfig, type Config } from './schema.js';
 
 export interface LoadConfigOptions {
   /** The file named on the command line (`--config`); else LOGSTACK_CONFIG, else ./config.yaml. */
@@ -83,6 +83,12 @@ function validator(): ValidateFunction<Config> {
   return compiled;
 }
 
+/**
+ * What a key's name stands for, whichever of its tokens a request brings: its WAL, bucket,
+ * masking, tenant and certificate. Two tokens of one name (a rotation) must agree on these.
+ */
+const PER_NAME: readonly (keyof ApiKeyConfig)[] = ['tenant', 'masking', 'rate_limit_rps', 'rate_limit_burst', 'wal_quota_bytes', 'client_subject'];
+
 function apiKeyProblems(config: Config, sources: ValueSources): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const keys = config.security.api_keys;
@@ -96,12 +102,23 @@ function apiKeyProblems(config: Config, sources: ValueSources): ConfigProblem[] 
   }
   for (const tokens of tokensByName.values()) {
     if (tokens.length < 2) continue;
-    const spellings = [...new Set(tokens.map((t) => JSON.stringify(keys[t]?.name)))].join(' and ');
+    const spellings = [...new Set(tokens.map((t) => JSON.stringify(keys[t]?.name)))];
     const from = [...new Set(tokens.map((t) => sources.get(pointer(['security', 'api_keys', t])) ?? 'the file'))].join(', ');
-    problems.push({
-      path: 'security.api_keys',
-      message: `${tokens.length} keys are named ${spellings} (from ${from}); names must be unique, ignoring case: a name is a WAL directory and a metrics label`,
-    });
+    if (spellings.length > 1) {
+      problems.push({
+        path: 'security.api_keys',
+        message: `${tokens.length} keys are named ${spellings.join(' and ')} (from ${from}); a name is a WAL directory and a metrics label, so its spellings must not differ only in case`,
+      });
+      continue;
+    }
+    const [first, ...others] = tokens.map((t) => keys[t]!);
+    const differing = PER_NAME.filter((field) => others.some((other) => JSON.stringify(other[field]) !== JSON.stringify(first![field])));
+    if (differing.length > 0) {
+      problems.push({
+        path: 'security.api_keys',
+        message: `${tokens.length} keys are named ${spellings[0]} (from ${from}) with different ${differing.join(', ')}; tokens of one name are one key (a rotation) and must agree on all but active and description`,
+      });
+    }
   }
   const admin = config.security.admin_token;
   if (admin !== undefined && Object.hasOwn(keys, admin)) {
@@ -157,6 +174,11 @@ function tlsProblems({ server, security }: Config): ConfigProblem[] {
   return problems;
 }
 
+/** The problems of a configuration that each key's schema cannot see: keys that contradict each other. */
+export function crossKeyProblems(config: Config, sources: ValueSources = new Map()): ConfigProblem[] {
+  return [...apiKeyProblems(config, sources), ...lokiProblems(config), ...tlsProblems(config)];
+}
+
 function canonicalLevel(server: Pick<Config['server'], 'debug' | 'log_level'>): Level {
   const upper = server.log_level.toUpperCase();
   const level = LEVEL_ALIASES[upper] ?? LEVELS.find((l) => l === upper);
@@ -186,7 +208,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const problems = [...overridden.problems, ...resolveSecretFiles(config, sources, cwd)];
   const validate = validator();
   if (!validate(config)) throw configInvalid([...problems, ...problemsFromAjv(validate.errors ?? [], config, sources)], collectSecrets(config));
-  const all = [...problems, ...apiKeyProblems(config, sources), ...lokiProblems(config), ...tlsProblems(config)];
+  const all = [...problems, ...crossKeyProblems(config, sources)];
   if (all.length > 0) throw configInvalid(all, collectSecrets(config));
   config.server.log_level = canonicalLevel(config.server);
   return config;

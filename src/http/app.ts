@@ -11,16 +11,18 @@ import { logstackError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createLokiPushPipeline } from '../pipeline/loki-push-pipeline.js';
 import type { LokiPushPipeline } from '../pipeline/loki-push-request.js';
+import { createIngestPipeline } from '../pipeline/ingest-pipeline.js';
 import type { IngestPipeline } from '../pipeline/types.js';
 import type { WalStore } from '../wal/types.js';
 import { adminRoutes, type AdminOperations, type AdminStatus } from './admin-routes.js';
 import { authPlugin, createKeyring } from './auth.js';
+import { edgeSettingsPlugin, liveEdgeSettings, type LiveEdgeSettings } from './edge-settings.js';
 import { answerClientError } from './client-error.js';
 import { DEFAULT_RETRY_AFTER_SECONDS, errorAnswer, errorHandlerPlugin } from './error-handler.js';
 import { ingestRoute } from './ingest-route.js';
 import { lokiPushRoute } from './loki-push-route.js';
 import { openapiPlugin } from './openapi.js';
-import { createRateLimits, rateLimitPlugin } from './rate-limit.js';
+import { createRateLimits, rateLimitPlugin, type RateLimits } from './rate-limit.js';
 import { walReadiness, type Readiness } from './readiness.js';
 import { genRequestId, requestIdPlugin } from './request-id.js';
 import { requestTelemetryPlugin } from './request-telemetry.js';
@@ -29,9 +31,14 @@ import { PROBE_ROUTES, serviceRoutes } from './service-routes.js';
 
 export interface AppDeps {
   config: Config;
-  pipeline: IngestPipeline;
+  /** The ingest pipeline; by default built from `config`. */
+  pipeline?: IngestPipeline;
   /** The pipeline of Loki's push API; by default built from `config` (when `loki_push.enabled`). */
   lokiPushPipeline?: LokiPushPipeline;
+  /** Keyring and pipelines that a configuration reload replaces; by default fixed, from the above. */
+  settings?: LiveEdgeSettings;
+  /** Rate limits that a reload changes; by default from `config`. */
+  rateLimits?: RateLimits;
   wal: WalStore;
   metrics: Metrics;
   logger: Logger;
@@ -88,14 +95,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(routeTablePlugin);
   app.register(requestIdPlugin);
   app.register(errorHandlerPlugin, { maxBodyBytes });
-  app.register(authPlugin, { keyring: createKeyring(config.security) });
-  app.register(rateLimitPlugin, { limits: createRateLimits(config.security), metrics });
+  const settings =
+    deps.settings ??
+    liveEdgeSettings({
+      keyring: createKeyring(config.security),
+      ingest: deps.pipeline ?? createIngestPipeline(config),
+      lokiPush: config.loki_push.enabled ? (deps.lokiPushPipeline ?? createLokiPushPipeline(config)) : null,
+    });
+  app.register(edgeSettingsPlugin, { settings });
+  app.register(authPlugin);
+  app.register(rateLimitPlugin, { limits: deps.rateLimits ?? createRateLimits(config.security), metrics });
   app.register(requestTelemetryPlugin, { metrics, quietRoutes: PROBE_ROUTES });
   app.register(openapiPlugin, { version: deps.version });
 
   app.register(serviceRoutes, { version: deps.version, metrics, readiness: deps.readiness ?? walReadiness(wal) });
   app.register(ingestRoute, {
-    pipeline: deps.pipeline,
     wal,
     metrics,
     clock,
@@ -103,7 +117,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   if (config.loki_push.enabled) {
     app.register(lokiPushRoute, {
-      pipeline: deps.lokiPushPipeline ?? createLokiPushPipeline(config),
       wal,
       metrics,
       clock,

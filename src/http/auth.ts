@@ -133,15 +133,13 @@ declare module 'fastify' {
   }
 }
 
-export interface AuthOptions {
-  keyring: Keyring;
-}
-
-export const authPlugin = fp<AuthOptions>(
-  async (app, { keyring }) => {
+/** The keyring is the request's own (edge-settings.ts): a reload never changes it under a request. */
+export const authPlugin = fp(
+  async (app) => {
     const hook =
       (access: Access, schemes: readonly AuthScheme[] = BEARER_ONLY): AuthHook =>
       async (request, reply) => {
+        const { keyring } = request.settings;
         const credentials = keyring.identify(request.headers.authorization, schemes);
         const clientNames = credentials.key?.clientSubject === undefined ? [] : verifiedClientNames(request.raw.socket);
         const refusal = authorize(access, credentials, keyring.adminConfigured, clientNames);
@@ -162,5 +160,5 @@ export const authPlugin = fp<AuthOptions>(
     app.decorate('requireLokiClientKey', hook('ingest', ['bearer', 'basic']));
     app.decorate('requireAdmin', hook('admin'));
   },
-  { name: 'logstack-auth', fastify: '5.x' },
+  { name: 'logstack-auth', fastify: '5.x', dependencies: ['logstack-edge-settings'] },
 );

@@ -212,14 +212,19 @@ t.test('individual keys that are incomplete, unknown or contradictory are named'
   ]);
 });
 
-t.test('two individual keys with the same name are duplicates, not replacements', async (t) => {
+t.test('two individual keys with the same name are both kept: a rotation, or a conflict when their settings differ', async (t) => {
+  const rotation = loadConfig({
+    cwd: t.testdir({}),
+    env: { LOGSTACK_API_KEY_A_TOKEN: ENV_TOKEN, LOGSTACK_API_KEY_A_NAME: 'svc', LOGSTACK_API_KEY_B_TOKEN: JSON_TOKEN, LOGSTACK_API_KEY_B_NAME: 'svc' },
+  });
+  t.same(Object.keys(rotation.security.api_keys).sort(), [ENV_TOKEN, JSON_TOKEN].sort());
   const err = failure(() =>
     loadConfig({
       cwd: t.testdir({}),
-      env: { LOGSTACK_API_KEY_A_TOKEN: ENV_TOKEN, LOGSTACK_API_KEY_A_NAME: 'svc', LOGSTACK_API_KEY_B_TOKEN: JSON_TOKEN, LOGSTACK_API_KEY_B_NAME: 'svc' },
+      env: { LOGSTACK_API_KEY_A_TOKEN: ENV_TOKEN, LOGSTACK_API_KEY_A_NAME: 'svc', LOGSTACK_API_KEY_B_TOKEN: JSON_TOKEN, LOGSTACK_API_KEY_B_NAME: 'svc', LOGSTACK_API_KEY_B_TENANT: 'x' },
     }),
   );
-  t.match(err.message, 'security.api_keys: 2 keys are named "svc" (from LOGSTACK_API_KEY_A_*, LOGSTACK_API_KEY_B_*)');
+  t.match(err.message, 'security.api_keys: 2 keys are named "svc" (from LOGSTACK_API_KEY_A_*, LOGSTACK_API_KEY_B_*) with different tenant');
 });
 
 t.test('applyEnvOverrides leaves the file configuration as it was', async (t) => {

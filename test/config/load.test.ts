@@ -139,10 +139,15 @@ t.test('every problem is reported at once', async (t) => {
   t.match(err.message, /^Invalid configuration: 3 problems:\n {2}- server\.port: .*\n {2}- limits\.max_entries: .*\n {2}- wal\.sync: /);
 });
 
-t.test('API key names are unique, ignoring case', async (t) => {
-  const file = configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n    ${TOKEN_B}:\n      name: Payments-API\n`);
-  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), [
-    'security.api_keys: 2 keys are named "payments-api" and "Payments-API" (from the file); names must be unique, ignoring case: a name is a WAL directory and a metrics label',
+t.test('two tokens of one name are one key in rotation: same spelling, same settings but active and description', async (t) => {
+  const keys = (a: string, b: string) => configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n${a}    ${TOKEN_B}:\n${b}`);
+  const rotation = loadConfig({ file: keys('      tenant: pay\n', '      name: payments-api\n      tenant: pay\n      active: false\n      description: old\n'), env: {} });
+  t.same(Object.values(rotation.security.api_keys).map((k) => [k.name, k.active]), [['payments-api', true], ['payments-api', false]]);
+  t.same(problemsOf(failure(() => loadConfig({ file: keys('', '      name: Payments-API\n'), env: {} }))), [
+    'security.api_keys: 2 keys are named "payments-api" and "Payments-API" (from the file); a name is a WAL directory and a metrics label, so its spellings must not differ only in case',
+  ]);
+  t.same(problemsOf(failure(() => loadConfig({ file: keys('      tenant: pay\n', '      name: payments-api\n      rate_limit_rps: 5\n'), env: {} }))), [
+    'security.api_keys: 2 keys are named "payments-api" (from the file) with different tenant, rate_limit_rps; tokens of one name are one key (a rotation) and must agree on all but active and description',
   ]);
 });
 
