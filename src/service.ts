@@ -10,16 +10,18 @@ import { join } from 'node:path';
 import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { ConfigReloader, type ReloadOutcome } from './config/reload.js';
 import type { Config } from './config/schema.js';
 import { createDeliveryThread, type DeliveryThreadHandle } from './forwarder/delivery-thread.js';
 import { Forwarder, type ForwarderObserver } from './forwarder/forwarder.js';
 import { createLokiHealth, type LokiHealth } from './forwarder/loki-health.js';
 import { lokiEndpoints } from './forwarder/loki-url.js';
 import { buildApp } from './http/app.js';
+import { buildEdgeSettings, liveEdgeSettings } from './http/edge-settings.js';
+import { createRateLimits } from './http/rate-limit.js';
 import { walReadiness, type ReadinessCheck } from './http/readiness.js';
 import { forwarderMetrics } from './observability/forwarder-metrics.js';
 import { createMetrics, walObserver, type Metrics } from './observability/metrics.js';
-import { createIngestPipeline } from './pipeline/ingest-pipeline.js';
 import { TlsListener } from './tls/tls-listener.js';
 import { createDiskWalStore } from './wal/disk-wal-store.js';
 import { tokenDirName } from './wal/token-dir.js';
@@ -33,6 +35,8 @@ export interface ServiceOptions {
   readonly stallBoundMs?: number;
   /** How often files the configuration names (certificates, keys) are checked for changes (ms). */
   readonly filePollIntervalMs?: number;
+  /** How to read the configuration again, for `reload` and `server.reload_on_change`; no reload without it. */
+  readonly reload?: { readonly load: () => Config; readonly configFile: string };
 }
 
 export type ServiceState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -88,6 +92,7 @@ export class LogstackService {
   readonly app: FastifyInstance;
   /** HTTPS, when `server.tls` has a certificate. */
   readonly #tls: TlsListener | null;
+  readonly #reloader: ConfigReloader | null;
   #state: ServiceState = 'new';
   #stopping: Promise<void> | null = null;
 
@@ -136,9 +141,21 @@ export class LogstackService {
       deadLetterDir: (name) => join(config.wal.wal_root_path, tokenDirName(name), 'dead-letter'),
       observer: bothObservers(metricsObserver, forwarderLogObserver(logger)),
     });
+    const edge = liveEdgeSettings(buildEdgeSettings(config));
+    const rateLimits = createRateLimits(config.security);
+    this.#reloader =
+      opts.reload === undefined
+        ? null
+        : new ConfigReloader({
+            running: config,
+            load: opts.reload.load,
+            seams: { edge, rateLimits, wal: this.wal, forwarder: this.forwarder, logger },
+            metrics: this.metrics,
+          });
     this.app = buildApp({
       config,
-      pipeline: createIngestPipeline(config),
+      settings: edge,
+      rateLimits,
       wal: this.wal,
       metrics: this.metrics,
       logger,
@@ -160,6 +177,16 @@ export class LogstackService {
 
   get state(): ServiceState {
     return this.#state;
+  }
+
+  /**
+   * Reads the configuration again and applies what can change while running (see
+   * src/config/reload.ts). Refused unless running.
+   */
+  async reload(trigger: string): Promise<ReloadOutcome> {
+    if (this.#reloader === null) throw new TypeError('this service was built without a way to reload its configuration');
+    if (this.#state !== 'running') return { ok: false, reason: `the service is ${this.#state}` };
+    return this.#reloader.reload(trigger);
   }
 
   #forwarderReadiness(): ReadinessCheck {
@@ -209,6 +236,7 @@ export class LogstackService {
       const address = await this.app.listen({ host: config.server.host, port: config.server.port });
       // An HTTPS server: buildApp was given the TLS listener's options.
       this.#tls?.attach(this.app.server as unknown as TlsServer);
+      if (this.#opts.reload !== undefined) this.#reloader?.watch(this.#opts.reload.configFile, this.#opts.filePollIntervalMs);
       this.#state = 'running';
       logger.info({ address, node: process.version, wal: config.wal.wal_root_path, loki: this.#lokiPushUrl, tokens: this.wal.tokens().map((t) => t.name) }, 'LogStack is serving');
       void this.#lokiHealth.check().then((r) => {
@@ -234,6 +262,7 @@ export class LogstackService {
 
   async #shutdown(drainMs: number): Promise<void> {
     this.#tls?.close();
+    this.#reloader?.close();
     await this.app.close();
     await this.forwarder.stop(drainMs);
     await this.#delivery.close();

@@ -95,7 +95,7 @@ function apiKeyProblems(config: Config, sources: ValueSources): ConfigProblem[] 
   const tokensByName = new Map<string, string[]>();
   for (const [token, key] of Object.entries(keys)) {
     if (key.name === '.' || key.name === '..') {
-      problems.push({ path: `security.api_keys${apiKeyLabel(token, key)}.name`, message: 'must not be "." or "..": the name becomes a directory' });
+      problems.push({ path: `security.api_keys${apiKeyLabel(token, keys)}.name`, message: 'must not be "." or "..": the name becomes a directory' });
     }
     const name = key.name.toLowerCase();
     tokensByName.set(name, [...(tokensByName.get(name) ?? []), token]);
@@ -122,7 +122,7 @@ function apiKeyProblems(config: Config, sources: ValueSources): ConfigProblem[] 
   }
   const admin = config.security.admin_token;
   if (admin !== undefined && Object.hasOwn(keys, admin)) {
-    problems.push({ path: 'security.admin_token', message: `must differ from every API token; it is the token of security.api_keys${apiKeyLabel(admin, keys[admin])}` });
+    problems.push({ path: 'security.admin_token', message: `must differ from every API token; it is the token of security.api_keys${apiKeyLabel(admin, keys)}` });
   }
   return problems;
 }
@@ -166,7 +166,7 @@ function tlsProblems({ server, security }: Config): ConfigProblem[] {
   for (const [token, key] of Object.entries(security.api_keys)) {
     if (key.client_subject !== undefined && !mutual) {
       problems.push({
-        path: `security.api_keys${apiKeyLabel(token, key)}.client_subject`,
+        path: `security.api_keys${apiKeyLabel(token, security.api_keys)}.client_subject`,
         message: 'needs server.tls.client_auth request or require: without a verified client certificate no request with this key would be accepted',
       });
     }

@@ -81,6 +81,10 @@ export const ConfigSchema = Type.Object(
         shutdown_timeout_seconds: Int({ default: 30, minimum: 1, maximum: 3600, description: 'Seconds the forwarder may drain after SIGTERM.' }),
         request_timeout_seconds: Int({ default: 30, minimum: 1, maximum: 600, description: 'Seconds a client has to send its body.' }),
         trust_proxy: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For.' }),
+        reload_on_change: Type.Boolean({
+          default: false,
+          description: 'Reload the configuration, as SIGHUP does, when its file or a secret file it names (`token_file`, `admin_token_file`) changes.',
+        }),
         tls: Type.Object(
           {
             cert_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate (chain) the listener presents; setting it turns HTTPS on. Re-read when it changes.' })),

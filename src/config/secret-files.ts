@@ -75,8 +75,8 @@ function resolveKeyTokens(security: Record<string, unknown>, sources: Map<string
       entries.push([id, key]);
       continue;
     }
-    // By its name; an identifier without a usable name is masked like a token, in case it is one.
-    const label = apiKeyLabel(id, key);
+    // By its name; an identifier without a usable name is not shown, in case it is a token.
+    const label = apiKeyLabel(id, keys);
     const read = readToken(path, cwd);
     if ('problem' in read) {
       problems.push({ path: `security.api_keys${label}.token_file`, message: read.problem });

@@ -20,6 +20,9 @@ export interface Metrics {
   readonly walTornTailBytes: Counter<'token'>;
   readonly walCursorResets: Counter<'token'>;
   readonly walWriteFailures: Counter<'token'>;
+  /** 1 when the last configuration reload (or the start) succeeded, 0 when it failed. */
+  readonly configLastReloadSuccessful: Gauge;
+  readonly configLastReloadSuccessTimestamp: Gauge;
   /** Makes the WAL gauges read this store's stats at every scrape. */
   readWalFrom(wal: WalStore): void;
 }
@@ -95,6 +98,17 @@ export function createMetrics(): Metrics {
       name: 'wal_write_failures_total',
       help: 'WAL writes, fsyncs, rotations, cursor writes or directory opens that failed',
       labelNames: ['token'],
+      registers,
+    }),
+    // Prometheus' own names for the same facts, so that alerts written for it read alike.
+    configLastReloadSuccessful: new Gauge({
+      name: 'logstack_config_last_reload_successful',
+      help: 'Whether the last configuration reload (SIGHUP, or a watched file changing) succeeded; 1 since the start until one fails',
+      registers,
+    }),
+    configLastReloadSuccessTimestamp: new Gauge({
+      name: 'logstack_config_last_reload_success_timestamp_seconds',
+      help: 'When the configuration was last loaded successfully, at start or by a reload (Unix seconds)',
       registers,
     }),
     readWalFrom(store) {

@@ -90,7 +90,7 @@ t.test('an unknown key is named with the keys that would be valid there', async 
   t.ok(isLogstackError(err, 'CONFIG_INVALID'));
   t.same(problemsOf(err).sort(), [
     'lokki: unknown key (expected one of server, security, masking, limits, wal, loki, loki_push)',
-    'server.prot: unknown key (expected one of host, port, debug, log_level, shutdown_timeout_seconds, request_timeout_seconds, trust_proxy, tls)',
+    'server.prot: unknown key (expected one of host, port, debug, log_level, shutdown_timeout_seconds, request_timeout_seconds, trust_proxy, reload_on_change, tls)',
   ]);
 });
 
@@ -113,11 +113,11 @@ t.test('a value that fails a pattern or a set of allowed values is named', async
   ]);
 });
 
-t.test('a key of an API key is named by the key name, or by a masked token when the name is unusable', async (t) => {
+t.test('a key of an API key is named by the key name, or by its position when the name is unusable: never by a part of its token', async (t) => {
   const file = configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n      active: maybe\n    ${TOKEN_B}:\n      name: "user service"\n`);
   t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), [
     'security.api_keys[payments-api].active: must be a boolean (got a string "maybe")',
-    'security.api_keys[logs…].name: must match the pattern ^[A-Za-z0-9_.:-]{1,128}$ (got "user service")',
+    'security.api_keys[#2].name: must match the pattern ^[A-Za-z0-9_.:-]{1,128}$ (got "user service")',
   ]);
 });
 
@@ -131,7 +131,7 @@ t.test('a token must be at least 16 characters that can be sent as a Bearer toke
 
 t.test('a missing required key is named', async (t) => {
   const file = configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      active: true\n`);
-  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), ['security.api_keys[logs…].name: is required']);
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), ['security.api_keys[#1].name: is required']);
 });
 
 t.test('every problem is reported at once', async (t) => {
@@ -153,7 +153,7 @@ t.test('two tokens of one name are one key in rotation: same spelling, same sett
 
 t.test('an API key name is not "." or ".."', async (t) => {
   const file = configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      name: ".."\n`);
-  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), ['security.api_keys[logs…].name: must not be "." or "..": the name becomes a directory']);
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), ['security.api_keys[#1].name: must not be "." or "..": the name becomes a directory']);
 });
 
 t.test('the admin token is none of the API tokens', async (t) => {
