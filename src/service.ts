@@ -4,6 +4,9 @@
  * stops accepting and lets requests in flight get their 202, the forwarder drains for a
  * bounded time, then the WAL closes and releases its lock.
  *
+ * While running, `reload` applies a new configuration through the components' seams
+ * (src/config/reload.ts), and HTTPS certificates follow their files (src/tls/tls-listener.ts).
+ *
  * Lifecycle: new → starting → running → stopping → stopped; `stop` runs once.
  */
 import { join } from 'node:path';
