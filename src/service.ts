@@ -236,9 +236,9 @@ export class LogstackService {
     try {
       await Promise.all([this.wal.open(), this.#delivery.start()]);
       await this.forwarder.start();
-      const address = await this.app.listen({ host: config.server.host, port: config.server.port });
-      // An HTTPS server: buildApp was given the TLS listener's options.
+      // Before the first connection can arrive. An HTTPS server: buildApp was given the TLS listener's options.
       this.#tls?.attach(this.app.server as unknown as TlsServer);
+      const address = await this.app.listen({ host: config.server.host, port: config.server.port });
       if (this.#opts.reload !== undefined) this.#reloader?.watch(this.#opts.reload.configFile, this.#opts.filePollIntervalMs);
       this.#state = 'running';
       logger.info({ address, node: process.version, wal: config.wal.wal_root_path, loki: this.#lokiPushUrl, tokens: this.wal.tokens().map((t) => t.name) }, 'LogStack is serving');
