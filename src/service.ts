@@ -26,6 +26,7 @@ import { walReadiness, type ReadinessCheck } from './http/readiness.js';
 import { forwarderMetrics } from './observability/forwarder-metrics.js';
 import { createMetrics, walObserver, type Metrics } from './observability/metrics.js';
 import { TlsListener } from './tls/tls-listener.js';
+import type { TlsMaterial } from './tls/tls-material.js';
 import { createDiskWalStore } from './wal/disk-wal-store.js';
 import { tokenDirName } from './wal/token-dir.js';
 import type { WalObserver, WalStore } from './wal/types.js';
@@ -103,8 +104,24 @@ export class LogstackService {
   constructor(opts: ServiceOptions) {
     this.#opts = opts;
     const { config, logger } = opts;
-    this.#tls = config.server.tls.cert_file === undefined ? null : new TlsListener({ tls: config.server.tls, logger, pollIntervalMs: opts.filePollIntervalMs });
     this.metrics = createMetrics();
+    const served = (material: TlsMaterial) => this.metrics.tlsCertificateExpiry.set(material.certificate.validToDate.getTime() / 1000);
+    this.#tls =
+      config.server.tls.cert_file === undefined
+        ? null
+        : new TlsListener({
+            tls: config.server.tls,
+            logger,
+            pollIntervalMs: opts.filePollIntervalMs,
+            onReload: (ok, material) => {
+              this.metrics.tlsLastReloadSuccessful.set(ok ? 1 : 0);
+              if (material !== null) served(material);
+            },
+          });
+    if (this.#tls !== null) {
+      this.metrics.tlsLastReloadSuccessful.set(1);
+      served(this.#tls.material);
+    }
     const keys = Object.values(config.security.api_keys);
     const tenantOf = new Map(keys.map((k) => [k.name, k.tenant]));
     const quotaOf = new Map(keys.map((k) => [k.name, k.wal_quota_bytes ?? config.wal.token_wal_quota_bytes]));

@@ -23,6 +23,10 @@ export interface Metrics {
   /** 1 when the last configuration reload (or the start) succeeded, 0 when it failed. */
   readonly configLastReloadSuccessful: Gauge;
   readonly configLastReloadSuccessTimestamp: Gauge;
+  /** 1 when the listener took the last change of its certificate files, 0 when it kept the previous ones. */
+  readonly tlsLastReloadSuccessful: Gauge;
+  /** notAfter of the certificate the listener serves. */
+  readonly tlsCertificateExpiry: Gauge;
   /** Makes the WAL gauges read this store's stats at every scrape. */
   readWalFrom(wal: WalStore): void;
 }
@@ -109,6 +113,16 @@ export function createMetrics(): Metrics {
     configLastReloadSuccessTimestamp: new Gauge({
       name: 'logstack_config_last_reload_success_timestamp_seconds',
       help: 'When the configuration was last loaded successfully, at start or by a reload (Unix seconds)',
+      registers,
+    }),
+    tlsLastReloadSuccessful: new Gauge({
+      name: 'logstack_tls_last_reload_successful',
+      help: 'Whether the listener took the last change of its certificate files (1), or kept serving the previous certificate (0); 0 without HTTPS',
+      registers,
+    }),
+    tlsCertificateExpiry: new Gauge({
+      name: 'logstack_tls_certificate_expiry_timestamp_seconds',
+      help: 'When the certificate the listener serves expires (its notAfter, Unix seconds); 0 without HTTPS',
       registers,
     }),
     readWalFrom(store) {

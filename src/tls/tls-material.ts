@@ -23,7 +23,7 @@ export interface TlsMaterial {
 
 /** The non-secret facts of a certificate, for a log line. */
 export function describeCertificate(cert: X509Certificate): Record<string, string> {
-  return { subject: cert.subject.replace(/\n/g, ', '), not_after: new Date(cert.validTo).toISOString(), fingerprint_sha256: cert.fingerprint256 };
+  return { subject: cert.subject.replace(/\n/g, ', '), not_after: cert.validToDate.toISOString(), fingerprint_sha256: cert.fingerprint256 };
 }
 
 function read(path: string, key: string, problems: ConfigProblem[]): Buffer | null {

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { request as httpsRequest, Agent } from 'node:https';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -254,7 +255,7 @@ t.test('unusable files stop the start with the key at fault, never their content
   t.equal(attempt(files), 'started');
 });
 
-t.test('the service serves HTTPS: an entry sent over TLS reaches Loki', async (t) => {
+t.test('the service serves HTTPS: an entry sent over TLS reaches Loki; the metrics say which certificate is served and whether its files were taken', async (t) => {
   const loki = createLokiStandIn();
   await loki.start();
   const root = await mkdtemp(join(tmpdir(), 'logstack-tls-'));
@@ -265,7 +266,7 @@ t.test('the service serves HTTPS: an entry sent over TLS reaches Loki', async (t
     wal: { wal_root_path: join(root, 'wal'), lock_stale_seconds: 2 },
     loki: { base_url: loki.url, batch_max_wait_ms: 10 },
   });
-  const service = new LogstackService({ config, logger: createLogger({ level: 'silent' }), version: 'test' });
+  const service = new LogstackService({ config, logger: createLogger({ level: 'silent' }), version: 'test', filePollIntervalMs: 50 });
   const url = await service.start();
   t.teardown(async () => {
     await service.stop(0);
@@ -277,4 +278,16 @@ t.test('the service serves HTTPS: an entry sent over TLS reaches Loki', async (t
   t.equal((await get(port, '/v1/logs:ingest', { token: OPEN, body: batch(3) })).status, 202);
   await loki.waitFor(3);
   t.pass('delivered');
+
+  const gauge = async (name: string) => (await service.metrics.registry.getSingleMetric(name)!.get()).values[0]!.value;
+  const notAfter = (pem: string) => new X509Certificate(pem).validToDate.getTime() / 1000;
+  t.equal(await gauge('logstack_tls_last_reload_successful'), 1);
+  t.equal(await gauge('logstack_tls_certificate_expiry_timestamp_seconds'), notAfter(serverCert.cert));
+  const renewed = issueServerCertificate(ca, 'localhost', { notAfter: new Date(Date.now() + 30 * DAY_MS) });
+  await volume.update({ 'tls.crt': renewed.cert, 'tls.key': serverCert.key });
+  await until('the mismatched pair is refused', async () => (await gauge('logstack_tls_last_reload_successful')) === 0);
+  t.equal(await gauge('logstack_tls_certificate_expiry_timestamp_seconds'), notAfter(serverCert.cert), 'the served certificate is still the old one');
+  await volume.update({ 'tls.crt': renewed.cert, 'tls.key': renewed.key });
+  await until('the pair is taken', async () => (await gauge('logstack_tls_last_reload_successful')) === 1);
+  t.equal(await gauge('logstack_tls_certificate_expiry_timestamp_seconds'), notAfter(renewed.cert));
 });
