@@ -194,9 +194,9 @@ export function pinoLevel(config: { readonly server: Pick<Config['server'], 'deb
 
 /**
  * The configuration from the file (`options.file`, else LOGSTACK_CONFIG, else ./config.yaml, which
- * alone may be missing), the environment and the secret files they name, with every default filled in and `server.log_level`
- * in canonical form (TRACE, DEBUG, INFO, WARN, ERROR, FATAL or SILENT). Throws CONFIG_UNREADABLE
- * or CONFIG_INVALID.
+ * alone may be missing), the environment and the secret files they name, with every default
+ * filled in and `server.log_level` in canonical form (TRACE, DEBUG, INFO, WARN, ERROR, FATAL or
+ * SILENT). Throws CONFIG_UNREADABLE or CONFIG_INVALID.
  */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   const env = options.env ?? process.env;
