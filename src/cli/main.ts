@@ -1,9 +1,11 @@
 /**
  * `logstack serve [--config FILE]`: load and validate the configuration, start the service,
- * stop it gracefully on SIGTERM/SIGINT. A second signal exits at once: everything acknowledged
- * is already fsync'd, so nothing acknowledged is lost by not draining.
+ * reload its configuration on SIGHUP, stop it gracefully on SIGTERM/SIGINT. A second stop signal
+ * exits at once: everything acknowledged is already fsync'd, so nothing acknowledged is lost by
+ * not draining.
  */
 import { createRequire } from 'node:module';
+import { resolveConfigPath } from '../config/env-overrides.js';
 import { loadConfig, pinoLevel } from '../config/load.js';
 import { isLogstackError } from '../errors.js';
 import { createLogger } from '../observability/logger.js';
@@ -56,7 +58,21 @@ async function serve(args: string[]): Promise<number> {
   const logger = createLogger({ level: pinoLevel(config) });
   // Loaded here, not at the top: `logstack wal …` needs none of the service and starts faster.
   const { LogstackService } = await import('../service.js');
-  const service = new LogstackService({ config, logger, version: VERSION });
+  let built;
+  try {
+    // The files the configuration names (server.tls) are read here: unusable ones are a bad configuration too.
+    built = new LogstackService({
+      config,
+      logger,
+      version: VERSION,
+      reload: { load: () => loadConfig({ file: parsed.config, env: process.env }), configFile: resolveConfigPath(parsed.config, process.env).path },
+    });
+  } catch (err) {
+    if (!isLogstackError(err)) throw err;
+    process.stderr.write(`logstack: ${err.message}\n`);
+    return 78;
+  }
+  const service = built;
   try {
     await service.start();
   } catch (err) {
@@ -89,6 +105,8 @@ async function serve(args: string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // As Prometheus, Alertmanager and nginx do: the outcome is logged and in the metrics.
+    process.on('SIGHUP', () => void service.reload('SIGHUP'));
   });
 }
 

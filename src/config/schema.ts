@@ -48,6 +48,20 @@ export const ApiKeySchema = Type.Object(
     rate_limit_rps: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Requests per second for this key; default `security.rate_limit_rps`.' })),
     rate_limit_burst: Type.Optional(Type.Integer({ minimum: 1, description: 'Burst (requests) for this key; default `security.rate_limit_burst`.' })),
     wal_quota_bytes: Type.Optional(Type.Integer({ minimum: 1048576, description: 'WAL quota of this key in bytes; default `wal.token_wal_quota_bytes`.' })),
+    token_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "File holding this key's token (a mounted Kubernetes or Docker secret); the key is then listed under a name of your choosing instead of its token. Read again at every reload.",
+      }),
+    ),
+    client_subject: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'Requests with this key must come over a connection whose client certificate (verified against `server.tls.client_ca_file`) has this Common Name or this DNS, URI or email subject alternative name: a stolen token alone is not enough.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -73,6 +87,24 @@ export const ConfigSchema = Type.Object(
           description: 'Connections open at once. A new one past it takes the place of the longest idle, else the slowest to send its request; one being answered is never closed.',
         }),
         trust_proxy: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For.' }),
+        reload_on_change: Type.Boolean({
+          default: false,
+          description: 'Reload the configuration, as SIGHUP does, when its file or a secret file it names (`token_file`, `admin_token_file`) changes.',
+        }),
+        tls: Type.Object(
+          {
+            cert_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate (chain) the listener presents; setting it turns HTTPS on. Re-read when it changes.' })),
+            key_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of `cert_file`, unencrypted. Re-read when it changes.' })),
+            client_ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the CAs whose client certificates are accepted (mutual TLS). Re-read when it changes.' })),
+            client_auth: Type.Union([Type.Literal('none'), Type.Literal('request'), Type.Literal('require')], {
+              default: 'none',
+              description:
+                '`none`: no client certificate asked. `request`: asked; a client without one is served, one with a certificate `client_ca_file` did not sign is disconnected. `require`: a connection without such a certificate fails its handshake (the kubelet\'s HTTPS probes too).',
+            }),
+            min_version: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { default: 'TLSv1.2', description: 'Oldest TLS version accepted.' }),
+          },
+          { additionalProperties: false, default: {}, description: 'HTTPS on the listener; plain HTTP while `cert_file` is unset.' },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -81,12 +113,13 @@ export const ConfigSchema = Type.Object(
         rate_limit_rps: Type.Number({ default: 1000, exclusiveMinimum: 0, description: 'Requests per second per token (token bucket refill).' }),
         rate_limit_burst: Type.Integer({ default: 2000, minimum: 1, description: 'Requests a token may send at once (bucket size).' }),
         admin_token: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token of /v1/admin/*. Without it the admin endpoints answer 401.' })),
+        admin_token_file: Type.Optional(Type.String({ minLength: 1, description: 'File holding the admin token, instead of `admin_token`. Read again at every reload.' })),
         api_keys: Type.Record(Type.String({ minLength: 16 }), ApiKeySchema, {
           default: {},
           // Type.Record drops the key schema's constraints; propertyNames keeps them enforced.
           // The pattern is RFC 6750's b64token: anything else cannot be sent as `Bearer <token>`.
           propertyNames: { minLength: 16, pattern: '^[A-Za-z0-9._~+/-]+=*$' },
-          description: 'API tokens (at least 16 characters) and what each is.',
+          description: 'API tokens (at least 16 characters) and what each is; a key with `token_file` is listed under any name instead.',
         }),
       },
       { additionalProperties: false, default: {} },

@@ -3,6 +3,7 @@
  * `close`; on close, requests still arriving are answered 503 `shutting_down` while those in
  * flight finish.
  */
+import type { ServerOptions as HttpsOptions } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -10,6 +11,7 @@ import { logstackError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createLokiPushPipeline } from '../pipeline/loki-push-pipeline.js';
 import type { LokiPushPipeline } from '../pipeline/loki-push-request.js';
+import { createIngestPipeline } from '../pipeline/ingest-pipeline.js';
 import type { IngestPipeline } from '../pipeline/types.js';
 import type { WalStore } from '../wal/types.js';
 import { adminRoutes, type AdminOperations, type AdminStatus } from './admin-routes.js';
@@ -17,11 +19,12 @@ import { authPlugin, createKeyring } from './auth.js';
 import { createBodyBudget } from './body-budget.js';
 import { answerClientError } from './client-error.js';
 import { limitConnections } from './connection-limit.js';
+import { edgeSettingsPlugin, liveEdgeSettings, type LiveEdgeSettings } from './edge-settings.js';
 import { DEFAULT_RETRY_AFTER_SECONDS, errorAnswer, errorHandlerPlugin } from './error-handler.js';
 import { ingestRoute } from './ingest-route.js';
 import { lokiPushRoute } from './loki-push-route.js';
 import { openapiPlugin } from './openapi.js';
-import { createRateLimits, rateLimitPlugin } from './rate-limit.js';
+import { createRateLimits, rateLimitPlugin, type RateLimits } from './rate-limit.js';
 import { walReadiness, type Readiness } from './readiness.js';
 import { genRequestId, requestIdPlugin } from './request-id.js';
 import { requestTelemetryPlugin } from './request-telemetry.js';
@@ -31,9 +34,14 @@ import { unreadBodyPlugin } from './unread-body.js';
 
 export interface AppDeps {
   config: Config;
-  pipeline: IngestPipeline;
+  /** The ingest pipeline; by default built from `config`. */
+  pipeline?: IngestPipeline;
   /** The pipeline of Loki's push API; by default built from `config` (when `loki_push.enabled`). */
   lokiPushPipeline?: LokiPushPipeline;
+  /** Keyring and pipelines that a configuration reload replaces; by default fixed, from the above. */
+  settings?: LiveEdgeSettings;
+  /** Rate limits that a reload changes; by default from `config`. */
+  rateLimits?: RateLimits;
   wal: WalStore;
   metrics: Metrics;
   logger: Logger;
@@ -46,6 +54,8 @@ export interface AppDeps {
   adminStatus?: AdminStatus;
   /** Flush and dead-letter endpoints; absent, those routes do not exist. */
   operations?: AdminOperations;
+  /** Serve HTTPS with these options (src/tls/tls-listener.ts); plain HTTP when absent. */
+  https?: HttpsOptions;
 }
 
 /** How often node checks every connection against its deadlines (ms): how late a 408 may come. */
@@ -59,6 +69,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const requestTimeoutMs = config.server.request_timeout_seconds * 1000;
 
   const app = Fastify({
+    ...(deps.https === undefined ? {} : { https: deps.https }),
     loggerInstance,
     // Every request, on every route and unrouted, has a deadline: node answers 408 past it
     // (client-error.ts) and closes the connection.
@@ -107,14 +118,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(unreadBodyPlugin);
   app.register(requestIdPlugin);
   app.register(errorHandlerPlugin, { maxBodyBytes });
-  app.register(authPlugin, { keyring: createKeyring(config.security) });
-  app.register(rateLimitPlugin, { limits: createRateLimits(config.security), metrics });
+  const settings =
+    deps.settings ??
+    liveEdgeSettings({
+      keyring: createKeyring(config.security),
+      ingest: deps.pipeline ?? createIngestPipeline(config),
+      lokiPush: config.loki_push.enabled ? (deps.lokiPushPipeline ?? createLokiPushPipeline(config)) : null,
+    });
+  app.register(edgeSettingsPlugin, { settings });
+  app.register(authPlugin);
+  app.register(rateLimitPlugin, { limits: deps.rateLimits ?? createRateLimits(config.security), metrics });
   app.register(requestTelemetryPlugin, { metrics, quietRoutes: PROBE_ROUTES });
   app.register(openapiPlugin, { version: deps.version });
 
   app.register(serviceRoutes, { version: deps.version, metrics, readiness: deps.readiness ?? walReadiness(wal) });
   app.register(ingestRoute, {
-    pipeline: deps.pipeline,
     wal,
     metrics,
     clock,
@@ -122,7 +140,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   if (config.loki_push.enabled) {
     app.register(lokiPushRoute, {
-      pipeline: deps.lokiPushPipeline ?? createLokiPushPipeline(config),
       bounds: { maxEntries: config.loki_push.max_entries_per_push, maxStreams: config.loki_push.max_streams_per_push },
       wal,
       metrics,

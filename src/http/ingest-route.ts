@@ -5,7 +5,6 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Metrics } from '../observability/metrics.js';
-import type { IngestPipeline } from '../pipeline/types.js';
 import { ENTRIES_SCHEMA } from '../pipeline/validate.js';
 import type { WalStore } from '../wal/types.js';
 import { HELD_ENTRY_BYTES } from './body-budget.js';
@@ -19,8 +18,8 @@ export const INGEST_ROUTE = '/v1/logs::ingest';
 /** `token` label of refusals before any key was recognised; no key name can look like this. */
 export const UNAUTHENTICATED = '(none)';
 
+/** The pipeline is the request's own (`request.settings.ingest`, edge-settings.ts). */
 export interface IngestRouteOptions {
-  pipeline: IngestPipeline;
   wal: WalStore;
   metrics: Metrics;
   clock: () => number;
@@ -46,7 +45,7 @@ function entriesIn(body: unknown): number {
   return Array.isArray(entries) && entries.length > 0 ? entries.length : 1;
 }
 
-export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, { pipeline, wal, metrics, clock, body }) => {
+export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, { wal, metrics, clock, body }) => {
   acceptJsonBodies(app, body);
   decorateReleasedBody(app);
 
@@ -90,7 +89,7 @@ export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, {
     },
     async (request, reply) => {
       const name = request.keyName!;
-      const batch = pipeline.prepare(name, request.body, clock());
+      const batch = request.settings.ingest.prepare(name, request.body, clock());
       // Counted once validated: limits.max_entries bounds what preparing costs.
       if (!request.bodyLease!.take(batch.entries * HELD_ENTRY_BYTES)) throw serverBusy();
       releaseBody(request, batch.entries);

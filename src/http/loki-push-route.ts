@@ -17,7 +17,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { logstackError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { decodeJsonPush, decodeLegacyJsonPush, decodeProtobufPush, type PushBounds } from '../pipeline/loki-push-decode.js';
-import type { LokiPushPipeline, LokiPushRequest } from '../pipeline/loki-push-request.js';
+import type { LokiPushRequest } from '../pipeline/loki-push-request.js';
 import type { WalStore } from '../wal/types.js';
 import { HELD_ENTRY_BYTES } from './body-budget.js';
 import { admitBody, boundedBody, decorateBodyLease, describeJsonError, serverBusy, type BodyLimits } from './body.js';
@@ -29,8 +29,8 @@ export const LOKI_PUSH_ROUTE = '/loki/api/v1/push';
 /** Loki's route before its v1 API; its JSON is logproto's, not v1's. */
 export const LEGACY_PUSH_ROUTE = '/api/prom/push';
 
+/** The pipeline is the request's own (`request.settings.lokiPush`, edge-settings.ts). */
 export interface LokiPushRouteOptions {
-  pipeline: LokiPushPipeline;
   /** How many entries and streams a push may hold. */
   bounds: PushBounds;
   wal: WalStore;
@@ -68,7 +68,7 @@ async function decodePush(request: FastifyRequest, raw: Buffer, maxBytes: number
   return push;
 }
 
-export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (app, { pipeline, bounds, wal, metrics, clock, body }) => {
+export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (app, { bounds, wal, metrics, clock, body }) => {
   app.removeAllContentTypeParsers();
   // Every content type reaches this parser; pushBodyFormat refused the unsupported ones already.
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: body.maxBytes }, async (request: FastifyRequest, raw: Buffer) =>
@@ -96,6 +96,8 @@ export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (ap
       if (request.body === undefined) throw logstackError('LOKI_PUSH_UNDECODABLE', ['the body is empty']);
       const name = request.keyName!;
       const push = request.body as LokiPushRequest;
+      const pipeline = request.settings.lokiPush;
+      if (pipeline === null) throw new TypeError('the Loki push route is served only with loki_push.enabled');
       const batch = pipeline.prepare(name, push, clock());
       releaseBody(request, push.entries);
       if (batch.entries > 0) await wal.token(name).append(batch.payloads);

@@ -22,6 +22,13 @@ export interface Metrics {
   readonly walTornTailBytes: Counter<'token'>;
   readonly walCursorResets: Counter<'token'>;
   readonly walWriteFailures: Counter<'token'>;
+  /** 1 when the last configuration reload (or the start) succeeded, 0 when it failed. */
+  readonly configLastReloadSuccessful: Gauge;
+  readonly configLastReloadSuccessTimestamp: Gauge;
+  /** 1 when the listener took the last change of its certificate files, 0 when it kept the previous ones. */
+  readonly tlsLastReloadSuccessful: Gauge;
+  /** notAfter of the certificate the listener serves. */
+  readonly tlsCertificateExpiry: Gauge;
   /** Makes the WAL gauges read this store's stats at every scrape. */
   readWalFrom(wal: WalStore): void;
   /** Makes the HTTP edge's gauges read these at every scrape. */
@@ -128,6 +135,27 @@ export function createMetrics(): Metrics {
       name: 'wal_write_failures_total',
       help: 'WAL writes, fsyncs, rotations, cursor writes or directory opens that failed',
       labelNames: ['token'],
+      registers,
+    }),
+    // Prometheus' own names for the same facts, so that alerts written for it read alike.
+    configLastReloadSuccessful: new Gauge({
+      name: 'logstack_config_last_reload_successful',
+      help: 'Whether the last configuration reload (SIGHUP, or a watched file changing) succeeded; 1 since the start until one fails',
+      registers,
+    }),
+    configLastReloadSuccessTimestamp: new Gauge({
+      name: 'logstack_config_last_reload_success_timestamp_seconds',
+      help: 'When the configuration was last loaded successfully, at start or by a reload (Unix seconds)',
+      registers,
+    }),
+    tlsLastReloadSuccessful: new Gauge({
+      name: 'logstack_tls_last_reload_successful',
+      help: 'Whether the listener took the last change of its certificate files (1), or kept serving the previous certificate (0); 0 without HTTPS',
+      registers,
+    }),
+    tlsCertificateExpiry: new Gauge({
+      name: 'logstack_tls_certificate_expiry_timestamp_seconds',
+      help: 'When the certificate the listener serves expires (its notAfter, Unix seconds); 0 without HTTPS',
       registers,
     }),
     readWalFrom(store) {
