@@ -11,6 +11,8 @@ import type { Metrics } from '../observability/metrics.js';
 import { createLokiPushPipeline } from '../pipeline/loki-push-pipeline.js';
 import type { LokiPushPipeline } from '../pipeline/loki-push-request.js';
 import type { IngestPipeline } from '../pipeline/types.js';
+import { createOtlpPipeline, type OtlpPipeline } from '../sources/otlp/otlp-pipeline.js';
+import { otlpRoute } from '../sources/otlp/otlp-route.js';
 import type { WalStore } from '../wal/types.js';
 import { adminRoutes, type AdminOperations, type AdminStatus } from './admin-routes.js';
 import { authPlugin, createKeyring } from './auth.js';
@@ -31,6 +33,8 @@ export interface AppDeps {
   pipeline: IngestPipeline;
   /** The pipeline of Loki's push API; by default built from `config` (when `loki_push.enabled`). */
   lokiPushPipeline?: LokiPushPipeline;
+  /** The pipeline of OTLP/HTTP logs; by default built from `config` (when `otlp.enabled`). */
+  otlpPipeline?: OtlpPipeline;
   wal: WalStore;
   metrics: Metrics;
   logger: Logger;
@@ -104,6 +108,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       metrics,
       clock,
       body: { maxBytes: maxBodyBytes, timeoutMs: config.server.request_timeout_seconds * 1000 },
+    });
+  }
+  if (config.otlp.enabled) {
+    app.register(otlpRoute, {
+      pipeline: deps.otlpPipeline ?? createOtlpPipeline(config),
+      wal,
+      metrics,
+      clock,
+      body: { maxBytes: maxBodyBytes, timeoutMs: config.server.request_timeout_seconds * 1000 },
+      maxLogRecords: config.otlp.max_log_records,
     });
   }
   app.register(adminRoutes, { version: deps.version, wal, clock, startedAtMs: clock(), adminStatus: deps.adminStatus, operations: deps.operations });
