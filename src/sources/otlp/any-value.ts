@@ -13,7 +13,7 @@
  * deeper than `maxDepth` stops the walk with a ValueTooDeep, so recursion is bounded by it.
  */
 import { int64Value, type AnyValue, type KeyValue } from './otlp-proto.js';
-import type { OtlpMasker } from './otlp-masking.js';
+import type { KeyRule, OtlpMasker } from './otlp-masking.js';
 
 export class ValueTooDeep extends Error {
   constructor(readonly maxDepth: number) {
@@ -24,6 +24,7 @@ export class ValueTooDeep extends Error {
 export interface ValueContext {
   readonly masker: OtlpMasker;
   readonly maxDepth: number;
+  readonly names: AttributeNames;
 }
 
 const GO_ESCAPES = /[<>&\u2028\u2029]/g;
@@ -135,16 +136,52 @@ export function normalizeLabelName(name: string): string {
 
 export type Pairs = Array<readonly [name: string, value: string]>;
 
+/** What an attribute's key becomes: its pair name, and the key rule its value is masked by. */
+interface AttributeName {
+  readonly name: string;
+  readonly rule: KeyRule | undefined;
+}
+
+/**
+ * Past this many names the cache starts over: a few MB at most. Services send the same
+ * attribute keys record after record; the bound only keeps a client whose keys all differ
+ * from growing memory.
+ */
+const MAX_CACHED_NAMES = 10_000;
+
+/**
+ * The names and rules of attribute keys under one masker, each worked out once: masking a key
+ * by the value patterns and normalising it cost more than the rest of a short attribute.
+ */
+export class AttributeNames {
+  readonly #masker: OtlpMasker;
+  #names = new Map<string, AttributeName>();
+
+  constructor(masker: OtlpMasker) {
+    this.#masker = masker;
+  }
+
+  of(key: string, prefix: string): AttributeName {
+    const id = prefix === '' ? key : `${prefix}\u0000${key}`;
+    let known = this.#names.get(id);
+    if (known === undefined) {
+      const masked = this.#masker.text(key);
+      known = { name: normalizeLabelName(prefix === '' ? masked : `${prefix}_${masked}`), rule: this.#masker.ruleFor(key) };
+      if (this.#names.size >= MAX_CACHED_NAMES) this.#names = new Map();
+      this.#names.set(id, known);
+    }
+    return known;
+  }
+}
+
 /**
  * The pairs of one attribute, as Loki's `attributeToLabels`: a map is flattened, each key
  * joined to its parent's name with `_`; anything else is one pair of its text. A key rule
  * masks the whole value as one pair. `depth` is the level of the attribute list (1).
  */
 export function attributePairs(pairs: Pairs, attribute: KeyValue, prefix: string, context: ValueContext, depth: number): void {
-  const key = context.masker.text(attribute.key);
-  const name = normalizeLabelName(prefix === '' ? key : `${prefix}_${key}`);
+  const { name, rule } = context.names.of(attribute.key, prefix);
   const value = attribute.value;
-  const rule = context.masker.ruleFor(attribute.key);
   if (rule !== undefined) {
     pairs.push([name, context.masker.byRule(value?.value === 'stringValue' ? value.stringValue : null, rule)]);
   } else if (value?.value === 'kvlistValue') {

@@ -23,8 +23,8 @@ import { formatLabels } from '../../loki/entry.js';
 import { labelProblems } from '../../pipeline/loki-push-labels.js';
 import { sizeProblems, timestampAndCountProblems } from '../../pipeline/loki-push-validate.js';
 import type { Limits } from '../../pipeline/validate.js';
-import { attributePairs, stringBody, valueText, ValueTooDeep, type Pairs, type ValueContext } from './any-value.js';
-import { compileOtlpMaskers, type OtlpMasker } from './otlp-masking.js';
+import { AttributeNames, attributePairs, stringBody, valueText, ValueTooDeep, type Pairs, type ValueContext } from './any-value.js';
+import { compileOtlpMaskers } from './otlp-masking.js';
 import { int64Value, type ExportLogsRequest, type LogRecord, type ResourceLogs, type ScopeLogs } from './otlp-proto.js';
 
 export type OtlpConfig = Config['otlp'];
@@ -121,20 +121,22 @@ class Pipeline implements OtlpPipeline {
   readonly #lokiPush: Config['loki_push'];
   readonly #indexLabels: ReadonlySet<string>;
   readonly #staticLabels: Pairs;
-  readonly #maskers: ReadonlyMap<string, OtlpMasker>;
+  /** Per API key: its masker, the nesting bound, and the names its attribute keys become. */
+  readonly #contexts = new Map<string, ValueContext>();
 
   constructor(config: Config) {
     this.#limits = config.limits;
     this.#lokiPush = config.loki_push;
     this.#indexLabels = new Set(config.otlp.index_labels);
     this.#staticLabels = Object.entries(config.loki.static_labels);
-    this.#maskers = compileOtlpMaskers(config);
+    for (const [name, masker] of compileOtlpMaskers(config)) {
+      this.#contexts.set(name, { masker, maxDepth: config.limits.max_metadata_depth, names: new AttributeNames(masker) });
+    }
   }
 
   prepare(keyName: string, request: ExportLogsRequest, nowMs: number): PreparedExport {
-    const masker = this.#maskers.get(keyName);
-    if (masker === undefined) throw new TypeError(`No API key is named ${keyName}`);
-    const context: ValueContext = { masker, maxDepth: this.#limits.max_metadata_depth };
+    const context = this.#contexts.get(keyName);
+    if (context === undefined) throw new TypeError(`No API key is named ${keyName}`);
     const payloads: Buffer[] = [];
     const problems: OtlpProblem[] = [];
     let rejected = 0;
