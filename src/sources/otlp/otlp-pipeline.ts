@@ -81,6 +81,11 @@ function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
+/** An id of zeros is no id, for OTLP and for Loki, which leaves it out. */
+function isSet(id: Uint8Array): boolean {
+  return id.some((byte) => byte !== 0);
+}
+
 function scopeMetadata(scope: ScopeLogs['scope'], context: ValueContext): Pairs {
   const pairs: Pairs = [];
   if (scope === null) return pairs;
@@ -102,8 +107,8 @@ function recordMetadata(record: LogRecord, context: ValueContext): Pairs {
   if (record.severityText !== '') pairs.push(['severity_text', context.masker.text(record.severityText)]);
   if (record.droppedAttributesCount !== 0) pairs.push(['dropped_attributes_count', String(record.droppedAttributesCount)]);
   if (record.flags !== 0) pairs.push(['flags', String(record.flags >>> 0)]);
-  if (record.traceId.length > 0) pairs.push(['trace_id', hex(record.traceId)]);
-  if (record.spanId.length > 0) pairs.push(['span_id', hex(record.spanId)]);
+  if (isSet(record.traceId)) pairs.push(['trace_id', hex(record.traceId)]);
+  if (isSet(record.spanId)) pairs.push(['span_id', hex(record.spanId)]);
   if (record.eventName !== '') pairs.push(['event_name', context.masker.text(record.eventName)]);
   return pairs;
 }

@@ -46,7 +46,7 @@ function answerFormat(request: FastifyRequest): OtlpFormat {
 }
 
 /** The partial success message: how many, and the first problems where and why. */
-export function partialSuccessMessage(prepared: PreparedExport, records: number): string {
+function partialSuccessMessage(prepared: PreparedExport, records: number): string {
   const listed = prepared.problems.map((p) => `${p.where} ${p.reason}`).join('; ');
   const more = prepared.rejected > prepared.problems.length ? '; …' : '';
   return `${prepared.rejected} of ${records} log records were rejected, the others are stored: ${listed}${more}`;

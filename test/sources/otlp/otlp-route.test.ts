@@ -105,6 +105,13 @@ t.test('a record without time_unix_nano takes observed_time_unix_nano, else the 
   t.notOk(Object.fromEntries(entries[0]!.structuredMetadata).observed_timestamp, 'no observed_timestamp when it is the timestamp');
 });
 
+t.test('ids of zeros are no ids: left out, as Loki leaves them out', async (t) => {
+  const server = await startServer(t);
+  const body = exportRequest([record({ traceId: '0'.repeat(32), spanId: '0'.repeat(16) })]);
+  t.equal((await postLogs(server, JSON.stringify(body), { type: 'application/json' })).status, 200);
+  t.same((await walEntries(server))[0]!.structuredMetadata, [['scope_name', 'test-scope']]);
+});
+
 t.test('a map body is its JSON as Loki writes it: keys sorted, HTML escaped, masked by key and pattern', async (t) => {
   const server = await startServer(t);
   const body = kvlist(
