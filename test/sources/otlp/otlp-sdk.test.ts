@@ -80,7 +80,8 @@ class Recording implements LogRecordExporter {
 type ExporterKind = 'json' | 'protobuf' | 'protobuf+gzip';
 
 function exporter(kind: ExporterKind, url: string, authorization: string): Recording {
-  const options = { url: `${url}/v1/logs`, headers: { authorization } };
+  // A generous timeout: the exporter gives up retrying when Retry-After would pass it.
+  const options = { url: `${url}/v1/logs`, headers: { authorization }, timeoutMillis: 30_000 };
   if (kind === 'json') return new Recording(new JsonExporter(options));
   return new Recording(new ProtoExporter(kind === 'protobuf+gzip' ? { ...options, compression: 'gzip' as never } : options));
 }
@@ -223,7 +224,8 @@ t.test('a partial success: the SDK is told, the good records reach Loki, the sta
 });
 
 t.test("a 429 is retried by the SDK's exporter after Retry-After, and nothing is lost or doubled", async (t) => {
-  const r = await run(t, { key: { rate_limit_rps: 1, rate_limit_burst: 1 } });
+  // One request per 4 s: the second export comes well within that, however slow the machine.
+  const r = await run(t, { key: { rate_limit_rps: 0.25, rate_limit_burst: 1 } });
   const recording = exporter('protobuf', r.url, `Bearer ${TOKEN}`);
   const logs = provider(recording, { 'service.name': 'checkout' });
   const logger = logs.getLogger('retry');
