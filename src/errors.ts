@@ -52,6 +52,11 @@ export const ERRORS = Object.freeze({
   LOKI_PUSH_TOO_MANY_STREAMS: spec('LOGSTACK_ERR_LOKI_PUSH_TOO_MANY_STREAMS', 'too_many_streams', 413, 'The push has more than %s streams (loki_push.max_streams_per_push); send smaller batches'),
   LOKI_PUSH_INVALID: spec('LOGSTACK_ERR_LOKI_PUSH_INVALID', 'validation_failed', 400, '%s of %s entries are invalid; nothing of the push was written'),
 
+  // --- OTLP/HTTP -------------------------------------------------------------------------------
+  OTLP_UNSUPPORTED_MEDIA_TYPE: spec('LOGSTACK_ERR_OTLP_UNSUPPORTED_MEDIA_TYPE', 'unsupported_media_type', 415, 'Content-Type %s is not supported; send application/x-protobuf or application/json'),
+  OTLP_UNDECODABLE: spec('LOGSTACK_ERR_OTLP_UNDECODABLE', 'invalid_otlp_body', 400, 'The body is not an OTLP logs export request: %s'),
+  OTLP_TOO_MANY_RECORDS: spec('LOGSTACK_ERR_OTLP_TOO_MANY_RECORDS', 'too_many_entries', 413, 'The request has more than %s log records (otlp.max_log_records); send smaller batches'),
+
   // --- WAL ----------------------------------------------------------------------------------
   WAL_QUOTA_EXCEEDED: spec('LOGSTACK_ERR_WAL_QUOTA_EXCEEDED', 'wal_quota_exceeded', 429, 'The WAL of token %s is full (%s of %s bytes); accepted data is kept, retry when it drains'),
   WAL_DISK_RESERVE: spec('LOGSTACK_ERR_WAL_DISK_RESERVE', 'disk_reserve_reached', 503, 'Free disk space of the WAL volume is %s%, under the reserve of %s%'),

@@ -258,6 +258,37 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {}, description: "Loki's own push API: what LogStack accepts from Loki clients (Alloy, Promtail, Fluent Bit, pino-loki)." },
     ),
+    otlp: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve OpenTelemetry logs over OTLP/HTTP (`POST /v1/logs`, protobuf or JSON).' }),
+        index_labels: Type.Array(Type.String({ minLength: 1 }), {
+          default: [
+            'service.name',
+            'service.namespace',
+            'service.instance.id',
+            'deployment.environment',
+            'cloud.region',
+            'cloud.availability_zone',
+            'k8s.cluster.name',
+            'k8s.namespace.name',
+            'k8s.pod.name',
+            'k8s.container.name',
+            'container.name',
+            'k8s.replicaset.name',
+            'k8s.deployment.name',
+            'k8s.statefulset.name',
+            'k8s.daemonset.name',
+            'k8s.cronjob.name',
+            'k8s.job.name',
+          ],
+          uniqueItems: true,
+          description:
+            "Resource attributes that become Loki labels (dots become `_`); every other attribute is structured metadata. The default is Loki's `default_resource_attributes_as_index_labels`.",
+        }),
+        max_log_records: Int({ default: 10000, minimum: 1, description: "Log records per request, counted before decoding (the Collector's batches are 8,192 by default)." }),
+      },
+      { additionalProperties: false, default: {}, description: 'OpenTelemetry logs over OTLP/HTTP, mapped to Loki as Loki\'s own OTLP endpoint maps them.' },
+    ),
   },
   { additionalProperties: false, default: {} },
 );

@@ -13,6 +13,8 @@ import { createLokiPushPipeline } from '../pipeline/loki-push-pipeline.js';
 import type { LokiPushPipeline } from '../pipeline/loki-push-request.js';
 import { createIngestPipeline } from '../pipeline/ingest-pipeline.js';
 import type { IngestPipeline } from '../pipeline/types.js';
+import { createOtlpPipeline, type OtlpPipeline } from '../sources/otlp/otlp-pipeline.js';
+import { otlpRoute } from '../sources/otlp/otlp-route.js';
 import type { WalStore } from '../wal/types.js';
 import { adminRoutes, type AdminOperations, type AdminStatus } from './admin-routes.js';
 import { authPlugin, createKeyring } from './auth.js';
@@ -38,6 +40,8 @@ export interface AppDeps {
   pipeline?: IngestPipeline;
   /** The pipeline of Loki's push API; by default built from `config` (when `loki_push.enabled`). */
   lokiPushPipeline?: LokiPushPipeline;
+  /** The pipeline of OTLP/HTTP logs; by default built from `config` (when `otlp.enabled`). */
+  otlpPipeline?: OtlpPipeline;
   /** Keyring and pipelines that a configuration reload replaces; by default fixed, from the above. */
   settings?: LiveEdgeSettings;
   /** Rate limits that a reload changes; by default from `config`. */
@@ -124,6 +128,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       keyring: createKeyring(config.security),
       ingest: deps.pipeline ?? createIngestPipeline(config),
       lokiPush: config.loki_push.enabled ? (deps.lokiPushPipeline ?? createLokiPushPipeline(config)) : null,
+      otlp: config.otlp.enabled ? (deps.otlpPipeline ?? createOtlpPipeline(config)) : null,
     });
   app.register(edgeSettingsPlugin, { settings });
   app.register(authPlugin);
@@ -145,6 +150,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       metrics,
       clock,
       body,
+    });
+  }
+  if (config.otlp.enabled) {
+    app.register(otlpRoute, {
+      wal,
+      metrics,
+      clock,
+      body,
+      maxLogRecords: config.otlp.max_log_records,
     });
   }
   app.register(adminRoutes, { version: deps.version, wal, clock, startedAtMs: clock(), adminStatus: deps.adminStatus, operations: deps.operations });

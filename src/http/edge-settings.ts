@@ -12,6 +12,7 @@ import { createIngestPipeline } from '../pipeline/ingest-pipeline.js';
 import { createLokiPushPipeline } from '../pipeline/loki-push-pipeline.js';
 import type { LokiPushPipeline } from '../pipeline/loki-push-request.js';
 import type { IngestPipeline } from '../pipeline/types.js';
+import { createOtlpPipeline, type OtlpPipeline } from '../sources/otlp/otlp-pipeline.js';
 import { createKeyring, type Keyring } from './auth.js';
 
 export interface EdgeSettings {
@@ -19,6 +20,8 @@ export interface EdgeSettings {
   readonly ingest: IngestPipeline;
   /** Null when `loki_push.enabled` is false. */
   readonly lokiPush: LokiPushPipeline | null;
+  /** Null when `otlp.enabled` is false. */
+  readonly otlp: OtlpPipeline | null;
 }
 
 export interface LiveEdgeSettings {
@@ -36,6 +39,7 @@ export function buildEdgeSettings(config: Config): EdgeSettings {
     keyring: createKeyring(config.security),
     ingest: createIngestPipeline(config),
     lokiPush: config.loki_push.enabled ? createLokiPushPipeline(config) : null,
+    otlp: config.otlp.enabled ? createOtlpPipeline(config) : null,
   };
 }
 
