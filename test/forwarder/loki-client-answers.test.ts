@@ -6,7 +6,6 @@
  * forever. What Loki itself does with a push is the Loki stand-in's to show
  * (test/forwarder/loki-client.test.ts and the reliability tests).
  */
-import { createServer } from 'node:net';
 import { Value } from '@sinclair/typebox/value';
 import { delay, http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
@@ -20,6 +19,7 @@ import { encodeEntryPayload } from '../../src/loki/entry-codec.js';
 import { formatLabels } from '../../src/loki/entry.js';
 import { encodePush } from '../../src/loki/push-request.js';
 import { mockNetwork, type MockNetwork } from '../support/mock-network.js';
+import { freePort } from '../support/ports.js';
 
 const LOKI = 'http://loki.example:3100';
 const PUSH = `${LOKI}/loki/api/v1/push`;
@@ -68,17 +68,9 @@ function stalled(t: Test): Promise<void> {
   });
 }
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 t.test("msw's interception sees the Loki client's undici Pool only below setupServer()", async (t) => {
   // Nothing listens on the port: a request that msw does not take reaches the network and is refused.
-  const base = `http://127.0.0.1:${await closedPort()}`;
+  const base = `http://127.0.0.1:${await freePort()}`;
   let seen = 0;
   const handler = http.post(`${base}/loki/api/v1/push`, () => {
     seen++;
