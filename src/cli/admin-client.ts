@@ -212,7 +212,15 @@ class UndiciAdminClient implements AdminClient {
     // service's answer, with each key's progress, arrives before our own timeout.
     const timeoutMs = wait ? waitSeconds * 1000 + this.#answerTimeoutMs : this.#answerTimeoutMs;
     const query: Record<string, string> = wait ? { wait: 'true', timeout_seconds: String(waitSeconds) } : {};
-    const json = requireFields(await this.#call('POST', '/v1/admin/flush', query, timeoutMs), ['complete', 'tokens'], 'the flush answer');
+    let json: Json;
+    try {
+      json = requireFields(await this.#call('POST', '/v1/admin/flush', query, timeoutMs), ['complete', 'tokens'], 'the flush answer');
+    } catch (err) {
+      if (err instanceof AdminFailure && err.kind === 'not_delivered') {
+        throw new AdminFailure('not_delivered', `not everything was delivered within ${waitSeconds} s; each key's progress:`, { progress: err.progress ?? {} });
+      }
+      throw err;
+    }
     return { complete: json.complete === true, tokens: isRecord(json.tokens) ? (json.tokens as Record<string, FlushProgress>) : {} };
   }
 

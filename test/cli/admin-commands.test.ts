@@ -166,7 +166,7 @@ t.test('flush --wait out of time exits 1 and prints each key\'s progress', async
   t.equal(stdout, '');
   const lines = stderr.trimEnd().split('\n');
   t.same(lines.slice(1), [
-    'logstack: Not everything was delivered within 30 s; details has each token',
+    "logstack: not everything was delivered within 30 s; each key's progress:",
     '  payments-api: 8,800 entries left (delivered up to seq 81200 of 90000), delivery retrying',
     '  user-service: delivered',
   ]);
