@@ -4,7 +4,7 @@
  * an AdminFailure with its kind (src/cli/admin-failure.ts); the admin token goes in the
  * Authorization header and nowhere else, not in a message, not in an error.
  */
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, errors, type Dispatcher } from 'undici';
 import { AdminFailure } from './admin-failure.js';
 
 /** How long a request without a wait of its own may take for its answer (ms). */
@@ -77,13 +77,16 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * What a transport failure means to the admin: `where` is the URL asked, `waitedMs` the bound
- * that ran out when `timedOut`.
+ * What a failure to get an answer means to the admin: `where` is the URL asked, `waitedMs` the
+ * bound that ran out when `timedOut`.
  */
-export function transportFailure(err: unknown, where: string, timedOut: boolean, waitedMs: number): AdminFailure {
+function transportFailure(err: unknown, where: string, timedOut: boolean, waitedMs: number): AdminFailure {
   const code = errorCode(err);
   if (timedOut || (code !== undefined && TIMEOUTS.has(code))) {
     return new AdminFailure('timeout', `no answer from ${where} within ${waitedMs / 1000} s`, { cause: err });
+  }
+  if (err instanceof errors.HTTPParserError) {
+    return new AdminFailure('bad_answer', `${where} answered something that is not HTTP: not LogStack's admin API`, { cause: err });
   }
   if (code !== undefined && code in UNREACHABLE) {
     return new AdminFailure('unreachable', `cannot connect to ${where}: ${UNREACHABLE[code]} (is LogStack running there? --url or LOGSTACK_URL names it)`, { cause: err });
@@ -92,14 +95,14 @@ export function transportFailure(err: unknown, where: string, timedOut: boolean,
   return new AdminFailure('unreachable', `cannot talk to ${where}: ${reason}`, { cause: err });
 }
 
-export interface AdminAnswer {
+interface AdminAnswer {
   readonly status: number;
   readonly contentType: string;
   readonly body: string;
 }
 
-/** Statuses of the answer, or what they mean when they are a failure. */
-export function answerFailure(answer: AdminAnswer, where: string, tokenSource: string): AdminFailure | Json {
+/** The answer's JSON object, or the failure the answer means. */
+function interpretAnswer(answer: AdminAnswer, where: string, tokenSource: string): AdminFailure | Json {
   const { status } = answer;
   if (status === 401) {
     return new AdminFailure('unauthorized', `${where} answered 401: the admin token (from ${tokenSource}) is not accepted, or the service has no security.admin_token`);
@@ -117,7 +120,8 @@ export function answerFailure(answer: AdminAnswer, where: string, tokenSource: s
   }
   if (status === 504) return new AdminFailure('timeout', `${where} answered 504: a gateway in front of LogStack gave up waiting`);
   if (error !== undefined && status >= 400) {
-    return new AdminFailure('service_error', `${where} answered ${status} ${error.error}: ${String(error.message ?? '')}`);
+    // One line, whatever the service put in its message.
+    return new AdminFailure('service_error', `${where} answered ${status} ${error.error}: ${String(error.message ?? '').replace(/\s+/g, ' ')}`);
   }
   if (status >= 200 && status < 300 && isRecord(json)) return json;
   const type = answer.contentType === '' ? 'no content type' : answer.contentType.split(';')[0]!;
@@ -201,7 +205,7 @@ class UndiciAdminClient implements AdminClient {
       if (err instanceof AdminFailure) throw err;
       throw transportFailure(err, where, signal.aborted, timeoutMs);
     }
-    const result = answerFailure(answer, where, this.#tokenSource);
+    const result = interpretAnswer(answer, where, this.#tokenSource);
     if (result instanceof AdminFailure) throw result;
     return result;
   }

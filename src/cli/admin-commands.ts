@@ -160,12 +160,11 @@ async function run(command: AdminCommand, args: AdminArgs, client: AdminClient, 
       io.stdout(args.json ? json(answer) : formatFlush(answer, args.wait));
       return 0;
     }
-    case 'status':
-      {
-        const status = await client.status();
-        io.stdout(args.json ? json(status) : formatStatus(status, now()));
-      }
+    case 'status': {
+      const status = await client.status();
+      io.stdout(args.json ? json(status) : formatStatus(status, now()));
       return 0;
+    }
     case 'dead-letters':
       if (args.replay) {
         const replayed = await client.replayDeadLetters(args.key);

@@ -3,6 +3,7 @@
  * else at its URL) can give, each exchange scripted with msw at the socket; the commands run in
  * this process, as `main` runs them. Against a real service: admin-service.test.ts.
  */
+import { createServer } from 'node:net';
 import { http, HttpResponse } from 'msw';
 import t from 'tap';
 import type { Test } from 'tap';
@@ -238,6 +239,7 @@ t.test('each failure is one line on stderr with its own exit code, and never the
     { name: 'a JSON array', answer: () => HttpResponse.json([1, 2]), code: 7, line: /not LogStack's admin API/ },
     { name: '503 shutting down', answer: () => apiError(503, 'shutting_down', 'LogStack is shutting down; retry on another instance'), code: 8, line: /answered 503 shutting_down: LogStack is shutting down/ },
     { name: '500', answer: () => apiError(500, 'internal_error', 'Internal error; see the logs for request req-1'), code: 8, line: /answered 500 internal_error/ },
+    { name: 'a message over several lines', answer: () => apiError(500, 'internal_error', 'first\nsecond'), code: 8, line: /internal_error: first second$/m },
     { name: 'a reset connection', answer: () => HttpResponse.error(), code: 3, line: /cannot (connect to|talk to) http:\/\/logstack-0\.logstack\.test:8000\/v1\/admin\/status/ },
   ];
   const api = await adminApi(t, {});
@@ -281,6 +283,16 @@ t.test('nothing listening is exit 3, naming the URL', async (t) => {
   t.equal(code, 3);
   t.equal(stdout, '');
   t.match(stderr, new RegExp(`^logstack: flushing; waiting up to 30 s for delivery\\nlogstack: cannot connect to ${url}/v1/admin/flush: connection refused \\(is LogStack running there\\? --url or LOGSTACK_URL names it\\)\\n$`));
+});
+
+t.test('a port that speaks something other than HTTP is exit 7', async (t) => {
+  const server = createServer((socket) => socket.end('SSH-2.0-OpenSSH_9.6\r\n', () => socket.destroy()));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const { code, stderr } = await run('status', [], { LOGSTACK_URL: url });
+  t.equal(code, 7);
+  t.equal(stderr, `logstack: ${url}/v1/admin/status answered something that is not HTTP: not LogStack's admin API\n`);
 });
 
 t.test('usage errors are exit 2, one line, and ask nothing of the service', async (t) => {
