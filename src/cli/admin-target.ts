@@ -7,7 +7,7 @@
  * The token is never a command-line value: argv is readable by every user of the machine (`ps`)
  * and lands in shell history. `--token-file` names a file that holds it (a mounted Secret).
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { AdminFailure } from './admin-failure.js';
@@ -32,6 +32,9 @@ export interface TargetOptions {
   /** Loads the configuration as `logstack serve` does; throws a LogstackError when it cannot. */
   readonly loadConfig: (file: string | undefined) => Config;
 }
+
+/** Largest token file read (bytes): a token is a line; `--token-file /dev/zero` is not. */
+export const MAX_TOKEN_FILE_BYTES = 4096;
 
 const FILE_ERRORS: Readonly<Record<string, string>> = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'it is a directory' };
 
@@ -65,14 +68,26 @@ export function localServiceUrl(config: Pick<Config, 'server'>): string {
 }
 
 function readTokenFile(file: string, cwd: string): string {
-  let text: string;
+  // One byte past the bound is read, to tell a file at the bound from a larger one.
+  const buffer = Buffer.alloc(MAX_TOKEN_FILE_BYTES + 1);
+  let size = 0;
   try {
-    text = readFileSync(resolve(cwd, file), 'utf8');
+    const fd = openSync(resolve(cwd, file), 'r');
+    try {
+      for (;;) {
+        const n = readSync(fd, buffer, size, buffer.length - size, null);
+        size += n;
+        if (n === 0 || size === buffer.length) break;
+      }
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     throw new AdminFailure('usage', `cannot read --token-file ${file}: ${FILE_ERRORS[code] ?? code}`);
   }
-  const token = nonEmpty(text);
+  if (size > MAX_TOKEN_FILE_BYTES) throw new AdminFailure('usage', `--token-file ${file} is larger than ${MAX_TOKEN_FILE_BYTES} bytes: not a token`);
+  const token = nonEmpty(buffer.toString('utf8', 0, size));
   if (token === undefined) throw new AdminFailure('usage', `--token-file ${file} is empty`);
   return token;
 }

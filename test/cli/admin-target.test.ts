@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { stringify } from 'yaml';
 import { adminCommand } from '../../src/cli/admin-commands.js';
 import { AdminFailure } from '../../src/cli/admin-failure.js';
-import { localServiceUrl, parseServiceUrl, resolveAdminTarget } from '../../src/cli/admin-target.js';
+import { localServiceUrl, MAX_TOKEN_FILE_BYTES, parseServiceUrl, resolveAdminTarget } from '../../src/cli/admin-target.js';
 import { parseDuration } from '../../src/cli/duration.js';
 import { loadConfig } from '../../src/config/load.js';
 import { testConfig } from '../support/config.js';
@@ -97,6 +97,14 @@ t.test('a token file that is missing or empty, or no token anywhere, is a usage 
     kind: 'usage',
     message: /no admin token: set LOGSTACK_ADMIN_TOKEN, give --token-file FILE, or name the service's configuration with --config/,
   });
+});
+
+t.test(`a token file is read up to ${MAX_TOKEN_FILE_BYTES} bytes, and not a byte more`, async (t) => {
+  const cwd = t.testdir({ 'at-bound': 'a'.repeat(MAX_TOKEN_FILE_BYTES), 'past-bound': 'a'.repeat(MAX_TOKEN_FILE_BYTES + 1) });
+  const target = (tokenFile: string) => resolveAdminTarget({ url: 'http://x:1', tokenFile, env: {}, cwd, loadConfig: load(cwd, {}) });
+  t.equal(target('at-bound').token.length, MAX_TOKEN_FILE_BYTES);
+  t.match(failureOf(() => target('past-bound')), { kind: 'usage', message: `--token-file past-bound is larger than ${MAX_TOKEN_FILE_BYTES} bytes: not a token` });
+  t.match(failureOf(() => target('/dev/zero')), { kind: 'usage', message: /larger than/ }, 'a device without end');
 });
 
 t.test('a configuration that does not load is exit 78, naming the key and no secret', async (t) => {
