@@ -1,7 +1,9 @@
 /**
  * The admin commands end to end: a real LogStack process with its real admin API, a Loki
- * stand-in it delivers to, and `logstack flush | status | dead-letters` run as processes, as an
- * admin (or a preStop hook) runs them, with nothing but the service's configuration file.
+ * stand-in it delivers to, and `logstack flush | status | dead-letters` with nothing but the
+ * service's configuration file, as a preStop hook runs them. Two run as processes, for their
+ * exit codes as a shell sees them; the others in this process (a process costs seconds to
+ * start on a busy machine), over the same real sockets.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { adminCommand } from '../../src/cli/admin-commands.js';
+import { adminCommand, type AdminCommand } from '../../src/cli/admin-commands.js';
 import { spawnTs, type Child } from '../support/child.js';
 import { createLokiStandIn, lokiAnswers } from '../support/loki-stand-in.js';
 import { freePort } from '../support/ports.js';
@@ -37,10 +39,22 @@ interface Ran {
   stderr: string;
 }
 
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
-  const child: Child = spawnTs(CLI, args, { LOGSTACK_URL: '', LOGSTACK_ADMIN_TOKEN: '', LOGSTACK_CONFIG: '', ...env });
+const NO_TARGET = { LOGSTACK_URL: '', LOGSTACK_ADMIN_TOKEN: '', LOGSTACK_CONFIG: '' };
+
+/** `logstack ARGS` as a process. */
+async function spawned(args: string[]): Promise<Ran> {
+  const child: Child = spawnTs(CLI, args, NO_TARGET);
   const { code } = await child.exited;
   return { code, stdout: child.lines.join('\n'), stderr: child.stderr() };
+}
+
+/** `logstack ARGS` in this process, as `main` runs it. */
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
+  let stdout = '';
+  let stderr = '';
+  const [command, ...rest] = args as [AdminCommand, ...string[]];
+  const code = await adminCommand(command, rest, { stdout: (text) => void (stdout += text), stderr: (text) => void (stderr += text), env: { ...NO_TARGET, ...env } });
+  return { code, stdout, stderr };
 }
 
 t.test('flush, status and dead-letters against a running service', async (t) => {
@@ -66,13 +80,13 @@ t.test('flush, status and dead-letters against a running service', async (t) => 
     await loki.close();
     await rm(dir, { recursive: true, force: true });
   });
-  await service.waitForLine(/LogStack is serving/, 60_000);
+  await service.waitForLine(/LogStack is serving/);
 
   // Loki down: what is ingested waits in the WAL.
   loki.setStandingAnswer(lokiAnswers.unavailable());
   await ingest(url, 50);
 
-  const status = await cli(['status', '--config', config]);
+  const status = await spawned(['status', '--config', config]);
   t.equal(status.code, 0, status.stderr);
   t.match(status.stdout, /^LogStack \S+, up \d+s, forwarder running, WAL open/m);
   t.match(status.stdout, /^KEY +BACKLOG +BYTES +OLDEST +DELIVERY +LAST PUSH +DEAD LETTERS$/m);
@@ -81,7 +95,7 @@ t.test('flush, status and dead-letters against a running service', async (t) => 
   t.equal(json.code, 0);
   t.match(JSON.parse(json.stdout), { service: 'logstack', tokens: { shop: { pending_entries: 50 } } });
 
-  const late = await cli(['flush', '--wait', '--timeout', '1s', '--config', config]);
+  const late = await spawned(['flush', '--wait', '--timeout', '1s', '--config', config]);
   t.equal(late.code, 1, 'not delivered while Loki refuses');
   t.match(late.stderr, /^logstack: not everything was delivered within 1 s; each key's progress:$/m);
   t.match(late.stderr, /^ {2}shop: 50 entries left \(delivered up to seq 0 of 50\), delivery (retrying|failing)$/m);
@@ -106,9 +120,8 @@ t.test('flush, status and dead-letters against a running service', async (t) => 
   t.equal(loki.received().length, 55, 'the replayed entries reached Loki');
 
   // The environment wins over the configuration; a wrong token or an API key is refused.
-  const io = (env: NodeJS.ProcessEnv) => ({ stdout: () => {}, stderr: () => {}, env: { LOGSTACK_URL: url, ...env } });
-  t.equal(await adminCommand('status', [], io({ LOGSTACK_ADMIN_TOKEN: 'adm_wrong_0123456789abcdef' })), 4);
-  t.equal(await adminCommand('status', [], io({ LOGSTACK_ADMIN_TOKEN: TOKEN })), 5);
+  t.equal((await cli(['status', '--config', config], { LOGSTACK_ADMIN_TOKEN: 'adm_wrong_0123456789abcdef' })).code, 4);
+  t.equal((await cli(['status', '--config', config], { LOGSTACK_ADMIN_TOKEN: TOKEN })).code, 5);
 
   service.proc.kill('SIGTERM');
   t.equal((await service.exited).code, 0);

@@ -56,7 +56,7 @@ async function setup(t: Test, loki: Record<string, unknown> = {}): Promise<Setup
     async start() {
       const child = spawnTs(CLI, ['serve', '--config', configFile]);
       children.push(child);
-      await child.waitForLine(/LogStack is serving/, 30_000);
+      await child.waitForLine(/LogStack is serving/);
       return child;
     },
   };

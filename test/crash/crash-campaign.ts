@@ -224,7 +224,7 @@ export async function runCrashCampaign(opts: CrashCampaignOptions): Promise<Cras
     const child = spawnTs(CLI, ['serve', '--config', configFile]);
     children.push(child);
     try {
-      await child.waitForLine(SERVING, 30_000);
+      await child.waitForLine(SERVING);
       return child;
     } catch (err) {
       if (isAlive(child)) child.proc.kill('SIGKILL');
