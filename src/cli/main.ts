@@ -3,12 +3,14 @@
  * reload its configuration on SIGHUP, stop it gracefully on SIGTERM/SIGINT. A second stop signal
  * exits at once: everything acknowledged is already fsync'd, so nothing acknowledged is lost by
  * not draining.
+ * `logstack wal …` reads a WAL; `logstack flush | status | dead-letters` ask a running service.
  */
 import { createRequire } from 'node:module';
 import { resolveConfigPath } from '../config/env-overrides.js';
 import { loadConfig, pinoLevel } from '../config/load.js';
 import { isLogstackError } from '../errors.js';
 import { createLogger } from '../observability/logger.js';
+import { ADMIN_USAGE, adminCommand } from './admin-commands.js';
 import { applyHeapPolicy } from './heap-policy.js';
 import { walCommand } from './wal-commands.js';
 
@@ -16,10 +18,14 @@ const USAGE = `Usage: logstack <command>
 
 Commands:
   serve [--config FILE]   run the service (FILE, else $LOGSTACK_CONFIG, else ./config.yaml)
+  flush                   deliver now; --wait until delivered (a preStop hook, a scale-down)
+  status                  per key: backlog, oldest unshipped entry, delivery, dead letters
+  dead-letters            entries Loki refused for good; --replay requeues them
   wal verify|stat|dump    inspect a WAL, read-only, also while the service runs (logstack wal help)
   help                    show this text
   version                 print the version
-`;
+
+${ADMIN_USAGE}`;
 
 export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -117,6 +123,14 @@ export async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case 'wal':
       return walCommand(rest);
+    case 'flush':
+    case 'status':
+    case 'dead-letters':
+      return adminCommand(command, rest, {
+        stdout: (text) => void process.stdout.write(text),
+        stderr: (text) => void process.stderr.write(text),
+        env: process.env,
+      });
     case 'version':
     case '--version':
       process.stdout.write(`${VERSION}\n`);

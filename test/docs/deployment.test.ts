@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
+import { ANSWER_TIMEOUT_MS } from '../../src/cli/admin-client.js';
+import { localServiceUrl, resolveAdminTarget } from '../../src/cli/admin-target.js';
 import { loadConfig } from '../../src/config/load.js';
 import { ERRORS } from '../../src/errors.js';
 
@@ -110,10 +112,20 @@ t.test('the Kubernetes example starts once its placeholders are replaced, and no
   const walMount = container.volumeMounts.find((m: Doc) => m.name === set.spec.volumeClaimTemplates[0].metadata.name);
   t.equal(config.wal.wal_root_path, walMount.mountPath, 'the WAL lives on the claimed volume');
   t.equal(container.ports[0].containerPort, config.server.port, 'the container port is the one LogStack listens on');
-  const preStop = Number(container.lifecycle.preStop.exec.command.at(-1));
+  const hook = container.lifecycle.preStop.exec.command.at(-1) as string;
+  const [, sleep, wait] = /^sleep (\d+) && exec bin\/logstack\.js flush --wait --timeout (\d+)s$/.exec(hook) ?? [];
+  t.ok(sleep && wait, `the preStop hook waits, then flushes: ${hook}`);
+  const preStop = Number(sleep) + Number(wait) + ANSWER_TIMEOUT_MS / 1000;
   t.ok(
     pod.terminationGracePeriodSeconds > preStop + config.server.request_timeout_seconds + config.server.shutdown_timeout_seconds + config.loki.timeout_seconds,
-    'the grace period covers the drain and a push in flight',
+    'the grace period covers the preStop flush, the drain and a push in flight',
+  );
+  // The certificate file itself is read when the hook runs (test/cli/admin-tls.test.ts pins it).
+  const target = resolveAdminTarget({ env: { ...env, LOGSTACK_URL: localServiceUrl(config) }, loadConfig: () => config });
+  t.same(
+    { url: target.url, token: target.token === config.security.admin_token },
+    { url: `https://127.0.0.1:${container.ports[0].containerPort}`, token: true },
+    "the preStop flush finds the service and the admin token in the pod's own configuration",
   );
   t.equal(pod.enableServiceLinks, false, 'no LOGSTACK_PORT=tcp://... from a Service named logstack');
   t.equal(container.livenessProbe.httpGet.path, '/healthz');
