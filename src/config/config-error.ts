@@ -25,9 +25,6 @@ const MIN_SCRUBBED_SECRET_LENGTH = 6;
 const MAX_QUOTED_VALUE_LENGTH = 80;
 const NAME_PATTERN = new RegExp(ApiKeySchema.properties.name.pattern ?? '^$');
 
-function maskSecret(secret: string): string {
-  return secret.slice(0, Math.min(4, Math.floor(secret.length / 4))) + MASK;
-}
 
 export function pointer(segments: readonly string[]): string {
   return segments.map((s) => '/' + s.replace(/~/g, '~0').replace(/\//g, '~1')).join('');
@@ -57,12 +54,13 @@ export function collectSecrets(config: unknown): string[] {
     const { security, loki } = config;
     if (isRecord(security)) {
       secrets.push(security['admin_token']);
-      if (isRecord(security['api_keys'])) secrets.push(...Object.keys(security['api_keys']));
+      // A loop, not push(...keys): a spread of a list as long as the config is long can overflow the stack.
+      if (isRecord(security['api_keys'])) for (const token of Object.keys(security['api_keys'])) secrets.push(token);
     }
     if (isRecord(loki)) {
       secrets.push(loki['bearer_token']);
       if (isRecord(loki['basic_auth'])) secrets.push(loki['basic_auth']['password']);
-      if (isRecord(loki['headers'])) secrets.push(...Object.values(loki['headers']));
+      if (isRecord(loki['headers'])) for (const value of Object.values(loki['headers'])) secrets.push(value);
     }
   }
   return secrets.filter((s): s is string => typeof s === 'string');
@@ -72,14 +70,18 @@ function scrubSecrets(text: string, secrets: readonly string[]): string {
   return secrets
     .filter((s) => s.length >= MIN_SCRUBBED_SECRET_LENGTH)
     .sort((a, b) => b.length - a.length)
-    .reduce((out, secret) => out.split(secret).join(maskSecret(secret)), text);
+    .reduce((out, secret) => out.split(secret).join(MASK), text);
 }
 
-/** An API key by its name when it has a usable one, else by its masked token. */
-export function apiKeyLabel(token: string, key: unknown): string {
+/**
+ * An API key of the map `keys` by its name when it has a usable one, else by its position
+ * (`[#2]`): not even a few characters of a token are shown, since messages reach logs.
+ */
+export function apiKeyLabel(token: string, keys: unknown): string {
+  const key = isRecord(keys) ? keys[token] : undefined;
   const name = isRecord(key) ? key['name'] : undefined;
   const usable = typeof name === 'string' && NAME_PATTERN.test(name) && name !== '.' && name !== '..';
-  return `[${usable ? name : maskSecret(token)}]`;
+  return `[${usable ? name : `#${isRecord(keys) ? Object.keys(keys).indexOf(token) + 1 : '?'}`}]`;
 }
 
 /** `security.api_keys[payments-api].name`, `loki.labels[1]`, `server.port`. */
@@ -90,7 +92,7 @@ function displayPath(segments: readonly string[], config: unknown): string {
     const parent = node;
     node = isRecord(parent) || Array.isArray(parent) ? (parent as Record<string, unknown>)[segment] : undefined;
     if (Array.isArray(parent) && /^\d+$/.test(segment)) out += `[${segment}]`;
-    else if (i === 2 && segments[0] === 'security' && segments[1] === 'api_keys') out += apiKeyLabel(segment, node);
+    else if (i === 2 && segments[0] === 'security' && segments[1] === 'api_keys') out += apiKeyLabel(segment, parent);
     else out += (out === '' ? '' : '.') + segment;
   });
   return out === '' ? '(root)' : out;

@@ -21,6 +21,10 @@ export interface DeliveryRequest {
   /** The token's Loki tenant; undefined: the client's default. */
   readonly tenant: string | undefined;
   readonly maxEntries: number;
+  /** Encoded bytes per push (`loki.batch_max_bytes`, as the forwarder has it now). */
+  readonly maxBytes: number;
+  /** How long a partial batch waits for more entries (`loki.batch_max_wait_ms`, ms). */
+  readonly maxWaitMs: number;
   /** A flush or shutdown asked for everything: a partial batch is not held. */
   readonly flushing: boolean;
   /** The forwarder's clock, against which a partial batch's age is measured (ms). */
@@ -61,7 +65,7 @@ export interface BatchDelivery {
 
 export interface BatchDeliveryOptions {
   readonly client: Pick<LokiClient, 'push' | 'close'>;
-  readonly loki: Pick<Config['loki'], 'batch_max_bytes' | 'batch_max_wait_ms' | 'encoding'>;
+  readonly loki: Pick<Config['loki'], 'encoding'>;
 }
 
 export function createBatchDelivery({ client, loki }: BatchDeliveryOptions): BatchDelivery {
@@ -69,13 +73,13 @@ export function createBatchDelivery({ client, loki }: BatchDeliveryOptions): Bat
   const labelSets = new LabelSetReader();
   return {
     async deliver(req) {
-      const read = await readRecords(req.plan, { maxRecords: req.maxEntries, maxBytes: loki.batch_max_bytes }, openForOneRead(req.plan.dir), labelSets);
+      const read = await readRecords(req.plan, { maxRecords: req.maxEntries, maxBytes: req.maxBytes }, openForOneRead(req.plan.dir), labelSets);
       const { damage, records } = read;
       if (records.length === 0) return { kind: 'idle', next: read.next, coveredSeq: read.coveredSeq, damage };
-      const { count, bytes } = cutBatch(records, { maxEntries: req.maxEntries, maxBytes: loki.batch_max_bytes });
+      const { count, bytes } = cutBatch(records, { maxEntries: req.maxEntries, maxBytes: req.maxBytes });
       const hold = holdMs(
         { entries: count, bytes, oldestAppendedAtMs: records[0]!.appendedAtMs, nowMs: req.nowMs, flushing: req.flushing },
-        { maxEntries: req.maxEntries, maxBytes: loki.batch_max_bytes, maxWaitMs: loki.batch_max_wait_ms },
+        { maxEntries: req.maxEntries, maxBytes: req.maxBytes, maxWaitMs: req.maxWaitMs },
       );
       if (hold > 0) return { kind: 'hold', holdMs: hold, damage };
 

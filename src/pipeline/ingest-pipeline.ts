@@ -13,7 +13,7 @@ import type { WalRoom } from '../wal/types.js';
 import { compileMaskingPolicy, type MaskingPolicy } from './masking-policy.js';
 import { createLokiEntryBuilder, type LokiEntryBuilder } from './to-loki-entry.js';
 import type { EntryProblem, IngestPipeline, PreparedBatch } from './types.js';
-import { validateIngestBody, validationFailed, type Limits } from './validate.js';
+import { validateIngestBody, validationFailed, type Limits, type ValidatedEntry } from './validate.js';
 import { compileValuePatterns } from './value-patterns.js';
 
 /** The masking policy of every API key, by key name. */
@@ -57,16 +57,36 @@ class Pipeline implements IngestPipeline {
     const policy = this.#policies.get(keyName);
     if (policy === undefined) throw new TypeError(`No API key is named ${keyName}`);
     const entries = validateIngestBody(body, this.#limits, nowMs);
+    const batch = new AppendBatchBuilder(room, { entries: entries.length });
+    let problems: EntryProblem[];
+    try {
+      problems = this.#build(entries, policy, batch);
+    } catch (err) {
+      // Refused by the WAL's room while building, or failed: the caches learn nothing from it.
+      this.#builder.abandon();
+      throw err;
+    }
+    if (problems.length > 0) {
+      // What the builder's caches learnt from a refused batch is not kept.
+      this.#builder.abandon();
+      throw validationFailed(problems, entries.length);
+    }
+    this.#builder.commit();
+    const built = batch.build();
+    return { batch: built, entries: entries.length, bytes: built.data.length };
+  }
+
+  /** Builds and encodes every entry into `batch`; returns the problems found after masking. */
+  #build(entries: readonly ValidatedEntry[], policy: MaskingPolicy, batch: AppendBatchBuilder): EntryProblem[] {
     const maxLineBytes = this.#limits.max_message_bytes;
-    const builder = new AppendBatchBuilder(room, { entries: entries.length });
-    let problems: EntryProblem[] | undefined;
+    const problems: EntryProblem[] = [];
     for (let i = 0; i < entries.length; i++) {
       const { entry, seconds, nanos } = entries[i]!;
       const loki = this.#builder.build(entry, policy, seconds, nanos);
       // Loki refuses a line over its max_line_size; refused now, it is the client's to fix,
       // accepted it would only end as a dead letter.
       if (loki.line.length * 3 > maxLineBytes && Buffer.byteLength(loki.line, 'utf8') > maxLineBytes) {
-        (problems ??= []).push({
+        problems.push({
           index: i,
           pointer: `/entries/${i}${this.#line.pointer}`,
           reason: `after masking, ${this.#line.what} is longer than ${maxLineBytes} UTF-8 bytes (limits.max_message_bytes)`,
@@ -75,7 +95,7 @@ class Pipeline implements IngestPipeline {
       }
       const metadataBytes = structuredMetadataOver(loki, this.#limits.max_structured_metadata_bytes);
       if (metadataBytes !== null) {
-        (problems ??= []).push({
+        problems.push({
           index: i,
           pointer: `/entries/${i}/metadata`,
           reason: `as Loki structured metadata it is ${metadataBytes} bytes, over ${this.#limits.max_structured_metadata_bytes} (limits.max_structured_metadata_bytes)`,
@@ -83,11 +103,9 @@ class Pipeline implements IngestPipeline {
         continue;
       }
       // Once the batch is refused, encoding the rest would be wasted.
-      if (problems === undefined) appendEntry(builder, loki);
+      if (problems.length === 0) appendEntry(batch, loki);
     }
-    if (problems !== undefined) throw validationFailed(problems, entries.length);
-    const batch = builder.build();
-    return { batch, entries: entries.length, bytes: batch.data.length };
+    return problems;
   }
 }
 

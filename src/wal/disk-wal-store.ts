@@ -13,7 +13,7 @@ import { classifyRootEntry, tokenDirName } from './token-dir.js';
 import { DiskTokenWal } from './token-wal.js';
 import type { DiskStatus, TokenWal, WalObserver, WalState, WalStore } from './types.js';
 import { UnavailableTokenWal } from './unavailable-token-wal.js';
-import { LOCK_DIR, lockWalRoot, type ReleaseLock } from './wal-lock.js';
+import { isLockFile, lockWalRoot, type ReleaseLock } from './wal-lock.js';
 
 export interface DiskWalStoreOptions {
   readonly root: string;
@@ -47,10 +47,12 @@ class DiskWalStore implements WalStore {
   #release: ReleaseLock | null = null;
   #ageTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
+  #quotaBytes: (name: string) => number;
 
   constructor(opts: DiskWalStoreOptions) {
     this.root = opts.root;
     this.#opts = opts;
+    this.#quotaBytes = opts.quotaBytes;
     this.#disk = new DiskSpace(opts.root, opts.diskReservePercent);
   }
 
@@ -76,7 +78,7 @@ class DiskWalStore implements WalStore {
       const names = new Set(this.#opts.tokens);
       const configured = new Set(this.#opts.tokens.map(tokenDirName));
       for (const entry of await readdir(this.root, { withFileTypes: true })) {
-        if (entry.name === LOCK_DIR || configured.has(entry.name)) continue;
+        if (isLockFile(entry.name) || configured.has(entry.name)) continue;
         const found = await classifyRootEntry(this.root, entry);
         if (found.kind === 'leftover') {
           names.add(found.name);
@@ -107,7 +109,7 @@ class DiskWalStore implements WalStore {
       if (syscall === undefined) throw err;
       await wal.close();
       this.#opts.observer?.writeFailed?.(name, err as Error);
-      return new UnavailableTokenWal(name, this.#tokenDir(name), `could not open its directory (${code ?? 'EIO'}); restart once it is writable`, this.#opts.quotaBytes(name));
+      return new UnavailableTokenWal(name, this.#tokenDir(name), `could not open its directory (${code ?? 'EIO'}); restart once it is writable`, this.#quotaBytes(name));
     }
   }
 
@@ -122,7 +124,7 @@ class DiskWalStore implements WalStore {
       dir: this.#tokenDir(name),
       segmentMaxBytes: o.segmentMaxBytes,
       segmentMaxAgeMs: o.segmentMaxAgeSeconds * 1000,
-      quotaBytes: o.quotaBytes(name),
+      quotaBytes: this.#quotaBytes(name),
       sync: o.sync,
       observer: o.observer ?? {},
       clock: o.clock ?? Date.now,
@@ -147,6 +149,20 @@ class DiskWalStore implements WalStore {
 
   tokens(): TokenWal[] {
     return [...this.#tokens.values()];
+  }
+
+  async addToken(name: string): Promise<TokenWal> {
+    if (this.#state !== 'open') throw logstackError('WAL_NOT_OPEN', [this.#state]);
+    const existing = this.#tokens.get(name);
+    if (existing) return existing;
+    const wal = await this.#openTokenWal(name);
+    this.#tokens.set(name, wal);
+    return wal;
+  }
+
+  setQuotas(quotaBytes: (name: string) => number): void {
+    this.#quotaBytes = quotaBytes;
+    for (const [name, wal] of this.#tokens) wal.setQuotaBytes(quotaBytes(name));
   }
 
   disk(): DiskStatus {

@@ -123,11 +123,19 @@ export class DiskTokenWal implements TokenWal {
    */
   readonly #damageSeenTo = new Map<number, number>();
   #oldestPendingAtMs: number | null = null;
+  /** From the options, then from each configuration reload. */
+  #quotaBytes: number;
 
   constructor(opts: TokenWalOptions) {
     this.name = opts.name;
     this.#opts = opts;
     this.#cursorFile = new CursorFile(opts.dir);
+    this.#quotaBytes = opts.quotaBytes;
+  }
+
+  /** The quota of appends admitted from now on; what is in the WAL already stays. */
+  setQuotaBytes(bytes: number): void {
+    this.#quotaBytes = bytes;
   }
 
   get cursor(): WalPosition {
@@ -285,7 +293,7 @@ export class DiskTokenWal implements TokenWal {
     if (this.#closed) return logstackError('WAL_NOT_OPEN', ['closing']);
     if (this.#failed) return logstackError('WAL_UNAVAILABLE', [this.name, this.#failed], { retryAfterSeconds: 30 });
     const used = this.#pendingBytes() + this.#queuedBytes;
-    if (used + bytes > this.#opts.quotaBytes) return logstackError('WAL_QUOTA_EXCEEDED', [this.name, used, this.#opts.quotaBytes], { retryAfterSeconds: 30 });
+    if (used + bytes > this.#quotaBytes) return logstackError('WAL_QUOTA_EXCEEDED', [this.name, used, this.#quotaBytes], { retryAfterSeconds: 30 });
     try {
       this.#opts.disk.check(bytes);
     } catch (err) {
@@ -296,7 +304,7 @@ export class DiskTokenWal implements TokenWal {
 
   roomBytes(): number {
     if (this.#closed || this.#failed) return 0;
-    return Math.max(0, Math.min(this.#opts.quotaBytes - this.#pendingBytes() - this.#queuedBytes, this.#opts.disk.roomBytes()));
+    return Math.max(0, Math.min(this.#quotaBytes - this.#pendingBytes() - this.#queuedBytes, this.#opts.disk.roomBytes()));
   }
 
   admit(bytes: number): void {
@@ -664,7 +672,7 @@ export class DiskTokenWal implements TokenWal {
       name: this.name,
       segments: this.#segments.length,
       diskBytes,
-      quotaBytes: this.#opts.quotaBytes,
+      quotaBytes: this.#quotaBytes,
       pendingEntries: Math.max(0, this.#lastSeq - this.#cursor.ackedSeq),
       pendingBytes: this.#pendingBytes(),
       oldestPendingAppendedAtMs: this.#oldestPendingAtMs,

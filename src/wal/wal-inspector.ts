@@ -23,7 +23,7 @@ import { HEADER_BYTES, parseSegmentFileName, type SegmentHeader } from './segmen
 import { classifyRootEntry, tokenNameOfDir } from './token-dir.js';
 import { judgeSurveyedCursor, surveyTokenDir, surveyed, type TokenDirSurvey } from './token-dir-survey.js';
 import type { DamageNote, WalPosition } from './types.js';
-import { LOCK_DIR } from './wal-lock.js';
+import { LOCK_DIR, isLockFile } from './wal-lock.js';
 
 /**
  * The lock holder refreshes the lock's mtime every `wal.lock_stale_seconds / 2` (5 s by
@@ -92,7 +92,7 @@ export async function locateWal(dir: string): Promise<WalLocation | string> {
   const tokens: TokenLocation[] = [];
   const ignored: Array<{ name: string; reason: string }> = [];
   for (const e of entries) {
-    if (e.name === LOCK_DIR) continue;
+    if (isLockFile(e.name)) continue;
     const found = await classifyRootEntry(dir, e);
     if (found.kind === 'leftover') tokens.push({ name: found.name, dir: join(dir, e.name) });
     else ignored.push({ name: printableName(e.name), reason: found.reason });

@@ -7,13 +7,14 @@
 import { cp, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { stringify } from 'yaml';
 import { createLogger } from '../../src/observability/logger.js';
 import { LogstackService } from '../../src/service.js';
 import { segmentFileName } from '../../src/wal/segment-format.js';
+import { isLockFile } from '../../src/wal/wal-lock.js';
 import { spawnTs } from './child.js';
 import { testConfig } from './config.js';
 import { createLokiStandIn, lokiAnswers, type LokiStandIn } from './loki-stand-in.js';
@@ -109,8 +110,9 @@ export async function crashedWal(t: Test, deliver: number, pending: number): Pro
 
 export async function copyOf(t: Test, base: Base): Promise<string> {
   const root = join(await tempRoot(t), 'wal');
-  await cp(base.root, root, { recursive: true });
-  await rm(join(root, '.lock'), { recursive: true, force: true });
+  // Without the dead process's lock files: its liveness socket cannot be copied, and a copy
+  // starts unlocked, as a WAL restored from a backup does.
+  await cp(base.root, root, { recursive: true, filter: (src) => dirname(src) !== base.root || !isLockFile(basename(src)) });
   return root;
 }
 

@@ -265,5 +265,7 @@ t.test('stray and foreign files and folders are left alone with a warning; the t
   t.notOk(out.includes('\u001b') || out.includes('\u202e'), 'the CLI prints no raw control character');
   t.match(out, 'evil\\u{1b}[2J\\u{202e}.wal: not a file of the WAL');
   t.match(out, '%1B%5B31m (in the WAL root): not named as a key’s WAL folder; left alone');
+  t.notMatch(r.logs, /\.lock\.(owner|sock)/, 'the lock’s own files are no stray files to the service');
+  t.notMatch(out, /\.lock\.(owner|sock)/, 'nor to verify, while the service holds the lock');
 });
 
