@@ -51,12 +51,6 @@ export interface ScanResult {
   readonly lastSeq: number | null;
 }
 
-/** Entries lost to a damaged region: exact when the seqs on both sides are known. */
-export function entriesLost(region: DamageRegion): number | null {
-  if (region.seqBefore === null || region.seqAfter === null) return null;
-  return Math.max(0, region.seqAfter - region.seqBefore - 1);
-}
-
 export async function readRange(fh: FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length);
   let filled = 0;
