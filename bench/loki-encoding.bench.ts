@@ -6,10 +6,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { compress, compressSync, uncompressSync } from 'snappy';
-import { encodeEntryPayload } from '../src/loki/entry-codec.js';
+import { encodeEntry } from '../src/loki/entry-codec.js';
 import { formatLabels } from '../src/loki/entry.js';
 import { encodePush } from '../src/loki/push-request.js';
-import type { PushEncoding } from '../src/loki/push-request.js';
+import type { PushEncoding, ShippedEntry } from '../src/loki/push-request.js';
 
 const BATCH_ENTRIES = 5000;
 const WARMUP_BATCHES = 3;
@@ -20,12 +20,14 @@ const ENVS = ['prod', 'staging'];
 const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 const MESSAGES = ['Request completed', 'Upstream timeout after 3000ms', 'Cache miss for key user:%d', 'Payment authorised for order O-%d'];
 
-function samplePayloads(count: number, startSecond: number): Buffer[] {
-  const payloads: Buffer[] = [];
+function samplePayloads(count: number, startSecond: number): ShippedEntry[] {
+  const payloads: ShippedEntry[] = [];
   for (let i = 0; i < count; i++) {
-    payloads.push(
-      encodeEntryPayload({
-        labels: formatLabels({ service: SERVICES[i % SERVICES.length]!, env: ENVS[i % ENVS.length]!, level: LEVELS[i % LEVELS.length]! }),
+    const labels = formatLabels({ service: SERVICES[i % SERVICES.length]!, env: ENVS[i % ENVS.length]!, level: LEVELS[i % LEVELS.length]! });
+    payloads.push({
+      labels,
+      entry: encodeEntry({
+        labels,
         seconds: startSecond + Math.floor(i / 10),
         nanos: (i % 10) * 100_000_000 + 123,
         line: MESSAGES[i % MESSAGES.length]!.replace('%d', String(1000 + i)),
@@ -42,7 +44,7 @@ function samplePayloads(count: number, startSecond: number): Buffer[] {
           ['user_id', String(i)],
         ],
       }),
-    );
+    });
   }
   return payloads;
 }

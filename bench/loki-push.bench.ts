@@ -9,9 +9,9 @@
  * - pino-loki: JSON pushes of 20 entries, one stream each (as it sends them), 16 clients.
  */
 import autocannon from 'autocannon';
-import { encodeEntryPayload } from '../src/loki/entry-codec.js';
+import { encodeEntry } from '../src/loki/entry-codec.js';
 import { formatLabels } from '../src/loki/entry.js';
-import { encodePush } from '../src/loki/push-request.js';
+import { encodePush, type ShippedEntry } from '../src/loki/push-request.js';
 import { BENCH_TOKEN, startService } from './service-process.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -37,7 +37,7 @@ function line(i: number): string {
  */
 async function protobufPush(lineBytes: number, streams: number): Promise<{ body: Buffer; entries: number; rawBytes: number }> {
   const nowNs = BigInt(Date.now() - 60_000) * 1_000_000n;
-  const payloads: Buffer[] = [];
+  const payloads: ShippedEntry[] = [];
   let rawBytes = 0;
   for (let i = 0; rawBytes < lineBytes; i++) {
     const ns = nowNs + BigInt(i) * 1000n;
@@ -45,7 +45,7 @@ async function protobufPush(lineBytes: number, streams: number): Promise<{ body:
     rawBytes += Buffer.byteLength(text);
     const pod = `shop-${i % streams}`;
     const labels = formatLabels({ job: 'app', namespace: 'shop', pod, container: 'app', filename: `/var/log/pods/${pod}/app/0.log` });
-    payloads.push(encodeEntryPayload({ seconds: Number(ns / 1_000_000_000n), nanos: Number(ns % 1_000_000_000n), labels, line: text, structuredMetadata: [] }));
+    payloads.push({ labels, entry: encodeEntry({ seconds: Number(ns / 1_000_000_000n), nanos: Number(ns % 1_000_000_000n), labels, line: text, structuredMetadata: [] }) });
   }
   const push = await encodePush(payloads, 'protobuf');
   return { body: push.body, entries: push.entries, rawBytes };

@@ -63,7 +63,7 @@ export const ERRORS = Object.freeze({
   WAL_UNAVAILABLE: spec('LOGSTACK_ERR_WAL_UNAVAILABLE', 'wal_unavailable', 503, 'The WAL of token %s could not persist the batch: %s'),
   WAL_LOCKED: spec('LOGSTACK_ERR_WAL_LOCKED', 'wal_locked', 500, 'The WAL root %s is locked by another LogStack process; one process per WAL root'),
   WAL_NOT_OPEN: spec('LOGSTACK_ERR_WAL_NOT_OPEN', 'wal_unavailable', 503, 'The WAL is %s'),
-  WAL_BAD_SEGMENT: spec('LOGSTACK_ERR_WAL_BAD_SEGMENT', 'wal_unavailable', 500, 'Segment %s is not a LogStack WAL segment: %s'),
+  WAL_RECORD_TOO_LARGE: spec('LOGSTACK_ERR_WAL_RECORD_TOO_LARGE', 'record_too_large', 413, '%s of %s bytes is over the %s bytes the WAL stores for one; nothing of the batch was written'),
 
   // --- delivery -----------------------------------------------------------------------------
   DELIVERY_THREAD_EXITED: spec('LOGSTACK_ERR_DELIVERY_THREAD_EXITED', 'internal_error', 500, 'The delivery thread is gone (%s); the batch will be retried'),

@@ -3,7 +3,7 @@
  * WAL volume under its reserve (a tmpfs filled up; needs root to mount, skipped otherwise), the
  * WAL closed, and delivery stalled behind a Loki that takes longer than the stall bound.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -167,4 +167,22 @@ t.test('the WAL volume under its reserve: /readyz is 503 on disk while ingest re
   await rm(filler);
   t.match(await until(r, '/readyz', ready), { json: { checks: { disk: { ok: true } } } });
   t.equal((await r.ingest()).status, 202);
+});
+
+t.test('a cursor that cannot be written: /readyz is 503 on wal, naming the key and the errno, until a cursor write succeeds', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'logstack-readiness-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  // A folder where the cursor file's temp file would be made: making the file fails (EISDIR).
+  await mkdir(join(root, 'payments-api', 'cursor.json.tmp'), { recursive: true });
+  const r = await run(t, { root });
+  const down = await until(r, '/readyz?exclude=loki', failing('wal'));
+  t.match(down.json.checks.wal, { ok: false, detail: /^payments-api: the cursor file could not be made \(EISDIR\)$/ });
+  t.equal((await r.ingest()).status, 202, 'entries are accepted and delivered all the same');
+  await r.loki.waitFor(1, 5000);
+  const stuck = await until(r, '/readyz?exclude=loki', (a) => /could not be written/.test(a.json.checks?.wal?.detail ?? ''));
+  t.match(stuck.json.checks.wal, { ok: false, detail: /the cursor could not be written \(EISDIR\); delivered segments are kept until it can/ }, 'the cursor write after the push fails too');
+
+  await rm(join(root, 'payments-api', 'cursor.json.tmp'), { recursive: true });
+  t.equal((await r.ingest()).status, 202);
+  t.match(await until(r, '/readyz?exclude=loki', ready), { status: 200, json: { checks: { wal: { ok: true } } } }, 'the next cursor write makes the file');
 });

@@ -1,18 +1,20 @@
 /**
  * `logstack wal verify|stat|dump DIR`: tools for an operator facing a WAL, safe beside a running
  * service — they read only, never take the lock (see src/wal/wal-inspector.ts).
- * Exit codes: 0 clean; 1 damage found (verify) or the WAL could not be read; 2 usage.
+ * Exit codes: 0 clean; 1 damage or warnings found (verify) or the WAL could not be read; 2 usage.
  */
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { DeadLetterStore } from '../forwarder/dead-letter-store.js';
-import { decodeEntryPayload } from '../loki/entry-codec.js';
+import { decodeEntryAdapter } from '../loki/entry-codec.js';
 import { timestampNs } from '../loki/entry.js';
 import type { CursorRead } from '../wal/cursor-file.js';
+import { printableName } from '../wal/printable-name.js';
 import { HEADER_BYTES } from '../wal/segment-format.js';
+import { DEAD_LETTER_DIR } from '../wal/token-dir-survey.js';
 import type { WalPosition } from '../wal/types.js';
-import { backlogOf, isLockHeld, locateWal, resumePosition, snapshotToken, walkRecords, type TokenSnapshot, type WalEvent, type WalLocation } from '../wal/wal-inspector.js';
-import { verifyToken, type SegmentCheck, type TokenVerification } from '../wal/wal-verification.js';
+import { backlogOf, isLockHeld, locateWal, snapshotToken, walkRecords, type TokenSnapshot, type WalEvent, type WalLocation } from '../wal/wal-inspector.js';
+import { verifyToken, type CursorState, type SegmentCheck, type TokenVerification } from '../wal/wal-verification.js';
 import { formatAge, formatBytes } from './text-format.js';
 
 const WAL_USAGE = `Usage: logstack wal <command> DIR [options]
@@ -21,8 +23,10 @@ DIR is a WAL root (wal.wal_root_path) or one token directory in it. The commands
 they never take the WAL lock and are safe while LogStack runs.
 
 Commands:
-  verify DIR [--json]   check segment headers, every record's CRC, seq continuity, the cursors
-                        and leftovers; exit 1 on damage
+  verify DIR [--json]   check segment headers, every record's CRC and label set, seq
+                        continuity, the cursors, leftovers and files that are not the WAL's;
+                        say what the next start does and what is lost; exit 1 on damage or
+                        warnings
   stat DIR [--json]     per token: segments, bytes, backlog, oldest unshipped entry, cursor,
                         dead letters
   dump DIR --token NAME [--from SEGMENT:OFFSET | --from-start] [--limit N]
@@ -87,33 +91,40 @@ function parseArgs(command: Command, args: readonly string[]): WalArgs | string 
 }
 
 function lockLine(root: string, lockHeld: boolean): string {
-  return `WAL root ${root} (${lockHeld ? 'locked: a LogStack process is running' : 'not locked'})\n`;
+  return `WAL root ${printableName(root)} (${lockHeld ? 'locked: a LogStack process is running' : 'not locked'})\n`;
 }
 
 function cursorJson(read: CursorRead): Record<string, unknown> {
   if (read.kind === 'ok') return { state: 'ok', segment: read.cursor.segment, offset: read.cursor.offset, acked_seq: read.cursor.ackedSeq };
-  return read.kind === 'invalid' ? { state: 'invalid', reason: read.reason } : { state: 'missing' };
+  return read.kind === 'invalid' ? { state: 'invalid', reason: read.reason } : { state: read.kind };
 }
 
 function cursorText(read: CursorRead): string {
   if (read.kind === 'ok') return `segment ${read.cursor.segment} offset ${read.cursor.offset}, acked seq ${read.cursor.ackedSeq}`;
-  return read.kind === 'invalid' ? `unreadable (${read.reason})` : 'none yet';
+  if (read.kind === 'invalid') return `unreadable (${read.reason})`;
+  return read.kind === 'none' ? 'none yet' : 'no cursor file';
 }
 
 // --- verify ------------------------------------------------------------------------------------
 
 function segmentText(s: SegmentCheck): string {
   if (s.vanished) return 'deleted while being checked (delivered)';
-  if (s.headerError !== null) return `${s.bytes} bytes, bad header`;
+  const header = s.headerError !== null ? `, bad header` : s.header ? `, created ${new Date(s.header.createdAtMs).toISOString()}` : '';
+  if (s.passed) return `${s.bytes} bytes, before the cursor (delivered)${header}`;
   const seqs = s.records === 0 ? 'no records' : `seq ${s.firstSeq}-${s.lastSeq} (${s.records} records)`;
-  const created = s.header ? `, created ${new Date(s.header.createdAtMs).toISOString()}` : '';
-  return `${s.bytes} bytes, ${seqs}${created}`;
+  return `${s.bytes} bytes, ${seqs}${header}`;
+}
+
+function cursorStateText(c: CursorState): string {
+  if (c.state === 'used') return `used: delivery resumes at segment ${c.resumeAt.segment} offset ${c.resumeAt.offset}`;
+  if (c.state === 'none') return 'nothing delivered yet: delivery starts at the oldest segment';
+  return c.state === 'missing' ? 'no cursor file: delivery starts at the oldest segment' : `not used (${c.reason})`;
 }
 
 function verificationText(v: TokenVerification): string {
-  let out = `token ${v.name}: ${v.damaged ? 'DAMAGED' : 'ok'}\n`;
+  let out = `token ${v.name}: ${v.damaged ? 'DAMAGED' : 'ok'}${v.lostEntries > 0 ? `, ${v.lostEntries} entries lost` : ''}\n`;
   for (const s of v.segments) out += `  segment ${s.segment}: ${segmentText(s)}\n`;
-  out += `  cursor: ${cursorText(v.cursor)}\n`;
+  out += `  cursor: ${cursorText(v.cursor)}; ${cursorStateText(v.cursorState)}\n`;
   for (const f of v.findings) out += `  ${f.severity === 'damage' ? 'DAMAGE' : f.severity}: ${f.message}\n`;
   return out;
 }
@@ -123,19 +134,24 @@ function verificationJson(v: TokenVerification): Record<string, unknown> {
     name: v.name,
     dir: v.dir,
     damaged: v.damaged,
-    cursor: cursorJson(v.cursor),
+    lost_entries: v.lostEntries,
+    cursor: { ...cursorJson(v.cursor), ...(v.cursorState.state === 'not-used' ? { used: false, reason: v.cursorState.reason } : { used: v.cursorState.state === 'used' }) },
+    resume_at: v.resumeAt,
     segments: v.segments.map((s) => ({
       segment: s.segment,
       bytes: s.bytes,
       created_at: s.header ? new Date(s.header.createdAtMs).toISOString() : null,
+      format_version: s.header?.version ?? null,
       header_error: s.headerError,
+      passed: s.passed,
       vanished: s.vanished,
       records: s.records,
       first_seq: s.firstSeq,
       last_seq: s.lastSeq,
-      corrupt: s.corrupt,
+      damage: s.damage.map((d) => ({ offset: d.at.offset, bytes: d.bytes, entries_lost: d.entries, reason: d.reason })),
       torn_tail: s.tornTail,
     })),
+    set_aside: v.setAside,
     leftovers: v.leftovers,
     findings: v.findings,
   };
@@ -146,20 +162,22 @@ async function verify(wal: WalLocation, args: WalArgs): Promise<number> {
   const results: TokenVerification[] = [];
   for (const t of wal.tokens) results.push(await verifyToken(await snapshotToken(t), lockHeld));
   const damaged = results.filter((r) => r.damaged).length;
+  const lost = results.reduce((n, r) => n + r.lostEntries, 0);
+  const ignored = wal.ignored.map(({ name, reason }) => ({ severity: 'warning' as const, message: `${name} (in the WAL root): ${reason}; left alone` }));
   if (args.json) {
-    process.stdout.write(`${JSON.stringify({ root: wal.root, lock_held: lockHeld, damaged: damaged > 0, tokens: results.map(verificationJson) })}\n`);
+    process.stdout.write(`${JSON.stringify({ root: wal.root, lock_held: lockHeld, damaged: damaged > 0 || ignored.length > 0, lost_entries: lost, ignored: wal.ignored, tokens: results.map(verificationJson) })}\n`);
   } else {
-    process.stdout.write(lockLine(wal.root, lockHeld) + results.map(verificationText).join(''));
-    process.stdout.write(`${results.length} token${results.length === 1 ? '' : 's'} checked, ${damaged} damaged\n`);
+    process.stdout.write(lockLine(wal.root, lockHeld) + ignored.map((f) => `warning: ${f.message}\n`).join('') + results.map(verificationText).join(''));
+    process.stdout.write(`${results.length} token${results.length === 1 ? '' : 's'} checked, ${damaged} damaged, ${lost} entries lost${ignored.length > 0 ? `, ${ignored.length} entries of the root left alone` : ''}\n`);
   }
-  return damaged > 0 ? 1 : 0;
+  return damaged > 0 || ignored.length > 0 ? 1 : 0;
 }
 
 // --- stat --------------------------------------------------------------------------------------
 
 async function deadLetterEntries(tokenDir: string): Promise<number> {
   // open() only reads the files; the quota matters to writes, which never happen here.
-  const store = new DeadLetterStore(join(tokenDir, 'dead-letter'), Number.POSITIVE_INFINITY);
+  const store = new DeadLetterStore(join(tokenDir, DEAD_LETTER_DIR), Number.POSITIVE_INFINITY);
   await store.open();
   return store.count();
 }
@@ -171,30 +189,31 @@ interface TokenStat {
 
 async function statToken(snapshot: TokenSnapshot, nowMs: number): Promise<TokenStat> {
   const backlog = await backlogOf(snapshot);
-  const diskBytes = snapshot.segments.reduce((n, s) => n + s.bytes, 0);
+  const { segments, cursor } = snapshot.survey;
+  const diskBytes = segments.reduce((n, s) => n + s.bytes, 0);
   const deadLetters = await deadLetterEntries(snapshot.dir);
   const oldest = backlog.oldestAppendedAtMs;
   const json = {
     name: snapshot.name,
-    segments: snapshot.segments.length,
+    segments: segments.length,
     disk_bytes: diskBytes,
     pending_entries: backlog.entries,
     pending_bytes: backlog.bytes,
     oldest_unshipped_appended_at: oldest === null ? null : new Date(oldest).toISOString(),
     oldest_unshipped_age_seconds: oldest === null ? null : Math.max(0, (nowMs - oldest) / 1000),
-    cursor: cursorJson(snapshot.cursor),
+    cursor: cursorJson(cursor),
     resume_at: backlog.from,
-    corrupt_records: backlog.corruptRecords,
+    corrupt_records: backlog.lostEntries,
     dead_letters: deadLetters,
   };
   const rows: Array<[string, string]> = [
-    ['segments', `${snapshot.segments.length} (${formatBytes(diskBytes)} on disk)`],
+    ['segments', `${segments.length} (${formatBytes(diskBytes)} on disk)`],
     ['pending', `${backlog.entries} entries, ${formatBytes(backlog.bytes)}`],
     ['oldest unshipped', oldest === null ? '-' : `${new Date(oldest).toISOString()} (${formatAge(nowMs - oldest)} ago)`],
-    ['cursor', cursorText(snapshot.cursor)],
+    ['cursor', cursorText(cursor)],
     ['dead letters', String(deadLetters)],
   ];
-  if (backlog.corruptRecords > 0) rows.push(['corrupt records', `${backlog.corruptRecords} after the cursor (run logstack wal verify)`]);
+  if (backlog.lostEntries > 0) rows.push(['lost entries', `${backlog.lostEntries} after the cursor (run logstack wal verify)`]);
   const text = `token ${snapshot.name}\n${rows.map(([k, v]) => `  ${k.padEnd(18)}${v}\n`).join('')}`;
   return { json, text };
 }
@@ -217,10 +236,10 @@ function dumpLine(e: WalEvent, lockHeld: boolean): Record<string, unknown> | nul
       const head = { segment: e.segment, offset: e.offset, seq: e.seq, appended_at: new Date(e.appendedAtMs).toISOString() };
       let entry;
       try {
-        entry = decodeEntryPayload(e.payload);
+        entry = decodeEntryAdapter(e.entry, e.labels);
       } catch (err) {
         // The CRC held, so these are the bytes as written: show them rather than guess.
-        return { ...head, undecodable: (err as Error).message, payload_base64: e.payload.toString('base64') };
+        return { ...head, labels: e.labels, undecodable: (err as Error).message, entry_base64: e.entry.toString('base64') };
       }
       return {
         ...head,
@@ -230,26 +249,27 @@ function dumpLine(e: WalEvent, lockHeld: boolean): Record<string, unknown> | nul
         structured_metadata: Object.fromEntries(entry.structuredMetadata),
       };
     }
-    case 'corrupt':
-      return { segment: e.segment, offset: e.offset, corrupt: e.reason };
+    case 'damage':
+      return { segment: e.note.at.segment, offset: e.note.at.offset, corrupt: e.note.reason, bytes: e.note.bytes, entries_lost: e.note.entries };
     case 'torn-tail':
       return { segment: e.segment, offset: e.offset, corrupt: `torn tail: ${e.bytes} bytes, ${lockHeld ? 'possibly a write in progress' : 'will be truncated at next start'}` };
-    case 'bad-header':
-      return { segment: e.segment, offset: 0, corrupt: `bad header: ${e.reason}` };
+    case 'segment':
+      return e.headerError === null ? null : { segment: e.segment, offset: 0, corrupt: `bad header: ${e.headerError}` };
     default:
       return null;
   }
 }
 
-function dumpStart(snapshot: TokenSnapshot, from: WalArgs['from']): WalPosition | string {
-  if (from === null) return resumePosition(snapshot);
-  const first = snapshot.segments[0];
-  if (from === 'start') return { segment: first?.segment ?? 0, offset: HEADER_BYTES };
-  const seg = snapshot.segments.find((s) => s.segment === from.segment);
-  const range = first ? `it has segments ${first.segment} to ${snapshot.segments.at(-1)!.segment}` : 'it has no segments';
+function dumpStart(snapshot: TokenSnapshot, from: WalArgs['from']): { at: WalPosition; afterSeq: number | null } | string {
+  if (from === null) return snapshot.resume;
+  const { segments } = snapshot.survey;
+  const first = segments[0];
+  if (from === 'start') return { at: { segment: first?.segment ?? 0, offset: HEADER_BYTES }, afterSeq: null };
+  const seg = segments.find((s) => s.segment === from.segment);
+  const range = first ? `it has segments ${first.segment} to ${segments.at(-1)!.segment}` : 'it has no segments';
   if (!seg) return `token ${snapshot.name} has no segment ${from.segment}; ${range}`;
   if (from.offset > seg.bytes) return `segment ${from.segment} of token ${snapshot.name} is ${seg.bytes} bytes; offset ${from.offset} is past its end`;
-  return from;
+  return { at: from, afterSeq: null };
 }
 
 async function writeOut(text: string): Promise<void> {
@@ -261,7 +281,7 @@ async function dump(wal: WalLocation, args: WalArgs): Promise<number> {
   const token = args.token === null ? (wal.tokens.length === 1 ? wal.tokens[0] : undefined) : wal.tokens.find((t) => t.name === args.token);
   if (!token) {
     const known = names.length > 0 ? `; its tokens: ${names.join(', ')}` : '';
-    return argumentError(args.token === null ? `wal dump needs --token NAME${known}` : `no token ${args.token} in ${wal.root}${known}`);
+    return argumentError(args.token === null ? `wal dump needs --token NAME${known}` : `no token ${printableName(args.token)} in ${printableName(wal.root)}${known}`);
   }
   const snapshot = await snapshotToken(token);
   const from = dumpStart(snapshot, args.from);
@@ -275,7 +295,7 @@ async function dump(wal: WalLocation, args: WalArgs): Promise<number> {
   });
   let records = 0;
   let chunk = '';
-  for await (const e of walkRecords(snapshot, from)) {
+  for await (const e of walkRecords(snapshot, from.at, from.afterSeq)) {
     const line = dumpLine(e, lockHeld);
     if (line === null) continue;
     chunk += `${JSON.stringify(line)}\n`;

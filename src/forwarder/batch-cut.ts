@@ -3,7 +3,7 @@
  * the push (Loki refuses a request over the tenant's burst, and gateways cap bodies), and held
  * back for `batch_max_wait_ms` while it is small, so a trickle is not sent one entry a push.
  */
-import { createPushSizer } from '../loki/push-request.js';
+import { createPushSizer, type ShippedEntry } from '../loki/push-request.js';
 
 export interface BatchLimits {
   readonly maxEntries: number;
@@ -12,11 +12,11 @@ export interface BatchLimits {
   readonly maxWaitMs: number;
 }
 
-/** How many of `payloads` go in the next push: at least one, even alone over the byte limit. */
-export function cutBatch(payloads: readonly Buffer[], limits: Pick<BatchLimits, 'maxEntries' | 'maxBytes'>): { count: number; bytes: number } {
+/** How many of `entries` go in the next push: at least one, even alone over the byte limit. */
+export function cutBatch(entries: readonly ShippedEntry[], limits: Pick<BatchLimits, 'maxEntries' | 'maxBytes'>): { count: number; bytes: number } {
   const sizer = createPushSizer();
-  for (const payload of payloads) {
-    if (sizer.entries >= limits.maxEntries || !sizer.addWithin(payload, limits.maxBytes)) break;
+  for (const entry of entries) {
+    if (sizer.entries >= limits.maxEntries || !sizer.addWithin(entry, limits.maxBytes)) break;
   }
   return { count: sizer.entries, bytes: sizer.bytes };
 }

@@ -4,12 +4,19 @@
  * numbered files under `<token dir>/dead-letter/`; each write is fsync'd before the forwarder
  * moves its cursor past the batch. Bounded: past the quota the oldest files are dropped, and
  * the entries dropped are counted.
+ *
+ * A line lists the batch's label sets once (`label_sets`) and each entry refers to its own by
+ * index (`l`), as the WAL does: a batch of many small entries of one large label set costs
+ * about what it cost in the WAL, not the label set once per entry. Lines of the previous
+ * release, with the label set in each entry (`labels`), are read too.
  */
 import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { decodeEntryPayload, encodeEntryPayload } from '../loki/entry-codec.js';
+import { appendEntry, decodeEntryAdapter } from '../loki/entry-codec.js';
 import { timestampNs, type LokiEntry } from '../loki/entry.js';
+import type { ShippedEntry } from '../loki/push-request.js';
+import { AppendBatchBuilder, type AppendBatch } from '../wal/append-batch.js';
 import { fsyncDir } from '../wal/fs-sync.js';
 
 export interface DeadLetter {
@@ -47,12 +54,24 @@ function fileName(n: number): string {
   return `${String(n).padStart(16, '0')}.jsonl`;
 }
 
+interface StoredEntry {
+  s: number;
+  n: number;
+  /** Index of the label set in the line's `label_sets`. */
+  l?: number;
+  /** The label set itself, in lines of the previous release. */
+  labels?: string;
+  line: string;
+  sm: Array<[string, string]>;
+}
+
 interface StoredLine {
   at: number;
   status: number;
   reason: string;
   message: string;
-  entries: Array<{ s: number; n: number; labels: string; line: string; sm: Array<[string, string]> }>;
+  label_sets?: string[];
+  entries: StoredEntry[];
 }
 
 /** How every stored line begins and ends: `entries` is its last field. */
@@ -90,6 +109,10 @@ function parseLine(text: string): StoredLine | null {
     // A line torn by a crash mid-write: its batch was not acknowledged, the WAL still has it.
     return null;
   }
+}
+
+function labelsOf(line: StoredLine, e: StoredEntry): string {
+  return e.labels ?? line.label_sets?.[e.l ?? -1] ?? '';
 }
 
 export class DeadLetterStore {
@@ -156,13 +179,20 @@ export class DeadLetterStore {
   }
 
   /** Durably records a refused batch; resolves after the fsync. Returns entries dropped to stay in quota. */
-  write(payloads: readonly Buffer[], status: number, reason: string, message: string, atMs: number): Promise<number> {
+  write(refused: readonly ShippedEntry[], status: number, reason: string, message: string, atMs: number): Promise<number> {
     return this.#serial(async () => {
-      const entries = payloads.map((p) => {
-        const e = decodeEntryPayload(p);
-        return { s: e.seconds, n: e.nanos, labels: e.labels, line: e.line, sm: e.structuredMetadata.map(([k, v]) => [k, v] as [string, string]) };
+      const index = new Map<string, number>();
+      const labelSets: string[] = [];
+      const entries = refused.map(({ labels, entry }): StoredEntry => {
+        let l = index.get(labels);
+        if (l === undefined) {
+          l = labelSets.push(labels) - 1;
+          index.set(labels, l);
+        }
+        const e = decodeEntryAdapter(entry, labels);
+        return { s: e.seconds, n: e.nanos, l, line: e.line, sm: e.structuredMetadata.map(([k, v]) => [k, v] as [string, string]) };
       });
-      const line = `${JSON.stringify({ at: atMs, status, reason, message, entries } satisfies StoredLine)}\n`;
+      const line = `${JSON.stringify({ at: atMs, status, reason, message, label_sets: labelSets, entries } satisfies StoredLine)}\n`;
       const bytes = Buffer.byteLength(line);
       await mkdir(this.#dir, { recursive: true });
       let current = this.#files.at(-1);
@@ -222,7 +252,7 @@ export class DeadLetterStore {
           reason: l.reason,
           message: l.message,
           entries: l.entries.length,
-          first: first ? { ts: timestampNs(first.s, first.n), labels: first.labels, line: first.line.slice(0, SAMPLE_LINE_CHARS) } : { ts: '', labels: '', line: '' },
+          first: first ? { ts: timestampNs(first.s, first.n), labels: labelsOf(l, first), line: first.line.slice(0, SAMPLE_LINE_CHARS) } : { ts: '', labels: '', line: '' },
         });
       }
     }
@@ -238,21 +268,33 @@ export class DeadLetterStore {
   }
 
   /**
-   * Hands every dead letter, oldest first, to `requeue` (which appends them to the WAL) and
-   * deletes each file once its entries are requeued. Returns the entries requeued.
+   * Hands every dead letter, oldest first, to `requeue` (which appends them to the WAL) in
+   * batches of at most REPLAY_CHUNK entries, and deletes each file once its entries are
+   * requeued. Returns the entries requeued.
    */
-  replay(requeue: (payloads: Buffer[]) => Promise<void>): Promise<number> {
+  replay(requeue: (batch: AppendBatch) => Promise<void>): Promise<number> {
     return this.#serial(async () => {
       let requeued = 0;
       while (this.#files.length > 0) {
         const f = this.#files[0]!;
-        const payloads = (await this.#read(f)).flatMap((l) =>
-          l.entries.map((e) => encodeEntryPayload({ seconds: e.s, nanos: e.n, labels: e.labels, line: e.line, structuredMetadata: e.sm })),
-        );
-        for (let i = 0; i < payloads.length; i += REPLAY_CHUNK) await requeue(payloads.slice(i, i + REPLAY_CHUNK));
+        let builder = new AppendBatchBuilder();
+        for (const l of await this.#read(f)) {
+          for (const e of l.entries) {
+            const entry: LokiEntry = { seconds: e.s, nanos: e.n, labels: labelsOf(l, e), line: e.line, structuredMetadata: e.sm };
+            appendEntry(builder, entry);
+            if (builder.entries === REPLAY_CHUNK) {
+              await requeue(builder.build());
+              requeued += builder.entries;
+              builder = new AppendBatchBuilder();
+            }
+          }
+        }
+        if (builder.entries > 0) {
+          await requeue(builder.build());
+          requeued += builder.entries;
+        }
         await rm(join(this.#dir, fileName(f.n)), { force: true });
         this.#files.shift();
-        requeued += payloads.length;
       }
       await fsyncDir(this.#dir).catch(() => {});
       return requeued;

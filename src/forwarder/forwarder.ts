@@ -94,7 +94,10 @@ interface Lane {
   readonly deadLetters: DeadLetterStore;
   /** Delivered up to here (after `ackedSeq`); the persisted cursor follows. */
   position: WalPosition;
+  /** Every entry up to this seq is delivered or lost. */
   ackedSeq: number;
+  /** seq of the last entry before `position`, when known: what a read counts missing entries from. */
+  afterSeq: number | null;
   /** The cursor write in progress, and whether the position moved again since it began. */
   persisting: Promise<void> | null;
   persistAgain: boolean;
@@ -163,6 +166,7 @@ export class Forwarder {
       deadLetters,
       position: wal.cursor,
       ackedSeq: wal.stats().ackedSeq,
+      afterSeq: wal.cursorAfterSeq,
       persisting: null,
       persistAgain: false,
       ready: true,
@@ -263,7 +267,7 @@ export class Forwarder {
     const { wal } = lane;
     const now = this.#clock();
     const result = await this.#opts.delivery.deliver({
-      plan: wal.planRead(lane.position),
+      plan: wal.planRead(lane.position, lane.afterSeq),
       tenant: lane.tenant,
       maxEntries: lane.maxEntries,
       maxBytes: this.#settings.batch_max_bytes,
@@ -271,11 +275,11 @@ export class Forwarder {
       flushing: lane.flushToSeq > lane.ackedSeq,
       nowMs: now,
     });
-    if (result.corruptNotes.length > 0) wal.noteCorrupt(result.corruptNotes);
+    if (result.damage.length > 0) wal.noteDamage(result.damage);
     switch (result.kind) {
       case 'idle':
-        // Only damage lay between the position and the durable end: step over it.
-        if (comparePositions(result.next, lane.position) > 0) this.#advance(lane, result.next, lane.ackedSeq);
+        // Only damage (or label sets) lay between the position and the durable end: step over it.
+        if (comparePositions(result.next, lane.position) > 0) this.#advance(lane, result.next, Math.max(lane.ackedSeq, result.coveredSeq ?? 0));
         this.#waitForData(lane);
         return;
       case 'hold':
@@ -346,6 +350,7 @@ export class Forwarder {
   #advance(lane: Lane, to: WalPosition, ackedSeq: number): void {
     lane.position = to;
     lane.ackedSeq = ackedSeq;
+    lane.afterSeq = ackedSeq;
     lane.persistAgain = true;
     if (lane.persisting) return;
     lane.persisting = (async () => {
@@ -370,7 +375,7 @@ export class Forwarder {
   }
 
   async #deadLetter(lane: Lane, pushed: PushedBatch, status: number, reason: string, message: string): Promise<void> {
-    if (!pushed.refused) throw new TypeError(`the delivery step returned no payloads for ${pushed.entries} refused entries`);
+    if (!pushed.refused) throw new TypeError(`the delivery step returned no entries for ${pushed.entries} refused entries`);
     const dropped = await lane.deadLetters.write(pushed.refused, status, reason, message, this.#clock());
     this.#advance(lane, pushed.next, pushed.lastSeq);
     this.#opts.observer?.deadLettered?.(lane.wal.name, reason, pushed.entries, dropped);
@@ -404,15 +409,21 @@ export class Forwarder {
     return this.#flushReport();
   }
 
+  /** Everything the lane's WAL holds up to the flush is delivered; never for a WAL that could not be read. */
+  #delivered(lane: Lane): boolean {
+    const s = lane.wal.stats();
+    return !s.unavailable && s.ackedSeq >= lane.flushToSeq;
+  }
+
   #flushed(): boolean {
-    return this.#lanes.every((l) => l.wal.stats().ackedSeq >= l.flushToSeq);
+    return this.#lanes.every((l) => this.#delivered(l));
   }
 
   #flushReport(): FlushReport {
     const tokens: FlushReport['tokens'] = {};
     for (const lane of this.#lanes) {
       const s = lane.wal.stats();
-      tokens[lane.wal.name] = { targetSeq: lane.flushToSeq, ackedSeq: s.ackedSeq, pendingEntries: s.pendingEntries, delivered: s.ackedSeq >= lane.flushToSeq, health: lane.health };
+      tokens[lane.wal.name] = { targetSeq: lane.flushToSeq, ackedSeq: s.ackedSeq, pendingEntries: s.pendingEntries, delivered: this.#delivered(lane), health: lane.health };
     }
     return { complete: this.#flushed(), tokens };
   }
@@ -455,8 +466,8 @@ export class Forwarder {
     const out: Record<string, number> = {};
     for (const lane of this.#lanes) {
       if (token !== undefined && lane.wal.name !== token) continue;
-      out[lane.wal.name] = await lane.deadLetters.replay(async (payloads) => {
-        await lane.wal.append(payloads);
+      out[lane.wal.name] = await lane.deadLetters.replay(async (batch) => {
+        await lane.wal.append(batch);
       });
     }
     return out;
@@ -473,7 +484,9 @@ export class Forwarder {
       for (const lane of this.#lanes) lane.flushToSeq = lane.wal.stats().lastSeq;
       this.#wake();
       const deadline = this.#clock() + drainMs;
-      while (this.#clock() < deadline && !this.#flushed() && this.#lanes.some((l) => l.health === 'ok')) await sleep(20);
+      // A WAL that could not be read has nothing to drain.
+      const drained = () => this.#lanes.every((l) => l.wal.stats().unavailable || this.#delivered(l));
+      while (this.#clock() < deadline && !drained() && this.#lanes.some((l) => l.health === 'ok')) await sleep(20);
       this.#state = 'stopped';
       this.#abort.abort();
       this.#wake();

@@ -89,11 +89,12 @@ export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, {
     },
     async (request, reply) => {
       const name = request.keyName!;
-      const batch = request.settings.ingest.prepare(name, request.body, clock());
+      const tokenWal = wal.token(name);
+      const batch = request.settings.ingest.prepare(name, request.body, clock(), tokenWal);
       // Counted once validated: limits.max_entries bounds what preparing costs.
       if (!request.bodyLease!.take(batch.entries * HELD_ENTRY_BYTES)) throw serverBusy();
       releaseBody(request, batch.entries);
-      await wal.token(name).append(batch.payloads);
+      await tokenWal.append(batch.batch);
       metrics.logsIngested.inc({ token: name }, batch.entries);
       reply.code(202);
       return { accepted: batch.entries, request_id: request.id };

@@ -98,9 +98,10 @@ export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (ap
       const push = request.body as LokiPushRequest;
       const pipeline = request.settings.lokiPush;
       if (pipeline === null) throw new TypeError('the Loki push route is served only with loki_push.enabled');
-      const batch = pipeline.prepare(name, push, clock());
+      const tokenWal = wal.token(name);
+      const batch = pipeline.prepare(name, push, clock(), tokenWal);
       releaseBody(request, push.entries);
-      if (batch.entries > 0) await wal.token(name).append(batch.payloads);
+      if (batch.entries > 0) await tokenWal.append(batch.batch);
       metrics.logsIngested.inc({ token: name }, batch.entries);
       return reply.code(204).send();
     });

@@ -20,16 +20,17 @@ export type ReadinessCheckFn = () => ReadinessCheck | Promise<ReadinessCheck>;
 export type Readiness = Readonly<Record<string, ReadinessCheckFn>>;
 
 /**
- * The WAL accepts appends: it is open, no token's WAL has failed (after a failed fsync it refuses
- * appends until reopened), and its volume is above the disk reserve.
+ * The WAL accepts appends and frees what is delivered: it is open, no token's WAL has failed
+ * (after a failed fsync it refuses appends until reopened), no token's cursor write is failing
+ * (its delivered segments would stay on disk), and its volume is above the disk reserve.
  */
 export function walReadiness(wal: WalStore): Readiness {
   return {
     wal: () => {
       if (wal.state !== 'open') return { ok: false, detail: `the WAL is ${wal.state}` };
       const failed = wal.tokens().flatMap((token) => {
-        const reason = token.stats().failed;
-        return reason === null ? [] : [`${token.name}: ${reason}`];
+        const { failed: reason, cursorWriteFailed } = token.stats();
+        return [reason, cursorWriteFailed].filter((r): r is string => r !== null).map((r) => `${token.name}: ${r}`);
       });
       return failed.length === 0 ? { ok: true, detail: 'open' } : { ok: false, detail: failed.join('; ') };
     },

@@ -1,13 +1,11 @@
 /**
- * The payload of a WAL entry record: one Loki entry in the form the forwarder ships.
- *
- *   varint  labels length | labels (UTF-8, `formatLabels`) | EntryAdapter (protobuf, rest of payload)
- *
- * EntryAdapter is Loki's `logproto.EntryAdapter`: timestamp = 1 (google.protobuf.Timestamp
- * {seconds = 1, nanos = 2}), line = 2, structuredMetadata = 3 (LabelPairAdapter {name = 1,
- * value = 2}). The protobuf push splices these bytes into a StreamAdapter as they are.
- * See docs/wal-format.md.
+ * An entry as the WAL stores it and the forwarder ships it: Loki's `logproto.EntryAdapter`,
+ * protobuf — timestamp = 1 (google.protobuf.Timestamp {seconds = 1, nanos = 2}), line = 2,
+ * structuredMetadata = 3 (LabelPairAdapter {name = 1, value = 2}). Its label set is stored
+ * beside it, once per segment (docs/wal-format.md); the protobuf push splices these bytes into
+ * a StreamAdapter as they are.
  */
+import type { AppendBatchBuilder } from '../wal/append-batch.js';
 import type { LokiEntry } from './entry.js';
 import { ProtobufReader, WIRE_LEN, WIRE_VARINT, lenFieldSize, tagByte, varintSize, writeVarint } from './protobuf-wire.js';
 
@@ -47,26 +45,31 @@ function writeUtf8(buf: Buffer, o: number, s: string, bytes: number): number {
 
 /** UTF-8 lengths of the metadata names and values (two per pair), reused from entry to entry. */
 let pairBytes = new Int32Array(64);
+/** UTF-8 length of the line last measured. */
+let lineBytes = 0;
 
-export function encodeEntryPayload(entry: LokiEntry): Buffer {
-  const { labels, line, structuredMetadata: pairs } = entry;
-  const labelsLength = utf8Length(labels);
-  const lineLength = utf8Length(line);
-  const tsSize = timestampSize(entry.seconds, entry.nanos);
+/** The size of the EntryAdapter of `entry`; fills `pairBytes` for the write that follows. */
+function measure(entry: LokiEntry): number {
+  const pairs = entry.structuredMetadata;
   if (pairs.length * 2 > pairBytes.length) pairBytes = new Int32Array(pairs.length * 4);
-  let size = varintSize(labelsLength) + labelsLength + lenFieldSize(tsSize) + lenFieldSize(lineLength);
+  lineBytes = utf8Length(entry.line);
+  let size = lenFieldSize(timestampSize(entry.seconds, entry.nanos)) + lenFieldSize(lineBytes);
   for (let i = 0; i < pairs.length; i++) {
     const pair = pairs[i]!;
     const n = (pairBytes[2 * i] = utf8Length(pair[0]));
     const v = (pairBytes[2 * i + 1] = utf8Length(pair[1]));
     size += lenFieldSize(lenFieldSize(n) + lenFieldSize(v));
   }
+  return size;
+}
 
-  const buf = Buffer.allocUnsafe(size);
-  let o = writeVarint(buf, 0, labelsLength);
-  o = writeUtf8(buf, o, labels, labelsLength);
+/** Writes the EntryAdapter of `entry`, `size` bytes as `measure` just said, at `o` of `buf`. */
+function write(buf: Buffer, o: number, entry: LokiEntry, size: number): void {
+  const start = o;
+  const pairs = entry.structuredMetadata;
+  const lineLength = lineBytes;
   buf[o++] = TAG_TIMESTAMP;
-  o = writeVarint(buf, o, tsSize);
+  o = writeVarint(buf, o, timestampSize(entry.seconds, entry.nanos));
   if (entry.seconds > 0) {
     buf[o++] = TAG_SECONDS;
     o = writeVarint(buf, o, entry.seconds);
@@ -77,7 +80,7 @@ export function encodeEntryPayload(entry: LokiEntry): Buffer {
   }
   buf[o++] = TAG_LINE;
   o = writeVarint(buf, o, lineLength);
-  o = writeUtf8(buf, o, line, lineLength);
+  o = writeUtf8(buf, o, entry.line, lineLength);
   for (let i = 0; i < pairs.length; i++) {
     const pair = pairs[i]!;
     const n = pairBytes[2 * i]!;
@@ -91,33 +94,25 @@ export function encodeEntryPayload(entry: LokiEntry): Buffer {
     o = writeVarint(buf, o, v);
     o = writeUtf8(buf, o, pair[1], v);
   }
-  if (o !== size) throw new Error(`entry-codec: wrote ${o} of ${size} bytes`);
-  return buf;
+  if (o - start !== size) throw new Error(`entry-codec: wrote ${o - start} of ${size} bytes`);
 }
 
 /**
- * Reads the labels of payloads one after another, for the push encoder. The payloads of a
- * batch mostly share a label set, so while the labels bytes are those of the payload before,
- * its string is returned again: one string per run of a stream rather than one per entry, and
- * no view objects — the delivery thread reads every entry it ships this way.
+ * Adds `entry` to a WAL batch: its size is measured first, so the batch refuses it (the WAL's
+ * quota or disk reserve) before a byte of it is written.
  */
-export class PayloadLabelsReader {
-  #bytes: Buffer | null = null;
-  #text = '';
-  /** Where the EntryAdapter starts in the payload last read. */
-  entryStart = 0;
+export function appendEntry(builder: AppendBatchBuilder, entry: LokiEntry): void {
+  const size = measure(entry);
+  const at = builder.claim(entry.labels, size);
+  write(builder.buffer, at, entry, size);
+}
 
-  read(payload: Buffer): string {
-    const [start, end] = new ProtobufReader(payload).lengthDelimited();
-    const length = end - start;
-    this.entryStart = end;
-    const last = this.#bytes;
-    if (last === null || last.length !== length || payload.compare(last, 0, length, start, end) !== 0) {
-      this.#bytes = payload.subarray(start, end);
-      this.#text = payload.toString('utf8', start, end);
-    }
-    return this.#text;
-  }
+/** The EntryAdapter of `entry`, on its own. */
+export function encodeEntry(entry: LokiEntry): Buffer {
+  const size = measure(entry);
+  const buf = Buffer.allocUnsafe(size);
+  write(buf, 0, entry, size);
+  return buf;
 }
 
 export function decodeEntryAdapter(bytes: Buffer, labels: string): LokiEntry {
@@ -158,9 +153,4 @@ export function decodeEntryAdapter(bytes: Buffer, labels: string): LokiEntry {
     }
   }
   return { seconds, nanos, labels, line, structuredMetadata };
-}
-
-export function decodeEntryPayload(payload: Buffer): LokiEntry {
-  const [start, end] = new ProtobufReader(payload).lengthDelimited();
-  return decodeEntryAdapter(payload.subarray(end), payload.toString('utf8', start, end));
 }

@@ -1,6 +1,7 @@
 /**
- * Loki push bodies built from WAL entry payloads (see entry-codec.ts), entries grouped into
- * streams by their label string, each stream keeping the order its entries came in.
+ * Loki push bodies built from entries as the WAL stores them (see entry-codec.ts) with their
+ * label sets, entries grouped into streams by their label string, each stream keeping the order
+ * its entries came in.
  *
  * protobuf: `logproto.PushRequest { repeated StreamAdapter streams = 1 }`,
  *   `StreamAdapter { string labels = 1; repeated EntryAdapter entries = 2 }` (the `hash = 3`
@@ -27,7 +28,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { compressSync as snappyCompressSync } from 'snappy';
 import { parseLabels, timestampNs } from './entry.js';
-import { PayloadLabelsReader, decodeEntryAdapter } from './entry-codec.js';
+import { decodeEntryAdapter } from './entry-codec.js';
 import { WIRE_LEN, lenFieldSize, tagByte, writeVarint } from './protobuf-wire.js';
 
 const gzip = promisify(gzipCallback);
@@ -37,6 +38,12 @@ const TAG_STREAM_LABELS = tagByte(1, WIRE_LEN);
 const TAG_STREAM_ENTRY = tagByte(2, WIRE_LEN);
 
 export type PushEncoding = 'protobuf' | 'json';
+
+/** An entry to ship: its label set and its EntryAdapter bytes (a WAL record is one). */
+export interface ShippedEntry {
+  readonly labels: string;
+  readonly entry: Buffer;
+}
 
 export interface EncodedPush {
   /** The body as sent (compressed). */
@@ -52,30 +59,26 @@ export interface EncodedPush {
 interface StreamGroup {
   readonly labels: string;
   readonly labelsBytes: number;
-  /** The payloads of the stream, and where the EntryAdapter starts in each. */
-  readonly payloads: Buffer[];
-  readonly entryStarts: number[];
+  /** The EntryAdapters of the stream. */
+  readonly entries: Buffer[];
   /** Bytes of the StreamAdapter message, without its own tag and length. */
   size: number;
 }
 
-function groupStreams(payloads: readonly Buffer[]): Map<string, StreamGroup> {
+function groupStreams(entries: readonly ShippedEntry[]): Map<string, StreamGroup> {
   const groups = new Map<string, StreamGroup>();
-  const reader = new PayloadLabelsReader();
   let group: StreamGroup | undefined;
-  for (const payload of payloads) {
-    const labels = reader.read(payload);
+  for (const { labels, entry } of entries) {
     if (group?.labels !== labels) {
       group = groups.get(labels);
       if (group === undefined) {
         const labelsBytes = Buffer.byteLength(labels);
-        group = { labels, labelsBytes, payloads: [], entryStarts: [], size: lenFieldSize(labelsBytes) };
+        group = { labels, labelsBytes, entries: [], size: lenFieldSize(labelsBytes) };
         groups.set(labels, group);
       }
     }
-    group.payloads.push(payload);
-    group.entryStarts.push(reader.entryStart);
-    group.size += lenFieldSize(payload.length - reader.entryStart);
+    group.entries.push(entry);
+    group.size += lenFieldSize(entry.length);
   }
   return groups;
 }
@@ -91,12 +94,10 @@ function encodeProtobuf(groups: Map<string, StreamGroup>): Buffer {
     buf[o++] = TAG_STREAM_LABELS;
     o = writeVarint(buf, o, group.labelsBytes);
     o += buf.write(group.labels, o, 'utf8');
-    for (let i = 0; i < group.payloads.length; i++) {
-      const payload = group.payloads[i]!;
-      const start = group.entryStarts[i]!;
+    for (const entry of group.entries) {
       buf[o++] = TAG_STREAM_ENTRY;
-      o = writeVarint(buf, o, payload.length - start);
-      o += payload.copy(buf, o, start);
+      o = writeVarint(buf, o, entry.length);
+      o += entry.copy(buf, o);
     }
   }
   if (o !== total) throw new Error(`push-request: wrote ${o} of ${total} bytes`);
@@ -108,8 +109,8 @@ type JsonValue = [string, string] | [string, string, Record<string, string>];
 function encodeJson(groups: Map<string, StreamGroup>): Buffer {
   const streams = [];
   for (const group of groups.values()) {
-    const values: JsonValue[] = group.payloads.map((payload, i) => {
-      const entry = decodeEntryAdapter(payload.subarray(group.entryStarts[i]), group.labels);
+    const values: JsonValue[] = group.entries.map((bytes) => {
+      const entry = decodeEntryAdapter(bytes, group.labels);
       const ts = timestampNs(entry.seconds, entry.nanos);
       if (entry.structuredMetadata.length === 0) return [ts, entry.line];
       return [ts, entry.line, Object.fromEntries(entry.structuredMetadata)];
@@ -126,14 +127,14 @@ function encodeJson(groups: Map<string, StreamGroup>): Buffer {
  * garbage collection never hurried to free them — measured, a forwarder draining a backlog
  * grew to 470 MB RSS that way, against ~85 MB for the same work copied into V8's buffers.
  */
-export async function encodePush(payloads: readonly Buffer[], encoding: PushEncoding): Promise<EncodedPush> {
-  const groups = groupStreams(payloads);
+export async function encodePush(entries: readonly ShippedEntry[], encoding: PushEncoding): Promise<EncodedPush> {
+  const groups = groupStreams(entries);
   if (encoding === 'protobuf') {
     const raw = encodeProtobuf(groups);
     return {
       body: snappyCompressSync(raw, { copyOutputData: true }),
       headers: { 'content-type': 'application/x-protobuf' },
-      entries: payloads.length,
+      entries: entries.length,
       streams: groups.size,
       rawBytes: raw.length,
     };
@@ -142,29 +143,28 @@ export async function encodePush(payloads: readonly Buffer[], encoding: PushEnco
   return {
     body: await gzip(raw),
     headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
-    entries: payloads.length,
+    entries: entries.length,
     streams: groups.size,
     rawBytes: raw.length,
   };
 }
 
 /**
- * Tracks the exact uncompressed protobuf size of a push as payloads are added, in O(1) per
- * payload, so that the batcher can cut before `loki.batch_max_bytes` is crossed.
+ * Tracks the exact uncompressed protobuf size of a push as entries are added, in O(1) per
+ * entry, so that the batcher can cut before `loki.batch_max_bytes` is crossed.
  */
 export interface PushSizer {
   /** Bytes of the protobuf push so far. */
   readonly bytes: number;
   readonly entries: number;
-  /** Adds `payload` if the push stays within `maxBytes`, or if it is the first; false if not added. */
-  addWithin(payload: Buffer, maxBytes: number): boolean;
-  add(payload: Buffer): void;
+  /** Adds the entry if the push stays within `maxBytes`, or if it is the first; false if not added. */
+  addWithin(entry: ShippedEntry, maxBytes: number): boolean;
+  add(entry: ShippedEntry): void;
 }
 
 class StreamSizer implements PushSizer {
   /** Label string → StreamAdapter message size (without its own tag and length). */
   readonly #streams = new Map<string, number>();
-  readonly #labels = new PayloadLabelsReader();
   #bytes = 0;
   #entries = 0;
 
@@ -176,11 +176,10 @@ class StreamSizer implements PushSizer {
     return this.#entries;
   }
 
-  addWithin(payload: Buffer, maxBytes: number): boolean {
-    const labels = this.#labels.read(payload);
+  addWithin({ labels, entry }: ShippedEntry, maxBytes: number): boolean {
     const known = this.#streams.get(labels);
     const before = known ?? lenFieldSize(Buffer.byteLength(labels));
-    const after = before + lenFieldSize(payload.length - this.#labels.entryStart);
+    const after = before + lenFieldSize(entry.length);
     // A stream's length prefix can grow by a byte as the stream grows: recount its framing.
     const total = this.#bytes - (known === undefined ? 0 : lenFieldSize(before)) + lenFieldSize(after);
     if (this.#entries > 0 && total > maxBytes) return false;
@@ -190,8 +189,8 @@ class StreamSizer implements PushSizer {
     return true;
   }
 
-  add(payload: Buffer): void {
-    this.addWithin(payload, Infinity);
+  add(entry: ShippedEntry): void {
+    this.addWithin(entry, Infinity);
   }
 }
 
@@ -199,10 +198,10 @@ export function createPushSizer(): PushSizer {
   return new StreamSizer();
 }
 
-/** Exact uncompressed protobuf size of a push of these payloads. */
-export function pushSize(payloads: readonly Buffer[]): number {
+/** Exact uncompressed protobuf size of a push of these entries. */
+export function pushSize(entries: readonly ShippedEntry[]): number {
   const sizer = createPushSizer();
-  for (const payload of payloads) sizer.add(payload);
+  for (const entry of entries) sizer.add(entry);
   return sizer.bytes;
 }
 

@@ -118,7 +118,12 @@ export function createMetrics(): Metrics {
     }),
     rateLimitExceeded: new Counter({ name: 'rate_limit_exceeded_total', help: 'Requests refused by the per-token rate limit', labelNames: ['token'], registers }),
     walFsyncDuration: new Histogram({ name: 'wal_fsync_duration_seconds', help: 'Duration of WAL fsyncs', buckets: FSYNC_SECONDS_BUCKETS, registers }),
-    walCorruptRecords: new Counter({ name: 'wal_corrupt_records_total', help: 'WAL records whose CRC failed, skipped', labelNames: ['token'], registers }),
+    walCorruptRecords: new Counter({
+      name: 'wal_corrupt_records_total',
+      help: 'Entries lost to WAL damage (records failing their CRC, unreadable label sets, files cut or removed), counted once when found',
+      labelNames: ['token'],
+      registers,
+    }),
     walTornTailBytes: new Counter({
       name: 'wal_torn_tail_bytes_total',
       help: 'Bytes of torn segment tails truncated at recovery',
@@ -127,7 +132,7 @@ export function createMetrics(): Metrics {
     }),
     walCursorResets: new Counter({
       name: 'wal_cursor_resets_total',
-      help: 'Delivery cursors found unreadable or pointing before the oldest segment at start; delivery restarted at the oldest segment',
+      help: 'Delivery cursors found unreadable or not agreeing with the segments at start; delivery restarted at the oldest segment',
       labelNames: ['token'],
       registers,
     }),
@@ -171,7 +176,7 @@ export function createMetrics(): Metrics {
 export function walObserver(metrics: Metrics): WalObserver {
   return {
     fsync: (seconds) => metrics.walFsyncDuration.observe(seconds),
-    corruptRecords: (token, count) => metrics.walCorruptRecords.inc({ token }, count),
+    damage: (token, damage) => metrics.walCorruptRecords.inc({ token }, damage.entries),
     tornTail: (token, _segment, bytesTruncated) => metrics.walTornTailBytes.inc({ token }, bytesTruncated),
     cursorReset: (token) => metrics.walCursorResets.inc({ token }),
     writeFailed: (token) => metrics.walWriteFailures.inc({ token }),

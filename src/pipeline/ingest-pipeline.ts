@@ -6,8 +6,10 @@
  * label building) is compiled here once; `prepare` does per-entry work only.
  */
 import type { Config } from '../config/schema.js';
-import { encodeEntryPayload } from '../loki/entry-codec.js';
+import { appendEntry } from '../loki/entry-codec.js';
 import type { LokiEntry } from '../loki/entry.js';
+import { AppendBatchBuilder } from '../wal/append-batch.js';
+import type { WalRoom } from '../wal/types.js';
 import { compileMaskingPolicy, type MaskingPolicy } from './masking-policy.js';
 import { createLokiEntryBuilder, type LokiEntryBuilder } from './to-loki-entry.js';
 import type { EntryProblem, IngestPipeline, PreparedBatch } from './types.js';
@@ -51,15 +53,16 @@ class Pipeline implements IngestPipeline {
         : { pointer: '/message', what: 'the message' };
   }
 
-  prepare(keyName: string, body: unknown, nowMs: number): PreparedBatch {
+  prepare(keyName: string, body: unknown, nowMs: number, room?: WalRoom): PreparedBatch {
     const policy = this.#policies.get(keyName);
     if (policy === undefined) throw new TypeError(`No API key is named ${keyName}`);
     const entries = validateIngestBody(body, this.#limits, nowMs);
-    const payloads = new Array<Buffer>(entries.length);
+    const batch = new AppendBatchBuilder(room, { entries: entries.length });
     let problems: EntryProblem[];
     try {
-      problems = this.#build(entries, policy, payloads);
+      problems = this.#build(entries, policy, batch);
     } catch (err) {
+      // Refused by the WAL's room while building, or failed: the caches learn nothing from it.
       this.#builder.abandon();
       throw err;
     }
@@ -69,13 +72,12 @@ class Pipeline implements IngestPipeline {
       throw validationFailed(problems, entries.length);
     }
     this.#builder.commit();
-    let bytes = 0;
-    for (const payload of payloads) bytes += payload.length;
-    return { payloads, entries: entries.length, bytes };
+    const built = batch.build();
+    return { batch: built, entries: entries.length, bytes: built.data.length };
   }
 
-  /** Builds and encodes every entry into `payloads`; returns the problems found after masking. */
-  #build(entries: readonly ValidatedEntry[], policy: MaskingPolicy, payloads: Buffer[]): EntryProblem[] {
+  /** Builds and encodes every entry into `batch`; returns the problems found after masking. */
+  #build(entries: readonly ValidatedEntry[], policy: MaskingPolicy, batch: AppendBatchBuilder): EntryProblem[] {
     const maxLineBytes = this.#limits.max_message_bytes;
     const problems: EntryProblem[] = [];
     for (let i = 0; i < entries.length; i++) {
@@ -100,7 +102,8 @@ class Pipeline implements IngestPipeline {
         });
         continue;
       }
-      payloads[i] = encodeEntryPayload(loki);
+      // Once the batch is refused, encoding the rest would be wasted.
+      if (problems.length === 0) appendEntry(batch, loki);
     }
     return problems;
   }

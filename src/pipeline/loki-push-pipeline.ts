@@ -10,8 +10,10 @@
  * Loki client already chose its line and metadata.
  */
 import type { Config } from '../config/schema.js';
-import { encodeEntryPayload } from '../loki/entry-codec.js';
+import { appendEntry } from '../loki/entry-codec.js';
 import { formatLabels } from '../loki/entry.js';
+import { AppendBatchBuilder } from '../wal/append-batch.js';
+import type { WalRoom } from '../wal/types.js';
 import { compilePolicies } from './ingest-pipeline.js';
 import { createLabelFilter, labelProblems, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
 import { maskLine, maskPairs } from './loki-push-masking.js';
@@ -39,12 +41,11 @@ class Pipeline implements LokiPushPipeline {
     this.#staticLabels = Object.entries(config.loki.static_labels);
   }
 
-  prepare(keyName: string, push: LokiPushRequest, nowMs: number): PreparedBatch {
+  prepare(keyName: string, push: LokiPushRequest, nowMs: number, room?: WalRoom): PreparedBatch {
     const policy = this.#policies.get(keyName);
     if (policy === undefined) throw new TypeError(`No API key is named ${keyName}`);
     const problems: PushProblem[] = [];
-    const payloads: Buffer[] = [];
-    let bytes = 0;
+    const builder = new AppendBatchBuilder(room, { entries: push.entries });
     let invalid = 0;
     push.streams.forEach((stream, s) => {
       const labels = this.#labelsOf(stream, policy);
@@ -63,9 +64,7 @@ class Pipeline implements LokiPushPipeline {
           reasons = sizeProblems(line, structuredMetadata, this.#limits);
           // Once the push is refused, encoding the rest would be wasted.
           if (reasons.length === 0 && problems.length === 0) {
-            const payload = encodeEntryPayload({ seconds: entry.seconds, nanos: entry.nanos, labels: labels.text, line, structuredMetadata });
-            payloads.push(payload);
-            bytes += payload.length;
+            appendEntry(builder, { seconds: entry.seconds, nanos: entry.nanos, labels: labels.text, line, structuredMetadata });
           }
         }
         if (reasons.length === 0) return;
@@ -74,7 +73,8 @@ class Pipeline implements LokiPushPipeline {
       });
     });
     if (problems.length > 0) throw pushInvalid(problems, invalid, push.entries);
-    return { payloads, entries: payloads.length, bytes };
+    const batch = builder.build();
+    return { batch, entries: batch.entries, bytes: batch.data.length };
   }
 
   #labelsOf(stream: PushStream, policy: MaskingPolicy): StreamLabels {

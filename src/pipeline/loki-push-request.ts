@@ -3,6 +3,7 @@
  * JSON of `/api/prom/push`): streams of entries with exact nanosecond timestamps. Validation,
  * masking and the WAL payloads work on this form only.
  */
+import type { WalRoom } from '../wal/types.js';
 import type { PreparedBatch } from './types.js';
 
 /** Name–value pairs in the order the client sent them. */
@@ -43,7 +44,8 @@ export interface LokiPushPipeline {
    * Validates the whole push against Loki's limits (all-or-nothing), masks labels, lines and
    * structured metadata with the policy of key `keyName`, and encodes one WAL payload per entry,
    * in request order. Throws LogstackError LOKI_PUSH_INVALID (details: PushProblem[]).
-   * `nowMs` bounds the timestamp window.
+   * `nowMs` bounds the timestamp window. With `room`, the WAL's room is checked before each
+   * entry is encoded (see IngestPipeline.prepare).
    */
-  prepare(keyName: string, push: LokiPushRequest, nowMs: number): PreparedBatch;
+  prepare(keyName: string, push: LokiPushRequest, nowMs: number, room?: WalRoom): PreparedBatch;
 }

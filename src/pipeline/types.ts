@@ -1,9 +1,12 @@
+import type { AppendBatch } from '../wal/append-batch.js';
+import type { WalRoom } from '../wal/types.js';
+
 /** What the ingest path hands to the WAL: the batch, validated, masked and encoded. */
 export interface PreparedBatch {
-  /** One WAL payload per entry (src/loki/entry-codec.ts), in request order. */
-  readonly payloads: Buffer[];
+  /** The entries in request order, with their label sets once each (src/wal/append-batch.ts). */
+  readonly batch: AppendBatch;
   readonly entries: number;
-  /** Sum of the payload sizes. */
+  /** Bytes of the encoded entries. */
   readonly bytes: number;
 }
 
@@ -31,7 +34,9 @@ export interface IngestPipeline {
   /**
    * Validates the whole body (all-or-nothing), masks it with the policy of key `keyName`, and
    * encodes every entry. Throws LogstackError VALIDATION_FAILED (details: EntryProblem[]) or
-   * HTTP_TOO_MANY_ENTRIES. `nowMs` bounds the timestamp window.
+   * HTTP_TOO_MANY_ENTRIES. `nowMs` bounds the timestamp window. With `room`, the WAL's room
+   * is checked before each entry is encoded: a batch it cannot take is refused with its error
+   * (WAL_QUOTA_EXCEEDED, WAL_DISK_RESERVE, ...) before it is built.
    */
-  prepare(keyName: string, body: unknown, nowMs: number): PreparedBatch;
+  prepare(keyName: string, body: unknown, nowMs: number, room?: WalRoom): PreparedBatch;
 }

@@ -1,23 +1,47 @@
 /**
- * The per-token delivery cursor on disk: `cursor.json`, replaced atomically (temp file, fsync,
- * rename, fsync of the directory), so a crash leaves either the old cursor or the new one.
- * A missing or unreadable cursor is not fatal: delivery restarts from the oldest segment and
- * Loki drops what it already has (the WAL keeps exact timestamps and lines).
+ * The per-token delivery cursor on disk, `cursor.json`: two slots of 4 KiB, each a JSON line
+ * padded with spaces, written in place in turn (the older one each time) and fsync'd. A write
+ * needs no new disk space — the blocks exist once the file does — so a full volume never stops
+ * the cursor from moving, and with it the deletion of delivered segments, which is what frees
+ * the volume. A torn write hits one slot only: its CRC fails and the other slot, the previous
+ * cursor, is read. The slots are in separate 4 KiB pages, so no sector holds both.
+ *
+ * The cursor is a hint: what it says is checked against the segments before it is used
+ * (cursor-check.ts). A missing or unreadable cursor is not fatal: delivery restarts from the
+ * oldest segment and Loki drops what it already has (the WAL keeps exact timestamps and lines).
+ *
+ * The previous release wrote one JSON object (`{"version":1,...}`) by temp file and rename; it
+ * is read as the cursor, and replaced by the slotted file when the token's WAL opens.
  */
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { fsyncDir } from './fs-sync.js';
+import { MAX_U48 } from './segment-format.js';
 import type { WalPosition } from './types.js';
 
 export const CURSOR_FILE = 'cursor.json';
-const CURSOR_VERSION = 1;
+const SLOT_BYTES = 4096;
+const SLOTS = 2;
+const FILE_BYTES = SLOT_BYTES * SLOTS;
+/** A cursor file is never larger; a larger one is not read whole. */
+const MAX_READ_BYTES = FILE_BYTES;
+/** Files written here are never opened through a link, which could point anywhere. */
+const WRITE_IN_PLACE = constants.O_RDWR | constants.O_NOFOLLOW;
+const WRITE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+/** Past this generation the file is made anew, its count from 1: generations stay exact numbers. */
+const MAX_GENERATION = 2 ** 48;
 
 export interface StoredCursor extends WalPosition {
   readonly ackedSeq: number;
 }
 
 export type CursorRead =
-  | { readonly kind: 'ok'; readonly cursor: StoredCursor }
+  | { readonly kind: 'ok'; readonly cursor: StoredCursor; readonly generation: number }
+  /** The file holds no cursor yet: nothing was ever delivered since it was made. */
+  | { readonly kind: 'none' }
+  /** No file: deleted, or left by the previous release before its first delivery. */
   | { readonly kind: 'missing' }
   | { readonly kind: 'invalid'; readonly reason: string };
 
@@ -25,41 +49,166 @@ function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-export async function readCursor(dir: string): Promise<CursorRead> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, CURSOR_FILE), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
-    return { kind: 'invalid', reason: (err as Error).message };
-  }
-  if (text.length === 0) return { kind: 'invalid', reason: 'cursor file is empty' };
+function body(generation: number, c: StoredCursor): string {
+  return `{"version":2,"generation":${generation},"segment":${c.segment},"offset":${c.offset},"acked_seq":${c.ackedSeq}`;
+}
+
+function slotText(generation: number, c: StoredCursor): Buffer {
+  const text = body(generation, c);
+  const slot = Buffer.alloc(SLOT_BYTES, 0x20);
+  slot.write(`${text},"crc":${crc32(text)}}`, 0, 'latin1');
+  slot[SLOT_BYTES - 1] = 0x0a;
+  return slot;
+}
+
+/** The fields of a parsed cursor, or why they are not a cursor's. */
+function fields(c: Record<string, unknown>): StoredCursor | string {
+  if (!isCount(c.segment) || !isCount(c.offset) || !isCount(c.acked_seq)) return 'cursor fields are not whole numbers';
+  if (c.segment > MAX_U48 || c.offset > MAX_U48 || c.acked_seq > MAX_U48) return 'cursor fields out of range';
+  return { segment: c.segment, offset: c.offset, ackedSeq: c.acked_seq };
+}
+
+type SlotRead = { readonly cursor: StoredCursor; readonly generation: number } | { readonly invalid: string } | null;
+
+function readSlot(bytes: Buffer): SlotRead {
+  const text = bytes.toString('latin1').trimEnd();
+  if (text === '' || /^\0*$/.test(text)) return null;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    return { kind: 'invalid', reason: 'cursor file is not JSON' };
+    return { invalid: 'not JSON' };
   }
   const c = parsed as Record<string, unknown>;
-  if (c === null || typeof c !== 'object' || c.version !== CURSOR_VERSION) return { kind: 'invalid', reason: 'unknown cursor version' };
-  if (!isCount(c.segment) || !isCount(c.offset) || !isCount(c.acked_seq)) return { kind: 'invalid', reason: 'cursor fields out of range' };
-  return { kind: 'ok', cursor: { segment: c.segment, offset: c.offset, ackedSeq: c.acked_seq } };
+  if (c === null || typeof c !== 'object' || c.version !== 2) return { invalid: 'unknown cursor version' };
+  const cursor = fields(c);
+  if (typeof cursor === 'string') return { invalid: cursor };
+  if (!isCount(c.generation) || c.crc !== crc32(body(c.generation, cursor))) return { invalid: 'CRC mismatch' };
+  return { cursor, generation: c.generation };
 }
 
-export async function writeCursor(dir: string, cursor: StoredCursor): Promise<void> {
-  const target = join(dir, CURSOR_FILE);
-  const temp = `${target}.tmp`;
-  const body = `${JSON.stringify({ version: CURSOR_VERSION, segment: cursor.segment, offset: cursor.offset, acked_seq: cursor.ackedSeq })}\n`;
-  const fh = await open(temp, 'w');
+/** The previous release's single object, or null when the file is not one. */
+function readLegacy(bytes: Buffer): CursorRead | null {
+  let parsed: unknown;
   try {
-    await fh.writeFile(body);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await rm(temp, { force: true }).catch(() => {});
-    throw err;
+    parsed = JSON.parse(bytes.toString('latin1'));
+  } catch {
+    return bytes.length < SLOT_BYTES ? { kind: 'invalid', reason: 'cursor file is not JSON' } : null;
   }
-  await fh.close();
-  await rename(temp, target);
-  await fsyncDir(dir);
+  const c = parsed as Record<string, unknown>;
+  if (c !== null && typeof c === 'object' && c.version === 2) return null;
+  if (c === null || typeof c !== 'object' || c.version !== 1) return { kind: 'invalid', reason: 'unknown cursor version' };
+  const cursor = fields(c);
+  return typeof cursor === 'string' ? { kind: 'invalid', reason: cursor } : { kind: 'ok', cursor, generation: 0 };
+}
+
+export async function readCursor(dir: string): Promise<CursorRead> {
+  let bytes: Buffer;
+  try {
+    const fh = await open(join(dir, CURSOR_FILE), 'r');
+    try {
+      const buf = Buffer.alloc(MAX_READ_BYTES);
+      const { bytesRead } = await fh.read(buf, 0, MAX_READ_BYTES, 0);
+      bytes = buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
+    return { kind: 'invalid', reason: `cursor file unreadable (${(err as NodeJS.ErrnoException).code ?? 'EIO'})` };
+  }
+  if (bytes.length === 0) return { kind: 'invalid', reason: 'cursor file is empty' };
+  const legacy = readLegacy(bytes);
+  if (legacy !== null) return legacy;
+  let best: { cursor: StoredCursor; generation: number } | null = null;
+  const problems: string[] = [];
+  for (let slot = 0; slot < SLOTS; slot++) {
+    const read = readSlot(bytes.subarray(slot * SLOT_BYTES, (slot + 1) * SLOT_BYTES));
+    if (read === null) continue;
+    if ('invalid' in read) problems.push(`slot ${slot}: ${read.invalid}`);
+    else if (best === null || read.generation > best.generation) best = read;
+  }
+  if (best) return { kind: 'ok', ...best };
+  return problems.length === 0 ? { kind: 'none' } : { kind: 'invalid', reason: problems.join('; ') };
+}
+
+/**
+ * The cursor file of one token, held open for writing. Lifecycle: `prepare` (makes the slotted
+ * file if there is none yet), then `write` as often as the cursor moves, then `close`.
+ */
+export class CursorFile {
+  readonly #dir: string;
+  #fh: FileHandle | null = null;
+  #generation = 0;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /**
+   * Makes sure the slotted file exists, holding what was read (or nothing) so that the cursor
+   * read at the next start is the one read at this one. Needs disk space once; when it fails,
+   * the next `write` tries again.
+   */
+  async prepare(read: CursorRead): Promise<void> {
+    const target = join(this.#dir, CURSOR_FILE);
+    if (read.kind === 'none' || (read.kind === 'ok' && read.generation > 0 && read.generation < MAX_GENERATION)) {
+      if (read.kind === 'ok') this.#generation = read.generation;
+      try {
+        this.#fh = await open(target, WRITE_IN_PLACE);
+      } catch (err) {
+        // A link in its place is replaced by a file of its own, never written through.
+        if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw err;
+      }
+      if (this.#fh !== null && (await this.#fh.stat()).size >= FILE_BYTES) return;
+      await this.#fh?.close();
+      this.#fh = null;
+    }
+    await this.#create(read.kind === 'ok' ? read.cursor : null);
+  }
+
+  async #create(cursor: StoredCursor | null): Promise<void> {
+    this.#generation = 0;
+    const target = join(this.#dir, CURSOR_FILE);
+    const temp = `${target}.tmp`;
+    const content = Buffer.alloc(FILE_BYTES, 0x20);
+    content[SLOT_BYTES - 1] = 0x0a;
+    content[FILE_BYTES - 1] = 0x0a;
+    if (cursor) {
+      this.#generation++;
+      slotText(this.#generation, cursor).copy(content, (this.#generation % SLOTS) * SLOT_BYTES);
+    }
+    // Whatever was left under the temp name goes (a link is removed, not followed).
+    await unlink(temp).catch(() => undefined);
+    const fh = await open(temp, WRITE_NEW);
+    try {
+      await fh.writeFile(content);
+      await fh.sync();
+    } catch (err) {
+      await fh.close().catch(() => {});
+      await rm(temp, { force: true }).catch(() => {});
+      throw err;
+    }
+    await fh.close();
+    await rename(temp, target);
+    await fsyncDir(this.#dir);
+    this.#fh = await open(target, WRITE_IN_PLACE);
+  }
+
+  /** Persists `cursor` in the slot not holding the latest one, and fsyncs it. */
+  async write(cursor: StoredCursor): Promise<void> {
+    if (this.#fh === null) return this.#create(cursor);
+    const generation = this.#generation + 1;
+    const slot = slotText(generation, cursor);
+    for (let written = 0; written < SLOT_BYTES; ) {
+      written += (await this.#fh.write(slot, written, SLOT_BYTES - written, (generation % SLOTS) * SLOT_BYTES + written)).bytesWritten;
+    }
+    await this.#fh.datasync();
+    this.#generation = generation;
+  }
+
+  async close(): Promise<void> {
+    await this.#fh?.close();
+    this.#fh = null;
+  }
 }

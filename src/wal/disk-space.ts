@@ -43,13 +43,22 @@ export class DiskSpace {
     return { freePercent, freeBytes: this.#freeBytes, reservePercent: this.#reservePercent, ok: freePercent >= this.#reservePercent };
   }
 
+  /** Bytes that can be written before the free space goes under the reserve. */
+  roomBytes(): number {
+    return Math.max(0, this.#freeBytes - (this.#totalBytes * this.#reservePercent) / 100);
+  }
+
   /** Throws WAL_DISK_RESERVE when writing `bytes` more would go under the reserve. */
-  claim(bytes: number): void {
-    const reserveBytes = (this.#totalBytes * this.#reservePercent) / 100;
-    if (this.#freeBytes - bytes < reserveBytes) {
+  check(bytes: number): void {
+    if (bytes > this.roomBytes()) {
       const { freePercent } = this.status();
       throw logstackError('WAL_DISK_RESERVE', [freePercent.toFixed(1), this.#reservePercent], { retryAfterSeconds: 60 });
     }
+  }
+
+  /** As `check`, then counts the bytes as written until the next refresh. */
+  claim(bytes: number): void {
+    this.check(bytes);
     this.#freeBytes -= bytes;
   }
 }

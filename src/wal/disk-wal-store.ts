@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { logstackError } from '../errors.js';
 import { DiskSpace } from './disk-space.js';
 import { FrameBuffers } from './frame-buffers.js';
-import { tokenDirName, tokenNameOfDir } from './token-dir.js';
+import { printableName } from './printable-name.js';
+import { classifyRootEntry, tokenDirName } from './token-dir.js';
 import { DiskTokenWal } from './token-wal.js';
 import type { DiskStatus, TokenWal, WalObserver, WalState, WalStore } from './types.js';
 import { UnavailableTokenWal } from './unavailable-token-wal.js';
-import { lockWalRoot, type ReleaseLock } from './wal-lock.js';
+import { isLockFile, lockWalRoot, type ReleaseLock } from './wal-lock.js';
 
 export interface DiskWalStoreOptions {
   readonly root: string;
@@ -75,9 +76,16 @@ class DiskWalStore implements WalStore {
       });
       await this.#disk.start();
       const names = new Set(this.#opts.tokens);
+      const configured = new Set(this.#opts.tokens.map(tokenDirName));
       for (const entry of await readdir(this.root, { withFileTypes: true })) {
-        const name = entry.isDirectory() ? tokenNameOfDir(entry.name) : null;
-        if (name !== null) names.add(name);
+        if (isLockFile(entry.name) || configured.has(entry.name)) continue;
+        const found = await classifyRootEntry(this.root, entry);
+        if (found.kind === 'leftover') {
+          names.add(found.name);
+          this.#opts.observer?.leftoverKey?.(found.name);
+        } else {
+          this.#opts.observer?.setAside?.(null, printableName(entry.name), found.reason);
+        }
       }
       for (const name of names) this.#tokens.set(name, await this.#openTokenWal(name));
     } catch (err) {
@@ -120,7 +128,7 @@ class DiskWalStore implements WalStore {
       sync: o.sync,
       observer: o.observer ?? {},
       clock: o.clock ?? Date.now,
-      checkDisk: (bytes) => this.#disk.claim(bytes),
+      disk: this.#disk,
       frameBuffers: this.#frameBuffers,
     });
   }

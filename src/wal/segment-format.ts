@@ -4,35 +4,58 @@
  *
  * Header (64 bytes, little-endian):
  *   0  8  magic "LSTKWAL1"
- *   8  2  format version (1)
+ *   8  2  format version: 1 (entries carry their label set) or 2 (label sets stored once)
  *  10  2  header length (64)
  *  12  4  reserved, zero
- *  16  8  segment sequence number
+ *  16  8  segment sequence number (the file name's)
  *  24  8  creation time, ms since the epoch
- *  32  8  seq of the first record this segment holds (or will hold)
+ *  32  8  seq of the first entry this segment holds (or will hold)
  *  40 20  reserved, zero
  *  60  4  CRC-32 of bytes 0..59
  *
  * Record frame (24-byte head + payload):
  *   0  4  payload length
- *   4  4  CRC-32 of bytes 0..3 then bytes 8..(24 + length): length, seq, time and payload
- *   8  8  seq (per-token record sequence number)
- *  16  8  append time, ms since the epoch
+ *   4  4  CRC-32 of bytes 0..3 then bytes 8..(24 + length): length, head fields and payload
+ *   8  6  seq
+ *  14  1  kind: 0 an entry with its label set (version 1), 1 an entry, 2 a label set
+ *  15  1  reserved, zero
+ *  16  6  append time, ms since the epoch
+ *  22  2  reserved, zero
  *  24  …  payload
  *
- * 64-bit fields hold integers below 2^48 (the top two bytes are zero), which keeps them exact
- * JavaScript numbers and gives a cheap plausibility check when resynchronising after damage.
+ * Version 1 wrote the seq and time as 8-byte fields below 2^48, so its frames are version 2
+ * frames of kind 0: a reader takes both, whatever a (possibly damaged) header says. A label
+ * set's seq is that of the entry written after it, so seqs never go back and a gap between two
+ * good frames is exactly the entries lost between them.
  */
 import { crc32 } from 'node:zlib';
+import { frameCrc } from './frame-crc.js';
 
 export const SEGMENT_MAGIC = Buffer.from('LSTKWAL1', 'latin1');
-export const FORMAT_VERSION = 1;
+/** The version this build writes; it reads 1 too. */
+export const FORMAT_VERSION = 2;
 export const HEADER_BYTES = 64;
 export const FRAME_HEAD_BYTES = 24;
 /** No payload is larger; a length field above it is damage, not data. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+/** No label set is larger (Loki's limits allow ~50 KB); a label-set frame above it is damage. */
+export const MAX_LABEL_SET_BYTES = 1024 * 1024;
+/**
+ * The largest frame this build writes. Readers look back this far for the frame that ends at
+ * a cursor (frame-scanner.ts), so a larger one would make a good cursor look like damage; the
+ * previous release wrote up to MAX_PAYLOAD_BYTES, which is still read.
+ */
+export const MAX_WRITTEN_FRAME_BYTES = 16 * 1024 * 1024;
+/** Segment numbers and seqs are 48-bit fields: exact JavaScript numbers, and a plausibility check. */
+export const MAX_U48 = 2 ** 48 - 1;
+
+export const KIND_V1_ENTRY = 0;
+export const KIND_ENTRY = 1;
+export const KIND_LABEL_SET = 2;
+export type FrameKind = typeof KIND_V1_ENTRY | typeof KIND_ENTRY | typeof KIND_LABEL_SET;
 
 export interface SegmentHeader {
+  readonly version: number;
   readonly segment: number;
   readonly createdAtMs: number;
   readonly firstSeq: number;
@@ -48,7 +71,7 @@ function readU48(buf: Buffer, offset: number): number | null {
   return buf.readUIntLE(offset, 6);
 }
 
-export function encodeHeader(header: SegmentHeader): Buffer {
+export function encodeHeader(header: Omit<SegmentHeader, 'version'>): Buffer {
   const buf = Buffer.alloc(HEADER_BYTES);
   SEGMENT_MAGIC.copy(buf, 0);
   buf.writeUInt16LE(FORMAT_VERSION, 8);
@@ -60,47 +83,34 @@ export function encodeHeader(header: SegmentHeader): Buffer {
   return buf;
 }
 
-/** Returns the header, or a reason why these bytes are not a header we can read. */
+/** Returns the header, or a reason why these bytes are not a header this build can use. */
 export function decodeHeader(buf: Buffer): SegmentHeader | string {
   if (buf.length < HEADER_BYTES) return `header is ${buf.length} bytes, expected ${HEADER_BYTES}`;
   if (!buf.subarray(0, 8).equals(SEGMENT_MAGIC)) return 'bad magic';
   if (buf.readUInt32LE(60) !== crc32(buf.subarray(0, 60))) return 'header CRC mismatch';
   const version = buf.readUInt16LE(8);
-  if (version !== FORMAT_VERSION) return `format version ${version} is not supported (this build reads ${FORMAT_VERSION})`;
+  if (version !== 1 && version !== 2) return `format version ${version} is not supported (this build reads 1 and 2)`;
   const segment = readU48(buf, 16);
   const createdAtMs = readU48(buf, 24);
   const firstSeq = readU48(buf, 32);
   if (segment === null || createdAtMs === null || firstSeq === null) return 'header field out of range';
-  return { segment, createdAtMs, firstSeq };
+  return { version, segment, createdAtMs, firstSeq };
 }
 
-export function frameSize(payload: Buffer): number {
-  return FRAME_HEAD_BYTES + payload.length;
-}
-
-/** Writes one frame at `offset` of `buf`; returns the offset after it. */
-export function writeFrame(buf: Buffer, offset: number, seq: number, appendedAtMs: number, payload: Buffer): number {
-  buf.writeUInt32LE(payload.length, offset);
-  writeU48(buf, offset + 8, seq);
+/** Writes one frame at `offset` of `buf`, its payload already at `offset + FRAME_HEAD_BYTES`; returns the offset after it. */
+export function sealFrame(buf: Buffer, offset: number, kind: FrameKind, seq: number, appendedAtMs: number, payloadLength: number): number {
+  buf.writeUInt32LE(payloadLength, offset);
+  buf.writeUIntLE(seq, offset + 8, 6);
+  buf[offset + 14] = kind;
+  buf[offset + 15] = 0;
   writeU48(buf, offset + 16, appendedAtMs);
-  payload.copy(buf, offset + FRAME_HEAD_BYTES);
-  const end = offset + FRAME_HEAD_BYTES + payload.length;
-  const crc = crc32(buf.subarray(offset + 8, end), crc32(buf.subarray(offset, offset + 4)));
-  buf.writeUInt32LE(crc, offset + 4);
+  const end = offset + FRAME_HEAD_BYTES + payloadLength;
+  buf.writeUInt32LE(frameCrc(buf, offset, end), offset + 4);
   return end;
 }
 
-/**
- * Frames `payloads` with consecutive seqs from `firstSeq` at the start of `into`, which must
- * hold them all; returns the framed bytes, a view of `into`.
- */
-export function encodeFrames(payloads: readonly Buffer[], firstSeq: number, appendedAtMs: number, into: Buffer): Buffer {
-  let offset = 0;
-  for (let i = 0; i < payloads.length; i++) offset = writeFrame(into, offset, firstSeq + i, appendedAtMs, payloads[i]!);
-  return into.subarray(0, offset);
-}
-
 export interface DecodedFrame {
+  readonly kind: FrameKind;
   readonly seq: number;
   readonly appendedAtMs: number;
   /** A view into the buffer read from disk. */
@@ -114,44 +124,57 @@ export type FrameCheck =
   | { readonly kind: 'incomplete'; readonly needBytes: number }
   | { readonly kind: 'corrupt'; readonly reason: string };
 
+/**
+ * Whether the 24 bytes at `offset` can be a frame head: reserved bytes zero, a known kind, a
+ * length within bounds. Cheap, so that resynchronising after damage runs a CRC only rarely.
+ */
+export function plausibleHead(buf: Buffer, offset: number): boolean {
+  const kind = buf[offset + 14]!;
+  if (kind > KIND_LABEL_SET || buf[offset + 15] !== 0 || buf.readUInt16LE(offset + 22) !== 0) return false;
+  const length = buf.readUInt32LE(offset);
+  return length <= (kind === KIND_LABEL_SET ? MAX_LABEL_SET_BYTES : MAX_PAYLOAD_BYTES);
+}
+
 /** Checks the frame starting at `offset`; `buf` holds the bytes up to the readable end. */
 export function checkFrame(buf: Buffer, offset: number): FrameCheck {
   if (buf.length - offset < FRAME_HEAD_BYTES) return { kind: 'incomplete', needBytes: FRAME_HEAD_BYTES };
+  if (!plausibleHead(buf, offset)) return { kind: 'corrupt', reason: 'not a frame head (reserved bytes, kind or length out of range)' };
   const length = buf.readUInt32LE(offset);
-  if (length > MAX_PAYLOAD_BYTES) return { kind: 'corrupt', reason: `length ${length} is over the maximum` };
-  const seq = readU48(buf, offset + 8);
-  const appendedAtMs = readU48(buf, offset + 16);
-  if (seq === null || appendedAtMs === null) return { kind: 'corrupt', reason: 'seq or time out of range' };
   const size = FRAME_HEAD_BYTES + length;
   if (buf.length - offset < size) return { kind: 'incomplete', needBytes: size };
   const end = offset + size;
-  const crc = crc32(buf.subarray(offset + 8, end), crc32(buf.subarray(offset, offset + 4)));
-  if (crc !== buf.readUInt32LE(offset + 4)) return { kind: 'corrupt', reason: 'CRC mismatch' };
-  return { kind: 'frame', frame: { seq, appendedAtMs, payload: buf.subarray(offset + FRAME_HEAD_BYTES, end), size } };
+  if (frameCrc(buf, offset, end) !== buf.readUInt32LE(offset + 4)) return { kind: 'corrupt', reason: 'CRC mismatch' };
+  return {
+    kind: 'frame',
+    frame: {
+      kind: buf[offset + 14] as FrameKind,
+      seq: buf.readUIntLE(offset + 8, 6),
+      appendedAtMs: buf.readUIntLE(offset + 16, 6),
+      payload: buf.subarray(offset + FRAME_HEAD_BYTES, end),
+      size,
+    },
+  };
 }
 
-/**
- * After damage at `from`, the offset of the next frame in `buf` that checks out and continues
- * the sequence (seq > afterSeq), or -1. Cheap plausibility tests run before any CRC.
- */
-export function findNextFrame(buf: Buffer, from: number, afterSeq: number): number {
-  for (let offset = from; offset + FRAME_HEAD_BYTES <= buf.length; offset++) {
-    if (buf.readUInt16LE(offset + 14) !== 0 || buf.readUInt16LE(offset + 22) !== 0) continue;
-    const seq = buf.readUIntLE(offset + 8, 6);
-    if (seq <= afterSeq) continue;
-    const check = checkFrame(buf, offset);
-    if (check.kind === 'frame') return offset;
-  }
-  return -1;
-}
+/** 16 digits, `.wal`: the only names a segment is written under. */
+const SEGMENT_FILE = /^(\d{16})\.wal$/;
 
 export function segmentFileName(segment: number): string {
   return `${String(segment).padStart(16, '0')}.wal`;
 }
 
-const SEGMENT_FILE = /^(\d{16})\.wal$/;
-
+/**
+ * The segment number of a file name, or null when the name is not a segment's: the number
+ * must fit the header's 48-bit field (and so be an exact JavaScript number), and not be 0.
+ */
 export function parseSegmentFileName(name: string): number | null {
   const m = SEGMENT_FILE.exec(name);
-  return m ? Number(m[1]) : null;
+  if (!m) return null;
+  const n = Number(m[1]);
+  return n >= 1 && n <= MAX_U48 ? n : null;
+}
+
+/** Whether a name looks like a segment's, whatever its number: for telling an operator why it was set aside. */
+export function looksLikeSegmentFileName(name: string): boolean {
+  return SEGMENT_FILE.test(name);
 }

@@ -7,21 +7,38 @@
  * - Everything before `durableEnd` is complete, CRC-checked frames; readers never look past it.
  * - A failed write is truncated away before anyone is told; a failed fsync fails the WAL,
  *   because after fsync reports an error the page cache can no longer be trusted.
+ * - Records are the truth, metadata a hint: the cursor is used only when the records agree with
+ *   it (cursor-check.ts), and a segment is deleted only when such a cursor, or the cursor this
+ *   process wrote, has passed it. Seqs never go back: a new one is above every seq on disk.
  * - The cursor is persisted before any segment it passed is deleted, so a crash between the
  *   two leaves a segment that is deleted at the next open, never a cursor that points nowhere.
  * - A segment file appears under its final name only with a complete, fsync'd header.
  */
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logstackError } from '../errors.js';
-import { readCursor, writeCursor, type StoredCursor } from './cursor-file.js';
-import { scanFrames } from './frame-scanner.js';
+import type { AppendBatch } from './append-batch.js';
+import { resumeOf } from './cursor-check.js';
+import { CursorFile, type StoredCursor } from './cursor-file.js';
+import type { FrameBuffers } from './frame-buffers.js';
+import { frameEndingAt, readRange, scanFrames } from './frame-scanner.js';
 import { fsyncDir } from './fs-sync.js';
+import { frameGroup, groupBytesBound } from './group-frames.js';
+import { LabelSetReader, SegmentLabelTable } from './label-sets.js';
 import { comparePositions } from './position.js';
 import { readRecords } from './segment-reader.js';
-import type { FrameBuffers } from './frame-buffers.js';
-import { FRAME_HEAD_BYTES, HEADER_BYTES, decodeHeader, encodeFrames, encodeHeader, parseSegmentFileName, segmentFileName } from './segment-format.js';
-import type { AppendResult, CorruptNote, ReadLimits, ReadPlan, TokenWal, TokenWalStats, WalObserver, WalPosition, WalReadResult } from './types.js';
+import {
+  FORMAT_VERSION,
+  HEADER_BYTES,
+  KIND_LABEL_SET,
+  MAX_U48,
+  checkFrame,
+  encodeHeader,
+  segmentFileName,
+} from './segment-format.js';
+import { judgeSurveyedCursor, surveyTokenDir, surveyed, type SegmentFile } from './token-dir-survey.js';
+import type { AppendResult, DamageNote, ReadLimits, ReadPlan, TokenWal, TokenWalStats, WalObserver, WalPosition, WalReadResult } from './types.js';
 
 export interface TokenWalOptions {
   readonly name: string;
@@ -32,29 +49,30 @@ export interface TokenWalOptions {
   readonly sync: boolean;
   readonly observer: WalObserver;
   readonly clock: () => number;
-  /** Throws the LogstackError to answer when the disk is under its reserve for `bytes` more. */
-  readonly checkDisk: (bytes: number) => void;
+  /** The WAL volume's free space above its reserve: `check` and `claim` throw WAL_DISK_RESERVE. */
+  readonly disk: { roomBytes(): number; check(bytes: number): void; claim(bytes: number): void };
   /** Where append groups are framed; shared by the store's token WALs. */
   readonly frameBuffers: FrameBuffers;
 }
 
 interface Segment {
   readonly segment: number;
-  readonly firstSeq: number;
   readonly createdAtMs: number;
   size: number;
   sealed: boolean;
 }
 
 interface PendingAppend {
-  readonly payloads: readonly Buffer[];
-  readonly bytes: number;
+  readonly batch: AppendBatch;
   readonly resolve: (r: AppendResult) => void;
   readonly reject: (e: Error) => void;
 }
 
 /** Once the active segment is fully delivered and this large, it is rotated so it can be deleted. */
 const RECLAIM_FRACTION = 8;
+const TAIL_SCAN_LIMITS = { maxRecords: 65536, maxBytes: 16 * 1024 * 1024 };
+/** What is read to find the oldest pending entry: its frame, and the label sets before it mostly. */
+const OLDEST_WINDOW_BYTES = 4096;
 
 /** A small promise mutex: the writer and rotation take turns on the active segment. */
 class Mutex {
@@ -70,6 +88,10 @@ function rejectAll(group: readonly PendingAppend[], err: Error): void {
   for (const g of group) g.reject(err);
 }
 
+function errno(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? 'EIO';
+}
+
 export class DiskTokenWal implements TokenWal {
   readonly name: string;
   readonly #opts: TokenWalOptions;
@@ -78,8 +100,12 @@ export class DiskTokenWal implements TokenWal {
   #active!: Segment;
   #writeHandle: FileHandle | null = null;
   readonly #readHandles = new Map<number, FileHandle>();
+  readonly #labelTable = new SegmentLabelTable();
+  readonly #cursorFile: CursorFile;
   #lastSeq = 0;
   #cursor: StoredCursor = { segment: 0, offset: HEADER_BYTES, ackedSeq: 0 };
+  /** seq of the last entry before the cursor, when known; see ReadPlan.afterSeq. */
+  #cursorAfterSeq: number | null = 0;
   #durableEnd: WalPosition = { segment: 0, offset: HEADER_BYTES };
   #queue: PendingAppend[] = [];
   #queuedBytes = 0;
@@ -88,14 +114,14 @@ export class DiskTokenWal implements TokenWal {
   readonly #acker = new Mutex();
   #waiters: Array<() => void> = [];
   #failed: string | null = null;
+  #cursorWriteFailed: string | null = null;
   #closed = false;
   #corrupt = 0;
   /**
-   * Per segment, damage before this offset was already counted: re-reads (retries, recovery
-   * then delivery) must not count it again. Per segment, because recovery scans the last
-   * segment before delivery reads the ones before it.
+   * Per segment, damage that reading resumed from at or before this offset was counted already:
+   * re-reads (a retried push, a read after the lane stepped over damage) must not count it again.
    */
-  readonly #corruptCountedTo = new Map<number, number>();
+  readonly #damageSeenTo = new Map<number, number>();
   #oldestPendingAtMs: number | null = null;
   /** From the options, then from each configuration reload. */
   #quotaBytes: number;
@@ -103,6 +129,7 @@ export class DiskTokenWal implements TokenWal {
   constructor(opts: TokenWalOptions) {
     this.name = opts.name;
     this.#opts = opts;
+    this.#cursorFile = new CursorFile(opts.dir);
     this.#quotaBytes = opts.quotaBytes;
   }
 
@@ -115,156 +142,124 @@ export class DiskTokenWal implements TokenWal {
     return { segment: this.#cursor.segment, offset: this.#cursor.offset };
   }
 
+  get cursorAfterSeq(): number | null {
+    return this.#cursorAfterSeq;
+  }
+
   get durableEnd(): WalPosition {
     return this.#durableEnd;
   }
 
   // --- recovery --------------------------------------------------------------------------------
 
-  /** Opens the directory: cleans leftovers, checks headers, truncates a torn tail. */
+  /** Opens the directory: sorts out its files, checks the cursor, truncates a torn tail. */
   async open(): Promise<void> {
     const { dir, observer, name } = this.#opts;
     await mkdir(dir, { recursive: true });
-    const names = await readdir(dir);
-    for (const n of names) if (n.endsWith('.tmp')) await rm(join(dir, n), { force: true });
+    const survey = await surveyTokenDir(dir);
+    for (const leftover of survey.leftovers) await rm(join(dir, leftover), { force: true });
+    for (const { name: file, reason } of survey.setAside) observer.setAside?.(name, file, reason);
 
-    const numbers = names.map(parseSegmentFileName).filter((n): n is number => n !== null).sort((a, b) => a - b);
-    const cursorRead = await readCursor(dir);
-    if (cursorRead.kind === 'invalid') observer.cursorReset?.(name, cursorRead.reason);
-    const stored = cursorRead.kind === 'ok' ? cursorRead.cursor : null;
+    const judgement = await judgeSurveyedCursor(survey);
+    const trusted = judgement?.kind === 'trusted' ? judgement : null;
+    if (survey.cursor.kind === 'invalid') observer.cursorReset?.(name, `the cursor file is unreadable: ${survey.cursor.reason}`);
+    if (judgement?.kind === 'distrusted') observer.cursorReset?.(name, `the cursor does not agree with the segments: ${judgement.reason}`);
 
     let deleted = false;
-    for (const n of numbers) {
-      const file = join(dir, segmentFileName(n));
-      if (stored && n < stored.segment) {
-        // Delivered: the cursor was persisted past it, the deletion did not happen before a crash.
-        await rm(file, { force: true });
+    const kept: SegmentFile[] = [];
+    for (const s of survey.segments) {
+      if (trusted && s.segment < trusted.resumeAt.segment) {
+        // Delivered: a cursor consistent with the segments was persisted past it, and the
+        // deletion did not happen before a crash.
+        await rm(s.file, { force: true });
         deleted = true;
-        continue;
+      } else {
+        kept.push(s);
       }
-      const segment = await this.#openSegment(n, file);
-      if (segment) this.#segments.push(segment);
     }
     if (deleted) await fsyncDir(dir);
-    await this.#countMissingSegments(names, stored);
+    for (const s of kept) {
+      if (s.headerError !== null) observer.damage?.(name, { entries: 0, segment: s.segment, offset: 0, bytes: Math.min(s.bytes, HEADER_BYTES), reason: `bad header (${s.headerError}); its records are read all the same` });
+    }
+    this.#segments = kept.map((s) => ({ segment: s.segment, createdAtMs: s.header?.createdAtMs ?? this.#opts.clock(), size: s.bytes, sealed: true }));
 
-    const last = this.#segments.at(-1);
-    let lastSeq = stored?.ackedSeq ?? 0;
+    const last = kept.at(-1);
+    let lastSeq = trusted?.afterSeq ?? 0;
     if (last) {
-      const scanFrom = stored && stored.segment === last.segment && (await this.#isFrameBoundary(last, stored.offset)) ? stored.offset : HEADER_BYTES;
-      lastSeq = Math.max(lastSeq, last.firstSeq - 1);
-      lastSeq = await this.#recoverTail(last, scanFrom, lastSeq);
-      if (last.size >= this.#opts.segmentMaxBytes) last.sealed = true;
+      const from = trusted && trusted.resumeAt.segment === last.segment ? trusted.resumeAt.offset : HEADER_BYTES;
+      const tailSeq = await this.#recoverTail(this.#segments.at(-1)!, from);
+      lastSeq = Math.max(lastSeq, tailSeq ?? (await this.#lastSeqBefore(kept.length - 1, kept)) ?? 0, (last.header?.firstSeq ?? 1) - 1);
     }
     this.#lastSeq = lastSeq;
-    for (const s of this.#segments.slice(0, -1)) s.sealed = true;
 
-    if (!last || last.sealed) {
-      const created = await this.#createSegment(Math.max(last?.segment ?? 0, stored?.segment ?? 0) + 1, lastSeq + 1);
-      this.#segments.push(created);
-    }
+    // Appends go to a segment of this version with a good header and room, or to a new one.
+    const reusable = last && last.header?.version === FORMAT_VERSION && last.header.firstSeq <= lastSeq + 1 && this.#segments.at(-1)!.size < this.#opts.segmentMaxBytes;
+    if (reusable) this.#segments.at(-1)!.sealed = false;
+    else this.#segments.push(await this.#createSegment(this.#nextSegmentNumber(last?.segment ?? 0), lastSeq + 1));
     this.#active = this.#segments.at(-1)!;
     this.#writeHandle = await open(join(dir, segmentFileName(this.#active.segment)), 'r+');
     this.#durableEnd = { segment: this.#active.segment, offset: this.#active.size };
-    this.#cursor = this.#normalizeCursor(stored);
+
+    // With no segment on disk, resumeOf's start is segment 1: the one just made.
+    const resume = resumeOf(survey.cursor, judgement, kept[0] && surveyed(kept[0]));
+    this.#cursor = this.#advancePastSealedEnd({ ...resume.at, ackedSeq: resume.ackedSeq });
+    this.#cursorAfterSeq = resume.afterSeq;
+    try {
+      await this.#cursorFile.prepare(survey.cursor);
+    } catch (err) {
+      // The first cursor write makes the file then; until it can, the cursor lives in memory.
+      this.#cursorWriteFailed = `the cursor file could not be made (${errno(err)})`;
+      observer.writeFailed?.(name, err as Error);
+    }
     this.#oldestPendingAtMs = (await this.#oldestPendingAt(this.#cursor)) ?? null;
   }
 
-  async #openSegment(n: number, file: string): Promise<Segment | null> {
-    const { observer, name } = this.#opts;
-    const fh = await open(file, 'r');
-    let headerBuf: Buffer;
-    let size: number;
-    try {
-      size = (await fh.stat()).size;
-      headerBuf = Buffer.alloc(HEADER_BYTES);
-      await fh.read(headerBuf, 0, HEADER_BYTES, 0);
-    } finally {
-      await fh.close();
-    }
-    const header = decodeHeader(headerBuf);
-    if (typeof header === 'string' || header.segment !== n) {
-      // Keep the bytes for an operator, out of the way of delivery.
-      const reason = typeof header === 'string' ? header : `header names segment ${header.segment}`;
-      await rename(file, `${file}.damaged`);
-      observer.corruptRecords?.(name, 1, `segment ${n}: ${reason}; renamed to ${segmentFileName(n)}.damaged`);
-      this.#corrupt += 1;
-      return null;
-    }
-    return { segment: n, firstSeq: header.firstSeq, createdAtMs: header.createdAtMs, size, sealed: false };
+  #nextSegmentNumber(after: number): number {
+    if (after >= MAX_U48) throw logstackError('WAL_UNAVAILABLE', [this.name, 'segment numbers are exhausted'], { retryAfterSeconds: 30 });
+    return after + 1;
   }
 
   /**
-   * Counts the entries of segment files missing from the cursor on (deleted by hand): segments
-   * are numbered one after another and a header holds its first seq, so the loss is exact.
-   * A gap after a segment set aside as damaged is not counted again (it was, as 1), and one
-   * before the first segment without a cursor cannot be told from history already delivered.
+   * The seq of the last entry in the segments before index `index`, looked for from the newest:
+   * from the frame ending each segment, or a scan of it when damage hides that frame.
    */
-  async #countMissingSegments(names: readonly string[], stored: StoredCursor | null): Promise<void> {
-    const found = names.map((n) => parseSegmentFileName(n.replace(/\.damaged$/, ''))).filter((n): n is number => n !== null && n >= (stored?.segment ?? 0));
-    const known = [...new Set(found)].sort((a, b) => a - b);
-    const bySegment = new Map(this.#segments.map((s) => [s.segment, s]));
-    let expected = stored?.segment ?? known[0] ?? 0;
-    // The seq of the last record before segment `expected`, where it is known.
-    let seqBefore: number | null = stored?.ackedSeq ?? null;
-    for (const [i, n] of known.entries()) {
-      const segment = bySegment.get(n);
-      if (n > expected && segment && seqBefore !== null && segment.firstSeq - 1 > seqBefore) {
-        const lost = segment.firstSeq - 1 - seqBefore;
-        const files = n - 1 > expected ? `segments ${expected}-${n - 1} are` : `segment ${expected} is`;
-        this.#corrupt += lost;
-        this.#opts.observer.corruptRecords?.(this.name, lost, `${files} missing: entries ${seqBefore + 1}-${segment.firstSeq - 1} skipped`);
+  async #lastSeqBefore(index: number, segments: readonly SegmentFile[]): Promise<number | null> {
+    for (let i = index - 1; i >= 0; i--) {
+      const s = segments[i]!;
+      const fh = await open(s.file, 'r');
+      try {
+        const end = await frameEndingAt(fh, s.bytes);
+        if (end) return end.kind === KIND_LABEL_SET ? end.seq - 1 : end.seq;
+        let pos = HEADER_BYTES;
+        let seq: number | null = null;
+        for (;;) {
+          const r = await scanFrames(fh, pos, s.bytes, TAIL_SCAN_LIMITS, seq);
+          seq = r.lastSeq;
+          if (r.next >= s.bytes || r.next <= pos) break;
+          pos = r.next;
+        }
+        if (seq !== null) return seq;
+      } finally {
+        await fh.close();
       }
-      const following = known[i + 1];
-      seqBefore = segment && following !== undefined && following > n + 1 ? await this.#lastSeqIn(segment) : null;
-      expected = n + 1;
     }
-  }
-
-  /** The seq of the last good record of a segment (a scan of all of it). */
-  async #lastSeqIn(segment: Segment): Promise<number> {
-    const fh = await open(join(this.#opts.dir, segmentFileName(segment.segment)), 'r');
-    try {
-      let pos = HEADER_BYTES;
-      let seq = segment.firstSeq - 1;
-      for (;;) {
-        const r = await scanFrames(fh, pos, segment.size, { maxRecords: 65536, maxBytes: 16 * 1024 * 1024 }, seq);
-        seq = r.lastSeq;
-        if (r.damagedTailAt !== null || r.next >= segment.size || r.next <= pos) return seq;
-        pos = r.next;
-      }
-    } finally {
-      await fh.close();
-    }
+    return null;
   }
 
   /**
-   * Whether a good frame starts at `offset` (or it is the end). Recovery scans the last segment
-   * from the cursor only then: opening costs what is undelivered, not the history before it.
+   * Scans the last segment from `from` to its end; truncates what follows the last good frame
+   * when no good frame follows it (a torn tail: a group a crash cut, never acknowledged).
+   * Returns the last entry seq seen. Seqs are taken from the frames, never from the cursor.
    */
-  async #isFrameBoundary(segment: Segment, offset: number): Promise<boolean> {
-    if (offset < HEADER_BYTES || offset > segment.size) return false;
-    if (offset === segment.size) return true;
-    const fh = await open(join(this.#opts.dir, segmentFileName(segment.segment)), 'r');
-    try {
-      const r = await scanFrames(fh, offset, segment.size, { maxRecords: 1, maxBytes: 1 }, 0);
-      return r.frames[0]?.offset === offset;
-    } finally {
-      await fh.close();
-    }
-  }
-
-  /** Scans the last segment from `from` to its end; truncates whatever follows the last good frame. */
-  async #recoverTail(segment: Segment, from: number, lastSeq: number): Promise<number> {
+  async #recoverTail(segment: Segment, from: number): Promise<number | null> {
     const { dir, observer, name } = this.#opts;
     const fh = await open(join(dir, segmentFileName(segment.segment)), 'r+');
     try {
       let pos = from;
-      let seq = lastSeq;
+      let seq: number | null = null;
       for (;;) {
-        const r = await scanFrames(fh, pos, segment.size, { maxRecords: 65536, maxBytes: 16 * 1024 * 1024 }, seq);
+        const r = await scanFrames(fh, pos, segment.size, TAIL_SCAN_LIMITS, seq);
         seq = r.lastSeq;
-        if (r.corrupt > 0 && r.damagedTailAt === null) this.noteCorrupt([{ count: r.corrupt, scannedTo: { segment: segment.segment, offset: r.next } }]);
         if (r.damagedTailAt !== null) {
           observer.tornTail?.(name, segment.segment, segment.size - r.damagedTailAt);
           await fh.truncate(r.damagedTailAt);
@@ -278,20 +273,6 @@ export class DiskTokenWal implements TokenWal {
     } finally {
       await fh.close();
     }
-  }
-
-  #normalizeCursor(stored: StoredCursor | null): StoredCursor {
-    const first = this.#segments[0]!;
-    if (!stored || stored.segment < first.segment) {
-      if (stored) this.#opts.observer.cursorReset?.(this.name, `segments before ${first.segment} are missing`);
-      return { segment: first.segment, offset: HEADER_BYTES, ackedSeq: Math.max(stored?.ackedSeq ?? 0, first.firstSeq - 1) };
-    }
-    const seg = this.#segments.find((s) => s.segment >= stored.segment);
-    // A cursor past every segment: all that is left was delivered.
-    if (!seg) return { segment: this.#active.segment, offset: this.#active.size, ackedSeq: stored.ackedSeq };
-    if (seg.segment !== stored.segment) return { segment: seg.segment, offset: HEADER_BYTES, ackedSeq: stored.ackedSeq };
-    const offset = Math.min(Math.max(stored.offset, HEADER_BYTES), seg.size);
-    return this.#advancePastSealedEnd({ segment: seg.segment, offset, ackedSeq: stored.ackedSeq });
   }
 
   /** The end of a sealed segment is the start of the next one. */
@@ -308,23 +289,41 @@ export class DiskTokenWal implements TokenWal {
 
   // --- appending -------------------------------------------------------------------------------
 
-  append(payloads: readonly Buffer[]): Promise<AppendResult> {
-    if (this.#closed) return Promise.reject(logstackError('WAL_NOT_OPEN', ['closing']));
-    if (this.#failed) return Promise.reject(logstackError('WAL_UNAVAILABLE', [this.name, this.#failed], { retryAfterSeconds: 30 }));
-    if (payloads.length === 0) throw new TypeError('append needs at least one payload');
-    let bytes = 0;
-    for (const p of payloads) bytes += p.length + FRAME_HEAD_BYTES;
+  #refusal(bytes: number): Error | null {
+    if (this.#closed) return logstackError('WAL_NOT_OPEN', ['closing']);
+    if (this.#failed) return logstackError('WAL_UNAVAILABLE', [this.name, this.#failed], { retryAfterSeconds: 30 });
     const used = this.#pendingBytes() + this.#queuedBytes;
-    if (used + bytes > this.#quotaBytes) {
-      return Promise.reject(logstackError('WAL_QUOTA_EXCEEDED', [this.name, used, this.#quotaBytes], { retryAfterSeconds: 30 }));
-    }
+    if (used + bytes > this.#quotaBytes) return logstackError('WAL_QUOTA_EXCEEDED', [this.name, used, this.#quotaBytes], { retryAfterSeconds: 30 });
     try {
-      this.#opts.checkDisk(bytes);
+      this.#opts.disk.check(bytes);
+    } catch (err) {
+      return err as Error;
+    }
+    return null;
+  }
+
+  roomBytes(): number {
+    if (this.#closed || this.#failed) return 0;
+    return Math.max(0, Math.min(this.#quotaBytes - this.#pendingBytes() - this.#queuedBytes, this.#opts.disk.roomBytes()));
+  }
+
+  admit(bytes: number): void {
+    const refusal = this.#refusal(bytes);
+    if (refusal) throw refusal;
+  }
+
+  append(batch: AppendBatch): Promise<AppendResult> {
+    if (batch.entries === 0) throw new TypeError('append needs at least one entry');
+    const bytes = batch.walBytes;
+    const refusal = this.#refusal(bytes);
+    if (refusal) return Promise.reject(refusal);
+    try {
+      this.#opts.disk.claim(bytes);
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise<AppendResult>((resolve, reject) => {
-      this.#queue.push({ payloads, bytes, resolve, reject });
+      this.#queue.push({ batch, resolve, reject });
       this.#queuedBytes += bytes;
       this.#draining ??= this.#drain();
     });
@@ -336,7 +335,7 @@ export class DiskTokenWal implements TokenWal {
         const group = this.#queue;
         this.#queue = [];
         await this.#writer.run(() => this.#writeGroup(group));
-        for (const g of group) this.#queuedBytes -= g.bytes;
+        for (const g of group) this.#queuedBytes -= g.batch.walBytes;
       }
     } finally {
       // In the same step as the last look at the queue: an append made after it starts a new
@@ -350,32 +349,44 @@ export class DiskTokenWal implements TokenWal {
     const fail = (err: Error) => rejectAll(group, err);
     if (this.#failed) return fail(logstackError('WAL_UNAVAILABLE', [this.name, this.#failed], { retryAfterSeconds: 30 }));
     const now = this.#opts.clock();
-    let total = 0;
-    for (const g of group) total += g.bytes;
+    const batches = group.map((g) => g.batch);
+    const bound = groupBytesBound(batches);
     try {
-      if (this.#active.size > HEADER_BYTES && (this.#active.size + total > this.#opts.segmentMaxBytes || now - this.#active.createdAtMs >= this.#opts.segmentMaxAgeMs)) {
+      if (this.#active.size > HEADER_BYTES && (this.#active.size + bound > this.#opts.segmentMaxBytes || now - this.#active.createdAtMs >= this.#opts.segmentMaxAgeMs)) {
         await this.#rotateLocked();
       }
     } catch (err) {
       // Nothing of the group was written; the next group tries the rotation again.
       this.#opts.observer.writeFailed?.(this.name, err as Error);
-      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-      return fail(logstackError('WAL_UNAVAILABLE', [this.name, `rotation failed (${code})`], { cause: err, retryAfterSeconds: 5 }));
+      return fail(logstackError('WAL_UNAVAILABLE', [this.name, `rotation failed (${errno(err)})`], { cause: err, retryAfterSeconds: 5 }));
     }
 
-    const firstSeq = this.#lastSeq + 1;
-    const payloads: Buffer[] = [];
-    for (const g of group) payloads.push(...g.payloads);
-    const buffer = this.#opts.frameBuffers.acquire(total);
+    let entries = 0;
+    for (const b of batches) entries += b.entries;
+    // Seqs are 48-bit fields; only a crafted header or cursor gets near the end of them.
+    if (this.#lastSeq + entries > MAX_U48) return fail(logstackError('WAL_UNAVAILABLE', [this.name, 'its seqs are exhausted'], { retryAfterSeconds: 30 }));
+    const buffer = this.#opts.frameBuffers.acquire(bound);
     try {
-      await this.#writeFrames(group, encodeFrames(payloads, firstSeq, now, buffer), firstSeq, now);
+      let framed;
+      try {
+        framed = frameGroup(batches, this.#labelTable, { offset: this.#active.size, firstSeq: this.#lastSeq + 1, nowMs: now }, buffer);
+      } catch (err) {
+        // A bug, not the disk: the appends are answered all the same, never left waiting.
+        return fail(err as Error);
+      }
+      if (!(await this.#writeFrames(group, framed.frames, now))) return;
+      for (const w of framed.written) this.#labelTable.add(w.labels, w.bytes, w.place);
     } finally {
       this.#opts.frameBuffers.release(buffer);
     }
   }
 
-  async #writeFrames(group: PendingAppend[], frames: Buffer, firstSeq: number, now: number): Promise<void> {
-    const fail = (err: Error) => rejectAll(group, err);
+  /** Writes and syncs the group's frames, then answers its appends; false when it failed. */
+  async #writeFrames(group: PendingAppend[], frames: Buffer, now: number): Promise<boolean> {
+    const fail = (err: Error) => {
+      rejectAll(group, err);
+      return false;
+    };
     const fh = this.#writeHandle!;
     const at = this.#active.size;
     try {
@@ -392,8 +403,7 @@ export class DiskTokenWal implements TokenWal {
         return fail(this.#fail('write failed and could not be undone', truncErr as Error));
       }
       this.#opts.observer.writeFailed?.(this.name, err as Error);
-      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-      return fail(logstackError('WAL_UNAVAILABLE', [this.name, `write failed (${code})`], { cause: err, retryAfterSeconds: 5 }));
+      return fail(logstackError('WAL_UNAVAILABLE', [this.name, `write failed (${errno(err)})`], { cause: err, retryAfterSeconds: 5 }));
     }
     if (this.#opts.sync) {
       const started = process.hrtime.bigint();
@@ -408,20 +418,21 @@ export class DiskTokenWal implements TokenWal {
     if (this.#lastSeq === this.#cursor.ackedSeq) this.#oldestPendingAtMs = now;
     this.#active.size = at + frames.length;
     this.#durableEnd = { segment: this.#active.segment, offset: this.#active.size };
-    let seq = firstSeq;
+    let seq = this.#lastSeq + 1;
     for (const g of group) {
-      g.resolve({ firstSeq: seq, lastSeq: seq + g.payloads.length - 1 });
-      seq += g.payloads.length;
+      g.resolve({ firstSeq: seq, lastSeq: seq + g.batch.entries - 1 });
+      seq += g.batch.entries;
     }
     this.#lastSeq = seq - 1;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w();
+    return true;
   }
 
   #fail(what: string, err: Error): Error {
     // The errno code only: an error's message may name a path, and this text reaches clients.
-    this.#failed = `${what}: ${(err as NodeJS.ErrnoException).code ?? 'EIO'}`;
+    this.#failed = `${what}: ${errno(err)}`;
     this.#opts.observer.writeFailed?.(this.name, err);
     return logstackError('WAL_UNAVAILABLE', [this.name, this.#failed], { cause: err, retryAfterSeconds: 30 });
   }
@@ -431,7 +442,8 @@ export class DiskTokenWal implements TokenWal {
     const createdAtMs = this.#opts.clock();
     const file = join(dir, segmentFileName(segment));
     const temp = `${file}.tmp`;
-    const fh = await open(temp, 'w');
+    // Never through a link someone left under the temp file's name.
+    const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW);
     try {
       await fh.writeFile(encodeHeader({ segment, createdAtMs, firstSeq }));
       await fh.sync();
@@ -440,11 +452,11 @@ export class DiskTokenWal implements TokenWal {
     }
     await rename(temp, file);
     await fsyncDir(dir);
-    return { segment, firstSeq, createdAtMs, size: HEADER_BYTES, sealed: false };
+    return { segment, createdAtMs, size: HEADER_BYTES, sealed: false };
   }
 
   async #rotateLocked(): Promise<void> {
-    const next = await this.#createSegment(this.#active.segment + 1, this.#lastSeq + 1);
+    const next = await this.#createSegment(this.#nextSegmentNumber(this.#active.segment), this.#lastSeq + 1);
     const handle = await open(join(this.#opts.dir, segmentFileName(next.segment)), 'r+');
     await this.#writeHandle?.close();
     // One synchronous step, no await inside: a reader or an ack in between would see a sealed
@@ -454,6 +466,7 @@ export class DiskTokenWal implements TokenWal {
     this.#active.sealed = true;
     this.#segments.push(next);
     this.#active = next;
+    this.#labelTable.clear();
     this.#durableEnd = { segment: next.segment, offset: next.size };
     this.#opts.observer.segmentRotated?.(this.name, next.segment);
   }
@@ -499,32 +512,38 @@ export class DiskTokenWal implements TokenWal {
     return this.#advancePastSealedEnd({ segment: seg.segment, offset: Math.max(pos.offset, HEADER_BYTES) });
   }
 
-  planRead(from: WalPosition): ReadPlan {
+  planRead(from: WalPosition, afterSeq: number | null): ReadPlan {
     const start = this.#startOf(from);
     const segments = [];
     for (const s of this.#segments) {
       if (s.segment < start.segment) continue;
       segments.push({ segment: s.segment, end: s === this.#active ? this.#durableEnd.offset : s.size });
     }
-    return { dir: this.#opts.dir, start, segments };
+    return { dir: this.#opts.dir, start, afterSeq, segments, lastSeq: this.#lastSeq };
   }
 
-  async read(from: WalPosition, limits: ReadLimits): Promise<WalReadResult> {
+  async read(from: WalPosition, limits: ReadLimits, afterSeq?: number | null): Promise<WalReadResult> {
     if (this.#closed) throw logstackError('WAL_NOT_OPEN', ['closed']);
-    const { records, next, corrupt, corruptNotes } = await readRecords(this.planRead(from), limits, async (segment) => ({
-      fh: await this.#readHandle(segment),
-      release: async () => {},
-    }));
-    this.noteCorrupt(corruptNotes);
-    return { records, next, corrupt };
+    const atCursor = comparePositions(from, this.#cursor) === 0;
+    const plan = this.planRead(from, afterSeq === undefined ? (atCursor ? this.#cursorAfterSeq : null) : afterSeq);
+    const { records, next, coveredSeq, damage } = await readRecords(
+      plan,
+      limits,
+      async (segment) => ({ fh: await this.#readHandle(segment), release: async () => {} }),
+      // Per read: delivery reads on its own thread, with its own cache; nothing is kept here per token.
+      new LabelSetReader(),
+    );
+    this.noteDamage(damage);
+    return { records, next, coveredSeq, damage };
   }
 
-  noteCorrupt(notes: readonly CorruptNote[]): void {
-    for (const { count, scannedTo } of notes) {
-      if (scannedTo.offset <= (this.#corruptCountedTo.get(scannedTo.segment) ?? 0)) continue;
-      this.#corruptCountedTo.set(scannedTo.segment, scannedTo.offset);
-      this.#corrupt += count;
-      this.#opts.observer.corruptRecords?.(this.name, count, `segment ${scannedTo.segment}`);
+  noteDamage(notes: readonly DamageNote[]): void {
+    for (const note of notes) {
+      const { resumedAt } = note;
+      if (resumedAt.offset <= (this.#damageSeenTo.get(resumedAt.segment) ?? 0)) continue;
+      this.#damageSeenTo.set(resumedAt.segment, resumedAt.offset);
+      this.#corrupt += note.entries;
+      this.#opts.observer.damage?.(this.name, { entries: note.entries, segment: note.at.segment, offset: note.at.offset, bytes: note.bytes, reason: note.reason });
     }
   }
 
@@ -544,41 +563,60 @@ export class DiskTokenWal implements TokenWal {
   // --- acknowledging ---------------------------------------------------------------------------
 
   ack(to: WalPosition, ackedSeq: number): Promise<void> {
-    return this.#acker.run(async () => {
-      const target = this.#advancePastSealedEnd({ segment: to.segment, offset: to.offset, ackedSeq: Math.max(ackedSeq, this.#cursor.ackedSeq) });
-      if (comparePositions(target, this.#cursor) < 0) throw new TypeError(`ack moves the cursor of ${this.name} backwards`);
-      if (comparePositions(target, this.#durableEnd) > 0) throw new TypeError(`ack beyond the durable end of ${this.name}`);
-      try {
+    return this.#acker
+      .run(async () => {
+        const target = this.#advancePastSealedEnd({ segment: to.segment, offset: to.offset, ackedSeq: Math.min(this.#lastSeq, Math.max(ackedSeq, this.#cursor.ackedSeq)) });
+        if (comparePositions(target, this.#cursor) < 0) throw new TypeError(`ack moves the cursor of ${this.name} backwards`);
+        if (comparePositions(target, this.#durableEnd) > 0) throw new TypeError(`ack beyond the durable end of ${this.name}`);
         await this.#persistCursor(target);
-      } catch (err) {
-        // A failed cursor write leaves the previous cursor on disk (temp file, then rename), so
-        // what it covered is delivered again after a restart, never skipped.
-        this.#opts.observer.writeFailed?.(this.name, err as Error);
-        throw err;
-      }
-    }).then(() => this.#reclaimDrainedActive());
+      })
+      .then(() => this.#reclaimDrainedActive());
   }
 
   async #persistCursor(target: StoredCursor): Promise<void> {
     const cursor = this.#advancePastSealedEnd(target);
-    await writeCursor(this.#opts.dir, cursor);
-    const gone = this.#segments.filter((s) => s.segment < cursor.segment);
-    if (gone.length > 0) {
-      this.#segments = this.#segments.filter((s) => s.segment >= cursor.segment);
-      for (const s of gone) {
-        await this.#readHandles.get(s.segment)?.close();
-        this.#readHandles.delete(s.segment);
-        this.#corruptCountedTo.delete(s.segment);
-        await rm(join(this.#opts.dir, segmentFileName(s.segment)), { force: true });
-        this.#opts.observer.segmentDeleted?.(this.name, s.segment);
-      }
-      await fsyncDir(this.#opts.dir);
+    try {
+      await this.#cursorFile.write(cursor);
+    } catch (err) {
+      // The previous cursor stays on disk, so what this one covered is delivered again after a
+      // restart, never skipped; and the segments it passed stay until a write succeeds.
+      this.#cursorWriteFailed = `the cursor could not be written (${errno(err)}); delivered segments are kept until it can`;
+      this.#opts.observer.writeFailed?.(this.name, err as Error);
+      throw err;
     }
+    this.#cursorWriteFailed = null;
+    await this.#deletePassed(cursor.segment);
     // The cursor and what derives from it change in one step, once the deletes are done: stats
     // never show a cursor past every entry beside an oldest pending one or a delivered segment.
     const oldest = await this.#oldestPendingAt(cursor);
     this.#cursor = cursor;
+    this.#cursorAfterSeq = cursor.ackedSeq;
     if (oldest !== undefined) this.#oldestPendingAtMs = oldest;
+  }
+
+  /**
+   * Deletes the segments the persisted cursor has passed. One that cannot be deleted now (a
+   * read-only volume) stays listed and is tried again at the next acknowledgement, or at the
+   * next start: the cursor on disk agrees with the segments, so the start deletes it.
+   */
+  async #deletePassed(cursorSegment: number): Promise<void> {
+    const gone = this.#segments.filter((s) => s.segment < cursorSegment);
+    if (gone.length === 0) return;
+    let deleted = 0;
+    try {
+      for (const s of gone) {
+        await this.#readHandles.get(s.segment)?.close();
+        this.#readHandles.delete(s.segment);
+        await rm(join(this.#opts.dir, segmentFileName(s.segment)), { force: true });
+        this.#segments = this.#segments.filter((x) => x !== s);
+        this.#damageSeenTo.delete(s.segment);
+        deleted++;
+        this.#opts.observer.segmentDeleted?.(this.name, s.segment);
+      }
+    } catch (err) {
+      this.#opts.observer.writeFailed?.(this.name, err as Error);
+    }
+    if (deleted > 0) await fsyncDir(this.#opts.dir).catch((err: Error) => this.#opts.observer.writeFailed?.(this.name, err));
   }
 
   /** A fully delivered active segment past a size is rotated, so its disk space comes back. */
@@ -588,16 +626,32 @@ export class DiskTokenWal implements TokenWal {
   }
 
   /**
-   * When the entry at `cursor` was appended, read from its frame head only; null when nothing
-   * is pending, undefined when the head is damaged (the previous estimate is kept rather than
-   * a nonsense time reported).
+   * When the first entry at `cursor` was appended, read from the frames there (label sets before
+   * it are stepped over); null when nothing is pending, undefined when the frames there are
+   * damaged (the previous estimate is kept rather than a nonsense time reported).
    */
   async #oldestPendingAt(cursor: StoredCursor): Promise<number | null | undefined> {
     const pos = this.#startOf(cursor);
     if (cursor.ackedSeq >= this.#lastSeq || comparePositions(pos, this.#durableEnd) >= 0) return null;
-    const head = Buffer.alloc(FRAME_HEAD_BYTES);
-    await (await this.#readHandle(pos.segment)).read(head, 0, FRAME_HEAD_BYTES, pos.offset);
-    return head.readUInt16LE(22) === 0 ? head.readUIntLE(16, 6) : undefined;
+    const seg = this.#segments.find((s) => s.segment === pos.segment);
+    const end = seg === this.#active ? this.#durableEnd.offset : (seg?.size ?? pos.offset);
+    const fh = await this.#readHandle(pos.segment);
+    let window = await readRange(fh, pos.offset, Math.min(OLDEST_WINDOW_BYTES, end - pos.offset));
+    let base = pos.offset;
+    for (let o = 0; ; ) {
+      const check = checkFrame(window, o);
+      if (check.kind === 'corrupt') return undefined;
+      if (check.kind === 'incomplete') {
+        if (base + o + check.needBytes > end) return undefined;
+        base += o;
+        o = 0;
+        window = await readRange(fh, base, Math.max(check.needBytes, Math.min(OLDEST_WINDOW_BYTES, end - base)));
+        if (window.length < check.needBytes) return undefined;
+        continue;
+      }
+      if (check.frame.kind !== KIND_LABEL_SET) return check.frame.appendedAtMs;
+      o += check.frame.size;
+    }
   }
 
   // --- reporting and closing -------------------------------------------------------------------
@@ -606,7 +660,7 @@ export class DiskTokenWal implements TokenWal {
     let bytes = 0;
     for (const s of this.#segments) {
       if (s.segment < this.#cursor.segment) continue;
-      bytes += s.size - (s.segment === this.#cursor.segment ? this.#cursor.offset : HEADER_BYTES);
+      bytes += Math.max(0, s.size - (s.segment === this.#cursor.segment ? this.#cursor.offset : HEADER_BYTES));
     }
     return bytes;
   }
@@ -626,6 +680,8 @@ export class DiskTokenWal implements TokenWal {
       ackedSeq: this.#cursor.ackedSeq,
       corruptRecords: this.#corrupt,
       failed: this.#failed,
+      cursorWriteFailed: this.#cursorWriteFailed,
+      unavailable: false,
     };
   }
 
@@ -640,6 +696,7 @@ export class DiskTokenWal implements TokenWal {
     await this.#acker.run(async () => {
       for (const fh of this.#readHandles.values()) await fh.close();
       this.#readHandles.clear();
+      await this.#cursorFile.close();
     });
     for (const w of this.#waiters) w();
   }

@@ -2,6 +2,7 @@
  * The WAL's public surface. The disk WAL implements it; the ingest path appends through it and
  * the forwarder reads and acknowledges through it. See docs/wal-format.md for the bytes.
  */
+import type { AppendBatch } from './append-batch.js';
 
 /** A place in one token's WAL: a segment (by sequence number) and a byte offset in it. */
 export interface WalPosition {
@@ -10,11 +11,14 @@ export interface WalPosition {
 }
 
 export interface WalRecord {
-  /** Per-token entry sequence number: 1, 2, 3, ... without gaps unless records were corrupt. */
+  /** Per-token entry sequence number: 1, 2, 3, ... without gaps unless entries were lost. */
   readonly seq: number;
   /** When the record was appended (ms since the epoch). */
   readonly appendedAtMs: number;
-  readonly payload: Buffer;
+  /** The entry's label set as `formatLabels` writes it; records of one label set share the string. */
+  readonly labels: string;
+  /** Loki's EntryAdapter, protobuf (src/loki/entry-codec.ts): a view into the bytes read. */
+  readonly entry: Buffer;
   /** Where the record starts. */
   readonly position: WalPosition;
   /** Just after the record: acknowledging this position covers the record. */
@@ -23,16 +27,32 @@ export interface WalRecord {
 
 export interface ReadLimits {
   maxRecords: number;
-  /** Payload bytes; at least one record is returned even when it alone is larger. */
+  /** Entry bytes; at least one record is returned even when it alone is larger. */
   maxBytes: number;
+}
+
+/** Damage a read met, once per damaged place: re-reading it reports the same `resumedAt`. */
+export interface DamageNote {
+  /** Where the damage starts. */
+  readonly at: WalPosition;
+  /** Entries it cost, counted from the seqs around it: exact where they are known. */
+  readonly entries: number;
+  readonly bytes: number;
+  readonly reason: string;
+  /** Where reading went on after it. */
+  readonly resumedAt: WalPosition;
 }
 
 export interface WalReadResult {
   readonly records: WalRecord[];
   /** Where the next read starts: after the last record returned or skipped. */
   readonly next: WalPosition;
-  /** Corrupt records skipped by this read (also counted in the stats and metrics). */
-  readonly corrupt: number;
+  /**
+   * Every entry up to this seq is in `records`, was before the read, or was lost to damage: the
+   * seq an acknowledgement of `next` covers.
+   */
+  readonly coveredSeq: number | null;
+  readonly damage: DamageNote[];
 }
 
 /**
@@ -43,13 +63,17 @@ export interface WalReadResult {
 export interface ReadPlan {
   readonly dir: string;
   readonly start: WalPosition;
+  /** seq of the last entry before `start`, when known: entries missing after it are counted lost. */
+  readonly afterSeq: number | null;
   readonly segments: ReadonlyArray<{ readonly segment: number; readonly end: number }>;
-}
-
-/** Damage a read met: `count` records lost, found by a scan that reached `scannedTo`. */
-export interface CorruptNote {
-  readonly count: number;
-  readonly scannedTo: WalPosition;
+  /**
+   * The seq of the last entry before the last segment's end when the plan is the WAL owner's
+   * (the service reading its own WAL): that end is durable, entries missing before it are lost,
+   * and no planned segment is deleted while read. Null for a reader beside the owner that only
+   * saw the files (`logstack wal`): damage at the end may be a write in progress, and a segment
+   * gone may have been delivered meanwhile.
+   */
+  readonly lastSeq: number | null;
 }
 
 export interface AppendResult {
@@ -71,32 +95,51 @@ export interface TokenWalStats {
   readonly oldestPendingAppendedAtMs: number | null;
   readonly lastSeq: number;
   readonly ackedSeq: number;
+  /** Entries lost to damage, counted as found. */
   readonly corruptRecords: number;
   /** A write or fsync failed; appends answer 503 until the WAL is reopened. */
   readonly failed: string | null;
+  /** The last cursor write failed (delivered segments stay on disk until one succeeds); null when it did not. */
+  readonly cursorWriteFailed: string | null;
+  /** The WAL could not be opened: what its directory holds is neither read nor delivered. */
+  readonly unavailable: boolean;
 }
 
-export interface TokenWal {
+/** The room a WAL has for appends now: what a batch may cost before it is built. */
+export interface WalRoom {
+  /** Bytes an append could take now: the quota left, and the disk above its reserve. */
+  roomBytes(): number;
+  /** Throws the LogstackError an append of `bytes` is refused with now; returns when it would be taken. */
+  admit(bytes: number): void;
+}
+
+export interface TokenWal extends WalRoom {
   readonly name: string;
   /**
-   * Appends the payloads as consecutive records, all or none. Resolves once they are durable
+   * Appends the entries as consecutive records, all or none. Resolves once they are durable
    * (fsync'd; concurrent appends share one fsync). Rejects with a LogstackError:
    * WAL_QUOTA_EXCEEDED, WAL_DISK_RESERVE, WAL_UNAVAILABLE or WAL_NOT_OPEN.
    */
-  append(payloads: readonly Buffer[]): Promise<AppendResult>;
-  /** Where delivery resumes: the persisted cursor. */
+  append(batch: AppendBatch): Promise<AppendResult>;
+  /** Where delivery resumes: the persisted cursor, or the oldest segment when it cannot be trusted. */
   readonly cursor: WalPosition;
+  /** seq of the last entry before `cursor`, when known (see ReadPlan.afterSeq). */
+  readonly cursorAfterSeq: number | null;
   /** End of what is durable; readers never see past it. */
   readonly durableEnd: WalPosition;
-  /** Reads records from `from` up to the durable end, including the active segment. */
-  read(from: WalPosition, limits: ReadLimits): Promise<WalReadResult>;
-  /** The plan for reading from `from` elsewhere (another thread); see readRecords. */
-  planRead(from: WalPosition): ReadPlan;
-  /** Counts damage met by a read made from a plan; damage already counted is not counted again. */
-  noteCorrupt(notes: readonly CorruptNote[]): void;
   /**
-   * Persists the cursor at `to` (atomically: temp file, fsync, rename, fsync dir), then deletes
-   * the sealed segments wholly before it. `ackedSeq` is the seq of the last record covered.
+   * Reads records from `from` up to the durable end, including the active segment, and counts
+   * the damage met. `afterSeq` as in a read plan; by default the cursor's when `from` is the
+   * cursor, else unknown.
+   */
+  read(from: WalPosition, limits: ReadLimits, afterSeq?: number | null): Promise<WalReadResult>;
+  /** The plan for reading from `from` elsewhere (another thread); see readRecords. */
+  planRead(from: WalPosition, afterSeq: number | null): ReadPlan;
+  /** Counts and reports damage met by a read made from a plan; damage already noted is not counted again. */
+  noteDamage(notes: readonly DamageNote[]): void;
+  /**
+   * Persists the cursor at `to`, then deletes the sealed segments wholly before it. `ackedSeq`
+   * is the seq every entry up to which is delivered or lost.
    */
   ack(to: WalPosition, ackedSeq: number): Promise<void>;
   /**
@@ -136,13 +179,28 @@ export interface WalStore {
   disk(): DiskStatus;
 }
 
+/** Damage found in a token's WAL, reported once where it is. */
+export interface WalDamage {
+  /** Entries it cost; 0 when nothing was lost (a copy survived, or only metadata was hit). */
+  readonly entries: number;
+  readonly segment: number;
+  readonly offset: number;
+  readonly bytes: number;
+  readonly reason: string;
+}
+
 /** What the WAL reports, for metrics and logs; every method is optional to implement. */
 export interface WalObserver {
   fsync?(seconds: number): void;
-  corruptRecords?(token: string, count: number, where: string): void;
+  damage?(token: string, damage: WalDamage): void;
   tornTail?(token: string, segment: number, bytesTruncated: number): void;
   segmentRotated?(token: string, segment: number): void;
   segmentDeleted?(token: string, segment: number): void;
+  /** The cursor on disk was not used: delivery restarts at the oldest segment (Loki drops what it has). */
   cursorReset?(token: string, reason: string): void;
+  /** A file or folder that is not the WAL's was left where it is. `name` is printable (see printable-name.ts). */
+  setAside?(token: string | null, name: string, reason: string): void;
+  /** The WAL folder of a key no longer configured was found: its backlog is delivered. */
+  leftoverKey?(token: string): void;
   writeFailed?(token: string, error: Error): void;
 }

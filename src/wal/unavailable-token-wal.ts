@@ -13,6 +13,7 @@ const NOWHERE: WalPosition = { segment: 0, offset: 0 };
 export class UnavailableTokenWal implements TokenWal {
   readonly name: string;
   readonly cursor = NOWHERE;
+  readonly cursorAfterSeq = null;
   readonly durableEnd = NOWHERE;
   readonly #dir: string;
   readonly #reason: string;
@@ -30,18 +31,30 @@ export class UnavailableTokenWal implements TokenWal {
   }
 
   append(): Promise<AppendResult> {
-    return Promise.reject(logstackError('WAL_UNAVAILABLE', [this.name, this.#reason], { retryAfterSeconds: 30 }));
+    return Promise.reject(this.#refusal());
+  }
+
+  #refusal(): Error {
+    return logstackError('WAL_UNAVAILABLE', [this.name, this.#reason], { retryAfterSeconds: 30 });
+  }
+
+  roomBytes(): number {
+    return 0;
+  }
+
+  admit(): void {
+    throw this.#refusal();
   }
 
   async read(from: WalPosition): Promise<WalReadResult> {
-    return { records: [], next: from, corrupt: 0 };
+    return { records: [], next: from, coveredSeq: null, damage: [] };
   }
 
   planRead(from: WalPosition): ReadPlan {
-    return { dir: this.#dir, start: from, segments: [] };
+    return { dir: this.#dir, start: from, afterSeq: null, segments: [], lastSeq: null };
   }
 
-  noteCorrupt(): void {}
+  noteDamage(): void {}
 
   ack(): Promise<void> {
     return Promise.reject(new TypeError(`nothing was read from the WAL of ${this.name}, nothing can be acknowledged`));
@@ -64,6 +77,8 @@ export class UnavailableTokenWal implements TokenWal {
       ackedSeq: 0,
       corruptRecords: 0,
       failed: this.#reason,
+      cursorWriteFailed: null,
+      unavailable: true,
     };
   }
 

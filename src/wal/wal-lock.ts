@@ -29,8 +29,10 @@ export interface WalLockOptions {
 
 export type ReleaseLock = () => Promise<void>;
 
-const LOCK_DIR = '.lock';
+/** The lock's directory under the WAL root. */
+export const LOCK_DIR = '.lock';
 const OWNER_FILE = '.lock.owner';
+const OWNER_TMP_FILE = `${OWNER_FILE}.tmp`;
 const SOCKET_FILE = '.lock.sock';
 /** A socket path holds 108 bytes on Linux, 104 elsewhere, with its NUL. */
 const MAX_SOCKET_PATH_BYTES = 103;
@@ -40,6 +42,11 @@ interface Owner {
   readonly lock_ino: number;
   readonly socket: string | null;
   readonly pid: number;
+}
+
+/** Whether `name`, under a WAL root, is one of the lock's own files: never a key's folder. */
+export function isLockFile(name: string): boolean {
+  return name === LOCK_DIR || name === OWNER_FILE || name === OWNER_TMP_FILE || name === SOCKET_FILE;
 }
 
 /** The kernel's boot id, null where there is none (not Linux). */
@@ -130,7 +137,7 @@ async function announceHolder(root: string): Promise<() => Promise<void>> {
   }
   if (bootId !== null) {
     const owner: Owner = { boot_id: bootId, lock_ino: (await stat(join(root, LOCK_DIR))).ino, socket: server === null ? null : SOCKET_FILE, pid: process.pid };
-    const tmp = join(root, `${OWNER_FILE}.tmp`);
+    const tmp = join(root, OWNER_TMP_FILE);
     await writeFile(tmp, JSON.stringify(owner));
     await rename(tmp, join(root, OWNER_FILE));
   }

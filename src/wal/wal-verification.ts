@@ -1,36 +1,35 @@
 /**
  * A full check of one token's WAL, in the spirit of Logstash's `pqcheck`: every segment header,
- * every frame and CRC, seq continuity, the cursor, leftovers. Read-only (see wal-inspector.ts).
+ * every frame and CRC, seq continuity, label sets, the cursor, files that are not the WAL's.
+ * Read-only (see wal-inspector.ts), and judged with the service's own code, so it reports what
+ * the next start does: which cursor it uses, where delivery resumes, and exactly how many
+ * entries are lost. A verify that says ok and a start that loses data would be a bug.
  *
- * Damage is what loses or misplaces data: a bad header, a record that fails its CRC, seq going
- * backwards, a cursor that cannot be read or does not point at a record boundary. A torn tail
- * at the end of the last segment is not damage: it is the half-written group of a crash (the
- * next start truncates it, nothing acknowledged is in it) or, beside a running service, a write
- * in progress.
+ * Damage is what loses data or costs metadata: a bad header, a record that fails its CRC, a
+ * label set unreadable in both its copies, a cursor that cannot be used. Files that are not the
+ * WAL's are warnings: the service leaves them alone. A torn tail at the end of the last segment
+ * is a note: the half-written group of a crash (the next start truncates it, nothing
+ * acknowledged is in it) or, beside a running service, a write in progress.
  */
 import type { CursorRead } from './cursor-file.js';
-import { HEADER_BYTES, type SegmentHeader } from './segment-format.js';
+import type { SegmentHeader } from './segment-format.js';
+import type { SetAside } from './token-dir-survey.js';
+import type { DamageNote, WalPosition } from './types.js';
 import { walkRecords, type TokenSnapshot } from './wal-inspector.js';
-
-export interface CorruptRegion {
-  readonly offset: number;
-  readonly bytes: number;
-  /** Records lost, from the seq gap; null when unknown. */
-  readonly records: number | null;
-  readonly reason: string;
-}
 
 export interface SegmentCheck {
   readonly segment: number;
   readonly bytes: number;
-  header: SegmentHeader | null;
-  headerError: string | null;
+  readonly header: SegmentHeader | null;
+  readonly headerError: string | null;
+  /** Before where delivery resumes, past a cursor that agrees with the segments: delivered, deleted at the next start. */
+  readonly passed: boolean;
   /** Deleted while being checked: the running service delivered it. */
   vanished: boolean;
   records: number;
   firstSeq: number | null;
   lastSeq: number | null;
-  readonly corrupt: CorruptRegion[];
+  readonly damage: DamageNote[];
   tornTail: { readonly offset: number; readonly bytes: number } | null;
 }
 
@@ -41,109 +40,137 @@ export interface Finding {
   readonly message: string;
 }
 
+export type CursorState =
+  | { readonly state: 'used'; readonly resumeAt: WalPosition }
+  /** None written yet: nothing was delivered. */
+  | { readonly state: 'none' }
+  /** No cursor file: delivery starts at the oldest segment, not knowing what was before it. */
+  | { readonly state: 'missing' }
+  | { readonly state: 'not-used'; readonly reason: string };
+
 export interface TokenVerification {
   readonly name: string;
   readonly dir: string;
   readonly segments: readonly SegmentCheck[];
   readonly cursor: CursorRead;
+  readonly cursorState: CursorState;
+  /** Where the next start resumes delivery. */
+  readonly resumeAt: WalPosition;
+  /** Entries lost to damage after that point: what the service counts as it delivers. */
+  readonly lostEntries: number;
+  readonly setAside: readonly SetAside[];
   readonly leftovers: readonly string[];
   readonly findings: readonly Finding[];
+  /** Damage or warnings found. */
   readonly damaged: boolean;
 }
 
 function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (n === 1) return `${n} ${word}`;
+  return `${n} ${word.endsWith('y') ? `${word.slice(0, -1)}ies` : `${word}s`}`;
+}
+
+function cursorStateOf(snapshot: TokenSnapshot): CursorState {
+  const { survey, judgement } = snapshot;
+  if (survey.cursor.kind === 'none') return { state: 'none' };
+  if (survey.cursor.kind === 'missing') return { state: 'missing' };
+  if (survey.cursor.kind === 'invalid') return { state: 'not-used', reason: `unreadable: ${survey.cursor.reason}` };
+  if (judgement?.kind === 'distrusted') return { state: 'not-used', reason: `does not agree with the segments: ${judgement.reason}` };
+  return { state: 'used', resumeAt: snapshot.resume.at };
 }
 
 /** Scans everything; `lockHeld` says a running service may be writing the last segment. */
 export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): Promise<TokenVerification> {
+  const { survey, resume } = snapshot;
   const checks = new Map<number, SegmentCheck>();
-  for (const s of snapshot.segments) {
-    checks.set(s.segment, { segment: s.segment, bytes: s.bytes, header: null, headerError: null, vanished: false, records: 0, firstSeq: null, lastSeq: null, corrupt: [], tornTail: null });
+  for (const s of survey.segments) {
+    checks.set(s.segment, {
+      segment: s.segment,
+      bytes: s.bytes,
+      header: s.header,
+      headerError: s.headerError,
+      passed: s.segment < resume.at.segment,
+      vanished: false,
+      records: 0,
+      firstSeq: null,
+      lastSeq: null,
+      damage: [],
+      tornTail: null,
+    });
   }
-  const cursor = snapshot.cursor.kind === 'ok' ? snapshot.cursor.cursor : null;
-  const boundaries = new Set<number>([HEADER_BYTES]);
+  const cursorState = cursorStateOf(snapshot);
+  const findings: Finding[] = [];
+  let lostEntries = 0;
 
-  for await (const e of walkRecords(snapshot, { segment: 0, offset: HEADER_BYTES })) {
-    const check = checks.get(e.segment)!;
+  // The delivered start of the resume segment, listed but not counted: its damage costs nothing.
+  let deliveredDamage = 0;
+  if (resume.at.offset > 0 && checks.has(resume.at.segment)) {
+    for await (const e of walkRecords(snapshot, { segment: resume.at.segment, offset: 0 }, null, resume.at)) {
+      if (e.kind === 'record') count(checks.get(e.segment)!, e.seq);
+      else if (e.kind === 'damage') deliveredDamage++;
+    }
+  }
+  for await (const e of walkRecords(snapshot, resume.at, resume.afterSeq)) {
     switch (e.kind) {
-      case 'segment':
-        check.header = e.header;
-        break;
-      case 'bad-header':
-        check.headerError = e.reason;
-        break;
       case 'vanished':
-        check.vanished = true;
+        checks.get(e.segment)!.vanished = true;
         break;
       case 'record':
-        check.records++;
-        check.firstSeq ??= e.seq;
-        check.lastSeq = e.seq;
-        if (e.segment === cursor?.segment) boundaries.add(e.offset).add(e.offset + e.size);
+        count(checks.get(e.segment)!, e.seq);
         break;
-      case 'corrupt':
-        check.corrupt.push({ offset: e.offset, bytes: e.bytes, records: e.records, reason: e.reason });
+      case 'damage':
+        checks.get(e.note.at.segment)?.damage.push(e.note);
+        lostEntries += e.note.entries;
         break;
       case 'torn-tail':
-        check.tornTail = { offset: e.offset, bytes: e.bytes };
+        checks.get(e.segment)!.tornTail = { offset: e.offset, bytes: e.bytes };
+        break;
+      case 'segment':
         break;
     }
   }
 
-  const findings: Finding[] = [];
   const segments = [...checks.values()];
   if (segments.length === 0) findings.push({ severity: 'note', message: 'no segments' });
-  let previous: SegmentCheck | null = null;
-  for (const s of segments) {
+  const passed = segments.filter((s) => s.passed);
+  if (passed.length > 0) findings.push({ severity: 'note', message: `${plural(passed.length, 'segment')} before the cursor: delivered, deleted at the next start` });
+  if (deliveredDamage > 0) findings.push({ severity: 'note', message: `${plural(deliveredDamage, 'damaged place')} before the cursor, in entries already delivered` });
+  for (const s of segments.filter((x) => !x.passed)) {
     const at = `segment ${s.segment}`;
-    if (s.headerError !== null) findings.push({ severity: 'damage', message: `${at}: bad header: ${s.headerError}; the next start sets it aside as .damaged` });
-    for (const c of s.corrupt) {
-      const lost = c.records === null ? 'records lost' : `${plural(c.records, 'record')} lost`;
-      findings.push({ severity: 'damage', message: `${at} offset ${c.offset}: corrupt record: ${c.reason} (${plural(c.bytes, 'byte')}, ${lost})` });
+    if (s.headerError !== null) findings.push({ severity: 'damage', message: `${at}: bad header (${s.headerError}); its records are read all the same` });
+    for (const d of s.damage) {
+      const cost = d.entries > 0 ? `${plural(d.entries, 'entry')} lost` : 'nothing lost';
+      findings.push({ severity: 'damage', message: `${at} offset ${d.at.offset}: ${cost}: ${d.reason}${d.bytes > 0 ? ` (${plural(d.bytes, 'byte')})` : ''}` });
     }
     if (s.tornTail) {
-      const outlook = lockHeld ? 'possibly a write in progress' : 'will be truncated at next start';
+      const outlook = lockHeld ? 'possibly a write in progress' : 'truncated at the next start; a crash leaves it, nothing acknowledged is in it';
       findings.push({ severity: 'note', message: `${at} offset ${s.tornTail.offset}: torn tail: ${plural(s.tornTail.bytes, 'byte')}, ${outlook}` });
     }
-    if (s.header && previous?.header) {
-      const previousEnd = previous.lastSeq ?? previous.header.firstSeq - 1;
-      const damagedEnd = previous.corrupt.some((c) => c.records === null);
-      if (s.header.firstSeq <= previousEnd) {
-        findings.push({ severity: 'damage', message: `${at} starts at seq ${s.header.firstSeq}, not after seq ${previousEnd} of segment ${previous.segment}: seq goes backwards` });
-      } else if (s.header.firstSeq > previousEnd + 1 && !damagedEnd) {
-        findings.push({ severity: 'warning', message: `seq jumps from ${previousEnd} (segment ${previous.segment}) to ${s.header.firstSeq} (${at}): ${plural(s.header.firstSeq - previousEnd - 1, 'record')} missing` });
-      }
-    }
-    previous = s.header ? s : null;
   }
-
-  findings.push(...cursorFindings(snapshot.cursor, segments, boundaries));
-  for (const name of snapshot.leftovers) {
-    if (name.endsWith('.damaged')) findings.push({ severity: 'warning', message: `${name}: a segment set aside at a start for a bad header; its records were not delivered` });
-    else findings.push({ severity: 'note', message: `${name}: ${lockHeld ? 'possibly being written' : 'left by an interrupted write, removed at next start'}` });
+  if (cursorState.state === 'not-used') {
+    findings.push({ severity: 'damage', message: `cursor ${cursorState.reason}; the next start redelivers from the oldest segment (Loki drops the duplicates)` });
+  }
+  for (const { name, reason } of survey.setAside) findings.push({ severity: 'warning', message: `${name}: ${reason}; left alone` });
+  for (const name of survey.leftovers) {
+    findings.push({ severity: 'note', message: `${name}: ${lockHeld ? 'possibly being written' : 'left by an interrupted write, removed at the next start'}` });
   }
   return {
     name: snapshot.name,
     dir: snapshot.dir,
     segments,
-    cursor: snapshot.cursor,
-    leftovers: snapshot.leftovers,
+    cursor: survey.cursor,
+    cursorState,
+    resumeAt: resume.at,
+    lostEntries,
+    setAside: survey.setAside,
+    leftovers: survey.leftovers,
     findings,
-    damaged: findings.some((f) => f.severity === 'damage'),
+    damaged: findings.some((f) => f.severity !== 'note'),
   };
 }
 
-function cursorFindings(read: CursorRead, segments: readonly SegmentCheck[], boundaries: ReadonlySet<number>): Finding[] {
-  if (read.kind === 'missing') return [];
-  if (read.kind === 'invalid') return [{ severity: 'damage', message: `cursor unreadable: ${read.reason}; the next start redelivers from the oldest segment` }];
-  const { segment, offset } = read.cursor;
-  const first = segments[0];
-  if (first && segment < first.segment) return [{ severity: 'note', message: `cursor at segment ${segment}, before the oldest segment ${first.segment}: delivery resumes there` }];
-  const target = segments.find((s) => s.segment === segment);
-  if (!target) return [{ severity: 'damage', message: `cursor points at segment ${segment}, which does not exist` }];
-  if (target.header === null) return [];
-  if (offset > target.bytes) return [{ severity: 'damage', message: `cursor offset ${offset} is past the end of segment ${segment} (${target.bytes} bytes)` }];
-  if (!boundaries.has(offset)) return [{ severity: 'damage', message: `cursor offset ${offset} in segment ${segment} is not at a record boundary` }];
-  return [];
+function count(check: SegmentCheck, seq: number): void {
+  check.records++;
+  check.firstSeq ??= seq;
+  check.lastSeq = seq;
 }

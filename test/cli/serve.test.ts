@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { stringify } from 'yaml';
-import { decodeEntryPayload } from '../../src/loki/entry-codec.js';
+import { decodeEntryAdapter } from '../../src/loki/entry-codec.js';
 import { spawnTs, type Child } from '../support/child.js';
 import { createLokiStandIn, lokiAnswers, type LokiStandIn } from '../support/loki-stand-in.js';
 import { freePort } from '../support/ports.js';
@@ -146,7 +146,7 @@ t.test('SIGTERM under load: requests in flight get their 202, each is kept, exit
   for (;;) {
     const r = await wal.token('cli').read(pos, { maxRecords: 1000, maxBytes: 1 << 20 });
     if (r.records.length === 0) break;
-    for (const rec of r.records) stored.add(decodeEntryPayload(rec.payload).line);
+    for (const rec of r.records) stored.add(decodeEntryAdapter(rec.entry, rec.labels).line);
     pos = r.next;
   }
   t.equal(wal.token('cli').stats().ackedSeq, 0, 'nothing was delivered: Loki refused all');

@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { DeadLetterStore } from '../../src/forwarder/dead-letter-store.js';
-import { encodeEntryPayload } from '../../src/loki/entry-codec.js';
 import { timestampNs, type LokiEntry } from '../../src/loki/entry.js';
-import { HEADER_BYTES, segmentFileName } from '../../src/wal/segment-format.js';
+import { segmentFileName } from '../../src/wal/segment-format.js';
 import type { TokenWal } from '../../src/wal/types.js';
 import { spawnTs } from '../support/child.js';
-import { openWal, payload } from '../support/wal.js';
+import { entries, lokiBatch, openWal, payload, shipped } from '../support/wal.js';
 
 const CLI = fileURLToPath(new URL('../fixtures/logstack-cli.ts', import.meta.url));
 const WORKER = fileURLToPath(new URL('../fixtures/wal-worker.ts', import.meta.url));
@@ -59,12 +58,12 @@ t.test('verify, stat and dump read a WAL held open by a running store, see its l
   const root = t.testdir();
   const store = await openWal(root, { segmentMaxBytes: 4096 });
   const alpha = store.token('alpha');
-  for (let i = 1; i <= 30; i += 3) await alpha.append([i, i + 1, i + 2].map((n) => encodeEntryPayload(entry(n))));
-  await store.token('beta').append([encodeEntryPayload(entry(100))]);
+  for (let i = 1; i <= 30; i += 3) await alpha.append(lokiBatch([i, i + 1, i + 2].map((n) => entry(n))));
+  await store.token('beta').append(lokiBatch([entry(100)]));
   await ackUpTo(alpha, 4);
   const deadLetters = new DeadLetterStore(join(root, 'alpha', 'dead-letter'), 1 << 20);
   await deadLetters.open();
-  await deadLetters.write([encodeEntryPayload(entry(901)), encodeEntryPayload(entry(902))], 400, 'line_too_long', 'line too long', Date.now());
+  await deadLetters.write([shipped(entry(901)), shipped(entry(902))], 400, 'line_too_long', 'line too long', Date.now());
   const stats = alpha.stats();
   t.ok(stats.segments >= 3, `${stats.segments} segments`);
 
@@ -103,14 +102,14 @@ t.test('verify, stat and dump read a WAL held open by a running store, see its l
     }),
     'every entry as it was written, from the oldest segment',
   );
-  t.match(lines[0], { segment: 1, offset: HEADER_BYTES, appended_at: String });
+  t.match(lines[0], { segment: 1, offset: Number, appended_at: String });
 });
 
 t.test('dump starts at the cursor and stops after --limit records', async (t) => {
   const root = t.testdir();
   const store = await openWal(root);
   const alpha = store.token('alpha');
-  for (let i = 1; i <= 20; i++) await alpha.append([encodeEntryPayload(entry(i))]);
+  for (let i = 1; i <= 20; i++) await alpha.append(lokiBatch([entry(i)]));
   await ackUpTo(alpha, 10);
   const cursor = alpha.cursor;
   await store.close();
@@ -125,36 +124,38 @@ t.test('dump starts at the cursor and stops after --limit records', async (t) =>
   t.match(lines[0], { segment: cursor.segment, offset: cursor.offset, line: entry(11).line });
 });
 
-t.test('verify exits 1 on damage naming where it is, and 0 on a torn tail with a note', async (t) => {
-  const frame = 24 + 300;
+t.test('verify exits 1 on damage naming where it is and what it cost, and 0 on a torn tail with a note', async (t) => {
   const build = async (root: string) => {
     const store = await openWal(root);
-    for (let i = 1; i <= 10; i++) await store.token('alpha').append([payload(i, 300)]);
-    await store.token('beta').append([payload(1, 300)]);
+    const alpha = store.token('alpha');
+    for (let i = 1; i <= 10; i++) await alpha.append(entries([payload(i, 300)]));
+    await store.token('beta').append(entries([payload(1, 300)]));
+    const { records } = await alpha.read(alpha.cursor, { maxRecords: 100, maxBytes: 1 << 20 });
     await store.close();
-    return join(root, 'alpha', segmentFileName(1));
+    return { file: join(root, 'alpha', segmentFileName(1)), fourth: records[3]!.position.offset, end: records.at(-1)!.next.offset };
   };
   const base = t.testdir();
   const damaged = join(base, 'damaged');
-  const fh = await open(await build(damaged), 'r+');
-  await fh.write(Buffer.from([0xee]), 0, 1, HEADER_BYTES + 3 * frame + 100);
+  const built = await build(damaged);
+  const fh = await open(built.file, 'r+');
+  await fh.write(Buffer.from([0xee]), 0, 1, built.fourth + 100);
   await fh.close();
   await writeFile(join(damaged, 'beta', 'cursor.json'), '{"version":1,"segment":');
   const torn = join(base, 'torn');
-  await appendFile(await build(torn), Buffer.alloc(90, 0xab));
+  await appendFile((await build(torn)).file, Buffer.alloc(90, 0xab));
 
   const [onDamage, onTorn] = await Promise.all([wal('verify', damaged), wal('verify', join(torn, 'alpha'))]);
   t.equal(onDamage.code, 1);
-  t.match(onDamage.stdout, 'token alpha: DAMAGED');
-  t.match(onDamage.stdout, `DAMAGE: segment 1 offset ${HEADER_BYTES + 3 * frame}: corrupt record: CRC mismatch`);
+  t.match(onDamage.stdout, 'token alpha: DAMAGED, 1 entries lost');
+  t.match(onDamage.stdout, `DAMAGE: segment 1 offset ${built.fourth}: 1 entry lost: CRC mismatch`);
   t.match(onDamage.stdout, 'token beta: DAMAGED');
   t.match(onDamage.stdout, 'DAMAGE: cursor unreadable: cursor file is not JSON');
-  t.match(onDamage.stdout, '2 tokens checked, 2 damaged');
+  t.match(onDamage.stdout, '2 tokens checked, 2 damaged, 1 entries lost');
 
   t.equal(onTorn.code, 0, 'a torn tail is not damage');
-  t.match(onTorn.stdout, `segment 1 offset ${HEADER_BYTES + 10 * frame}: torn tail: 90 bytes, will be truncated at next start`);
+  t.match(onTorn.stdout, `segment 1 offset ${built.end}: torn tail: 90 bytes, truncated at the next start`);
   t.match(onTorn.stdout, '(not locked)');
-  t.match(onTorn.stdout, '1 token checked, 0 damaged');
+  t.match(onTorn.stdout, '1 token checked, 0 damaged, 0 entries lost');
 });
 
 t.test('verify and dump work beside a process appending, rotating and deleting segments', async (t) => {

@@ -25,8 +25,8 @@ const ADMIN = 'adm_crash_0123456789abcdefghij';
 const SERVING = /LogStack is serving/;
 const WAL_WARNINGS = {
   tornTails: /WAL torn tail truncated/,
-  corruptRecords: /WAL records failed their CRC/,
-  cursorResets: /WAL cursor unreadable/,
+  corruptRecords: /WAL damage: /,
+  cursorResets: /WAL cursor not used/,
 } as const;
 
 export interface CrashCampaignOptions {

@@ -1,10 +1,10 @@
 import t from 'tap';
 import { cutBatch, holdMs } from '../../src/forwarder/batch-cut.js';
-import { encodeEntryPayload } from '../../src/loki/entry-codec.js';
 import { pushSize } from '../../src/loki/push-request.js';
+import { shipped } from '../support/wal.js';
 
 const payload = (i: number, lineBytes = 100) =>
-  encodeEntryPayload({ seconds: 1_700_000_000 + i, nanos: 0, labels: `{service="s${i % 3}"}`, line: 'x'.repeat(lineBytes), structuredMetadata: [] });
+  shipped({ seconds: 1_700_000_000 + i, nanos: 0, labels: `{service="s${i % 3}"}`, line: 'x'.repeat(lineBytes), structuredMetadata: [] });
 
 t.test('cuts at the entry limit', async (t) => {
   const payloads = Array.from({ length: 50 }, (_, i) => payload(i));

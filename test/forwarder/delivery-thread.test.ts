@@ -5,24 +5,23 @@ import type { Worker } from 'node:worker_threads';
 import t, { type Test } from 'tap';
 import type { DeliveryRequest } from '../../src/forwarder/batch-delivery.js';
 import { createDeliveryThread, spawnWorker, type DeliveryThreadHandle } from '../../src/forwarder/delivery-thread.js';
-import { encodeEntryPayload } from '../../src/loki/entry-codec.js';
-import { formatLabels } from '../../src/loki/entry.js';
+import { formatLabels, type LokiEntry } from '../../src/loki/entry.js';
 import { segmentFileName } from '../../src/wal/segment-format.js';
 import type { WalStore } from '../../src/wal/types.js';
 import { testConfig } from '../support/config.js';
 import { createLokiStandIn, lokiAnswers, type LokiStandIn } from '../support/loki-stand-in.js';
-import { openWal } from '../support/wal.js';
+import { lokiBatch, openWal } from '../support/wal.js';
 
 const SECONDS = Math.floor(Date.now() / 1000) - 60;
 
-function entry(i: number): Buffer {
-  return encodeEntryPayload({
+function entry(i: number): LokiEntry {
+  return {
     seconds: SECONDS,
     nanos: i * 1000 + 7,
     labels: formatLabels({ service: 'checkout', env: 'test' }),
     line: `line ${i} ${'·'.repeat(40)}`,
     structuredMetadata: [['order_id', `O-${i}`]],
-  });
+  };
 }
 
 interface Rig {
@@ -58,7 +57,7 @@ async function rig(t: Test, own: { thread: DeliveryThreadHandle; loki: LokiStand
     ...own,
     wal,
     request: (overrides = {}) => ({
-      plan: alpha.planRead(alpha.cursor),
+      plan: alpha.planRead(alpha.cursor, alpha.cursorAfterSeq),
       tenant: 'team-a',
       maxEntries: 1000,
       maxBytes: 512 * 1024,
@@ -73,7 +72,7 @@ async function rig(t: Test, own: { thread: DeliveryThreadHandle; loki: LokiStand
 t.test('the thread reads across segments, pushes, and says where the batch ended', async (t) => {
   const r = await rig(t);
   const alpha = r.wal.token('alpha');
-  for (let i = 0; i < 300; i += 50) await alpha.append(Array.from({ length: 50 }, (_, k) => entry(i + k)));
+  for (let i = 0; i < 300; i += 50) await alpha.append(lokiBatch(Array.from({ length: 50 }, (_, k) => entry(i + k))));
   t.ok(alpha.stats().segments > 2, 'the entries span several segments');
 
   const result = await r.thread.deliver(r.request());
@@ -88,7 +87,7 @@ t.test('the thread reads across segments, pushes, and says where the batch ended
 t.test('a partial, young batch is held unless a flush asks for it; nothing past the durable end is read', async (t) => {
   const r = await rig(t);
   t.match(await r.thread.deliver(r.request()), { kind: 'idle' }, 'an empty WAL is idle');
-  await r.wal.token('alpha').append([entry(1)]);
+  await r.wal.token('alpha').append(lokiBatch([entry(1)]));
   const held = await r.thread.deliver(r.request({ flushing: false }));
   t.match(held, { kind: 'hold' });
   t.ok(held.kind === 'hold' && held.holdMs > 59_000, 'held for about batch_max_wait_ms');
@@ -96,23 +95,23 @@ t.test('a partial, young batch is held unless a flush asks for it; nothing past 
   t.match(await r.thread.deliver(r.request()), { kind: 'pushed', entries: 1 });
 });
 
-t.test('payloads Loki refuses come back byte for byte, for the dead-letter store', async (t) => {
+t.test('entries Loki refuses come back byte for byte with their label sets, for the dead-letter store', async (t) => {
   const r = await rig(t);
   const alpha = r.wal.token('alpha');
-  await alpha.append(Array.from({ length: 40 }, (_, i) => entry(i)));
+  await alpha.append(lokiBatch(Array.from({ length: 40 }, (_, i) => entry(i))));
   r.loki.answerNext(lokiAnswers.timestampTooOld('{service="checkout"}'));
   const result = await r.thread.deliver(r.request());
   t.match(result, { kind: 'pushed', entries: 40, attempt: { outcome: { kind: 'rejected', status: 400 } } });
-  const stored = (await alpha.read(alpha.cursor, { maxRecords: 1000, maxBytes: 1e9 })).records.map((rec) => rec.payload);
+  const stored = (await alpha.read(alpha.cursor, { maxRecords: 1000, maxBytes: 1e9 })).records.map(({ labels, entry }) => ({ labels, entry }));
   t.same(result.kind === 'pushed' ? result.refused : null, stored);
   const accepted = await r.thread.deliver(r.request());
   t.match(accepted, { kind: 'pushed', attempt: { outcome: { kind: 'success' } } });
-  t.notOk('refused' in accepted, 'an accepted batch carries no payloads back');
+  t.notOk('refused' in accepted, 'an accepted batch carries no entries back');
 });
 
 t.test('a read that fails is an error for that request; the thread goes on serving', async (t) => {
   const r = await rig(t);
-  await r.wal.token('alpha').append([entry(1)]);
+  await r.wal.token('alpha').append(lokiBatch([entry(1)]));
   const good = r.request();
   // A directory where the segment file should be: it opens, and reading it fails (EISDIR).
   const unreadable = t.testdir({ [segmentFileName(good.plan.start.segment)]: {} });
@@ -120,21 +119,22 @@ t.test('a read that fails is an error for that request; the thread goes on servi
   t.match(await r.thread.deliver(good), { kind: 'pushed', entries: 1 });
 });
 
-t.test('a segment deleted by hand while running is skipped and counted; the rest is delivered', async (t) => {
+t.test('a segment deleted by hand while running is skipped and its entries counted exactly; the rest is delivered', async (t) => {
   const r = await rig(t);
   const alpha = r.wal.token('alpha');
-  for (let i = 0; i < 300; i += 50) await alpha.append(Array.from({ length: 50 }, (_, k) => entry(i + k)));
+  for (let i = 0; i < 300; i += 50) await alpha.append(lokiBatch(Array.from({ length: 50 }, (_, k) => entry(i + k))));
   const plan = r.request().plan;
   const victim = plan.segments[1]!.segment;
-  const inVictim = (await alpha.read({ segment: victim, offset: 0 }, { maxRecords: 1000, maxBytes: 1e9 })).records.filter((rec) => rec.position.segment === victim).length;
+  const inVictim = (await alpha.read({ segment: victim, offset: 0 }, { maxRecords: 1000, maxBytes: 1e9 })).records.filter((rec) => rec.position.segment === victim);
   await unlink(join(plan.dir, segmentFileName(victim)));
 
   const result = await r.thread.deliver(r.request());
-  t.match(result, { kind: 'pushed', entries: 300 - inVictim, lastSeq: 300 });
-  t.same(result.corruptNotes, [{ count: 1, scannedTo: { segment: victim, offset: plan.segments[1]!.end } }]);
-  alpha.noteCorrupt(result.corruptNotes);
-  t.equal(alpha.stats().corruptRecords, 1, 'the loss shows in the WAL stats (and so in the metrics)');
-  t.equal(r.loki.received().length, 300 - inVictim);
+  t.match(result, { kind: 'pushed', entries: 300 - inVictim.length, lastSeq: 300 });
+  t.match(result.damage, [{ at: { segment: victim }, entries: inVictim.length, reason: `segment ${victim} is missing` }]);
+  alpha.noteDamage(result.damage);
+  alpha.noteDamage(result.damage);
+  t.equal(alpha.stats().corruptRecords, inVictim.length, 'the loss shows in the WAL stats (and so in the metrics), once');
+  t.equal(r.loki.received().length, 300 - inVictim.length);
 });
 
 t.test('a thread that cannot start fails the start with the reason', async (t) => {
@@ -199,7 +199,7 @@ async function keptThreads(t: Test) {
 t.test('a thread that dies fails the requests in flight, and the next request starts a new one', async (t) => {
   const { thread, workers } = await keptThreads(t);
   const r = await rig(t, { thread, loki: shared.loki });
-  await r.wal.token('alpha').append(Array.from({ length: 20 }, (_, i) => entry(i)));
+  await r.wal.token('alpha').append(lokiBatch(Array.from({ length: 20 }, (_, i) => entry(i))));
 
   shared.loki.setReady('hang');
   const inFlight = thread.get('/ready', 10_000);

@@ -7,24 +7,23 @@ import type { Config } from '../../src/config/schema.js';
 import { Forwarder, type ForwarderObserver, type LaneHealth } from '../../src/forwarder/forwarder.js';
 import { createBatchDelivery, type BatchDelivery, type DeliveryResult } from '../../src/forwarder/batch-delivery.js';
 import { createLokiClient } from '../../src/forwarder/loki-client.js';
-import { encodeEntryPayload } from '../../src/loki/entry-codec.js';
-import { formatLabels } from '../../src/loki/entry.js';
+import { formatLabels, type LokiEntry } from '../../src/loki/entry.js';
 import { tokenDirName } from '../../src/wal/token-dir.js';
 import type { WalStore } from '../../src/wal/types.js';
 import { testConfig } from '../support/config.js';
 import { createLokiStandIn, lokiAnswers, type LokiStandIn } from '../support/loki-stand-in.js';
-import { openWal } from '../support/wal.js';
+import { lokiBatch, openWal } from '../support/wal.js';
 
 const BASE_SECONDS = Math.floor(Date.now() / 1000) - 60;
 
-function entry(token: string, i: number, lineSize = 60, filler = '·'.repeat(lineSize)): Buffer {
-  return encodeEntryPayload({
+function entry(token: string, i: number, lineSize = 60, filler = '·'.repeat(lineSize)): LokiEntry {
+  return {
     seconds: BASE_SECONDS + Math.floor(i / 1000),
     nanos: (i % 1000) * 1_000_000 + 123,
     labels: formatLabels({ service: token, env: 'test', level: 'INFO' }),
     line: `${token} line ${i} ${filler}`,
     structuredMetadata: [['order_id', `O-${i}`]],
-  });
+  };
 }
 
 /** Resolves once `condition` holds (checked every 10 ms), or rejects after `timeoutMs`. */
@@ -97,7 +96,7 @@ async function rig(
     async append(token, from, count, lineSize) {
       for (let i = from; i < from + count; i += 500) {
         const n = Math.min(500, from + count - i);
-        await wal.token(token).append(Array.from({ length: n }, (_, k) => entry(token, i + k, lineSize)));
+        await wal.token(token).append(lokiBatch(Array.from({ length: n }, (_, k) => entry(token, i + k, lineSize))));
       }
     },
   };
@@ -203,7 +202,7 @@ t.test('413 halves the batch until Loki takes it; a single entry too large for L
   r.loki.setMaxBodyBytes(3000);
   await r.append('alpha', 0, 400);
   // Random bytes: snappy must not be able to shrink it under Loki's limit.
-  await r.wal.token('alpha').append([entry('alpha', 400, 0, randomBytes(15_000).toString('base64'))]);
+  await r.wal.token('alpha').append(lokiBatch([entry('alpha', 400, 0, randomBytes(15_000).toString('base64'))]));
   await r.forwarder.start();
   await r.loki.waitFor(400, 15_000);
   await r.forwarder.flush({ wait: true, timeoutMs: 5000 });

@@ -15,11 +15,11 @@ import { ConfigSchema } from '../../src/config/schema.js';
 import { MAX_ANSWER_BYTES, createLokiClient } from '../../src/forwarder/loki-client.js';
 import type { LokiClient, LokiConfig } from '../../src/forwarder/loki-client.js';
 import { MAX_RETRY_AFTER_MS } from '../../src/forwarder/retry-policy.js';
-import { encodeEntryPayload } from '../../src/loki/entry-codec.js';
 import { formatLabels } from '../../src/loki/entry.js';
 import { encodePush } from '../../src/loki/push-request.js';
 import { mockNetwork, type MockNetwork } from '../support/mock-network.js';
 import { freePort } from '../support/ports.js';
+import { shipped } from '../support/wal.js';
 
 const LOKI = 'http://loki.example:3100';
 const PUSH = `${LOKI}/loki/api/v1/push`;
@@ -39,7 +39,7 @@ function client(t: Test, overrides: Partial<LokiConfig> = {}): LokiClient {
 
 async function push(c: LokiClient, tenant?: string) {
   const encoded = await encodePush(
-    ['one', 'two'].map((line, i) => encodeEntryPayload({ labels: STREAM, seconds: 1763892000, nanos: i, line, structuredMetadata: [] })),
+    ['one', 'two'].map((line, i) => shipped({ labels: STREAM, seconds: 1763892000, nanos: i, line, structuredMetadata: [] })),
     'protobuf',
   );
   return { sent: encoded.body, attempt: await c.push(encoded.body, encoded.headers, tenant) };

@@ -9,12 +9,12 @@ import { ConfigSchema } from '../../src/config/schema.js';
 import { ERRORS } from '../../src/errors.js';
 import { createLokiClient } from '../../src/forwarder/loki-client.js';
 import type { LokiClient, LokiConfig } from '../../src/forwarder/loki-client.js';
-import { encodeEntryPayload } from '../../src/loki/entry-codec.js';
 import { formatLabels } from '../../src/loki/entry.js';
 import { encodePush } from '../../src/loki/push-request.js';
 import type { EncodedPush } from '../../src/loki/push-request.js';
 import { createLokiStandIn, lokiAnswers } from '../support/loki-stand-in.js';
 import type { LokiStandIn } from '../support/loki-stand-in.js';
+import { shipped } from '../support/wal.js';
 
 const STREAM = formatLabels({ service: 'api', env: 'prod', level: 'INFO' });
 
@@ -36,7 +36,7 @@ async function setup(t: Test, overrides: Partial<LokiConfig> = {}): Promise<{ lo
 let sequence = 0;
 function batch(lines = ['one', 'two']): Promise<EncodedPush> {
   return encodePush(
-    lines.map((line) => encodeEntryPayload({ labels: STREAM, seconds: 1758715200, nanos: ++sequence, line, structuredMetadata: [] })),
+    lines.map((line) => shipped({ labels: STREAM, seconds: 1758715200, nanos: ++sequence, line, structuredMetadata: [] })),
     'protobuf',
   );
 }

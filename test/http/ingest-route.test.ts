@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
-import { decodeEntryPayload } from '../../src/loki/entry-codec.js';
+import { decodeEntryAdapter } from '../../src/loki/entry-codec.js';
 import { APP_TOKEN, SAMPLES, batch, entry, send, startServer } from '../support/http-server.js';
 
 t.test('202 only once the entries are in the WAL', async (t) => {
@@ -16,11 +16,11 @@ t.test('202 only once the entries are in the WAL', async (t) => {
   const wal = server.wal.token('app');
   const { records } = await wal.read(wal.cursor, { maxRecords: 10, maxBytes: 1 << 20 });
   t.same(
-    records.map((record) => decodeEntryPayload(record.payload).line),
+    records.map((record) => decodeEntryAdapter(record.entry, record.labels).line),
     ['first', 'second'],
     'both durable, in order',
   );
-  t.notOk(records.some((record) => record.payload.includes('hunter2')), 'masked before the disk');
+  t.notOk(records.some((record) => record.entry.includes('hunter2')), 'masked before the disk');
   t.match((await send(server, '/metrics')).text, /^logs_ingested_total\{token="app"\} 2$/m);
 });
 

@@ -3,8 +3,9 @@ import { compressSync, uncompressSync } from 'snappy';
 import t from 'tap';
 import { request } from 'undici';
 import { tokenOf } from '../../src/http/auth.js';
-import { decodeEntryPayload } from '../../src/loki/entry-codec.js';
+import { decodeEntryAdapter } from '../../src/loki/entry-codec.js';
 import { parseLabels, type LokiEntry } from '../../src/loki/entry.js';
+import { MAX_LABEL_SET_BYTES } from '../../src/wal/segment-format.js';
 import { referenceProtobufPush, type ReferenceStream } from '../support/loki-stand-in.js';
 import { APP_TOKEN, send, startServer, type Answer, type TestServer } from '../support/http-server.js';
 
@@ -51,7 +52,7 @@ async function push(server: TestServer, body: Buffer | string, options: PushOpti
 async function walEntries(server: TestServer, name = 'app'): Promise<LokiEntry[]> {
   const wal = server.wal.token(name);
   const { records } = await wal.read(wal.cursor, { maxRecords: 10_000, maxBytes: 64 << 20 });
-  return records.map((record) => decodeEntryPayload(record.payload));
+  return records.map((record) => decodeEntryAdapter(record.entry, record.labels));
 }
 
 function jsonBody(streams: Array<{ stream: Record<string, string>; values: unknown[][] }>): string {
@@ -308,6 +309,17 @@ t.test('429 with Retry-After: rate limit and WAL quota; 503 under the disk reser
   t.equal(reserve.status, 503);
   t.ok(Number(reserve.headers['retry-after']) >= 1);
   t.equal(reserve.json.error, 'disk_reserve_reached');
+});
+
+t.test('a label set larger than a WAL record holds is refused with 413 record_too_large, nothing written, when the label limits are raised that far', async (t) => {
+  const server = await startServer(t, { config: { loki_push: { max_label_value_length: 2 * 1024 * 1024 } } });
+  // `{big="…"}`: 8 bytes around the value; at the bound it is taken, one byte over it is not.
+  const pushOf = (labelBytes: number) => referenceProtobufPush([{ labels: `{big="${'v'.repeat(labelBytes - 8)}"}`, entries: [{ tsNs: nowNs(), line: 'x' }] }]);
+  t.equal((await push(server, pushOf(MAX_LABEL_SET_BYTES))).status, 204, 'a label set of 1 MiB is taken');
+  const over = await push(server, pushOf(MAX_LABEL_SET_BYTES + 1));
+  t.equal(over.status, 413);
+  t.equal(over.json.error, 'record_too_large');
+  t.equal((await walEntries(server)).length, 1, 'nothing of the refused push is in the WAL');
 });
 
 t.test('loki_push.enabled: false leaves the endpoints out', async (t) => {

@@ -1,8 +1,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import t from 'tap';
-import { PayloadLabelsReader, decodeEntryPayload, encodeEntryPayload } from '../../src/loki/entry-codec.js';
+import { appendEntry, decodeEntryAdapter, encodeEntry } from '../../src/loki/entry-codec.js';
 import { formatLabels } from '../../src/loki/entry.js';
+import { AppendBatchBuilder, entryOf } from '../../src/wal/append-batch.js';
 
 /** What UTF-8 makes of a string: lone surrogates become U+FFFD, everything else is kept. */
 const utf8 = (s: string) => Buffer.from(s, 'utf8').toString('utf8');
@@ -15,7 +16,7 @@ const text = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 130 }),
 );
 
-t.test('a payload decodes to the entry it encoded, whatever the strings', async (t) => {
+t.test('an entry decodes to what it encoded, whatever the strings', async (t) => {
   const property = fc.property(
     text,
     text,
@@ -24,20 +25,21 @@ t.test('a payload decodes to the entry it encoded, whatever the strings', async 
     fc.array(fc.tuple(text, text), { maxLength: 40 }),
     (service, line, seconds, nanos, metadata) => {
       const labels = formatLabels({ service, env: 'prod' });
-      const decoded = decodeEntryPayload(encodeEntryPayload({ labels, line, seconds, nanos, structuredMetadata: metadata }));
+      const decoded = decodeEntryAdapter(encodeEntry({ labels, line, seconds, nanos, structuredMetadata: metadata }), labels);
       return isDeepStrictEqual(decoded, { labels: utf8(labels), line: utf8(line), seconds, nanos, structuredMetadata: metadata.map(([n, v]) => [utf8(n), utf8(v)]) });
     },
   );
   t.doesNotThrow(() => fc.assert(property, { numRuns: 300 }));
 });
 
-t.test('the labels reader gives each payload its own labels and where its entry starts', async (t) => {
+t.test('entries appended to a WAL batch are the bytes encodeEntry writes, each with its label set', async (t) => {
   const a = formatLabels({ service: 'api' });
   const b = formatLabels({ service: 'apí' });
-  const reader = new PayloadLabelsReader();
-  for (const labels of [a, a, b, a, b, b]) {
-    const payload = encodeEntryPayload({ labels, line: 'x', seconds: 1, nanos: 2, structuredMetadata: [] });
-    t.equal(reader.read(payload), labels);
-    t.equal(reader.entryStart, 1 + Buffer.byteLength(labels));
-  }
+  const builder = new AppendBatchBuilder();
+  const items = [a, a, b, a, b, b].map((labels, i) => ({ labels, line: `line ${i} ✓`, seconds: 1_700_000_000 + i, nanos: i, structuredMetadata: [['k', `v${i}`]] as Array<[string, string]> }));
+  for (const item of items) appendEntry(builder, item);
+  const batch = builder.build();
+  t.same(batch.labelSets, [a, b], 'each label set once');
+  t.same(Array.from(batch.labelSetOf), [0, 0, 1, 0, 1, 1]);
+  for (const [i, item] of items.entries()) t.same(entryOf(batch, i), encodeEntry(item), `entry ${i}`);
 });

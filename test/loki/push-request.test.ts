@@ -3,13 +3,13 @@ import fc from 'fast-check';
 import { uncompressSync } from 'snappy';
 import t from 'tap';
 import type { Test } from 'tap';
-import { encodeEntryPayload } from '../../src/loki/entry-codec.js';
 import { formatLabels } from '../../src/loki/entry.js';
 import type { LokiEntry } from '../../src/loki/entry.js';
 import { createPushSizer, encodePush, pushSize, splitPayloads } from '../../src/loki/push-request.js';
 import type { PushEncoding } from '../../src/loki/push-request.js';
 import { createLokiStandIn } from '../support/loki-stand-in.js';
 import type { LokiStandIn } from '../support/loki-stand-in.js';
+import { shipped } from '../support/wal.js';
 
 const API = formatLabels({ service: 'api', env: 'prod', level: 'INFO' });
 const WORKER = formatLabels({ service: 'worker', env: 'prod', level: 'ERROR' });
@@ -34,7 +34,7 @@ async function standIn(t: Test): Promise<LokiStandIn> {
 }
 
 async function send(loki: LokiStandIn, entries: readonly LokiEntry[], encoding: PushEncoding): Promise<number> {
-  const push = await encodePush(entries.map(encodeEntryPayload), encoding);
+  const push = await encodePush(entries.map(shipped), encoding);
   const res = await fetch(`${loki.url}/loki/api/v1/push`, { method: 'POST', headers: { ...push.headers }, body: push.body });
   await res.arrayBuffer();
   return res.status;
@@ -61,7 +61,7 @@ for (const encoding of ['protobuf', 'json'] as const) {
 }
 
 t.test('protobuf: snappy-compressed x-protobuf, one stream per label set, sizes reported', async (t) => {
-  const payloads = ENTRIES.map(encodeEntryPayload);
+  const payloads = ENTRIES.map(shipped);
   const push = await encodePush(payloads, 'protobuf');
   t.same(push.headers, { 'content-type': 'application/x-protobuf' });
   t.equal(push.entries, 5);
@@ -72,7 +72,7 @@ t.test('protobuf: snappy-compressed x-protobuf, one stream per label set, sizes 
 });
 
 t.test('json: gzip, decimal ns strings, metadata object only when there is metadata', async (t) => {
-  const push = await encodePush(ENTRIES.map(encodeEntryPayload), 'json');
+  const push = await encodePush(ENTRIES.map(shipped), 'json');
   t.same(push.headers, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
   const raw = gunzipSync(push.body);
   t.equal(push.rawBytes, raw.length);
@@ -104,7 +104,7 @@ t.test('the push sizer tracks the exact protobuf size as entries are added, acro
   });
   const property = fc.assert(
     fc.asyncProperty(fc.array(arbEntry, { minLength: 1, maxLength: 40 }), async (entries) => {
-      const payloads = entries.map((e) => encodeEntryPayload(entry(e.stream, e.seconds, e.nanos, e.line, e.metadata)));
+      const payloads = entries.map((e) => shipped(entry(e.stream, e.seconds, e.nanos, e.line, e.metadata)));
       const sizer = createPushSizer();
       for (const [i, payload] of payloads.entries()) {
         const exact = pushSize(payloads.slice(0, i + 1));
@@ -125,7 +125,7 @@ t.test('a stream growing past 127 bytes gets a longer length prefix and the size
   const sizer = createPushSizer();
   const payloads = [];
   for (let i = 0; i < 12; i++) {
-    const payload = encodeEntryPayload(entry(API, 1758715200, i, 'a line of sixteen'));
+    const payload = shipped(entry(API, 1758715200, i, 'a line of sixteen'));
     payloads.push(payload);
     sizer.add(payload);
     t.equal(sizer.bytes, (await encodePush(payloads, 'protobuf')).rawBytes, `after ${i + 1} entries`);

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createMetrics, walObserver } from '../../src/observability/metrics.js';
-import { openWal, payload } from '../support/wal.js';
+import { entries, openWal, payload } from '../support/wal.js';
 
 const NAMES = [
   'logs_ingested_total',
@@ -33,7 +33,7 @@ t.test('WAL gauges read the WAL at scrape time, by token name', async (t) => {
   const wal = await openWal(t.testdir(), { tokens: ['alpha', 'beta'], quotaBytes: (name) => (name === 'alpha' ? 2 * 1024 * 1024 : 1024 * 1024) });
   try {
     metrics.readWalFrom(wal);
-    await wal.token('alpha').append([payload(1), payload(2), payload(3)]);
+    await wal.token('alpha').append(entries([payload(1), payload(2), payload(3)]));
 
     const text = await metrics.registry.metrics();
     t.match(text, /^wal_pending_entries\{token="alpha"\} 3$/m);
@@ -42,7 +42,7 @@ t.test('WAL gauges read the WAL at scrape time, by token name', async (t) => {
     t.match(text, /^wal_segments_active\{token="alpha"\} 1$/m);
     t.match(text, /^wal_disk_usage_bytes\{token="alpha"\} [1-9]\d*$/m);
 
-    await wal.token('beta').append([payload(4)]);
+    await wal.token('beta').append(entries([payload(4)]));
     t.match(await metrics.registry.metrics(), /^wal_pending_entries\{token="beta"\} 1$/m, 'fresh at the next scrape');
   } finally {
     // Before t.testdir() is removed, which happens before teardowns run.
@@ -55,7 +55,7 @@ t.test("the WAL's events as metrics", async (t) => {
   const observer = walObserver(metrics);
   observer.fsync?.(0.002);
   observer.fsync?.(0.2);
-  observer.corruptRecords?.('alpha', 2, 'segment 3 offset 4096');
+  observer.damage?.('alpha', { entries: 2, segment: 3, offset: 4096, bytes: 300, reason: 'CRC mismatch' });
   observer.tornTail?.('alpha', 3, 117);
   const text = await metrics.registry.metrics();
   t.match(text, /^wal_fsync_duration_seconds_count 2$/m);

@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import t from 'tap';
 import { isLogstackError } from '../../src/errors.js';
-import { decodeEntryPayload } from '../../src/loki/entry-codec.js';
 import { parseLabels } from '../../src/loki/entry.js';
 import { createIngestPipeline } from '../../src/pipeline/ingest-pipeline.js';
 import { parseTimestamp } from '../../src/pipeline/timestamp.js';
 import type { EntryProblem, IngestPipeline, PreparedBatch } from '../../src/pipeline/types.js';
 import { APP_TOKEN, testConfig } from '../support/config.js';
+import { decodedEntries } from '../support/wal.js';
 
 const SAMPLES = new URL('../fixtures/samples/', import.meta.url);
 const NOW_MS = Date.parse('2025-09-24T12:05:00Z');
@@ -42,7 +42,7 @@ function problemsOf(pipeline: IngestPipeline, body: unknown, key = 'app'): Entry
 }
 
 function leaks(batch: PreparedBatch, secrets: readonly string[]): string[] {
-  const all = Buffer.concat(batch.payloads);
+  const all = Buffer.concat([batch.batch.data, Buffer.from(batch.batch.labelSets.join(''))]);
   return secrets.filter((secret) => all.includes(Buffer.from(secret)));
 }
 
@@ -53,8 +53,8 @@ t.test('prepares the shared samples with no secret left in the payload bytes', a
       const body = sample(name);
       const batch = pipeline.prepare('app', body, NOW_MS);
       t.equal(batch.entries, body.entries.length, `${mode} ${name}`);
-      t.equal(batch.payloads.length, body.entries.length);
-      t.equal(batch.bytes, batch.payloads.reduce((n, p) => n + p.length, 0));
+      t.equal(batch.batch.entries, body.entries.length);
+      t.equal(batch.bytes, batch.batch.data.length);
       t.same(leaks(batch, SAMPLE_SECRETS), [], `${mode} ${name}: no secret in the payloads`);
       const emails = body.entries.map((e) => (e.metadata.user as { email?: string } | undefined)?.email).filter((e): e is string => e !== undefined);
       t.same(leaks(batch, emails), [], `${mode} ${name}: no email address`);
@@ -66,7 +66,7 @@ t.test('decodes back to the labels, masked line, metadata and timestamps of each
   const body = sample('ingest-small.json');
   const batch = createIngestPipeline(testConfig()).prepare('app', body, NOW_MS);
   body.entries.forEach((source, i) => {
-    const decoded = decodeEntryPayload(batch.payloads[i]!);
+    const decoded = decodedEntries(batch.batch)[i]!;
     const ts = parseTimestamp(source.timestamp);
     t.ok(ts.ok);
     if (ts.ok) t.same([decoded.seconds, decoded.nanos], [ts.seconds, ts.nanos], `entry ${i} timestamp`);
@@ -87,7 +87,7 @@ t.test('decodes back to the labels, masked line, metadata and timestamps of each
 t.test('puts masked metadata into the line in json_line mode', async (t) => {
   const pipeline = createIngestPipeline(testConfig({ loki: { metadata_mode: 'json_line', labels: ['service', 'env'] } }));
   const batch = pipeline.prepare('app', { entries: [entry({ level: 'WARN', message: 'card 4111111111111111', metadata: { password: 'hunter2', n: 1 } })] }, NOW_MS);
-  const decoded = decodeEntryPayload(batch.payloads[0]!);
+  const decoded = decodedEntries(batch.batch)[0]!;
   t.same(JSON.parse(decoded.line), { message: 'card ****1111', level: 'WARN', metadata: { password: '****', n: 1 } });
   t.same(decoded.structuredMetadata, []);
   t.equal(decoded.labels, '{env="prod", service="api"}');
@@ -105,8 +105,8 @@ t.test('masks with the policy of the key that sent the batch, by its name', asyn
   });
   const pipeline = createIngestPipeline(config);
   const body = { entries: [entry({ metadata: { email: 'jane@example.com', iban: 'DE89370400440532013000' } })] };
-  const asApp = new Map(decodeEntryPayload(pipeline.prepare('app', body, NOW_MS).payloads[0]!).structuredMetadata);
-  const asBilling = new Map(decodeEntryPayload(pipeline.prepare('billing', body, NOW_MS).payloads[0]!).structuredMetadata);
+  const asApp = new Map(decodedEntries(pipeline.prepare('app', body, NOW_MS).batch)[0]!.structuredMetadata);
+  const asBilling = new Map(decodedEntries(pipeline.prepare('billing', body, NOW_MS).batch)[0]!.structuredMetadata);
   t.same([asApp.get('email'), asApp.get('iban')], ['j**e@example.com', 'DE89370400440532013000']);
   t.same([asBilling.get('email'), asBilling.get('iban')], ['jane@example.com', '****']);
   t.throws(() => pipeline.prepare('nobody', body, NOW_MS), TypeError, 'an unknown key name is a programming error');

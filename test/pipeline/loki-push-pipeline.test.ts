@@ -1,10 +1,10 @@
 import t from 'tap';
 import { isLogstackError, type LogstackError } from '../../src/errors.js';
-import { decodeEntryPayload } from '../../src/loki/entry-codec.js';
 import { createLokiPushPipeline } from '../../src/pipeline/loki-push-pipeline.js';
 import type { LokiPushRequest, PushStream } from '../../src/pipeline/loki-push-request.js';
 import { MAX_LISTED_PROBLEMS } from '../../src/pipeline/loki-push-validate.js';
 import { testConfig } from '../support/config.js';
+import { decodedEntries } from '../support/wal.js';
 
 const NOW_MS = Date.UTC(2025, 8, 24, 12);
 const NOW_S = NOW_MS / 1000;
@@ -42,8 +42,9 @@ t.test('each entry becomes a WAL payload: labels filtered, masked and joined wit
     NOW_MS,
   );
   t.equal(batch.entries, 3);
-  t.equal(batch.bytes, batch.payloads.reduce((n, p) => n + p.length, 0));
-  t.same(batch.payloads.map(decodeEntryPayload), [
+  t.equal(batch.bytes, batch.batch.data.length);
+  t.same(batch.batch.labelSets, ['{cluster="eu-1", job="shop", secret="****"}', '{cluster="eu-1", job="auth"}'], 'each label set once');
+  t.same(decodedEntries(batch.batch), [
     { seconds: NOW_S, nanos: 1, labels: '{cluster="eu-1", job="shop", secret="****"}', line: 'card ****1111', structuredMetadata: [['password', '****'], ['trace', 't-1']] },
     { seconds: NOW_S, nanos: 2, labels: '{cluster="eu-1", job="shop", secret="****"}', line: '{"password":"****","msg":"m"}', structuredMetadata: [] },
     { seconds: NOW_S - 1, nanos: 999_999_999, labels: '{cluster="eu-1", job="auth"}', line: 'ok', structuredMetadata: [] },
@@ -51,7 +52,7 @@ t.test('each entry becomes a WAL payload: labels filtered, masked and joined wit
 });
 
 t.test('an empty push is accepted and writes nothing', async (t) => {
-  t.same(createLokiPushPipeline(testConfig()).prepare('app', request([]), NOW_MS), { payloads: [], entries: 0, bytes: 0 });
+  t.match(createLokiPushPipeline(testConfig()).prepare('app', request([]), NOW_MS), { batch: { entries: 0 }, entries: 0, bytes: 0 });
 });
 
 t.test('every problem is found, by stream and entry, and counted; the list is bounded', async (t) => {

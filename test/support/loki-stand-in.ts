@@ -231,7 +231,7 @@ class HttpLokiStandIn implements LokiStandIn {
   readonly #timers = new Set<NodeJS.Timeout>();
   #url: string | null = null;
   #received: ReceivedEntry[] = [];
-  #seen = new Set<string>();
+  #seen = new Map<string, Set<string>>();
   #pushes: PushRecord[] = [];
   #duplicates = 0;
   #readyChecks = 0;
@@ -327,7 +327,7 @@ class HttpLokiStandIn implements LokiStandIn {
 
   reset(): void {
     this.#received = [];
-    this.#seen = new Set();
+    this.#seen = new Map();
     this.#pushes = [];
     this.#duplicates = 0;
     this.#readyChecks = 0;
@@ -470,14 +470,17 @@ class HttpLokiStandIn implements LokiStandIn {
     let stored = 0;
     let duplicates = 0;
     for (const stream of streams) {
+      // Per stream: a key of the label set per entry would cost a stream's labels (up to ~50 kB) for each.
       const streamKey = `${tenant ?? ''}\u0000${labelsKey(stream.labels)}`;
+      let seen = this.#seen.get(streamKey);
+      if (!seen) this.#seen.set(streamKey, (seen = new Set()));
       for (const entry of stream.entries) {
-        const key = `${streamKey}\u0000${entry.tsNs}\u0000${entry.line}`;
-        if (this.#dedupe && this.#seen.has(key)) {
+        const key = `${entry.tsNs}\u0000${entry.line}`;
+        if (this.#dedupe && seen.has(key)) {
           duplicates++;
           continue;
         }
-        this.#seen.add(key);
+        seen.add(key);
         this.#received.push({ tenant, labels: stream.labels, ...entry });
         stored++;
       }

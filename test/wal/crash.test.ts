@@ -13,7 +13,7 @@ async function readAll(wal: TokenWal): Promise<Map<number, string>> {
   for (;;) {
     const r = await wal.read(pos, { maxRecords: 5000, maxBytes: 8 << 20 });
     if (r.records.length === 0) return out;
-    for (const rec of r.records) out.set(rec.seq, rec.payload.toString().split('|')[0]!);
+    for (const rec of r.records) out.set(rec.seq, rec.entry.toString().split('|')[0]!);
     pos = r.next;
   }
 }
@@ -46,7 +46,7 @@ t.test(`SIGKILL during appends, rotations, cursor writes and deletions loses no 
       }
       t.equal(lost, 0, `round ${round} ${token}: ${acked.size} acknowledged, none lost (delivered up to seq ${ackedSeq}, ${present.size} pending)`);
     }
-    t.same(events.corrupt, [], `round ${round}: no corrupt records, only torn tails (${events.tornTails.length})`);
+    t.same(events.damage, [], `round ${round}: no damage, only torn tails (${events.tornTails.length})`);
     await store.close();
   }
   t.ok([...acknowledged.values()].every((m) => m.size > 0), 'every token had acknowledged appends');

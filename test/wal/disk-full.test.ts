@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { TokenWal, WalStore } from '../../src/wal/types.js';
 import { mountTmpfs } from '../support/tmpfs.js';
-import { openWal, payload, recordingObserver } from '../support/wal.js';
+import { entries, openWal, payload, recordingObserver } from '../support/wal.js';
 
 const tmpfs = mountTmpfs(1024 * 1024);
 if (!tmpfs) {
@@ -34,7 +34,7 @@ if (!tmpfs) {
     const wal = store.token('alpha');
     let accepted = 0;
     for (let i = 0; i < 20; i++) {
-      await wal.append([payload(i, 10_000)]);
+      await wal.append(entries([payload(i, 10_000)]));
       accepted++;
     }
     // Fill the volume behind the WAL's back, faster than its free-space refresh can notice.
@@ -44,12 +44,12 @@ if (!tmpfs) {
     } catch {
       // ENOSPC once the volume is full: exactly what we want.
     }
-    await t.rejects(wal.append([payload(999, 50_000)]), { code: 'LOGSTACK_ERR_WAL_UNAVAILABLE', status: 503, message: /ENOSPC/ });
+    await t.rejects(wal.append(entries([payload(999, 50_000)])), { code: 'LOGSTACK_ERR_WAL_UNAVAILABLE', status: 503, message: /ENOSPC/ });
     t.ok(events.writeFailures.length >= 1, 'the failure is reported');
     t.equal(wal.stats().failed, null, 'a write failure that was undone does not fail the WAL');
 
     rmSync(filler);
-    t.same(await wal.append([payload(20, 1000)]), { firstSeq: 21, lastSeq: 21 }, 'appends succeed again once there is space');
+    t.same(await wal.append(entries([payload(20, 1000)])), { firstSeq: 21, lastSeq: 21 }, 'appends succeed again once there is space');
     accepted++;
     await store.close();
 
@@ -57,7 +57,7 @@ if (!tmpfs) {
     store = await openWal(root, { observer: reopened.observer, segmentMaxBytes: 4 << 20 });
     t.equal(await pending(store.token('alpha')), accepted, 'every accepted record is there');
     t.same(reopened.events.tornTails, [], 'no half record was left behind');
-    t.same(reopened.events.corrupt, []);
+    t.same(reopened.events.damage, []);
     await store.close();
   });
 }

@@ -1,18 +1,20 @@
 import { appendFile, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { HEADER_BYTES, segmentFileName } from '../../src/wal/segment-format.js';
-import type { TokenWal } from '../../src/wal/types.js';
-import { openWal, payload, recordingObserver } from '../support/wal.js';
+import { encodeHeader, HEADER_BYTES, MAX_U48, segmentFileName } from '../../src/wal/segment-format.js';
+import type { TokenWal, WalPosition } from '../../src/wal/types.js';
+import { entries, filled, lostEntries, openWal, payload, recordingObserver } from '../support/wal.js';
 
 async function readSeqs(wal: TokenWal): Promise<number[]> {
   const seqs: number[] = [];
   let pos = wal.cursor;
+  let afterSeq = wal.cursorAfterSeq;
   for (;;) {
-    const r = await wal.read(pos, { maxRecords: 1000, maxBytes: 1 << 20 });
+    const r = await wal.read(pos, { maxRecords: 1000, maxBytes: 1 << 20 }, afterSeq);
+    for (const x of r.records) seqs.push(x.seq);
     if (r.records.length === 0) return seqs;
-    seqs.push(...r.records.map((x) => x.seq));
     pos = r.next;
+    afterSeq = r.coveredSeq;
   }
 }
 
@@ -20,10 +22,17 @@ async function segmentFiles(dir: string): Promise<string[]> {
   return (await readdir(join(dir, 'alpha'))).filter((n) => n.endsWith('.wal')).sort();
 }
 
-async function filled(dir: string, n: number, opts = {}): Promise<void> {
-  const store = await openWal(dir, opts);
-  for (let i = 1; i <= n; i++) await store.token('alpha').append([payload(i, 300)]);
-  await store.close();
+function fileOf(dir: string, p: WalPosition): string {
+  return join(dir, 'alpha', segmentFileName(p.segment));
+}
+
+async function flip(file: string, at: number, mask = 0xff): Promise<void> {
+  const fh = await open(file, 'r+');
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, at);
+  b[0]! ^= mask;
+  await fh.write(b, 0, 1, at);
+  await fh.close();
 }
 
 t.test('a torn tail (half a record) is truncated at open and appends go on after it', async (t) => {
@@ -41,17 +50,16 @@ t.test('a torn tail (half a record) is truncated at open and appends go on after
   t.same(await readSeqs(wal), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   t.equal((await stat(file)).size, size, 'file cut back to the last whole record');
   t.same(events.tornTails, [{ token: 'alpha', segment: 1, bytes: 150 }]);
-  t.same(await wal.append([payload(11)]), { firstSeq: 11, lastSeq: 11 });
+  t.same(await wal.append(entries([payload(11)])), { firstSeq: 11, lastSeq: 11 });
   await store.close();
 });
 
 t.test('a segment cut at every byte of its last record opens with the records before it', async (t) => {
   const dir = t.testdir();
-  await filled(dir, 3);
+  const placed = await filled(dir, 3);
   const file = join(dir, 'alpha', segmentFileName(1));
   const whole = await readFile(file);
-  const lastRecordStart = whole.length - (24 + 300);
-  for (let cut = lastRecordStart; cut < whole.length; cut += 7) {
+  for (let cut = placed[2]!.position.offset; cut < placed[2]!.next.offset; cut += 7) {
     await writeFile(file, whole.subarray(0, cut));
     const store = await openWal(dir);
     t.same(await readSeqs(store.token('alpha')), [1, 2], `cut at ${cut}`);
@@ -61,33 +69,31 @@ t.test('a segment cut at every byte of its last record opens with the records be
 
 t.test('a flipped byte inside a record is detected, counted and skipped; the rest is read', async (t) => {
   const dir = t.testdir();
-  await filled(dir, 20);
-  const file = join(dir, 'alpha', segmentFileName(1));
-  const fh = await open(file, 'r+');
-  const frame = 24 + 300;
-  for (const [record, at] of [[5, 40], [12, 2]] as const) {
-    const pos = HEADER_BYTES + (record - 1) * frame + at;
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, pos);
-    b[0]! ^= 0xff;
-    await fh.write(b, 0, 1, pos);
-  }
-  await fh.close();
+  const placed = await filled(dir, 20);
+  for (const [seq, at] of [[5, 40], [12, 2]] as const) await flip(fileOf(dir, placed[seq - 1]!.position), placed[seq - 1]!.position.offset + at);
 
   const { observer, events } = recordingObserver();
   const store = await openWal(dir, { observer });
   const wal = store.token('alpha');
   const seqs = await readSeqs(wal);
   t.same(seqs, Array.from({ length: 20 }, (_, i) => i + 1).filter((s) => s !== 5 && s !== 12));
-  t.equal(events.corrupt.reduce((n, c) => n + c.count, 0), 2, 'two corrupt records counted');
+  t.equal(lostEntries(events), 2, 'two lost entries counted');
+  t.same(
+    events.damage.map((d) => [d.segment, d.offset, d.entries]),
+    [
+      [1, placed[4]!.position.offset, 1],
+      [1, placed[11]!.position.offset, 1],
+    ],
+    'each reported once, where it is',
+  );
   t.equal(wal.stats().corruptRecords, 2);
-  t.same(await wal.append([payload(21)]), { firstSeq: 21, lastSeq: 21 }, 'appends go on');
+  t.same(await wal.append(entries([payload(21)])), { firstSeq: 21, lastSeq: 21 }, 'appends go on');
   await store.close();
 });
 
 t.test('random byte flips never stop the WAL from opening, and good records survive', async (t) => {
   const dir = t.testdir();
-  await filled(dir, 50);
+  const placed = await filled(dir, 50);
   const file = join(dir, 'alpha', segmentFileName(1));
   const original = await readFile(file);
   let seed = 42;
@@ -95,25 +101,31 @@ t.test('random byte flips never stop the WAL from opening, and good records surv
   for (let round = 0; round < 15; round++) {
     const damaged = Buffer.from(original);
     const hits = new Set<number>();
+    let labelsHit = false;
     for (let i = 0; i < 3; i++) {
       const pos = HEADER_BYTES + Math.floor(rand() * (damaged.length - HEADER_BYTES));
       damaged[pos]! ^= 1 + Math.floor(rand() * 255);
-      hits.add(Math.floor((pos - HEADER_BYTES) / (24 + 300)) + 1);
+      const rec = placed.find((p) => p.position.offset <= pos && pos < p.next.offset);
+      if (rec) hits.add(rec.seq);
+      else labelsHit = true;
     }
     await writeFile(file, damaged);
-    const store = await openWal(dir);
+    const { observer, events } = recordingObserver();
+    const store = await openWal(dir, { observer });
     const seqs = await readSeqs(store.token('alpha'));
     const expected = Array.from({ length: 50 }, (_, i) => i + 1).filter((s) => !hits.has(s));
     // A hit on the last record is a torn tail; every record not hit must be readable.
-    t.same(seqs.filter((s) => !hits.has(s)), expected, `round ${round}: hits ${[...hits]}`);
+    t.same(seqs.filter((s) => !hits.has(s)), expected, `round ${round}: hits ${[...hits]}${labelsHit ? ' and the label set' : ''}`);
     t.ok(seqs.every((s) => !hits.has(s)), 'no damaged record is delivered');
+    const torn = hits.has(50) ? 1 : 0;
+    t.equal(lostEntries(events), hits.size - torn, 'the lost entries are counted exactly');
     await store.close();
   }
 });
 
-t.test('a segment with a damaged header is set aside; other segments and tokens go on', async (t) => {
+t.test('a segment with a damaged header costs the header: its records are read and delivered', async (t) => {
   const dir = t.testdir();
-  await filled(dir, 60, { segmentMaxBytes: 4096 });
+  const placed = await filled(dir, 60, { segmentMaxBytes: 4096 });
   const files = await segmentFiles(dir);
   t.ok(files.length >= 3);
   const victim = join(dir, 'alpha', files[1]!);
@@ -123,11 +135,10 @@ t.test('a segment with a damaged header is set aside; other segments and tokens 
 
   const { observer, events } = recordingObserver();
   const store = await openWal(dir, { observer, segmentMaxBytes: 4096 });
-  const seqs = await readSeqs(store.token('alpha'));
-  t.ok(seqs.length > 0 && seqs.length < 60);
-  t.ok((await readdir(join(dir, 'alpha'))).includes(`${files[1]}.damaged`), 'kept for inspection');
-  t.match(events.corrupt[0]?.where, /bad magic/);
-  t.same(await store.token('beta').append([payload(1)]), { firstSeq: 1, lastSeq: 1 });
+  t.same(await readSeqs(store.token('alpha')), placed.map((p) => p.seq), 'every record, the damaged segment’s included');
+  t.notOk((await readdir(join(dir, 'alpha'))).some((n) => n.endsWith('.damaged')), 'nothing set aside');
+  t.match(events.damage, [{ segment: Number(files[1]!.slice(0, 16)), offset: 0, entries: 0, reason: /bad magic/ }], 'the header damage is reported, nothing lost');
+  t.same(await store.token('beta').append(entries([payload(1)])), { firstSeq: 1, lastSeq: 1 });
   await store.close();
 });
 
@@ -136,7 +147,7 @@ t.test('a missing, empty or garbage cursor restarts delivery from the oldest seg
     const dir = t.testdir();
     const store = await openWal(dir);
     const wal = store.token('alpha');
-    await wal.append([payload(1), payload(2), payload(3)]);
+    await wal.append(entries([payload(1), payload(2), payload(3)]));
     const { records } = await wal.read(wal.cursor, { maxRecords: 2, maxBytes: 1 << 20 });
     await wal.ack(records[1]!.next, 2);
     await store.close();
@@ -168,7 +179,7 @@ t.test('a segment deleted by hand after the cursor is counted: the entries it he
     const dir = t.testdir();
     const store = await openWal(dir, { segmentMaxBytes: 4096 });
     const wal = store.token('alpha');
-    for (let i = 1; i <= 60; i++) await wal.append([payload(i, 300)]);
+    for (let i = 1; i <= 60; i++) await wal.append(entries([payload(i, 300)]));
     const { records } = await wal.read(wal.cursor, { maxRecords: 3, maxBytes: 1 << 20 });
     await wal.ack(records[2]!.next, 3);
     const all: number[][] = [];
@@ -188,50 +199,75 @@ t.test('a segment deleted by hand after the cursor is counted: the entries it he
     const reopened = await openWal(dir, { observer, segmentMaxBytes: 4096 });
     const seqs = await readSeqs(reopened.token('alpha'));
     t.same(seqs, Array.from({ length: 57 }, (_, i) => i + 4).filter((s) => !gone.includes(s)), `${victim}: the rest is delivered`);
-    t.match(events.corrupt, [{ count: gone.length, where: new RegExp(`segment ${segment} is missing: entries ${gone[0]}-${gone.at(-1)} skipped`) }], `${victim}: counted`);
+    t.match(events.damage, [{ entries: gone.length, reason: new RegExp(`entries ${gone[0]}-${gone.at(-1)} are not on disk`) }], `${victim}: counted`);
     t.equal(reopened.token('alpha').stats().corruptRecords, gone.length);
-    t.equal(events.cursorResets.length, victim === 'the cursor’s' ? 1 : 0);
+    t.equal(events.cursorResets.length, 0, `${victim}: the cursor still agrees with the segments around it`);
     await reopened.close();
   }
 });
 
-t.test('damage in the last segment, counted at open, does not hide damage in the segments before it', async (t) => {
+t.test('damage in the last segment does not hide damage in the segments before it', async (t) => {
   const dir = t.testdir();
-  await filled(dir, 40, { segmentMaxBytes: 4096 });
-  const files = await segmentFiles(dir);
-  t.ok(files.length >= 3);
-  for (const file of [files[0]!, files.at(-1)!]) {
-    const fh = await open(join(dir, 'alpha', file), 'r+');
-    await fh.write(Buffer.from([0xff]), 0, 1, HEADER_BYTES + 24 + 40);
-    await fh.close();
-  }
+  const placed = await filled(dir, 40, { segmentMaxBytes: 4096 });
+  const segments = [...new Set(placed.map((p) => p.position.segment))];
+  t.ok(segments.length >= 3);
+  const hit = [placed.find((p) => p.position.segment === segments[0])!, placed.filter((p) => p.position.segment === segments.at(-1)).at(-2)!];
+  for (const rec of hit) await flip(fileOf(dir, rec.position), rec.position.offset + 24 + 40);
   const { observer, events } = recordingObserver();
   const store = await openWal(dir, { observer, segmentMaxBytes: 4096 });
   t.equal((await readSeqs(store.token('alpha'))).length, 38);
-  t.equal(events.corrupt.reduce((n, c) => n + c.count, 0), 2, 'both damaged records counted, once each');
+  t.equal(lostEntries(events), 2, 'both damaged records counted, once each');
   t.equal(store.token('alpha').stats().corruptRecords, 2);
   await store.close();
 });
 
-t.test('segments already passed by the cursor are deleted at open (crash between cursor and delete)', async (t) => {
+t.test('segments already passed by a cursor that agrees with them are deleted at open (crash between cursor and delete)', async (t) => {
+  const dir = t.testdir();
+  const placed = await filled(dir, 60, { segmentMaxBytes: 4096 });
+  const files = await segmentFiles(dir);
+  const cursorSegment = Number(files[2]!.slice(0, 16));
+  const firstThere = placed.find((p) => p.position.segment === cursorSegment)!;
+  await writeFile(join(dir, 'alpha', 'cursor.json'), JSON.stringify({ version: 1, segment: cursorSegment, offset: firstThere.position.offset, acked_seq: firstThere.seq - 1 }));
+  const store = await openWal(dir, { segmentMaxBytes: 4096 });
+  t.same(await segmentFiles(dir), files.slice(2));
+  t.equal((await readSeqs(store.token('alpha')))[0], firstThere.seq);
+  await store.close();
+});
+
+t.test('a cursor that does not agree with the segments deletes nothing and delivery restarts at the oldest', async (t) => {
   const dir = t.testdir();
   await filled(dir, 60, { segmentMaxBytes: 4096 });
   const files = await segmentFiles(dir);
   const cursorSegment = Number(files[2]!.slice(0, 16));
   await writeFile(join(dir, 'alpha', 'cursor.json'), JSON.stringify({ version: 1, segment: cursorSegment, offset: HEADER_BYTES, acked_seq: 0 }));
-  const store = await openWal(dir, { segmentMaxBytes: 4096 });
-  t.same(await segmentFiles(dir), files.slice(2));
-  t.equal((await readSeqs(store.token('alpha')))[0]! > 1, true);
+  const { observer, events } = recordingObserver();
+  const store = await openWal(dir, { segmentMaxBytes: 4096, observer });
+  t.same(await segmentFiles(dir), files, 'nothing deleted');
+  t.same(await readSeqs(store.token('alpha')), Array.from({ length: 60 }, (_, i) => i + 1));
+  t.match(events.cursorResets, [/the record at offset 64 of segment \d+ has seq \d+, not 1/]);
+  t.equal(lostEntries(events), 0);
   await store.close();
 });
 
 t.test('an empty segment file left by a crash before its header was complete is ignored', async (t) => {
   const dir = t.testdir();
-  await filled(dir, 3);
+  const placed = await filled(dir, 3);
   await writeFile(join(dir, 'alpha', `${segmentFileName(2)}.tmp`), Buffer.alloc(10));
-  await truncate(join(dir, 'alpha', segmentFileName(1)), HEADER_BYTES + 2 * (24 + 300));
+  await truncate(join(dir, 'alpha', segmentFileName(1)), placed[1]!.next.offset);
   const store = await openWal(dir);
   t.same(await readSeqs(store.token('alpha')), [1, 2]);
   t.notOk((await readdir(join(dir, 'alpha'))).some((n) => n.endsWith('.tmp')), 'temp files removed');
+  await store.close();
+});
+
+t.test('a header whose seqs are near their end refuses the appends that would pass it, and answers them', async (t) => {
+  const dir = t.testdir({ alpha: {} });
+  const firstSeq = MAX_U48 - 2;
+  await writeFile(join(dir, 'alpha', segmentFileName(1)), encodeHeader({ segment: 1, createdAtMs: Date.now(), firstSeq }));
+  const store = await openWal(dir);
+  const wal = store.token('alpha');
+  await t.rejects(wal.append(entries([payload(1), payload(2), payload(3), payload(4)])), { code: 'WAL_UNAVAILABLE', message: /seqs are exhausted/ });
+  t.same(await wal.append(entries([payload(1), payload(2)])), { firstSeq, lastSeq: firstSeq + 1 }, 'what fits is written');
+  t.same(await readSeqs(wal), [firstSeq, firstSeq + 1]);
   await store.close();
 });

@@ -5,7 +5,7 @@
 import type { Test } from 'tap';
 import { isLogstackError } from '../../src/errors.js';
 import type { TokenWal, WalPosition, WalStore } from '../../src/wal/types.js';
-import { payload } from '../support/wal.js';
+import { entries, payload } from '../support/wal.js';
 
 export interface WalFactory {
   /** A fresh, open store over `dir` holding tokens `alpha` and `beta`. */
@@ -27,11 +27,11 @@ export function walCompliance(t: Test, factory: WalFactory): void {
   t.test('appended records read back in order with consecutive seqs', async (t) => {
     const store = await factory.open(t.testdir());
     const wal = store.token('alpha');
-    const r1 = await wal.append([payload(1), payload(2)]);
-    const r2 = await wal.append([payload(3)]);
+    const r1 = await wal.append(entries([payload(1), payload(2)]));
+    const r2 = await wal.append(entries([payload(3)]));
     t.same([r1, r2], [{ firstSeq: 1, lastSeq: 2 }, { firstSeq: 3, lastSeq: 3 }]);
     const { records } = await readAll(wal);
-    t.same(records.map((r) => r.payload.toString()), [1, 2, 3].map((i) => payload(i).toString()));
+    t.same(records.map((r) => r.entry.toString()), [1, 2, 3].map((i) => payload(i).toString()));
     t.same(records.map((r) => r.seq), [1, 2, 3]);
     t.same(wal.stats().pendingEntries, 3);
     await store.close();
@@ -39,7 +39,7 @@ export function walCompliance(t: Test, factory: WalFactory): void {
 
   t.test('tokens are independent', async (t) => {
     const store = await factory.open(t.testdir());
-    await store.token('alpha').append([payload(1)]);
+    await store.token('alpha').append(entries([payload(1)]));
     t.same((await readAll(store.token('beta'))).records.length, 0);
     t.same(store.token('beta').stats().pendingEntries, 0);
     await store.close();
@@ -48,12 +48,12 @@ export function walCompliance(t: Test, factory: WalFactory): void {
   t.test('concurrent appends all resolve, each with its own contiguous range', async (t) => {
     const store = await factory.open(t.testdir());
     const wal = store.token('alpha');
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => wal.append([payload(i * 2), payload(i * 2 + 1)])));
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => wal.append(entries([payload(i * 2), payload(i * 2 + 1)]))));
     const seqs = results.flatMap((r) => [r.firstSeq, r.lastSeq]).sort((a, b) => a - b);
     t.same(seqs, Array.from({ length: 100 }, (_, i) => i + 1));
     const { records } = await readAll(wal);
     for (const [i, r] of results.entries()) {
-      t.equal(records[r.firstSeq - 1]!.payload.toString(), payload(i * 2).toString());
+      t.equal(records[r.firstSeq - 1]!.entry.toString(), payload(i * 2).toString());
     }
     await store.close();
   });
@@ -61,7 +61,7 @@ export function walCompliance(t: Test, factory: WalFactory): void {
   t.test('reads span rotated segments and stop at the durable end', async (t) => {
     const store = await factory.open(t.testdir(), { segmentMaxBytes: 4096 });
     const wal = store.token('alpha');
-    for (let i = 0; i < 100; i++) await wal.append([payload(i, 200)]);
+    for (let i = 0; i < 100; i++) await wal.append(entries([payload(i, 200)]));
     t.ok(wal.stats().segments > 3, 'rotated into several segments');
     const { records, next } = await readAll(wal);
     t.equal(records.length, 100);
@@ -72,7 +72,7 @@ export function walCompliance(t: Test, factory: WalFactory): void {
   t.test('a read honours its record and byte limits but returns at least one record', async (t) => {
     const store = await factory.open(t.testdir());
     const wal = store.token('alpha');
-    await wal.append(Array.from({ length: 10 }, (_, i) => payload(i, 1000)));
+    await wal.append(entries(Array.from({ length: 10 }, (_, i) => payload(i, 1000))));
     t.equal((await wal.read(wal.cursor, { maxRecords: 3, maxBytes: 1 << 20 })).records.length, 3);
     t.equal((await wal.read(wal.cursor, { maxRecords: 100, maxBytes: 2500 })).records.length, 3);
     t.equal((await wal.read(wal.cursor, { maxRecords: 100, maxBytes: 1 })).records.length, 1);
@@ -83,7 +83,7 @@ export function walCompliance(t: Test, factory: WalFactory): void {
     const dir = t.testdir();
     let store = await factory.open(dir);
     let wal = store.token('alpha');
-    await wal.append([payload(1), payload(2), payload(3)]);
+    await wal.append(entries([payload(1), payload(2), payload(3)]));
     const { records } = await wal.read(wal.cursor, { maxRecords: 2, maxBytes: 1 << 20 });
     await wal.ack(records[1]!.next, records[1]!.seq);
     t.equal(wal.stats().pendingEntries, 1);
@@ -94,7 +94,7 @@ export function walCompliance(t: Test, factory: WalFactory): void {
     const rest = await readAll(wal);
     t.same(rest.records.map((r) => r.seq), [3]);
     t.equal(wal.stats().pendingEntries, 1);
-    const r = await wal.append([payload(4)]);
+    const r = await wal.append(entries([payload(4)]));
     t.equal(r.firstSeq, 4, 'seqs continue after a reopen');
     await store.close();
   });
@@ -102,7 +102,7 @@ export function walCompliance(t: Test, factory: WalFactory): void {
   t.test('acknowledged sealed segments are deleted; unacknowledged ones stay', async (t) => {
     const store = await factory.open(t.testdir(), { segmentMaxBytes: 4096 });
     const wal = store.token('alpha');
-    for (let i = 0; i < 60; i++) await wal.append([payload(i, 200)]);
+    for (let i = 0; i < 60; i++) await wal.append(entries([payload(i, 200)]));
     const before = wal.stats().segments;
     const { records } = await wal.read(wal.cursor, { maxRecords: 30, maxBytes: 1 << 20 });
     await wal.ack(records.at(-1)!.next, records.at(-1)!.seq);
@@ -116,7 +116,7 @@ export function walCompliance(t: Test, factory: WalFactory): void {
   t.test('once everything is acknowledged, nothing is reported pending, at no moment in between', async (t) => {
     const store = await factory.open(t.testdir(), { segmentMaxBytes: 4096 });
     const wal = store.token('alpha');
-    for (let i = 0; i < 60; i++) await wal.append([payload(i, 200)]);
+    for (let i = 0; i < 60; i++) await wal.append(entries([payload(i, 200)]));
     const { records, next } = await readAll(wal);
     // Watched on every turn of the event loop while the ack runs (cursor write, segment deletes).
     const seen: Array<{ ackedSeq: number; oldest: number | null }> = [];
@@ -145,7 +145,7 @@ export function walCompliance(t: Test, factory: WalFactory): void {
     let refusal: unknown;
     for (let i = 0; i < 2000 && !refusal; i++) {
       try {
-        await wal.append([payload(i, 10_000)]);
+        await wal.append(entries([payload(i, 10_000)]));
         accepted++;
       } catch (err) {
         refusal = err;
@@ -154,7 +154,7 @@ export function walCompliance(t: Test, factory: WalFactory): void {
     t.ok(isLogstackError(refusal, 'WAL_QUOTA_EXCEEDED'), 'quota error');
     t.equal((refusal as { status: number }).status, 429);
     t.equal((await readAll(wal)).records.length, accepted, 'everything accepted is kept');
-    t.same(await store.token('beta').append([payload(1)]), { firstSeq: 1, lastSeq: 1 }, 'other tokens unaffected');
+    t.same(await store.token('beta').append(entries([payload(1)])), { firstSeq: 1, lastSeq: 1 }, 'other tokens unaffected');
     await store.close();
   });
 
@@ -165,7 +165,7 @@ export function walCompliance(t: Test, factory: WalFactory): void {
     const waiting = wal.waitForData(wal.durableEnd).then(() => (woke = true));
     await new Promise((r) => setTimeout(r, 20));
     t.equal(woke, false);
-    await wal.append([payload(1)]);
+    await wal.append(entries([payload(1)]));
     await waiting;
     t.equal(woke, true);
     const ac = new AbortController();
@@ -181,7 +181,7 @@ export function walCompliance(t: Test, factory: WalFactory): void {
     await store.close();
     await store.close();
     t.equal(store.state, 'closed');
-    await t.rejects(wal.append([payload(1)]), { code: 'LOGSTACK_ERR_WAL_NOT_OPEN' });
+    await t.rejects(wal.append(entries([payload(1)])), { code: 'LOGSTACK_ERR_WAL_NOT_OPEN' });
     t.throws(() => store.token('alpha'), { code: 'LOGSTACK_ERR_WAL_NOT_OPEN' });
   });
 }

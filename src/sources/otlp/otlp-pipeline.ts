@@ -1,7 +1,7 @@
 /**
  * The OTLP path before the WAL: each log record mapped to the Loki entry Loki's own OTLP
  * ingestion would make of it, masked with the policy of the API key, checked against Loki's
- * limits, and encoded as the WAL payload the forwarder ships.
+ * limits, and encoded into the batch the WAL appends.
  *
  * The mapping (Loki's `pkg/loghttp/push/otlp.go`):
  * - labels: the resource attributes named in `otlp.index_labels`, names normalised (`service.name`
@@ -18,11 +18,13 @@
  * OTLP's partial success allows; a resource whose labels Loki would refuse rejects its records.
  */
 import type { Config } from '../../config/schema.js';
-import { encodeEntryPayload } from '../../loki/entry-codec.js';
+import { appendEntry } from '../../loki/entry-codec.js';
 import { formatLabels } from '../../loki/entry.js';
 import { labelProblems } from '../../pipeline/loki-push-labels.js';
 import { sizeProblems, timestampAndCountProblems } from '../../pipeline/loki-push-validate.js';
 import type { Limits } from '../../pipeline/validate.js';
+import { AppendBatchBuilder, type AppendBatch } from '../../wal/append-batch.js';
+import type { WalRoom } from '../../wal/types.js';
 import { AttributeNames, attributePairs, stringBody, valueText, ValueTooDeep, type Pairs, type ValueContext } from './any-value.js';
 import { compileOtlpMaskers } from './otlp-masking.js';
 import { int64Value, type ExportLogsRequest, type LogRecord, type ResourceLogs, type ScopeLogs } from './otlp-proto.js';
@@ -37,8 +39,8 @@ export interface OtlpProblem {
 }
 
 export interface PreparedExport {
-  /** One WAL payload per accepted record, in request order. */
-  readonly payloads: Buffer[];
+  /** The accepted records, in request order, with their label sets once each. */
+  readonly batch: AppendBatch;
   readonly accepted: number;
   readonly rejected: number;
   /** Why records were rejected, the first few: see MAX_LISTED_PROBLEMS. */
@@ -46,8 +48,13 @@ export interface PreparedExport {
 }
 
 export interface OtlpPipeline {
-  /** Maps, masks (with the policy of key `keyName`), checks and encodes every record of `request`. */
-  prepare(keyName: string, request: ExportLogsRequest, nowMs: number): PreparedExport;
+  /**
+   * Maps, masks (with the policy of key `keyName`), checks and encodes every record of
+   * `request`. With `room`, the WAL's room is checked before each record is encoded: a request
+   * it cannot take is refused whole with the WAL's error (WAL_QUOTA_EXCEEDED, WAL_DISK_RESERVE,
+   * ...) before it is built, as on the other routes.
+   */
+  prepare(keyName: string, request: ExportLogsRequest, nowMs: number, room?: WalRoom): PreparedExport;
 }
 
 /** Problems kept for the partial success message: enough to see what is wrong, short to read. */
@@ -139,10 +146,10 @@ class Pipeline implements OtlpPipeline {
     }
   }
 
-  prepare(keyName: string, request: ExportLogsRequest, nowMs: number): PreparedExport {
+  prepare(keyName: string, request: ExportLogsRequest, nowMs: number, room?: WalRoom): PreparedExport {
     const context = this.#contexts.get(keyName);
     if (context === undefined) throw new TypeError(`No API key is named ${keyName}`);
-    const payloads: Buffer[] = [];
+    const batch = new AppendBatchBuilder(room);
     const problems: OtlpProblem[] = [];
     let rejected = 0;
     const reject = (where: string, reasons: readonly string[], records = 1): void => {
@@ -166,16 +173,16 @@ class Pipeline implements OtlpPipeline {
           return;
         }
         scope.logRecords.forEach((record, l) => {
-          const reasons = this.#encode(record, stream, scopePairs, context, nowMs, payloads);
+          const reasons = this.#encode(record, stream, scopePairs, context, nowMs, batch);
           if (reasons.length > 0) reject(`resource_logs[${r}].scope_logs[${s}].log_records[${l}]`, reasons);
         });
       });
     });
-    return { payloads, accepted: payloads.length, rejected, problems };
+    return { batch: batch.build(), accepted: batch.entries, rejected, problems };
   }
 
-  /** Appends the record's payload to `payloads`, or returns why Loki would refuse it. */
-  #encode(record: LogRecord, stream: { readonly text: string; readonly metadata: Pairs }, scopePairs: Pairs, context: ValueContext, nowMs: number, payloads: Buffer[]): string[] {
+  /** Adds the record to `batch`, or returns why Loki would refuse it. */
+  #encode(record: LogRecord, stream: { readonly text: string; readonly metadata: Pairs }, scopePairs: Pairs, context: ValueContext, nowMs: number, batch: AppendBatchBuilder): string[] {
     const ns = timestampNs(record, nowMs);
     const seconds = Number(ns / NS_PER_SECOND);
     const nanos = Number(ns % NS_PER_SECOND);
@@ -196,7 +203,7 @@ class Pipeline implements OtlpPipeline {
     structuredMetadata.push(...stream.metadata, ...scopePairs);
     // The count again, now that maps are flattened; the timestamp passed already.
     const reasons = [...timestampAndCountProblems(seconds, nanos, structuredMetadata.length, this.#limits, nowMs), ...sizeProblems(line, structuredMetadata, this.#limits)];
-    if (reasons.length === 0) payloads.push(encodeEntryPayload({ seconds, nanos, labels: stream.text, line, structuredMetadata }));
+    if (reasons.length === 0) appendEntry(batch, { seconds, nanos, labels: stream.text, line, structuredMetadata });
     return reasons;
   }
 

@@ -16,7 +16,7 @@ import { UNAUTHENTICATED } from '../../http/ingest-route.js';
 import { API_KEY_SECURITY } from '../../http/openapi.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
 import type { Metrics } from '../../observability/metrics.js';
-import type { WalStore } from '../../wal/types.js';
+import type { WalRoom, WalStore } from '../../wal/types.js';
 import { exportAnswer, statusAnswer } from './export-answer.js';
 import type { PreparedExport } from './otlp-pipeline.js';
 import { decodeOtlpRequest, otlpFormat, type DecodedRequest, type OtlpFormat } from './request-decode.js';
@@ -86,15 +86,15 @@ export const otlpRoute: FastifyPluginAsync<OtlpRouteOptions> = async (app, { wal
   });
 
   /**
-   * The request's payloads, its decoded records already unreachable: they are ~1 KB a record,
+   * The request's batch, its decoded records already unreachable: they are ~1 KB a record,
    * and held through the WAL's fsync they were promoted to the old generation by the megabyte.
    */
-  const prepare = (request: FastifyRequest, format: OtlpFormat, name: string): { prepared: PreparedExport; records: number } => {
+  const prepare = (request: FastifyRequest, format: OtlpFormat, name: string, room: WalRoom): { prepared: PreparedExport; records: number } => {
     // No body at all: fastify skips the parser. An empty protobuf message is an empty request.
     const decoded = (request.body as DecodedRequest | undefined) ?? decodeOtlpRequest(Buffer.alloc(0), format, maxLogRecords);
     const pipeline = request.settings.otlp;
     if (pipeline === null) throw new TypeError('the OTLP route is served only with otlp.enabled');
-    const prepared = pipeline.prepare(name, decoded.request, clock());
+    const prepared = pipeline.prepare(name, decoded.request, clock(), room);
     releaseBody(request, decoded.records);
     return { prepared, records: decoded.records };
   };
@@ -117,8 +117,9 @@ export const otlpRoute: FastifyPluginAsync<OtlpRouteOptions> = async (app, { wal
     async (request, reply) => {
       const format = otlpFormat(request.headers['content-type']);
       const name = request.keyName!;
-      const { prepared, records } = prepare(request, format, name);
-      if (prepared.accepted > 0) await wal.token(name).append(prepared.payloads);
+      const tokenWal = wal.token(name);
+      const { prepared, records } = prepare(request, format, name, tokenWal);
+      if (prepared.accepted > 0) await tokenWal.append(prepared.batch);
       metrics.logsIngested.inc({ token: name }, prepared.accepted);
       if (prepared.rejected > 0) metrics.logsRejected.inc({ token: name, reason: PARTIAL_REJECTION }, prepared.rejected);
       const answer = exportAnswer(format, prepared.rejected, prepared.rejected > 0 ? partialSuccessMessage(prepared, records) : '');

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { decodeEntryPayload } from '../../../src/loki/entry-codec.js';
+import { decodeEntryAdapter } from '../../../src/loki/entry-codec.js';
 import { parseLabels, type LokiEntry } from '../../../src/loki/entry.js';
 import { APP_TOKEN, send, startServer, type TestServer } from '../../support/http-server.js';
 import { exportRequest, gzip, kv, kvlist, nowNs, postLogs, protobufOf, record, str, type Json } from './otlp-helpers.js';
@@ -7,7 +7,7 @@ import { exportRequest, gzip, kv, kvlist, nowNs, postLogs, protobufOf, record, s
 async function walEntries(server: TestServer): Promise<LokiEntry[]> {
   const wal = server.wal.token('app');
   const { records } = await wal.read(wal.cursor, { maxRecords: 100_000, maxBytes: 256 << 20 });
-  return records.map((r) => decodeEntryPayload(r.payload));
+  return records.map((r) => decodeEntryAdapter(r.entry, r.labels));
 }
 
 function tsNs(entry: LokiEntry): string {

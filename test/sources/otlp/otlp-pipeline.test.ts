@@ -1,0 +1,46 @@
+import t from 'tap';
+import { logstackError } from '../../../src/errors.js';
+import { createOtlpPipeline } from '../../../src/sources/otlp/otlp-pipeline.js';
+import { decodeOtlpRequest } from '../../../src/sources/otlp/request-decode.js';
+import type { WalRoom } from '../../../src/wal/types.js';
+import { testConfig } from '../../support/config.js';
+import { decodedEntries } from '../../support/wal.js';
+import { exportRequest, nowNs, protobufOf, record, str } from './otlp-helpers.js';
+
+/** A room of `bytes` that records what it was asked, and refuses as the WAL's quota does. */
+function room(bytes: number): WalRoom & { asked: number[] } {
+  const asked: number[] = [];
+  return {
+    asked,
+    roomBytes: () => bytes,
+    admit(n) {
+      asked.push(n);
+      if (n > bytes) throw logstackError('WAL_QUOTA_EXCEEDED', ['app', 0, bytes], { retryAfterSeconds: 30 });
+    },
+  };
+}
+
+const request = () =>
+  decodeOtlpRequest(
+    protobufOf(exportRequest(Array.from({ length: 10 }, (_, i) => record({ timeUnixNano: nowNs(-i), body: str(`line ${i}`) })))),
+    'protobuf',
+    1000,
+  ).request;
+
+t.test("an export's records are checked against the WAL's room as they are built: refused at the record that passes it, before it is written", async (t) => {
+  const pipeline = createOtlpPipeline(testConfig());
+  const now = Date.now();
+  const unbounded = pipeline.prepare('app', request(), now);
+  t.equal(unbounded.accepted, 10);
+  t.same(unbounded.batch.labelSets, ['{service_name="shop"}'], 'the label set once');
+  t.same(decodedEntries(unbounded.batch).map((e) => e.line), Array.from({ length: 10 }, (_, i) => `line ${i}`));
+  const cost = unbounded.batch.walBytes;
+
+  const exact = room(cost);
+  t.equal(pipeline.prepare('app', request(), now, exact).accepted, 10, 'a room of exactly its cost takes it');
+  t.same(exact.asked, [], 'the room was never asked while within it');
+
+  const short = room(cost - 1);
+  t.throws(() => pipeline.prepare('app', request(), now, short), { code: 'LOGSTACK_ERR_WAL_QUOTA_EXCEEDED' });
+  t.same(short.asked, [cost], 'asked once, for the batch with its last record: refused before that record was written');
+});
