@@ -7,9 +7,9 @@ import autocannon from 'autocannon';
 import { testConfigForBench } from './bench-config.js';
 import { pacedLoad } from './paced-load.js';
 import { BENCH_TOKEN, sampleBody, startService } from './service-process.js';
-import { compileMaskingPolicy } from '../src/pipeline/masking-policy.js';
-import { maskEntry } from '../src/pipeline/masking.js';
-import { compileValuePatterns } from '../src/pipeline/value-patterns.js';
+import { compileMaskingPolicy } from '../src/masking/policy.js';
+import { maskEntry } from '../src/pipeline/mask-entry.js';
+import { compileValuePatterns } from '../src/masking/value-patterns.js';
 import type { IngestEntry } from '../src/pipeline/types.js';
 import { HEADER_BYTES } from '../src/wal/segment-format.js';
 

@@ -4,10 +4,10 @@
  * the card pattern (a 100 kB run of digit groups, every span Luhn-checked).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { compileMaskingPolicy } from '../src/pipeline/masking-policy.js';
-import { maskEntry } from '../src/pipeline/masking.js';
+import { compileMaskingPolicy } from '../src/masking/policy.js';
+import { maskEntry } from '../src/pipeline/mask-entry.js';
 import type { IngestEntry } from '../src/pipeline/types.js';
-import { compileValuePatterns } from '../src/pipeline/value-patterns.js';
+import { compileValuePatterns } from '../src/masking/value-patterns.js';
 import { perSecond, testConfigForBench } from './bench-config.js';
 import type { Scenario } from './run.js';
 

@@ -12,12 +12,12 @@
 import type { Config } from '../config/schema.js';
 import { encodeEntryPayload } from '../loki/entry-codec.js';
 import { formatLabels } from '../loki/entry.js';
-import { compilePolicies } from './ingest-pipeline.js';
+import { maskLine } from '../masking/json-text.js';
+import { maskPairs } from '../masking/mask-value.js';
+import { compilePolicies, type MaskingPolicy } from '../masking/policy.js';
 import { createLabelFilter, labelProblems, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
-import { maskLine, maskPairs } from './loki-push-masking.js';
 import type { LabelPairs, LokiPushPipeline, LokiPushRequest, PushProblem, PushStream } from './loki-push-request.js';
 import { pushInvalid, sizeProblems, timestampAndCountProblems } from './loki-push-validate.js';
-import type { MaskingPolicy } from './masking-policy.js';
 import type { PreparedBatch } from './types.js';
 import type { Limits } from './validate.js';
 

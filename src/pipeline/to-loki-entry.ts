@@ -15,14 +15,15 @@
  * `json_line`: the line is the JSON text of `{message, level?, service?, env?, metadata?}` with
  * the fields that are not labels; there is no structured metadata.
  *
- * Masking is the policy's, exactly as `maskEntry` does it (src/pipeline/masking.ts); in
+ * Masking is the policy's, exactly as `maskEntry` does it (src/pipeline/mask-entry.ts); in
  * `structured_metadata` mode it happens while the metadata is flattened, so that no masked copy
  * of every metadata object is made only to be walked once and dropped.
  */
 import type { Config } from '../config/schema.js';
 import { formatLabels, type LokiEntry } from '../loki/entry.js';
-import type { MaskingPolicy } from './masking-policy.js';
-import { maskByRule, maskEntry, maskFields, maskScalar } from './masking.js';
+import { maskByRule, maskScalar } from '../masking/mask-value.js';
+import type { MaskingPolicy } from '../masking/policy.js';
+import { maskEntry, maskFields } from './mask-entry.js';
 import type { IngestEntry } from './types.js';
 
 export type LokiConfig = Config['loki'];

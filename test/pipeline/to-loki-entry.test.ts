@@ -2,11 +2,11 @@ import { deepStrictEqual } from 'node:assert/strict';
 import fc from 'fast-check';
 import t from 'tap';
 import { parseLabels } from '../../src/loki/entry.js';
-import { compileMaskingPolicy, type MaskingPolicy } from '../../src/pipeline/masking-policy.js';
-import { maskEntry } from '../../src/pipeline/masking.js';
+import { compileMaskingPolicy, type MaskingPolicy } from '../../src/masking/policy.js';
+import { maskEntry } from '../../src/pipeline/mask-entry.js';
 import { createLokiEntryBuilder, type LokiConfig } from '../../src/pipeline/to-loki-entry.js';
 import type { IngestEntry } from '../../src/pipeline/types.js';
-import { compileValuePatterns } from '../../src/pipeline/value-patterns.js';
+import { compileValuePatterns } from '../../src/masking/value-patterns.js';
 import { testConfig } from '../support/config.js';
 
 const LOKI: LokiConfig = testConfig().loki;

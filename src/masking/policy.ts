@@ -11,7 +11,7 @@
  * override asks to mask stays masked. A token's partial rule replaces the global one for its key.
  */
 import type { Config, MaskingOverrideConfig, PartialRuleConfig } from '../config/schema.js';
-import type { TextMasker } from './value-patterns.js';
+import { compileValuePatterns, type TextMasker } from './value-patterns.js';
 
 export type MaskingConfig = Config['masking'];
 
@@ -53,4 +53,28 @@ export function compileMaskingPolicy(masking: MaskingConfig, override: MaskingOv
     maskText,
     ruleFor: (key: string) => rules.get(key.toLowerCase()),
   });
+}
+
+/**
+ * The masking policy of every API key, by key name. Throws CONFIG_INVALID for a custom value
+ * pattern that does not compile, and TypeError when two API keys share a name but not a masking
+ * override.
+ */
+export function compilePolicies(config: Config): Map<string, MaskingPolicy> {
+  const maskText = compileValuePatterns(config.masking.patterns, config.masking.replacement);
+  const policies = new Map<string, MaskingPolicy>();
+  const overrides = new Map<string, string>();
+  for (const key of Object.values(config.security.api_keys)) {
+    // Requests name their key, not their token: two tokens of one name must mask alike.
+    const override = JSON.stringify(key.masking ?? null);
+    const seen = overrides.get(key.name);
+    if (seen !== undefined && seen !== override) {
+      throw new TypeError(`API keys named ${key.name} have different masking overrides; names must identify one policy`);
+    }
+    if (seen === undefined) {
+      overrides.set(key.name, override);
+      policies.set(key.name, compileMaskingPolicy(config.masking, key.masking, maskText));
+    }
+  }
+  return policies;
 }

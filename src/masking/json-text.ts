@@ -1,24 +1,19 @@
 /**
- * Masking of what a Loki client pushes, with the same policy as `/v1/logs:ingest`:
- *
- * - label values and structured metadata values: by their name (the policy's key rules), else
- *   by the value patterns;
- * - the line: when it is a JSON object (pino, winston, Docker JSON logs), like `metadata` —
- *   by key at any depth, value patterns over every other string and over long integers; any
- *   other line by the value patterns.
+ * Masking of a line of text (a Loki push line): when it is a JSON object (pino, winston, Docker
+ * JSON logs), like `metadata` — by key at any depth, value patterns over every other string and
+ * over long integers; any other line by the value patterns.
  *
  * A JSON line is rewritten in place: only the masked values are replaced, so key order,
  * duplicate keys, spacing and numbers beyond 2^53 reach Loki as sent, and a line with nothing to
  * mask stays byte for byte the same. A line that only looks like JSON (or nests deeper than
  * MAX_DEPTH) is masked as text.
  */
-import type { KeyRule, MaskingPolicy } from './masking-policy.js';
-import { maskByRule } from './masking.js';
-import type { LabelPairs } from './loki-push-request.js';
+import { maskByRule } from './mask-value.js';
+import type { KeyRule, MaskingPolicy } from './policy.js';
 
 /** Deeper JSON is masked as text: it bounds the recursion, and no logger nests this deep. */
 const MAX_DEPTH = 256;
-/** An integer this long may be a card number sent unquoted, as `maskNumber` of masking.ts judges. */
+/** An integer this long may be a card number sent unquoted, as `maskNumber` of mask-value.ts judges. */
 const MIN_CARD_DIGITS = 13;
 
 const QUOTE = 0x22;
@@ -222,12 +217,4 @@ export function maskLine(line: string, policy: MaskingPolicy): string {
     if (err === NOT_JSON) return policy.maskText(line);
     throw err;
   }
-}
-
-/** Label or structured metadata values masked by their name's rule, else by the value patterns. */
-export function maskPairs(pairs: LabelPairs, policy: MaskingPolicy): LabelPairs {
-  return pairs.map(([name, value]) => {
-    const rule = policy.ruleFor(name);
-    return [name, rule === undefined ? policy.maskText(value) : maskByRule(value, rule, policy)] as const;
-  });
 }

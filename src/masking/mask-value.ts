@@ -1,11 +1,13 @@
 /**
- * Masking of one entry before it touches disk: by key inside `metadata` (the policy's rules,
- * at any depth, inside arrays too) and by value pattern in every other string of the entry.
- * Keys are never rewritten, only values. The input is never mutated: masking builds new objects.
+ * Masking of values by a policy: a value under a masked key by its key rule, and every other
+ * string by the value patterns, at any depth of objects and arrays. Keys are never rewritten,
+ * only values. The input is never mutated: masking builds new objects.
  */
-import type { MaskingPolicy, KeyRule } from './masking-policy.js';
+import type { KeyRule, MaskingPolicy } from './policy.js';
 import { keepPrefix, maskEmail } from './partial-masks.js';
-import type { IngestEntry } from './types.js';
+
+/** Name–value pairs: Loki labels, structured metadata. */
+export type Pairs = ReadonlyArray<readonly [name: string, value: string]>;
 
 /** What a value masked by key `rule` becomes. */
 export function maskByRule(value: unknown, rule: KeyRule, policy: MaskingPolicy): string {
@@ -20,7 +22,7 @@ export function maskByRule(value: unknown, rule: KeyRule, policy: MaskingPolicy)
  * to build and twice as slow to serialise. Of all keys only `__proto__` does something when
  * assigned on a plain object (it sets the prototype), so that one is defined, never assigned.
  */
-function maskObject(value: Readonly<Record<string, unknown>>, policy: MaskingPolicy): Record<string, unknown> {
+export function maskObject(value: Readonly<Record<string, unknown>>, policy: MaskingPolicy): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   // for-in with an own check, not Object.keys: no array of keys per object of every entry.
   for (const key in value) {
@@ -65,24 +67,10 @@ function maskValue(value: unknown, policy: MaskingPolicy): unknown {
   return maskObject(value as Record<string, unknown>, policy);
 }
 
-/**
- * A masked copy of `entry` without its metadata. The value patterns run over `service` and
- * `env` too: label-safe text can still spell a dashed card number, and labels reach Loki like
- * everything else.
- */
-export function maskFields(entry: IngestEntry, policy: MaskingPolicy): IngestEntry {
-  return {
-    timestamp: entry.timestamp,
-    level: entry.level,
-    message: policy.maskText(entry.message),
-    service: policy.maskText(entry.service),
-    env: policy.maskText(entry.env),
-  };
-}
-
-/** A masked copy of `entry`. */
-export function maskEntry(entry: IngestEntry, policy: MaskingPolicy): IngestEntry {
-  const masked = maskFields(entry, policy);
-  if (entry.metadata !== undefined) masked.metadata = maskObject(entry.metadata, policy);
-  return masked;
+/** Label or structured metadata values masked by their name's rule, else by the value patterns. */
+export function maskPairs(pairs: Pairs, policy: MaskingPolicy): Pairs {
+  return pairs.map(([name, value]) => {
+    const rule = policy.ruleFor(name);
+    return [name, rule === undefined ? policy.maskText(value) : maskByRule(value, rule, policy)] as const;
+  });
 }

@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { maskLine, maskPairs } from '../../src/pipeline/loki-push-masking.js';
-import { compileMaskingPolicy } from '../../src/pipeline/masking-policy.js';
-import { maskEntry } from '../../src/pipeline/masking.js';
-import { compileValuePatterns } from '../../src/pipeline/value-patterns.js';
+import { maskLine } from '../../src/masking/json-text.js';
+import { maskPairs } from '../../src/masking/mask-value.js';
+import { compileMaskingPolicy } from '../../src/masking/policy.js';
+import { maskEntry } from '../../src/pipeline/mask-entry.js';
+import { compileValuePatterns } from '../../src/masking/value-patterns.js';
 import { testConfig } from '../support/config.js';
 
 const { masking } = testConfig();

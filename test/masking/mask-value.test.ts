@@ -2,12 +2,12 @@ import fc from 'fast-check';
 import t from 'tap';
 import type { MaskingOverrideConfig } from '../../src/config/schema.js';
 import { isLogstackError } from '../../src/errors.js';
-import { LuhnPrefix } from '../../src/pipeline/luhn.js';
-import { compileMaskingPolicy, type MaskingConfig, type MaskingPolicy } from '../../src/pipeline/masking-policy.js';
-import { maskEntry } from '../../src/pipeline/masking.js';
-import { keepPrefix, maskEmail } from '../../src/pipeline/partial-masks.js';
+import { LuhnPrefix } from '../../src/masking/luhn.js';
+import { compileMaskingPolicy, type MaskingConfig, type MaskingPolicy } from '../../src/masking/policy.js';
+import { maskEntry } from '../../src/pipeline/mask-entry.js';
+import { keepPrefix, maskEmail } from '../../src/masking/partial-masks.js';
 import type { IngestEntry } from '../../src/pipeline/types.js';
-import { compileValuePatterns, type PatternConfig } from '../../src/pipeline/value-patterns.js';
+import { compileValuePatterns, type PatternConfig } from '../../src/masking/value-patterns.js';
 import { testConfig } from '../support/config.js';
 
 const MASKING: MaskingConfig = testConfig().masking;
