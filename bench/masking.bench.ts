@@ -7,7 +7,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { compileMaskingPolicy } from '../src/masking/policy.js';
 import { maskEntry } from '../src/pipeline/mask-entry.js';
 import type { IngestEntry } from '../src/pipeline/types.js';
-import { compileValuePatterns } from '../src/masking/value-patterns.js';
 import { perSecond, testConfigForBench } from './bench-config.js';
 import type { Scenario } from './run.js';
 
@@ -25,8 +24,8 @@ export default {
     if (!existsSync(SAMPLE)) return { skipped: 'shared/samples/ingest-100.json is not beside the repository' };
     const entries = (JSON.parse(readFileSync(SAMPLE, 'utf8')) as { entries: IngestEntry[] }).entries;
     const { masking } = testConfigForBench();
-    const maskText = compileValuePatterns(masking.patterns, masking.replacement);
-    const policy = compileMaskingPolicy(masking, undefined, maskText);
+    const policy = compileMaskingPolicy(masking);
+    const maskText = (text: string) => policy.maskText(text);
     const strings = stringsOf(entries, []);
 
     const maskRate = perSecond(entries.length, () => {

@@ -1,63 +1,103 @@
 /**
- * Masking of a line of text (a Loki push line): when it is a JSON object (pino, winston, Docker
- * JSON logs), like `metadata` — by key at any depth, value patterns over every other string and
- * over long integers; any other line by the value patterns.
+ * Masking of a text that is a JSON object or array (a pino, winston or Docker JSON log line, a
+ * `message` that is a serialised object): by key at any depth, as `metadata` is, with the text
+ * rules over every other string and over long integers (cards sent unquoted).
  *
- * A JSON line is rewritten in place: only the masked values are replaced, so key order,
- * duplicate keys, spacing and numbers beyond 2^53 reach Loki as sent, and a line with nothing to
- * mask stays byte for byte the same. A line that only looks like JSON (or nests deeper than
- * MAX_DEPTH) is masked as text.
+ * The text is rewritten in place: only the masked values are replaced, so key order, duplicate
+ * keys, spacing and numbers beyond 2^53 stay as sent, and a text with nothing to mask stays the
+ * same string. Nesting has no limit: the walk keeps its own stack (one entry per open container,
+ * so memory is bounded by the text's length), and a line nested 10,000 deep is masked by key like
+ * any other. A text that only looks like JSON is not this module's: the caller masks it as text.
  */
-import { maskByRule } from './mask-value.js';
-import type { KeyRule, MaskingPolicy } from './policy.js';
 
-/** Deeper JSON is masked as text: it bounds the recursion, and no logger nests this deep. */
-const MAX_DEPTH = 256;
-/** An integer this long may be a card number sent unquoted, as `maskNumber` of mask-value.ts judges. */
+export interface JsonJudge<Rule> {
+  /** The key rule of a member name, or undefined when its value is masked as any other. */
+  ruleFor(key: string): Rule | undefined;
+  /**
+   * What the value of a member of `rule` becomes: a string, or `value` itself when kept.
+   * `value` is undefined for an object or array.
+   */
+  maskByRule(value: string | number | boolean | null | undefined, rule: Rule): unknown;
+  /** A string that no key rule covers. */
+  maskText(text: string): string;
+  /** An integer token of at least MIN_CARD_DIGITS digits, as text. */
+  maskNumber(digits: string): string;
+}
+
+/** An integer this long may be a card number sent unquoted. */
 const MIN_CARD_DIGITS = 13;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-const DIGIT_0 = 0x30;
-const DIGIT_9 = 0x39;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
 const HEX4 = /^[0-9a-fA-F]{4}$/;
-const LEADING_SPACE = /^[ \t\n\r]*\{/;
+const STARTS_AS_JSON = /^[ \t\n\r]*[{[]/;
 
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
 function isDigit(c: number): boolean {
-  return c >= DIGIT_0 && c <= DIGIT_9;
+  return c >= 0x30 && c <= 0x39;
 }
 
-/** Thrown inside the rewriter when the line is not JSON; the line is then masked as text. */
+/** Thrown inside the walk when the text is not JSON. */
 const NOT_JSON = Symbol('not JSON');
 
-class JsonLineMasker {
+/** A value under a key rule that is an object or array: only checked, then replaced whole. */
+interface Covered<Rule> {
+  readonly start: number;
+  readonly rule: Rule;
+  /** Depth of the stack when it opened. */
+  readonly depth: number;
+}
+
+class JsonTextMasker<Rule> {
   readonly #s: string;
-  readonly #policy: MaskingPolicy;
+  readonly #judge: JsonJudge<Rule>;
   #i = 0;
   #out = '';
   #copied = 0;
-  /** > 0 inside a value a key rule replaces whole: it is only checked, not masked. */
-  #quiet = 0;
+  /** The open containers, innermost last: true for an object. */
+  readonly #stack: boolean[] = [];
+  #covered: Covered<Rule> | undefined;
 
-  constructor(line: string, policy: MaskingPolicy) {
-    this.#s = line;
-    this.#policy = policy;
+  constructor(text: string, judge: JsonJudge<Rule>) {
+    this.#s = text;
+    this.#judge = judge;
   }
 
   run(): string {
+    const s = this.#s;
     this.#space();
-    if (this.#s.charCodeAt(this.#i) !== 0x7b) throw NOT_JSON;
-    this.#object(1);
-    this.#space();
-    if (this.#i !== this.#s.length) throw NOT_JSON;
-    return this.#copied === 0 ? this.#s : this.#out + this.#s.slice(this.#copied);
+    let rule: Rule | undefined;
+    // One loop over values: after each, the separators up to the next value (or key) are read.
+    for (;;) {
+      this.#value(rule);
+      rule = undefined;
+      for (;;) {
+        this.#space();
+        if (this.#stack.length === 0) {
+          if (this.#i !== s.length) throw NOT_JSON;
+          return this.#copied === 0 ? s : this.#out + s.slice(this.#copied);
+        }
+        const inObject = this.#stack[this.#stack.length - 1]!;
+        const c = s.charCodeAt(this.#i++);
+        if (c === (inObject ? CLOSE_OBJECT : CLOSE_ARRAY)) {
+          this.#close();
+          continue;
+        }
+        if (c !== 0x2c) throw NOT_JSON;
+        this.#space();
+        if (inObject) rule = this.#member();
+        break;
+      }
+    }
   }
 
-  // The scan is by character code: a regular expression call per token costs more than the token.
   #space(): void {
     while (isSpace(this.#s.charCodeAt(this.#i))) this.#i++;
   }
@@ -65,6 +105,94 @@ class JsonLineMasker {
   #splice(start: number, end: number, text: string): void {
     this.#out += this.#s.slice(this.#copied, start) + text;
     this.#copied = end;
+  }
+
+  /** Reads `"key":` and returns its rule (none inside a covered value). */
+  #member(): Rule | undefined {
+    const start = this.#i;
+    if (this.#s.charCodeAt(start) !== QUOTE) throw NOT_JSON;
+    const escaped = this.#string();
+    const rule = this.#covered === undefined ? this.#judge.ruleFor(this.#decoded(start, escaped)) : undefined;
+    this.#space();
+    if (this.#s.charCodeAt(this.#i++) !== 0x3a) throw NOT_JSON;
+    this.#space();
+    return rule;
+  }
+
+  /** Opens a container at `#i`; an empty one is closed at once. Returns whether it stays open. */
+  #open(isObject: boolean): boolean {
+    this.#i++;
+    this.#stack.push(isObject);
+    this.#space();
+    if (this.#s.charCodeAt(this.#i) === (isObject ? CLOSE_OBJECT : CLOSE_ARRAY)) {
+      this.#i++;
+      this.#close();
+      return false;
+    }
+    return true;
+  }
+
+  #close(): void {
+    this.#stack.pop();
+    const covered = this.#covered;
+    if (covered !== undefined && this.#stack.length === covered.depth) {
+      this.#covered = undefined;
+      this.#splice(covered.start, this.#i, JSON.stringify(this.#judge.maskByRule(undefined, covered.rule)));
+    }
+  }
+
+  /**
+   * Reads the value at `#i`, masking a scalar at once. A container is opened and its first key
+   * (object) read, leaving `#i` at its first value; the loop in run() goes on from there.
+   */
+  #value(rule: Rule | undefined): void {
+    for (;;) {
+      const s = this.#s;
+      const start = this.#i;
+      const c = s.charCodeAt(start);
+      if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+        if (rule !== undefined && this.#covered === undefined) this.#covered = { start, rule, depth: this.#stack.length };
+        if (!this.#open(c === OPEN_OBJECT)) return;
+        rule = c === OPEN_OBJECT ? this.#member() : undefined;
+        continue;
+      }
+      this.#scalar(start, rule);
+      return;
+    }
+  }
+
+  #scalar(start: number, rule: Rule | undefined): void {
+    const s = this.#s;
+    const c = s.charCodeAt(start);
+    const quiet = this.#covered !== undefined;
+    if (c === QUOTE) {
+      const escaped = this.#string();
+      if (quiet) return;
+      const text = this.#decoded(start, escaped);
+      const masked = rule === undefined ? this.#judge.maskText(text) : this.#judge.maskByRule(text, rule);
+      if (masked !== text) this.#splice(start, this.#i, JSON.stringify(masked));
+      return;
+    }
+    let literal: boolean | null | undefined;
+    if (s.startsWith('true', start)) literal = true;
+    else if (s.startsWith('false', start)) literal = false;
+    else if (s.startsWith('null', start)) literal = null;
+    if (literal !== undefined) {
+      this.#i += literal === false ? 5 : 4;
+      if (rule !== undefined && !quiet) {
+        const masked = this.#judge.maskByRule(literal, rule);
+        if (masked !== literal) this.#splice(start, this.#i, JSON.stringify(masked));
+      }
+      return;
+    }
+    const integer = this.#number();
+    if (quiet) return;
+    const token = s.slice(start, this.#i);
+    let masked: unknown = token;
+    if (rule !== undefined) masked = this.#judge.maskByRule(Number(token), rule);
+    else if (integer && this.#i - start >= MIN_CARD_DIGITS) masked = this.#judge.maskNumber(token);
+    // A number that held a card number becomes the masked string, as in `metadata`.
+    if (masked !== token && typeof masked === 'string') this.#splice(start, this.#i, JSON.stringify(masked));
   }
 
   /** Moves past a string token; whether it holds escapes (and so must be decoded). */
@@ -79,7 +207,7 @@ class JsonLineMasker {
         this.#i = i + 1;
         return escaped;
       }
-      // A control character, or the end of the line.
+      // A control character, or the end of the text.
       if (c !== BACKSLASH) throw NOT_JSON;
       escaped = true;
       const e = s[i + 1];
@@ -94,127 +222,44 @@ class JsonLineMasker {
     }
   }
 
-  /** The string token at [start, this.#i), decoded. */
+  /** The string token at [start, #i), decoded. */
   #decoded(start: number, escaped: boolean): string {
     return escaped ? (JSON.parse(this.#s.slice(start, this.#i)) as string) : this.#s.slice(start + 1, this.#i - 1);
   }
 
-  #value(rule: KeyRule | undefined, depth: number): void {
-    const s = this.#s;
-    const start = this.#i;
-    const c = s.charCodeAt(start);
-    if (rule !== undefined) {
-      // Rules are looked up outside quiet values only, so this splice is never undone.
-      let value: string | null = null;
-      if (c === QUOTE) {
-        value = this.#decoded(start, this.#string());
-      } else {
-        this.#quiet++;
-        this.#value(undefined, depth);
-        this.#quiet--;
-      }
-      this.#splice(start, this.#i, JSON.stringify(maskByRule(value, rule, this.#policy)));
-      return;
-    }
-    if (c === QUOTE) {
-      const escaped = this.#string();
-      if (this.#quiet > 0) return;
-      const text = this.#decoded(start, escaped);
-      const masked = this.#policy.maskText(text);
-      if (masked !== text) this.#splice(start, this.#i, JSON.stringify(masked));
-    } else if (c === 0x7b) {
-      this.#object(depth + 1);
-    } else if (c === 0x5b) {
-      this.#array(depth + 1);
-    } else if (s.startsWith('true', start) || s.startsWith('null', start)) {
-      this.#i += 4;
-    } else if (s.startsWith('false', start)) {
-      this.#i += 5;
-    } else {
-      this.#number();
-      if (this.#quiet > 0 || this.#i - start < MIN_CARD_DIGITS) return;
-      const token = s.slice(start, this.#i);
-      const masked = this.#policy.maskText(token);
-      // A number that held a card number becomes the masked string, as in `metadata`.
-      if (masked !== token) this.#splice(start, this.#i, JSON.stringify(masked));
-    }
-  }
-
-  /** Moves past a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-  #number(): void {
+  /** Moves past a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; whether it is an integer. */
+  #number(): boolean {
     const s = this.#s;
     let i = this.#i;
+    let integer = true;
     if (s.charCodeAt(i) === 0x2d) i++;
-    if (s.charCodeAt(i) === DIGIT_0) i++;
+    if (s.charCodeAt(i) === 0x30) i++;
     else if (isDigit(s.charCodeAt(i))) while (isDigit(s.charCodeAt(i))) i++;
     else throw NOT_JSON;
     if (s.charCodeAt(i) === 0x2e) {
+      integer = false;
       if (!isDigit(s.charCodeAt(++i))) throw NOT_JSON;
       while (isDigit(s.charCodeAt(i))) i++;
     }
     if (s.charCodeAt(i) === 0x65 || s.charCodeAt(i) === 0x45) {
+      integer = false;
       i++;
       if (s.charCodeAt(i) === 0x2b || s.charCodeAt(i) === 0x2d) i++;
       if (!isDigit(s.charCodeAt(i))) throw NOT_JSON;
       while (isDigit(s.charCodeAt(i))) i++;
     }
     this.#i = i;
-  }
-
-  #object(depth: number): void {
-    if (depth > MAX_DEPTH) throw NOT_JSON;
-    const s = this.#s;
-    this.#i++;
-    this.#space();
-    if (s.charCodeAt(this.#i) === 0x7d) {
-      this.#i++;
-      return;
-    }
-    for (;;) {
-      const keyStart = this.#i;
-      if (s.charCodeAt(keyStart) !== QUOTE) throw NOT_JSON;
-      const escaped = this.#string();
-      const rule = this.#quiet > 0 ? undefined : this.#policy.ruleFor(this.#decoded(keyStart, escaped));
-      this.#space();
-      if (s.charCodeAt(this.#i) !== 0x3a) throw NOT_JSON;
-      this.#i++;
-      this.#space();
-      this.#value(rule, depth);
-      this.#space();
-      const next = s.charCodeAt(this.#i++);
-      if (next === 0x7d) return;
-      if (next !== 0x2c) throw NOT_JSON;
-      this.#space();
-    }
-  }
-
-  #array(depth: number): void {
-    if (depth > MAX_DEPTH) throw NOT_JSON;
-    const s = this.#s;
-    this.#i++;
-    this.#space();
-    if (s.charCodeAt(this.#i) === 0x5d) {
-      this.#i++;
-      return;
-    }
-    for (;;) {
-      this.#value(undefined, depth);
-      this.#space();
-      const next = s.charCodeAt(this.#i++);
-      if (next === 0x5d) return;
-      if (next !== 0x2c) throw NOT_JSON;
-      this.#space();
-    }
+    return integer;
   }
 }
 
-/** `line` masked: as a JSON object when it is one, else as text. */
-export function maskLine(line: string, policy: MaskingPolicy): string {
-  if (!LEADING_SPACE.test(line)) return policy.maskText(line);
+/** `text` masked as JSON when it is a JSON object or array; null when it is not one. */
+export function maskJsonText<Rule>(text: string, judge: JsonJudge<Rule>): string | null {
+  if (!STARTS_AS_JSON.test(text)) return null;
   try {
-    return new JsonLineMasker(line, policy).run();
+    return new JsonTextMasker(text, judge).run();
   } catch (err) {
-    if (err === NOT_JSON) return policy.maskText(line);
+    if (err === NOT_JSON) return null;
     throw err;
   }
 }

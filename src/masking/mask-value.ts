@@ -1,20 +1,69 @@
 /**
- * Masking of values by a policy: a value under a masked key by its key rule, and every other
- * string by the value patterns, at any depth of objects and arrays. Keys are never rewritten,
- * only values. The input is never mutated: masking builds new objects.
+ * The engine's entry points for values: what any way in (`/v1/logs:ingest`, Loki's push API,
+ * OTLP) calls with the policy of the key that sent them.
+ *
+ * - a text (a message, a line, a log body): `policy.maskText`;
+ * - a named value (a label, a structured metadata pair, an attribute): `maskNamedValue`, or
+ *   `maskPairs` for a list of them;
+ * - a JSON-like tree (metadata, a map body): `maskTree` / `maskObject`, by key at any depth;
+ * - a number a client sent (a card number unquoted): `maskScalar`.
+ *
+ * Keys are never rewritten, only values. The input is never mutated: masking builds new objects.
  */
+import { keepPrefix, keepScheme, maskCookies, maskEmail } from './partial-masks.js';
 import type { KeyRule, MaskingPolicy } from './policy.js';
-import { keepPrefix, maskEmail } from './partial-masks.js';
 
 /** Name–value pairs: Loki labels, structured metadata. */
 export type Pairs = ReadonlyArray<readonly [name: string, value: string]>;
 
+/**
+ * Deeper trees are masked whole: the walk is recursive, and the ways in bound nesting well
+ * below this (`limits.max_metadata_depth`); what cannot be walked cannot be shown.
+ */
+const MAX_TREE_DEPTH = 256;
+
 /** What a value masked by key `rule` becomes. */
 export function maskByRule(value: unknown, rule: KeyRule, policy: MaskingPolicy): string {
-  if (typeof value !== 'string' || rule.kind === 'full') return policy.replacement;
-  const partial = rule.kind === 'mask_email' ? maskEmail(value, policy.replacement) : keepPrefix(value, rule.keep, policy.replacement);
+  if (typeof value !== 'string' || rule.kind === 'full' || value === policy.replacement) return policy.replacement;
+  let partial: string;
+  switch (rule.kind) {
+    case 'mask_email':
+      partial = maskEmail(value, policy.replacement);
+      break;
+    case 'keep_prefix':
+      partial = keepPrefix(value, rule.keep, policy.replacement);
+      break;
+    case 'keep_scheme':
+      partial = keepScheme(value, policy.replacement);
+      break;
+    case 'cookies':
+      partial = maskCookies(value, policy.replacement);
+      break;
+  }
   // The kept part is client text like any other: a prefix may still hold a card number.
-  return policy.maskText(partial);
+  return partial === policy.replacement ? partial : policy.maskText(partial);
+}
+
+/** A string value named `name`: by the name's key rule, else by the text rules. */
+export function maskNamedValue(name: string, value: string, policy: MaskingPolicy): string {
+  const rule = policy.ruleFor(name);
+  return rule === undefined ? policy.maskText(value) : maskByRule(value, rule, policy);
+}
+
+/** Label or structured metadata values masked by their name's rule, else by the text rules. */
+export function maskPairs(pairs: Pairs, policy: MaskingPolicy): Pairs {
+  return pairs.map(([name, value]) => [name, maskNamedValue(name, value, policy)] as const);
+}
+
+/**
+ * A value that is not an object or array, masked by the text rules: strings, and numbers that
+ * may be card numbers; anything else as it is. Masking a copy and flattening metadata into Loki
+ * pairs (to-loki-entry.ts) both mask their leaves here.
+ */
+export function maskScalar(value: unknown, policy: MaskingPolicy): unknown {
+  if (typeof value === 'string') return policy.maskText(value);
+  if (typeof value === 'number') return policy.maskNumber(value);
+  return value;
 }
 
 /**
@@ -22,55 +71,36 @@ export function maskByRule(value: unknown, rule: KeyRule, policy: MaskingPolicy)
  * to build and twice as slow to serialise. Of all keys only `__proto__` does something when
  * assigned on a plain object (it sets the prototype), so that one is defined, never assigned.
  */
-export function maskObject(value: Readonly<Record<string, unknown>>, policy: MaskingPolicy): Record<string, unknown> {
+function maskMembers(value: Readonly<Record<string, unknown>>, policy: MaskingPolicy, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   // for-in with an own check, not Object.keys: no array of keys per object of every entry.
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue;
     const rule = policy.ruleFor(key);
-    const masked = rule === undefined ? maskValue(value[key], policy) : maskByRule(value[key], rule, policy);
+    const masked = rule === undefined ? maskAt(value[key], policy, depth + 1) : maskByRule(value[key], rule, policy);
     if (key === '__proto__') Object.defineProperty(out, key, { value: masked, enumerable: true, writable: true, configurable: true });
     else out[key] = masked;
   }
   return out;
 }
 
-/**
- * A JSON number of 13 or more digits may be a card number sent unquoted; it is checked as
- * text and becomes the masked string if it is one.
- */
-function maskNumber(value: number, policy: MaskingPolicy): number | string {
-  if (!Number.isInteger(value) || Math.abs(value) < 1e12 || Math.abs(value) >= 1e19) return value;
-  const text = String(value);
-  const masked = policy.maskText(text);
-  return masked === text ? value : masked;
-}
-
-/**
- * A value that is not an object or array, masked by the value patterns: strings, and numbers
- * that may be card numbers; anything else as it is. Masking a copy and flattening metadata into
- * Loki pairs (to-loki-entry.ts) both mask their leaves here.
- */
-export function maskScalar(value: unknown, policy: MaskingPolicy): unknown {
-  if (typeof value === 'string') return policy.maskText(value);
-  if (typeof value === 'number') return maskNumber(value, policy);
-  return value;
-}
-
-function maskValue(value: unknown, policy: MaskingPolicy): unknown {
+function maskAt(value: unknown, policy: MaskingPolicy, depth: number): unknown {
   if (typeof value !== 'object' || value === null) return maskScalar(value, policy);
+  if (depth > MAX_TREE_DEPTH) return policy.replacement;
   if (Array.isArray(value)) {
     const out = new Array<unknown>(value.length);
-    for (let i = 0; i < value.length; i++) out[i] = maskValue(value[i], policy);
+    for (let i = 0; i < value.length; i++) out[i] = maskAt(value[i], policy, depth + 1);
     return out;
   }
-  return maskObject(value as Record<string, unknown>, policy);
+  return maskMembers(value as Record<string, unknown>, policy, depth);
 }
 
-/** Label or structured metadata values masked by their name's rule, else by the value patterns. */
-export function maskPairs(pairs: Pairs, policy: MaskingPolicy): Pairs {
-  return pairs.map(([name, value]) => {
-    const rule = policy.ruleFor(name);
-    return [name, rule === undefined ? policy.maskText(value) : maskByRule(value, rule, policy)] as const;
-  });
+/** A masked copy of an object (`metadata`, a map body). */
+export function maskObject(value: Readonly<Record<string, unknown>>, policy: MaskingPolicy): Record<string, unknown> {
+  return maskMembers(value, policy, 1);
+}
+
+/** A masked copy of any JSON-like value. */
+export function maskTree(value: unknown, policy: MaskingPolicy): unknown {
+  return maskAt(value, policy, 0);
 }

@@ -33,3 +33,42 @@ export function maskEmail(value: string, replacement: string): string {
   if (local.length <= 2) return '*'.repeat(local.length) + domain;
   return local[0]! + '*'.repeat(local.length - 2) + local[local.length - 1]! + domain;
 }
+
+/** `Bearer abc` → `Bearer ****`: the scheme of an Authorization value and the space after it. */
+const SCHEME = /^[ \t]*[A-Za-z][A-Za-z0-9._~+/-]*[ \t]+(?=[^ \t])/;
+
+/**
+ * An Authorization value with its scheme kept (`Bearer ****`, `Basic ****`, `Digest ****`); a
+ * value without a scheme and credentials after it is replaced whole.
+ */
+export function keepScheme(value: string, replacement: string): string {
+  const scheme = SCHEME.exec(value);
+  return scheme === null ? replacement : scheme[0] + replacement;
+}
+
+/** Attributes of Set-Cookie (RFC 6265 and its successors): their values are not the cookie's. */
+const COOKIE_ATTRIBUTES = new Set(['path', 'domain', 'expires', 'max-age', 'samesite', 'secure', 'httponly', 'partitioned', 'priority', 'version', 'comment']);
+/**
+ * Where a Cookie or Set-Cookie value splits into `name=value` parts: at `;`, and at a `,` that
+ * starts another cookie (several Set-Cookie headers joined by a logger), not the `,` of a date.
+ */
+const COOKIE_PART = /(;|,(?=[ \t]*[^ \t=;,]+=))/;
+
+/**
+ * A Cookie or Set-Cookie value with every cookie's value replaced and its name kept, attributes
+ * (`Path=/`, `Expires=…`, `HttpOnly`) kept whole: `sid=****; theme=****`. A part without `=` that
+ * is not an attribute is a bare value, replaced.
+ */
+export function maskCookies(value: string, replacement: string): string {
+  let changed = false;
+  const parts = value.split(COOKIE_PART).map((part, i) => {
+    // split() with a capture group puts each separator at an odd index.
+    if (i % 2 === 1) return part;
+    const eq = part.indexOf('=');
+    const name = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
+    if (COOKIE_ATTRIBUTES.has(name) || (eq < 0 && name === '')) return part;
+    changed = true;
+    return eq < 0 ? part.slice(0, part.length - part.trimStart().length) + replacement : part.slice(0, eq + 1) + (eq === part.length - 1 ? '' : replacement);
+  });
+  return changed ? parts.join('') : value;
+}

@@ -12,7 +12,6 @@
 import type { Config } from '../config/schema.js';
 import { encodeEntryPayload } from '../loki/entry-codec.js';
 import { formatLabels } from '../loki/entry.js';
-import { maskLine } from '../masking/json-text.js';
 import { maskPairs } from '../masking/mask-value.js';
 import { compilePolicies, type MaskingPolicy } from '../masking/policy.js';
 import { createLabelFilter, labelProblems, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
@@ -56,7 +55,7 @@ class Pipeline implements LokiPushPipeline {
       stream.entries.forEach((entry, e) => {
         let reasons = timestampAndCountProblems(entry.seconds, entry.nanos, entry.structuredMetadata.length, this.#limits, nowMs);
         if (reasons.length === 0) {
-          const line = maskLine(entry.line, policy);
+          const line = policy.maskText(entry.line);
           const structuredMetadata = maskPairs(entry.structuredMetadata, policy);
           reasons = sizeProblems(line, structuredMetadata, this.#limits);
           // Once the push is refused, encoding the rest would be wasted.

@@ -33,7 +33,7 @@ t.test('defaults fill in whatever the file leaves out, at every depth', async (t
   });
   t.equal(config.server.port, 9000);
   t.equal(config.server.log_level, 'INFO');
-  t.same(config.security.api_keys[TOKEN_A], { name: 'payments-api', active: true, masking: { extra_keys: ['iban'], exempt_keys: [], partial_rules: {} } });
+  t.same(config.security.api_keys[TOKEN_A], { name: 'payments-api', active: true, masking: { extra_keys: ['iban'], exempt_keys: [], partial_rules: {}, disabled_rules: [], enabled_rules: [] } });
   t.equal(config.masking.patterns.jwts, true);
   t.equal(config.loki.tls.insecure_skip_verify, false);
 });

@@ -6,14 +6,13 @@ import { compileMaskingPolicy, type MaskingPolicy } from '../../src/masking/poli
 import { maskEntry } from '../../src/pipeline/mask-entry.js';
 import { createLokiEntryBuilder, type LokiConfig } from '../../src/pipeline/to-loki-entry.js';
 import type { IngestEntry } from '../../src/pipeline/types.js';
-import { compileValuePatterns } from '../../src/masking/value-patterns.js';
 import { testConfig } from '../support/config.js';
 
 const LOKI: LokiConfig = testConfig().loki;
 const MASKING = testConfig().masking;
-const POLICY: MaskingPolicy = compileMaskingPolicy(MASKING, undefined, compileValuePatterns(MASKING.patterns, MASKING.replacement));
+const POLICY: MaskingPolicy = compileMaskingPolicy(MASKING);
 /** Masks nothing: most tests here are about the shape of the Loki entry. */
-const KEEP: MaskingPolicy = { replacement: '****', maskText: (text) => text, ruleFor: () => undefined };
+const KEEP: MaskingPolicy = { replacement: '****', rules: new Set(), maskText: (text) => text, maskNumber: (value) => value, ruleFor: () => undefined };
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 function entry(metadata?: Record<string, unknown>, fields: Partial<IngestEntry> = {}): IngestEntry {
