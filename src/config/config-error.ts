@@ -1,8 +1,9 @@
 /**
  * Turns what is wrong with a configuration into one CONFIG_INVALID error that names every
- * problem by key path, and never shows a secret: the values of secret keys are not quoted, an API
- * key is named by its `name` or a masked token, and whatever text is left is scrubbed of every
- * configured secret as a last line of defence.
+ * problem by key path, and never shows a secret, not even its first characters: the values of
+ * secret keys are not quoted, an API key is named by its `name` or its place among the keys, a
+ * URL's credentials are never quoted, and whatever text is left is scrubbed of every configured
+ * secret as a last line of defence.
  */
 import type { ErrorObject } from 'ajv';
 import { logstackError, type LogstackError } from '../errors.js';
@@ -19,15 +20,14 @@ export interface ConfigProblem {
 /** Where a value came from, by JSON pointer of its key (`/server/port`); absent means the file. */
 export type ValueSources = ReadonlyMap<string, string>;
 
+/** What stands for a secret in a message: none of its characters, not even the first. */
 const MASK = '…';
 /** Shorter strings are too likely to occur by chance to be scrubbed from a message. */
 const MIN_SCRUBBED_SECRET_LENGTH = 6;
 const MAX_QUOTED_VALUE_LENGTH = 80;
 const NAME_PATTERN = new RegExp(ApiKeySchema.properties.name.pattern ?? '^$');
-
-function maskSecret(secret: string): string {
-  return secret.slice(0, Math.min(4, Math.floor(secret.length / 4))) + MASK;
-}
+/** The user and password of a URL (`//user:password@`), in text that may not be a valid URL. */
+const URL_CREDENTIALS = /\/\/([^/@\s]*)@/g;
 
 export function pointer(segments: readonly string[]): string {
   return segments.map((s) => '/' + s.replace(/~/g, '~0').replace(/\//g, '~1')).join('');
@@ -63,6 +63,9 @@ export function collectSecrets(config: unknown): string[] {
       secrets.push(loki['bearer_token']);
       if (isRecord(loki['basic_auth'])) secrets.push(loki['basic_auth']['password']);
       if (isRecord(loki['headers'])) secrets.push(...Object.values(loki['headers']));
+      if (typeof loki['base_url'] === 'string') {
+        for (const [, userinfo] of loki['base_url'].matchAll(URL_CREDENTIALS)) secrets.push(userinfo, userinfo!.slice(userinfo!.indexOf(':') + 1));
+      }
     }
   }
   return secrets.filter((s): s is string => typeof s === 'string');
@@ -72,14 +75,19 @@ function scrubSecrets(text: string, secrets: readonly string[]): string {
   return secrets
     .filter((s) => s.length >= MIN_SCRUBBED_SECRET_LENGTH)
     .sort((a, b) => b.length - a.length)
-    .reduce((out, secret) => out.split(secret).join(maskSecret(secret)), text);
+    .reduce((out, secret) => out.split(secret).join(MASK), text);
 }
 
-/** An API key by its name when it has a usable one, else by its masked token. */
-export function apiKeyLabel(token: string, key: unknown): string {
+/**
+ * An API key by its name when it has a usable one, else by its place among the keys (`#2`,
+ * counted from 1): the token is the secret, and not even its first characters are shown.
+ */
+export function apiKeyLabel(token: string, key: unknown, apiKeys: unknown): string {
   const name = isRecord(key) ? key['name'] : undefined;
   const usable = typeof name === 'string' && NAME_PATTERN.test(name) && name !== '.' && name !== '..';
-  return `[${usable ? name : maskSecret(token)}]`;
+  if (usable) return `[${name}]`;
+  const position = isRecord(apiKeys) ? Object.keys(apiKeys).indexOf(token) : -1;
+  return position < 0 ? `[${MASK}]` : `[#${position + 1}]`;
 }
 
 /** `security.api_keys[payments-api].name`, `loki.labels[1]`, `server.port`. */
@@ -90,7 +98,7 @@ function displayPath(segments: readonly string[], config: unknown): string {
     const parent = node;
     node = isRecord(parent) || Array.isArray(parent) ? (parent as Record<string, unknown>)[segment] : undefined;
     if (Array.isArray(parent) && /^\d+$/.test(segment)) out += `[${segment}]`;
-    else if (i === 2 && segments[0] === 'security' && segments[1] === 'api_keys') out += apiKeyLabel(segment, node);
+    else if (i === 2 && segments[0] === 'security' && segments[1] === 'api_keys') out += apiKeyLabel(segment, node, parent);
     else out += (out === '' ? '' : '.') + segment;
   });
   return out === '' ? '(root)' : out;
@@ -123,7 +131,7 @@ function typeName(value: unknown): string {
 function shown(value: unknown, secret: boolean): string | undefined {
   if (secret || typeof value === 'object' || value === undefined) return undefined;
   if (typeof value !== 'string') return String(value);
-  const text = value.replace(/\/\/[^/@\s]*@/g, `//${MASK}@`);
+  const text = value.replace(URL_CREDENTIALS, `//${MASK}@`);
   return JSON.stringify(text.length > MAX_QUOTED_VALUE_LENGTH ? text.slice(0, MAX_QUOTED_VALUE_LENGTH) + MASK : text);
 }
 

@@ -9,6 +9,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import type { LevelWithSilent } from 'pino';
 import { LineCounter, parseDocument } from 'yaml';
 import { logstackError } from '../errors.js';
+import { customPatternProblem } from '../masking/custom-patterns.js';
 import { apiKeyLabel, collectSecrets, configInvalid, pointer, problemsFromAjv, type ConfigProblem, type ValueSources } from './config-error.js';
 import { applyEnvOverrides, resolveConfigPath, type ConfigFileChoice } from './env-overrides.js';
 import { ConfigSchema, type Config } from './schema.js';
@@ -88,7 +89,7 @@ function apiKeyProblems(config: Config, sources: ValueSources): ConfigProblem[] 
   const tokensByName = new Map<string, string[]>();
   for (const [token, key] of Object.entries(keys)) {
     if (key.name === '.' || key.name === '..') {
-      problems.push({ path: `security.api_keys${apiKeyLabel(token, key)}.name`, message: 'must not be "." or "..": the name becomes a directory' });
+      problems.push({ path: `security.api_keys${apiKeyLabel(token, key, keys)}.name`, message: 'must not be "." or "..": the name becomes a directory' });
     }
     const name = key.name.toLowerCase();
     tokensByName.set(name, [...(tokensByName.get(name) ?? []), token]);
@@ -104,13 +105,16 @@ function apiKeyProblems(config: Config, sources: ValueSources): ConfigProblem[] 
   }
   const admin = config.security.admin_token;
   if (admin !== undefined && Object.hasOwn(keys, admin)) {
-    problems.push({ path: 'security.admin_token', message: `must differ from every API token; it is the token of security.api_keys${apiKeyLabel(admin, keys[admin])}` });
+    problems.push({ path: 'security.admin_token', message: `must differ from every API token; it is the token of security.api_keys${apiKeyLabel(admin, keys[admin], keys)}` });
   }
   return problems;
 }
 
 function lokiProblems({ loki }: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
+  // The schema checks the scheme only; the rest (host, port, characters) is the URL parser's. Its
+  // error quotes the URL, credentials included, so only the key path is told.
+  if (!URL.canParse(loki.base_url)) problems.push({ path: 'loki.base_url', message: 'is not a valid URL (check the host, the port and the characters of the user and password)' });
   if (loki.backoff_initial_ms > loki.backoff_max_ms) {
     problems.push({ path: 'loki.backoff_initial_ms', message: `must be <= loki.backoff_max_ms (got ${loki.backoff_initial_ms} > ${loki.backoff_max_ms})` });
   }
@@ -127,6 +131,14 @@ function lokiProblems({ loki }: Config): ConfigProblem[] {
     problems.push({ path: authorizations.join(', '), message: 'each sets the Authorization header of the pushes; set only one' });
   }
   return problems;
+}
+
+/** Custom patterns are compiled here, so that a bad one stops the start like any bad value. */
+function maskingProblems({ masking }: Config): ConfigProblem[] {
+  return masking.patterns.custom.flatMap((pattern, i) => {
+    const problem = customPatternProblem(pattern);
+    return problem === null ? [] : [{ path: `masking.patterns.custom[${i}].pattern`, message: `(${pattern.name}) ${problem}` }];
+  });
 }
 
 function canonicalLevel(server: Pick<Config['server'], 'debug' | 'log_level'>): Level {
@@ -154,7 +166,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const { config, problems, sources } = applyEnvOverrides(fromFile, env);
   const validate = validator();
   if (!validate(config)) throw configInvalid([...problems, ...problemsFromAjv(validate.errors ?? [], config, sources)], collectSecrets(config));
-  const all = [...problems, ...apiKeyProblems(config, sources), ...lokiProblems(config)];
+  const all = [...problems, ...apiKeyProblems(config, sources), ...lokiProblems(config), ...maskingProblems(config)];
   if (all.length > 0) throw configInvalid(all, collectSecrets(config));
   config.server.log_level = canonicalLevel(config.server);
   return config;

@@ -113,11 +113,11 @@ t.test('a value that fails a pattern or a set of allowed values is named', async
   ]);
 });
 
-t.test('a key of an API key is named by the key name, or by a masked token when the name is unusable', async (t) => {
+t.test('a key of an API key is named by the key name, or by its place among the keys when the name is unusable', async (t) => {
   const file = configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n      active: maybe\n    ${TOKEN_B}:\n      name: "user service"\n`);
   t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), [
     'security.api_keys[payments-api].active: must be a boolean (got a string "maybe")',
-    'security.api_keys[logs…].name: must match the pattern ^[A-Za-z0-9_.:-]{1,128}$ (got "user service")',
+    'security.api_keys[#2].name: must match the pattern ^[A-Za-z0-9_.:-]{1,128}$ (got "user service")',
   ]);
 });
 
@@ -131,7 +131,7 @@ t.test('a token must be at least 16 characters that can be sent as a Bearer toke
 
 t.test('a missing required key is named', async (t) => {
   const file = configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      active: true\n`);
-  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), ['security.api_keys[logs…].name: is required']);
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), ['security.api_keys[#1].name: is required']);
 });
 
 t.test('every problem is reported at once', async (t) => {
@@ -148,7 +148,7 @@ t.test('API key names are unique, ignoring case', async (t) => {
 
 t.test('an API key name is not "." or ".."', async (t) => {
   const file = configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      name: ".."\n`);
-  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), ['security.api_keys[logs…].name: must not be "." or "..": the name becomes a directory']);
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), ['security.api_keys[#1].name: must not be "." or "..": the name becomes a directory']);
 });
 
 t.test('the admin token is none of the API tokens', async (t) => {
@@ -199,9 +199,55 @@ t.test('no message shows a token, the admin token or a Loki credential', async (
     { name: 'a token from a variable that is too short', yaml: '', env: { LOGSTACK_API_KEY_PAY_TOKEN: 'tok_too_short', LOGSTACK_SECURITY_ADMIN_TOKEN: ADMIN, LOGSTACK_WAL_SYNC: 'perhaps' } },
     { name: 'a YAML error on a token line', yaml: `security:\n  api_keys:\n    ${TOKEN_A}: [\n` },
   ];
+  cases.push(
+    { name: 'a credential in a URL that does not parse', yaml: 'loki:\n  base_url: "http://user:s3cretpass@loki:99999"\n' },
+    { name: 'a credential in a URL beside another problem', yaml: 'loki:\n  base_url: "http://user:s3cretpass@loki:3100"\nwal:\n  sync: 2\n' },
+  );
   for (const c of cases) {
     const err = failure(() => loadConfig({ file: configFile(t, c.yaml), env: c.env ?? {} }));
     const shown = `${inspect(err, { depth: 10 })}\n${JSON.stringify(err.details)}`;
     t.notOk(secrets.some((s) => shown.includes(s)), `${c.name}: ${err.message}`);
   }
+});
+
+t.test('no message shows even the first characters of a token', async (t) => {
+  // Tokens that start with what no message holds: a prefix narrows the search for a token.
+  const tokens = ['QwEr_0123456789abcdefgh', 'ZxCv_0123456789abcdefgh', 'AsDf_0123456789abcdefgh'];
+  const cases = [
+    `security:\n  api_keys:\n    ${tokens[0]}:\n      name: a\n    ${tokens[1]}:\n      active: 3\n`,
+    `security:\n  api_keys:\n    ${tokens[0]}:\n      name: "has space"\n`,
+    `security:\n  api_keys:\n    ${tokens[0]}:\n      name: ".."\n`,
+    `security:\n  admin_token: ${tokens[2]}\n  api_keys:\n    ${tokens[2]}:\n      name: "bad name"\n`,
+    `security:\n  api_keys:\n    ${tokens[0]}:\n      name: a\n      colour: blue\n`,
+  ];
+  for (const yaml of cases) {
+    const err = failure(() => loadConfig({ file: configFile(t, yaml), env: {} }));
+    const shown = `${inspect(err, { depth: 10 })}\n${JSON.stringify(err.details)}`;
+    t.notOk(tokens.some((token) => shown.includes(token.slice(0, 4))), err.message);
+  }
+  const unnamed = failure(() => loadConfig({ file: configFile(t, cases[0]!), env: {} }));
+  t.same(problemsOf(unnamed), ['security.api_keys[#2].name: is required', 'security.api_keys[#2].active: must be a boolean (got a number 3)']);
+});
+
+t.test('loki.base_url must be a URL the parser reads, not only start with http(s)://', async (t) => {
+  t.same(problemsOf(failure(() => loadConfig({ file: configFile(t, 'loki:\n  base_url: "http://loki:99999"\n'), env: {} }))), [
+    'loki.base_url: is not a valid URL (check the host, the port and the characters of the user and password)',
+  ]);
+  t.equal(loadConfig({ file: configFile(t, 'loki:\n  base_url: "https://user:pass@loki.example.com/tenant-a"\n'), env: {} }).loki.base_url, 'https://user:pass@loki.example.com/tenant-a');
+});
+
+t.test('custom patterns are compiled at load: a bad one is a problem of its key', async (t) => {
+  const yaml = 'masking:\n  patterns:\n    custom:\n      - name: ok\n        pattern: "O-[0-9]+"\n      - name: open\n        pattern: "(O-[0-9]+"\n      - name: all\n        pattern: "x*"\n';
+  t.same(problemsOf(failure(() => loadConfig({ file: configFile(t, yaml), env: {} }))), [
+    'masking.patterns.custom[1].pattern: (open) is not a valid JavaScript regular expression (Unterminated group)',
+    'masking.patterns.custom[2].pattern: (all) matches the empty string, so it would rewrite every value',
+  ]);
+});
+
+t.test('rules are named by their ids', async (t) => {
+  const config = loadConfig({ file: configFile(t, 'masking:\n  disabled_rules: [key-session]\n  enabled_rules: [email-address]\n'), env: { LOGSTACK_API_KEY_PAY_TOKEN: TOKEN_A, LOGSTACK_API_KEY_PAY_MASKING: '{"disabled_rules":["jwt"]}' } });
+  t.same(config.masking.disabled_rules, ['key-session']);
+  t.same(config.security.api_keys[TOKEN_A]?.masking?.disabled_rules, ['jwt']);
+  const err = failure(() => loadConfig({ file: configFile(t, 'masking:\n  disabled_rules: [no-such-rule]\n'), env: {} }));
+  t.match(problemsOf(err)[0], /^masking\.disabled_rules\[0\]: must be one of key-password, .* \(got "no-such-rule"\)$/);
 });
