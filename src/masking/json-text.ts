@@ -1,7 +1,8 @@
 /**
  * Masking of a text that is a JSON object or array (a pino, winston or Docker JSON log line, a
  * `message` that is a serialised object): by key at any depth, as `metadata` is, with the text
- * rules over every other string and over long integers (cards sent unquoted).
+ * rules over every other string and over long integers (cards sent unquoted), and the value of
+ * an object that names it (`{"name": "DB_PASSWORD", "value": "…"}`) by that name.
  *
  * The text is rewritten in place: only the masked values are replaced, so key order, duplicate
  * keys, spacing and numbers beyond 2^53 stay as sent, and a text with nothing to mask stays the
@@ -9,6 +10,7 @@
  * so memory is bounded by the text's length), and a line nested 10,000 deep is masked by key like
  * any other. A text that only looks like JSON is not this module's: the caller masks it as text.
  */
+import { NAME_MEMBERS, VALUE_MEMBERS } from './mask-value.js';
 
 export interface JsonJudge<Rule> {
   /** The key rule of a member name, or undefined when its value is masked as any other. */
@@ -63,6 +65,13 @@ class JsonTextMasker<Rule> {
   #copied = 0;
   /** The open containers, innermost last: true for an object. */
   readonly #stack: boolean[] = [];
+  /**
+   * Per open object, the rule its `name` member gave its `value` member
+   * (`{"name": "DB_PASSWORD", "value": "…"}`); a name after the value is not looked back for.
+   */
+  readonly #named: Array<Rule | undefined> = [];
+  /** Whether the member being read is a `name` member, whose string value names the `value`. */
+  #namesValue = false;
   #covered: Covered<Rule> | undefined;
 
   constructor(text: string, judge: JsonJudge<Rule>) {
@@ -112,7 +121,13 @@ class JsonTextMasker<Rule> {
     const start = this.#i;
     if (this.#s.charCodeAt(start) !== QUOTE) throw NOT_JSON;
     const escaped = this.#string();
-    const rule = this.#covered === undefined ? this.#judge.ruleFor(this.#decoded(start, escaped)) : undefined;
+    let rule: Rule | undefined;
+    if (this.#covered === undefined) {
+      const key = this.#decoded(start, escaped);
+      rule = this.#judge.ruleFor(key);
+      this.#namesValue = NAME_MEMBERS.has(key);
+      if (rule === undefined && VALUE_MEMBERS.has(key)) rule = this.#named[this.#stack.length - 1];
+    }
     this.#space();
     if (this.#s.charCodeAt(this.#i++) !== 0x3a) throw NOT_JSON;
     this.#space();
@@ -123,6 +138,8 @@ class JsonTextMasker<Rule> {
   #open(isObject: boolean): boolean {
     this.#i++;
     this.#stack.push(isObject);
+    this.#named[this.#stack.length - 1] = undefined;
+    this.#namesValue = false;
     this.#space();
     if (this.#s.charCodeAt(this.#i) === (isObject ? CLOSE_OBJECT : CLOSE_ARRAY)) {
       this.#i++;
@@ -163,12 +180,15 @@ class JsonTextMasker<Rule> {
 
   #scalar(start: number, rule: Rule | undefined): void {
     const s = this.#s;
+    const namesValue = this.#namesValue;
+    this.#namesValue = false;
     const c = s.charCodeAt(start);
     const quiet = this.#covered !== undefined;
     if (c === QUOTE) {
       const escaped = this.#string();
       if (quiet) return;
       const text = this.#decoded(start, escaped);
+      if (namesValue) this.#named[this.#stack.length - 1] = this.#judge.ruleFor(text);
       const masked = rule === undefined ? this.#judge.maskText(text) : this.#judge.maskByRule(text, rule);
       if (masked !== text) this.#splice(start, this.#i, JSON.stringify(masked));
       return;

@@ -131,16 +131,16 @@ export function phraseOf(key: string): string {
 const QUALIFIERS = new Set([
   'hash', 'hashed', 'digest', 'salt', 'value', 'val', 'str', 'string', 'b64', 'base64', 'hex', 'enc', 'encrypted',
   'encoded', 'plain', 'plaintext', 'raw', 'text', 'txt', 'data', 'bytes', 'confirmation', 'confirm', 'again', 'repeat',
-  'verify', 'file', 'content', 'contents',
+  'verify', 'file', 'content', 'contents', 'base',
 ]);
 
 /** A last word that names a secret by itself. */
 const LAST_WORDS: ReadonlyMap<string, RuleId> = new Map([
-  ...wordsOf('key-password', 'passphrase passcode passwd pwd otp'),
+  ...wordsOf('key-password', 'passphrase passcode passwd pwd otp pgpass storepass keypass keystorepass truststorepass passin passout'),
   ...wordsOf('key-secret', 'secret'),
   ...wordsOf('key-token', 'token csrf xsrf bearer jwt'),
   ...wordsOf('key-api-key', 'apikey accesskey secretkey privatekey signingkey masterkey accountkey licensekey subscriptionkey clientkey authkey encryptionkey'),
-  ...wordsOf('key-authorization', 'authorization authorisation'),
+  ...wordsOf('key-authorization', 'authorization authorisation auth'),
   ...wordsOf('key-cookie', 'cookie cookies'),
   ...wordsOf('key-session', 'session sessionid sessid jsessionid phpsessid'),
   ...wordsOf('key-credentials', 'credentials credential creds'),
@@ -166,7 +166,9 @@ const KEY_KINDS = new Set(
   'api access secret private signing sign encryption encrypt crypt master client auth app application account license licence shared session service admin root storage webhook deploy ssh gpg pgp hmac jwt subscription'.split(' '),
 );
 /** `<word> pass` that is a password (`db_pass`, `smtp_pass`); `first_pass`, `bypass` are not. */
-const PASS_OWNERS = new Set('db database mysql postgres pg redis smtp mail email ftp sftp ssh admin root user login ldap bind proxy basic http wifi vpn app api service account master default sa rabbit rabbitmq amqp'.split(' '));
+const PASS_OWNERS = new Set(
+  'db database mysql postgres pg redis smtp mail email ftp sftp ssh admin root user login ldap bind proxy basic http wifi vpn app api service account master default sa rabbit rabbitmq amqp key cert keystore truststore store jks p12 pfx ssl tls vault sudo zip archive smb'.split(' '),
+);
 const CARD_WORDS = new Set(['card', 'cc', 'pan']);
 
 function wordsOf(rule: RuleId, words: string): Array<readonly [string, RuleId]> {
@@ -184,10 +186,22 @@ function head(words: readonly string[]): [last: string | undefined, previous: st
 /** The last words of the library's names of two words (`api key`, `session id`), which alone name nothing. */
 export const LIBRARY_TAILS: ReadonlySet<string> = new Set(['key', 'word', 'phrase', 'pass', 'pw', 'id', 'sid', 'number', 'num', 'no', 'card', 'code', 'verification']);
 
+/**
+ * Names that alone also name things that are no secret: `pass` counts passed tests, `auth` and
+ * `session` are often switches. Under them a number, a boolean or null stays; text is masked.
+ */
+const AMBIGUOUS = new Set(['pass', 'auth', 'session']);
+
+/** Whether the head word of `words` is one that also names counts and switches (AMBIGUOUS). */
+export function namesLiteralsToo(words: readonly string[]): boolean {
+  return words.length === 1 && AMBIGUOUS.has(words[0]!);
+}
+
 /** The library key rule that `words` (from `nameWords`) fall under, if any. */
 export function libraryKeyRule(words: readonly string[]): RuleId | undefined {
   const [last, previous] = head(words);
   if (last === undefined) return undefined;
+  if (last === 'pass' && previous === undefined) return 'key-password';
   const exact = LAST_WORDS.get(last);
   if (exact !== undefined) return exact;
   if (previous !== undefined) {

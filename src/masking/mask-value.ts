@@ -5,7 +5,8 @@
  * - a text (a message, a line, a log body): `policy.maskText`;
  * - a named value (a label, a structured metadata pair, an attribute): `maskNamedValue`, or
  *   `maskPairs` for a list of them;
- * - a JSON-like tree (metadata, a map body): `maskTree` / `maskObject`, by key at any depth;
+ * - a JSON-like tree (metadata, a map body): `maskTree` / `maskObject`, by key at any depth, and
+ *   the value of an object that names it (`{"name": "DB_PASSWORD", "value": "…"}`) by that name;
  * - a number a client sent (a card number unquoted): `maskScalar`.
  *
  * Keys are never rewritten, only values. The input is never mutated: masking builds new objects.
@@ -22,9 +23,15 @@ export type Pairs = ReadonlyArray<readonly [name: string, value: string]>;
  */
 const MAX_TREE_DEPTH = 256;
 
-/** What a value masked by key `rule` becomes. */
-export function maskByRule(value: unknown, rule: KeyRule, policy: MaskingPolicy): string {
-  if (typeof value !== 'string' || rule.kind === 'full' || value === policy.replacement) return policy.replacement;
+/** A text that writes a number, a boolean or null. */
+const LITERAL = /^(?:-?\d+(?:\.\d+)?|true|false|null)$/;
+
+/** What a value masked by key `rule` becomes: a string, or `value` itself when the rule keeps it. */
+export function maskByRule(value: string, rule: KeyRule, policy: MaskingPolicy): string;
+export function maskByRule(value: unknown, rule: KeyRule, policy: MaskingPolicy): unknown;
+export function maskByRule(value: unknown, rule: KeyRule, policy: MaskingPolicy): unknown {
+  if (rule.kind === 'text' && (value === null || typeof value === 'number' || typeof value === 'boolean' || (typeof value === 'string' && LITERAL.test(value)))) return value;
+  if (typeof value !== 'string' || rule.kind === 'full' || rule.kind === 'text' || value === policy.replacement) return policy.replacement;
   let partial: string;
   switch (rule.kind) {
     case 'mask_email':
@@ -73,16 +80,28 @@ export function maskScalar(value: unknown, policy: MaskingPolicy): unknown {
  */
 function maskMembers(value: Readonly<Record<string, unknown>>, policy: MaskingPolicy, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  /** The rule a `name` member gave the `value` member after it; as json-text.ts reads a line. */
+  let named: KeyRule | undefined;
   // for-in with an own check, not Object.keys: no array of keys per object of every entry.
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue;
-    const rule = policy.ruleFor(key);
-    const masked = rule === undefined ? maskAt(value[key], policy, depth + 1) : maskByRule(value[key], rule, policy);
+    const member = value[key];
+    if (NAME_MEMBERS.has(key) && typeof member === 'string') named = policy.ruleFor(member);
+    const rule = policy.ruleFor(key) ?? (named !== undefined && VALUE_MEMBERS.has(key) ? named : undefined);
+    const masked = rule === undefined ? maskAt(member, policy, depth + 1) : maskByRule(member, rule, policy);
     if (key === '__proto__') Object.defineProperty(out, key, { value: masked, enumerable: true, writable: true, configurable: true });
     else out[key] = masked;
   }
   return out;
 }
+
+/**
+ * Members of an object that names its value (`{"name": "DB_PASSWORD", "value": "…"}`: a
+ * Kubernetes or ECS environment variable, a HAR header, a CloudFormation parameter): the value
+ * is masked by the name's rule, when the name comes first.
+ */
+export const NAME_MEMBERS: ReadonlySet<string> = new Set(['name', 'Name', 'key', 'Key']);
+export const VALUE_MEMBERS: ReadonlySet<string> = new Set(['value', 'Value']);
 
 function maskAt(value: unknown, policy: MaskingPolicy, depth: number): unknown {
   if (typeof value !== 'object' || value === null) return maskScalar(value, policy);

@@ -20,7 +20,7 @@ import type { Config, MaskingOverrideConfig, PartialRuleConfig } from '../config
 import { compileCustomPatterns } from './custom-patterns.js';
 import { maskCardNumberValue } from './card-numbers.js';
 import { maskJsonText, type JsonJudge } from './json-text.js';
-import { LIBRARY_TAILS, libraryKeyRule, mayBeName, nameWords, phraseOf, trailingPhrases } from './key-names.js';
+import { LIBRARY_TAILS, libraryKeyRule, mayBeName, nameWords, namesLiteralsToo, phraseOf, trailingPhrases } from './key-names.js';
 import { maskByRule } from './mask-value.js';
 import { NameCache } from './name-cache.js';
 import { enabledRules, LEGACY_PATTERN_RULES, type RuleId } from './rules.js';
@@ -36,7 +36,9 @@ export type KeyRule =
   /** `Bearer ****`: an Authorization value keeps its scheme. */
   | { readonly kind: 'keep_scheme' }
   /** `sid=****; Path=/`: a Cookie value keeps its cookie names and attributes. */
-  | { readonly kind: 'cookies' };
+  | { readonly kind: 'cookies' }
+  /** Text is masked; a number, a boolean or null stays (`pass: 120` counts passed tests). */
+  | { readonly kind: 'text' };
 
 export interface MaskingPolicy {
   /** What a fully masked value becomes. */
@@ -58,6 +60,7 @@ const FULL: KeyRule = Object.freeze({ kind: 'full' });
 const MASK_EMAIL: KeyRule = Object.freeze({ kind: 'mask_email' });
 const KEEP_SCHEME: KeyRule = Object.freeze({ kind: 'keep_scheme' });
 const COOKIES: KeyRule = Object.freeze({ kind: 'cookies' });
+const TEXT: KeyRule = Object.freeze({ kind: 'text' });
 
 /** Names judged per policy: at most this many, of at most this many characters (about 1 MB). */
 const MAX_CACHED_NAMES = 4096;
@@ -70,7 +73,8 @@ function toKeyRule(rule: PartialRuleConfig): KeyRule {
   return FULL;
 }
 
-function libraryRule(id: RuleId): KeyRule {
+function libraryRule(id: RuleId, words: readonly string[]): KeyRule {
+  if (namesLiteralsToo(words)) return TEXT;
   if (id === 'key-authorization') return KEEP_SCHEME;
   if (id === 'key-cookie') return COOKIES;
   return FULL;
@@ -219,7 +223,7 @@ class Policy implements MaskingPolicy {
       if (global !== undefined) return global;
     }
     const library = libraryKeyRule(words);
-    return library !== undefined && this.rules.has(library) ? libraryRule(library) : null;
+    return library !== undefined && this.rules.has(library) ? libraryRule(library, words) : null;
   }
 }
 

@@ -6,8 +6,9 @@
  *
  * Two kinds:
  * - `key` rules judge a name: a metadata key, a label or structured metadata name, a key of a
- *   JSON line, and the name of `name=value`, `name: value`, `"name": "value"`, `<name>value</name>`
- *   or `--name value` inside any text. The value under the name is masked, whatever it is.
+ *   JSON line, the `name` of a `{"name": …, "value": …}` object, and the name of `name=value`,
+ *   `name: value`, `"name": "value"`, `<name>value</name>` or `--name value` inside any text.
+ *   The value under the name is masked, whatever it is.
  * - `value` rules recognise the secret itself, wherever it is, by a prefix or keyword anchor and,
  *   where the format has one, a checksum or a structure check.
  *
@@ -54,6 +55,18 @@ export const RULE_IDS = [
   'databricks-token',
   'atlassian-api-token',
   'age-secret-key',
+  'postman-api-key',
+  'linear-api-key',
+  'new-relic-key',
+  'sentry-token',
+  'doppler-token',
+  'pulumi-token',
+  'square-token',
+  'notion-token',
+  'supabase-token',
+  'flyio-token',
+  'netlify-token',
+  'telegram-bot-token',
   'email-address',
 ] as const;
 
@@ -78,13 +91,13 @@ function value(id: RuleId, finds: string, keeps: string, enabledByDefault = true
 }
 
 const LIBRARY: readonly MaskingRule[] = [
-  key('key-password', '`password`, `passwd`, `pwd`, `pass_word`, `passphrase`, `passcode`, `otp`, `db_pass`, `PGPASSWORD`, `password_confirmation`, `user.password`'),
+  key('key-password', '`password`, `passwd`, `pwd`, `pass_word`, `passphrase`, `passcode`, `otp`, `pass`, `db_pass`, `PGPASSWORD`, `KEYSTORE_PASS`, `storepass`, `password_confirmation`, `user.password`; on command lines also `curl -u user:…`, `docker login -p`, `mysql -p…`, `redis-cli -a`, `sshpass -p` (a bare `pass` keeps numbers and booleans: it also counts passed tests)'),
   key('key-secret', '`secret`, `client_secret`, `clientSecret`, `jwt_secret`, `webhook_secret_value`'),
   key('key-token', '`token`, `access_token`, `refresh_token`, `id_token`, `session_token`, `X-Auth-Token`, `csrf`, `bearer` (not `tokens`, `token_type`, `max_tokens`)'),
-  key('key-api-key', '`api_key`, `apikey`, `X-Api-Key`, `access_key`, `secret_key`, `private_key`, `signing_key`, `AccountKey`, `Ocp-Apim-Subscription-Key` (not a bare `key`)'),
-  key('key-authorization', '`authorization`, `Proxy-Authorization`, `authorisation`', 'the name and the scheme (`Bearer ****`)'),
+  key('key-api-key', '`api_key`, `apikey`, `X-Api-Key`, `access_key`, `secret_key`, `private_key`, `signing_key`, `AccountKey`, `SECRET_KEY_BASE`, `Ocp-Apim-Subscription-Key` (not a bare `key`)'),
+  key('key-authorization', '`authorization`, `Proxy-Authorization`, `authorisation`, `auth` (Docker\'s `config.json`, npm\'s `_auth`; a bare `auth` keeps booleans)', 'the name and the scheme (`Bearer ****`)'),
   key('key-cookie', '`cookie`, `cookies`, `Set-Cookie`', 'the name, cookie names and cookie attributes (`sid=****; Path=/; HttpOnly`)'),
-  key('key-session', '`session`, `session_id`, `sessionid`, `JSESSIONID`, `PHPSESSID`, `connect.sid`'),
+  key('key-session', '`session`, `session_id`, `sessionid`, `JSESSIONID`, `PHPSESSID`, `connect.sid` (a bare `session` keeps numbers and booleans)'),
   key('key-credentials', '`credentials`, `credential`, `creds`'),
   key('key-signature', '`signature`, `sig`, `X-Amz-Signature` (signed URLs grant access until they expire)'),
   key('key-card-data', '`card_number`, `cardNumber`, `cc_number`, `credit_card`, `cvv`, `cvc`, `security_code`'),
@@ -99,7 +112,7 @@ const LIBRARY: readonly MaskingRule[] = [
   value('github-token', '`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` tokens, fine-grained `github_pat_` tokens', 'the type prefix'),
   value('gitlab-token', '`glpat-`, `gldt-`, `glrt-`, `glcbt-`, `glptt-`, `glft-`, `glimt-`, `glagent-`, `glsoat-`, `GR1348941` tokens', 'the type prefix'),
   value('slack-token', '`xoxb-`, `xoxp-`, `xoxa-`, `xoxe-`, `xoxr-`, `xoxs-`, `xoxe.xoxp-`, `xapp-` tokens', 'the type prefix'),
-  value('webhook-url', 'secret webhook URLs: `hooks.slack.com/services/…`, `discord.com/api/webhooks/…`, `*.webhook.office.com/webhookb2/…`', 'the host and the first path segments'),
+  value('webhook-url', 'secret webhook URLs: `hooks.slack.com/services/…`, `discord.com/api/webhooks/…`, `*.webhook.office.com/webhookb2/…`, `outlook.office.com/webhook/…`', 'the host and the first path segments'),
   value('stripe-key', 'Stripe secret and restricted keys (`sk_live_`, `sk_test_`, `rk_live_`, `rk_test_`) and webhook secrets (`whsec_`); publishable `pk_` keys are public', 'the type prefix'),
   value('google-api-key', 'Google API keys: `AIza` + 35 characters', 'the prefix `AIza`'),
   value('google-oauth', 'Google OAuth access tokens (`ya29.`), client secrets (`GOCSPX-`), refresh tokens (`1//0…`)', 'the type prefix'),
@@ -116,6 +129,18 @@ const LIBRARY: readonly MaskingRule[] = [
   value('databricks-token', 'Databricks tokens: `dapi` + 32 hex', 'the type prefix'),
   value('atlassian-api-token', 'Atlassian API tokens: `ATATT3` + 180 or more characters', 'the type prefix'),
   value('age-secret-key', 'age encryption keys: `AGE-SECRET-KEY-1…`', 'the type prefix'),
+  value('postman-api-key', 'Postman API keys: `PMAK-` + 24 + `-` + 34 hex', 'the type prefix'),
+  value('linear-api-key', 'Linear API keys: `lin_api_` + 40 characters', 'the type prefix'),
+  value('new-relic-key', 'New Relic user API keys: `NRAK-` + 27 characters', 'the type prefix'),
+  value('sentry-token', 'Sentry auth tokens: `sntrys_`, `sntryu_`', 'the type prefix'),
+  value('doppler-token', 'Doppler tokens: `dp.pt.`, `dp.st.`, `dp.sa.`, `dp.ct.`, `dp.scim.`', 'the type prefix'),
+  value('pulumi-token', 'Pulumi access tokens: `pul-` + 40 hex', 'the type prefix'),
+  value('square-token', 'Square access tokens and secrets: `sq0atp-`, `sq0csp-`', 'the type prefix'),
+  value('notion-token', 'Notion integration tokens: `secret_` + 43 characters, `ntn_`', 'the type prefix'),
+  value('supabase-token', 'Supabase access tokens: `sbp_` + 40 hex', 'the type prefix'),
+  value('flyio-token', 'Fly.io tokens: `fo1_` + 43 characters', 'the type prefix'),
+  value('netlify-token', 'Netlify tokens: `nfp_` + 36 characters', 'the type prefix'),
+  value('telegram-bot-token', 'Telegram bot tokens in bot API URLs: `api.telegram.org/bot<id>:<secret>`', 'the host, `/bot` and the bot id'),
   value('email-address', 'e-mail addresses anywhere in text (personal data, not a credential: off by default)', 'the first and last character of the local part and the domain', false),
 ];
 

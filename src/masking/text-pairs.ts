@@ -9,7 +9,8 @@
  *   ?api_key=abc&x=1  user[password]=x (Rails)  $password = 'x'  password := "x"
  *   Authorization: Basic dXNlcjpwYXNz  Cookie: sid=abc; theme=dark  api key: abc (two words)
  *   <password>hunter2</password>  <wsse:Password Type="…">hunter2</wsse:Password>
- *   --password hunter2
+ *   --password hunter2  -storepass changeit  curl -u user:hunter2  docker login -p hunter2
+ *   mysql -phunter2  redis-cli -a hunter2  auth=('user', 'hunter2')
  *
  * Where the value ends: at its closing quote when quoted, at the end of a balanced `{…}` or
  * `[…]`, else at the end of its token (whitespace, `& , ; | ) ] } >`); an Authorization scheme
@@ -93,7 +94,7 @@ function closingQuote(text: string, from: number, quote: number): number {
   return -1;
 }
 
-/** The end of the balanced `{…}` or `[…]` at `from`, strings skipped; the end of the text when it does not close. */
+/** The end of the balanced `{…}`, `[…]` or `(…)` at `from`, strings skipped; the end of the text when it does not close. */
 function balancedEnd(text: string, from: number): number {
   let depth = 0;
   for (let i = from; i < text.length; i++) {
@@ -102,9 +103,9 @@ function balancedEnd(text: string, from: number): number {
       const close = closingQuote(text, i + 1, c);
       if (close < 0) return text.length;
       i = close;
-    } else if (c === 0x7b || c === 0x5b) {
+    } else if (c === 0x7b || c === 0x5b || c === 0x28) {
       depth++;
-    } else if ((c === 0x7d || c === 0x5d) && --depth === 0) {
+    } else if ((c === 0x7d || c === 0x5d || c === 0x29) && --depth === 0) {
       return i + 1;
     }
   }
@@ -145,7 +146,8 @@ function valueAfter(text: string, from: number, runsOn: boolean, cookie: boolean
     const end = close < 0 ? lineEnd(text, q) : close;
     return { value: { start: q + 1, end }, next: close < 0 ? end : close + 1 };
   }
-  if (c === 0x7b || c === 0x5b) {
+  // `{"a": 1}`, `["x"]`, Python's `auth=('user', 'password')`.
+  if (c === 0x7b || c === 0x5b || c === 0x28) {
     const end = balancedEnd(text, q);
     return { value: { start: q, end }, next: end };
   }
@@ -233,8 +235,8 @@ function triggerAt(text: string, i: number): 'separator' | 'element' | 'flag' | 
     const next = text.charCodeAt(i + 1);
     return (next >= 97 && next <= 122) || (next >= 65 && next <= 90) || next === 0x5f ? 'element' : null;
   }
-  if (c === 0x2d && text.charCodeAt(i + 1) === 0x2d && (i === 0 || isWhitespace(text.charCodeAt(i - 1)))) {
-    const next = text.charCodeAt(i + 2);
+  if (c === 0x2d && (i === 0 || isWhitespace(text.charCodeAt(i - 1)))) {
+    const next = text.charCodeAt(text.charCodeAt(i + 1) === 0x2d ? i + 2 : i + 1);
     return (next >= 97 && next <= 122) || (next >= 65 && next <= 90) ? 'flag' : null;
   }
   return null;
@@ -269,6 +271,8 @@ function separatedValue<Rule>(text: string, at: number, judge: PairJudge<Rule>):
   // `https://` (also JSON-escaped, `https:\/\/`), `std::string`, `::1`, `a == b`, `a != b`.
   if (colon && (after === 0x2f || (after === BACKSLASH && text.charCodeAt(at + 2) === 0x2f) || after === 0x3a || text.charCodeAt(at - 1) === 0x3a)) return null;
   if (sep === 0x3d && (after === 0x3d || text.charCodeAt(at - 1) === 0x3d || text.charCodeAt(at - 1) === 0x21)) return null;
+  // `…vE6xCSC= next`: base64 padding, not `name=`; `password= x` with nothing right after `=` is rare.
+  if (sep === 0x3d && isNameChar(text.charCodeAt(at - 1)) && (isWhitespace(after) || Number.isNaN(after))) return null;
   const named = nameBefore(text, at);
   if (named === null) return null;
   let rule = judge.ruleFor(text.slice(named.name.start, named.name.end));
@@ -327,16 +331,71 @@ function elementValue<Rule>(text: string, at: number, judge: PairJudge<Rule>): F
   return { value, next: value.end, rule };
 }
 
-/** `--password hunter2`; `--password=hunter2` is a separator like any other. */
+/**
+ * `--password hunter2`, `-storepass changeit` (keytool, openssl: one dash), and the password of
+ * `-u user:password` / `--user user:password` (curl, wget). `--password=hunter2` is a separator
+ * like any other.
+ */
 function flagValue<Rule>(text: string, at: number, judge: PairJudge<Rule>): Found<Rule> {
-  let i = at + 2;
+  const nameStart = text.charCodeAt(at + 1) === 0x2d ? at + 2 : at + 1;
+  if (nameStart - at === 1 && passwordFlagCommand(text, at, text[nameStart]!)) {
+    // MySQL's `-pSecret`, glued to its flag, runs to the next space; `docker login -p Secret`.
+    let end = nameStart + 1;
+    while (end < text.length && !isWhitespace(text.charCodeAt(end))) end++;
+    if (end > nameStart + 1) return passwordValue({ value: { start: nameStart + 1, end }, next: end }, judge);
+    let q = end;
+    while (isSpace(text.charCodeAt(q))) q++;
+    return text.charCodeAt(q) === 0x2d ? null : passwordValue(valueAfter(text, q, false, false), judge);
+  }
+  let i = nameStart;
   while (i < text.length && i - at <= MAX_NAME_CHARS && isNameChar(text.charCodeAt(i))) i++;
   if (!isSpace(text.charCodeAt(i))) return null;
-  const rule = judge.ruleFor(text.slice(at + 2, i));
-  if (rule === undefined) return null;
+  const name = text.slice(nameStart, i);
   let q = i;
   while (isSpace(text.charCodeAt(q))) q++;
   if (text.charCodeAt(q) === 0x2d) return null;
+  if (name === 'u' || name === 'user') return userPassword(text, q, judge);
+  // Other one-letter flags (`-p 5432`, `-h db`) say too little of what follows.
+  if (nameStart - at === 1 && i - nameStart < 2) return null;
+  const rule = judge.ruleFor(name);
+  if (rule === undefined) return null;
   const value = valueAfter(text, q, false, false);
   return value === null ? null : { ...value, rule };
+}
+
+/** `value` masked as a password: by the rule a name `password` has. */
+function passwordValue<Rule>(value: { value: Span; next: number } | null, judge: PairJudge<Rule>): Found<Rule> {
+  const rule = judge.ruleFor('password');
+  return value === null || rule === undefined ? null : { ...value, rule };
+}
+
+/**
+ * Commands whose one-letter flag takes a password, by the letter: `-p` is a port to psql and
+ * ssh, but a password to `docker login`, `sshpass` and MySQL (glued: `-pSecret`); `-a` is
+ * redis-cli's.
+ */
+const PASSWORD_FLAG_COMMANDS: Readonly<Record<string, RegExp>> = {
+  p: /(?:^|[\s;&|(`'"/])(?:docker login|podman login|nerdctl login|sshpass|mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\s/,
+  a: /(?:^|[\s;&|(`'"/])redis-cli\s/,
+};
+/** How far back on its line a command is looked for. */
+const MAX_COMMAND_CHARS = 256;
+
+/** Whether a command whose `-<letter>` takes a password comes before `at` on its line. */
+function passwordFlagCommand(text: string, at: number, letter: string): boolean {
+  const command = PASSWORD_FLAG_COMMANDS[letter];
+  if (command === undefined) return false;
+  let start = at;
+  while (start > 0 && at - start < MAX_COMMAND_CHARS && !isLineEnd(text.charCodeAt(start - 1))) start--;
+  return command.test(text.slice(start, at));
+}
+
+/** The password of `user:password` at `from`, masked as a password would be; the user is kept. */
+function userPassword<Rule>(text: string, from: number, judge: PairJudge<Rule>): Found<Rule> {
+  const value = valueAfter(text, from, false, false);
+  if (value === null) return null;
+  const colon = text.indexOf(':', value.value.start);
+  const rule = judge.ruleFor('password');
+  if (colon < 0 || colon >= value.value.end || rule === undefined) return null;
+  return { value: { start: colon + 1, end: value.value.end }, next: value.next, rule };
 }

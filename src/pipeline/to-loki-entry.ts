@@ -177,7 +177,12 @@ function flatten(names: NameTree, pairs: Pairs, node: NameNode, value: unknown, 
 function flattenKey(names: NameTree, pairs: Pairs, node: NameNode, key: string, value: unknown, policy: MaskingPolicy): void {
   const rule = policy.ruleFor(key);
   if (rule === undefined) flatten(names, pairs, node, value, policy);
-  else pairs.push([names.claim(node.slot), maskByRule(value, rule, policy)]);
+  else {
+    const masked = maskByRule(value, rule, policy);
+    // A rule may keep a number or a boolean (`pass: 120`): flattened as any other.
+    if (typeof masked === 'string') pairs.push([names.claim(node.slot), masked]);
+    else flatten(names, pairs, node, value, policy);
+  }
 }
 
 type LabelNode = Map<string, LabelNode | string>;

@@ -52,7 +52,8 @@ t.test("the library's key rules know the words that name secrets", async (t) => 
   const cases: Array<[string, string]> = [
     ['password', 'key-password'], ['passwd', 'key-password'], ['pwd', 'key-password'], ['pass_word', 'key-password'], ['db_password', 'key-password'],
     ['PGPASSWORD', 'key-password'], ['mysqlpwd', 'key-password'], ['DB_PASS', 'key-password'], ['password_hash', 'key-password'], ['passwordConfirmation', 'key-password'],
-    ['new_password', 'key-password'], ['passphrase', 'key-password'], ['otp', 'key-password'],
+    ['new_password', 'key-password'], ['passphrase', 'key-password'], ['otp', 'key-password'], ['pass', 'key-password'], ['storepass', 'key-password'], ['KEYSTORE_PASS', 'key-password'],
+    ['auth', 'key-authorization'], ['_auth', 'key-authorization'], ['SECRET_KEY_BASE', 'key-api-key'],
     ['secret', 'key-secret'], ['client_secret', 'key-secret'], ['clientSecret', 'key-secret'], ['jwtsecret', 'key-secret'], ['secret_value', 'key-secret'],
     ['token', 'key-token'], ['access_token', 'key-token'], ['refresh_token', 'key-token'], ['id_token', 'key-token'], ['session_token', 'key-token'], ['X-Auth-Token', 'key-token'], ['csrf', 'key-token'],
     ['api_key', 'key-api-key'], ['apikey', 'key-api-key'], ['api-key', 'key-api-key'], ['x-api-key', 'key-api-key'], ['xapikey', 'key-api-key'], ['private_key', 'key-api-key'],
@@ -72,7 +73,7 @@ t.test('names that only mention a secret word are not secrets', async (t) => {
     'password_policy', 'password_length', 'password_changed_at', 'password_reset_required', 'token_type', 'token_count', 'max_tokens', 'prompt_tokens',
     'tokens_used', 'expires_in', 'secret_name', 'secret_arn', 'key', 'keys', 'cache_key', 'primary_key', 'public_key', 'key_id', 'kms_key_id',
     'idempotency_key', 'api_key_id', 'session_count', 'session_duration_ms', 'sessions', 'cookie_consent', 'signature_valid', 'signature_algorithm',
-    'authorization_status', 'auth_method', 'card_last4', 'card_brand', 'first_pass', 'bypass', 'pass', 'credential_id', 'user', 'email', 'id', '',
+    'authorization_status', 'auth_method', 'card_last4', 'card_brand', 'first_pass', 'bypass', 'credential_id', 'user', 'email', 'id', '',
   ]) {
     t.equal(libraryKeyRule(nameWords(name)), undefined, JSON.stringify(name));
   }

@@ -64,6 +64,47 @@ t.test('the key rules of the library mask what no baseline key names', async (t)
   });
 });
 
+t.test('names are matched in any case, also without consistent camelCase', async (t) => {
+  t.same(maskObject({ pAsSwOrD: 'a', aUThoRizATIoN: 'b', TOKEN: 'c', tokenType: 'Bearer' }, POLICY), { pAsSwOrD: '****', aUThoRizATIoN: '****', TOKEN: '****', tokenType: 'Bearer' });
+});
+
+t.test('an object that names its value is masked by that name: environment variables, HAR headers, parameters', async (t) => {
+  const out = maskObject(
+    {
+      env: [{ name: 'DB_PASSWORD', value: 'hunter2' }, { name: 'LOG_LEVEL', value: 'debug' }],
+      headers: [{ name: 'X-Api-Key', value: 'k' }],
+      Parameters: [{ Key: 'DbPassword', Value: 's3' }],
+      reversed: { value: 'kept', name: 'password' },
+    },
+    POLICY,
+  );
+  t.same(out, {
+    env: [{ name: 'DB_PASSWORD', value: '****' }, { name: 'LOG_LEVEL', value: 'debug' }],
+    headers: [{ name: 'X-Api-Key', value: '****' }],
+    Parameters: [{ Key: 'DbPassword', Value: '****' }],
+    reversed: { value: 'kept', name: 'password' },
+  }, 'the name first, as a JSON line is read');
+  t.equal(POLICY.maskText('{"env":[{"name":"AWS_SECRET_ACCESS_KEY","value":"abc"},{"name":"HOME","value":"/root"}]}'), '{"env":[{"name":"AWS_SECRET_ACCESS_KEY","value":"****"},{"name":"HOME","value":"/root"}]}');
+});
+
+t.test('names that also count and switch (`pass`, `auth`, `session`) keep numbers, booleans and null', async (t) => {
+  t.same(maskObject({ pass: 120, fail: 2, auth: false, session: true, other: null, x: { pass: 'hunter2', auth: 'dXNlcjpwYXNz', session: 'abc123', count: '12' } }, POLICY), {
+    pass: 120,
+    fail: 2,
+    auth: false,
+    session: true,
+    other: null,
+    x: { pass: '****', auth: '****', session: '****', count: '12' },
+  });
+  t.equal(POLICY.maskText('tests pass=128 fail=2 user=bob pass=hunter2'), 'tests pass=128 fail=2 user=bob pass=****');
+  t.equal(POLICY.maskText('{"pass":128,"fail":2,"session":"abc"}'), '{"pass":128,"fail":2,"session":"****"}');
+});
+
+t.test('the words real configurations use', async (t) => {
+  const out = maskObject({ SECRET_KEY_BASE: 'a', auth: 'dXNlcjpwYXNz', _auth: 'b', KEYSTORE_PASS: 'c', storepass: 'd', passin: 'e', APP_KEY: 'f' }, POLICY);
+  t.same(out, { SECRET_KEY_BASE: '****', auth: '****', _auth: '****', KEYSTORE_PASS: '****', storepass: '****', passin: '****', APP_KEY: '****' });
+});
+
 t.test('applies the default partial rules to authorization and email', async (t) => {
   const out = maskObject({ http: { headers: { Authorization: 'Bearer sk_live_51H8abcdefghijklmnop' } }, user: { EMAIL: 'jane.doe0@example.com', contact_email: 'x.y@example.com' } }, POLICY);
   t.same(out, { http: { headers: { Authorization: 'Beare****' } }, user: { EMAIL: 'j*******0@example.com', contact_email: 'x*y@example.com' } });

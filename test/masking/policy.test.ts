@@ -113,6 +113,12 @@ t.test('keys of one override share one policy; two names with different override
   t.throws(() => compilePolicies(clash), TypeError);
 });
 
+t.test('base64 padding is not a separator: a random run is not read as a name', async (t) => {
+  // Read as a name, this run's last camelCase word would be `csc`, a card security code.
+  const line = 'job batch=C4RI6v6KFIUQ checksum=SxmJXeAZWBTwTKmOEh7wzCiEqOYG3oeEh7y6vE6xCSC= cursor=eyJvZmZzZXQiOjIyMDU0OH0';
+  t.equal(policy().maskText(line), line);
+});
+
 t.test('a name of any length is judged by its end', async (t) => {
   const p = policy();
   t.equal(p.ruleFor(`${'y'.repeat(10_000)}_password`)?.kind, 'full');

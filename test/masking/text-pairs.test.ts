@@ -4,7 +4,7 @@ import { maskNamedValues, type PairJudge } from '../../src/masking/text-pairs.js
 /** Names by words, as the key rules would judge them here: `password`, `token`, `api key`, `cookie`. */
 const SENSITIVE = /^(?:.*[._-])?(?:password|passwd|token|secret)$|^(?:x-)?api[ _-]?key$|^cookie$|^authorization$/i;
 const judge: PairJudge<string> = {
-  ruleFor: (name) => (SENSITIVE.test(name.trim()) ? (/^cookie$/i.test(name) ? 'cookie' : 'full') : undefined),
+  ruleFor: (name) => (SENSITIVE.test(name.trim()) || /^(?:store|key)pass$/.test(name) ? (/^cookie$/i.test(name) ? 'cookie' : 'full') : undefined),
   maskValue: (value, rule) => (rule === 'cookie' ? value.replace(/=([^;]*)/g, '=****') : '****'),
   isCookie: (rule) => rule === 'cookie',
   endsLongerName: (name) => name.toLowerCase() === 'key',
@@ -41,6 +41,19 @@ t.test('masks the value of a sensitive name in every shape services write', asyn
   for (const [text, masked] of cases) t.equal(mask(text), masked, text);
 });
 
+t.test('passwords on command lines', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['curl -u admin:hunter2 https://api', 'curl -u admin:**** https://api'],
+    ['curl --user admin:hunter2 https://api', 'curl --user admin:**** https://api'],
+    ['docker login -u bob -p hunter2 registry.example.com', 'docker login -u bob -p **** registry.example.com'],
+    ['sshpass -p hunter2 ssh deploy@host', 'sshpass -p **** ssh deploy@host'],
+    ['mysql -u root -phunter2 -h db', 'mysql -u root -p**** -h db'],
+    ['keytool -importkeystore -storepass hunter2 -keypass hunter3', 'keytool -importkeystore -storepass **** -keypass ****'],
+  ];
+  for (const [text, masked] of cases) t.equal(mask(text), masked, text);
+  for (const kept of ['curl -u admin https://api', 'psql -h db -p 5432 -U app', 'ssh -p 2222 host', 'ls -la /tmp', 'git commit -m "fix password check"']) t.equal(mask(kept), kept, kept);
+});
+
 t.test('where a value ends', async (t) => {
   t.equal(mask('Authorization: Basic dXNlcjpwYXNz'), 'Authorization: ****', 'a scheme takes its credentials');
   t.equal(mask('authorization=Bearer abc next=1'), 'authorization=**** next=1');
@@ -70,6 +83,7 @@ t.test('keeps what is not a value of a sensitive name', async (t) => {
     'ipv6 ::1 and fe80::1',
     '<br> <password/> <a href="x">',
     '-- password hunter2',
+    'checksum=SxmJXeAZWBTwTKmOEh7wzCiPasswordTOKEN= cursor=abc',
     '',
   ]) {
     t.equal(mask(text), text, text);

@@ -112,6 +112,18 @@ t.test('masks credentials of well-known formats, keeping their type prefix', asy
     [`dapi${'0123456789abcdef'.repeat(2)}`, 'dapi****'],
     [`ATATT3xFfGF0${'a1B2_c3D4-'.repeat(18)}`, 'ATATT3****'],
     [`AGE-SECRET-KEY-1${'QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L'.repeat(2).slice(0, 58)}`, 'AGE-SECRET-KEY-1****'],
+    [`PMAK-${'a1'.repeat(12)}-${'b2'.repeat(17)}`, 'PMAK-****'],
+    [`lin_api_${'aB3'.repeat(13)}x`, 'lin_api_****'],
+    [`NRAK-${'A1B'.repeat(9)}`, 'NRAK-****'],
+    [`sntryu_${'0a'.repeat(32)}`, 'sntryu_****'],
+    [`dp.st.prd.${'aB3'.repeat(14)}x`, 'dp.st.****'],
+    [`pul-${'0a'.repeat(20)}`, 'pul-****'],
+    [`sq0atp-${'aB3-_'.repeat(5)}`, 'sq0atp-****'],
+    [`secret_${'aB3'.repeat(14)}x`, 'secret_****'],
+    [`sbp_${'0a'.repeat(20)}`, 'sbp_****'],
+    [`fo1_${'aB3_-'.repeat(9)}`, 'fo1_****'],
+    [`nfp_${'aB3'.repeat(12)}`, 'nfp_****'],
+    [`https://api.telegram.org/bot1234567890:AAH${'aB3_-'.repeat(7)}/sendMessage`, 'https://api.telegram.org/bot1234567890:****/sendMessage'],
   ];
   for (const [token, masked] of cases) t.equal(maskText(`x=${token} y`), `x=${masked} y`, token.slice(0, 16));
   t.equal(maskText('AKIAIOSFODNN7EXAMPLEX'), 'AKIAIOSFODNN7EXAMPLEX', 'too long for an AWS key id');
@@ -166,6 +178,7 @@ t.test('every rule finishes on 100 kB of input made to make it backtrack', async
     pems: '-----BEGIN PRIVATE KEY-----'.repeat(3_600),
     prefixes: 'ghp_xoxb-AKIAsk_live_'.repeat(4_700),
     base64: 'A/b+'.repeat(25_000) + ' aws',
+    withoutTheirMark: 'sk-'.repeat(33_000),
     emails: 'a.'.repeat(50_000),
     ats: 'a@'.repeat(50_000),
     mixed: 'Bearer 4111 eyJ 1- ://x:y ghp_ '.repeat(3_000),
