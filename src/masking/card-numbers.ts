@@ -73,6 +73,23 @@ function isFraction(run: string, starts: readonly number[], ends: readonly numbe
   return separator === 0x2e || separator === 0x2c;
 }
 
+/** Whether `run` is digits only, ASCII: most runs in logs are (times, ids), and need no grouping. */
+function isOneNumber(run: string): boolean {
+  for (let i = 0; i < run.length; i++) {
+    const c = run.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** Whether ASCII `digits` (13 or more) are a card number: a network's start, its length, Luhn. */
+function isCardNumber(digits: string): boolean {
+  if (digits.length > MAX_CARD_DIGITS || !isCardStart(digits.charCodeAt(0) - 48, digits.charCodeAt(1) - 48, digits.length)) return false;
+  const luhn = new LuhnPrefix();
+  for (let i = 0; i < digits.length; i++) luhn.push(digits.charCodeAt(i) - 48);
+  return luhn.valid;
+}
+
 function lastDigits(text: string, from: number, to: number, count: number): string {
   let kept = '';
   let digits = 0;
@@ -96,6 +113,7 @@ function lastDigits(text: string, from: number, to: number, count: number): stri
  * letter touches the run's first or last group.
  */
 export function maskCardRun(run: string, replacement: string, gluedLeft = false, gluedRight = false): string {
+  if (isOneNumber(run)) return gluedLeft || gluedRight || !isCardNumber(run) ? run : replacement + run.slice(-CARD_DIGITS_KEPT);
   const starts: number[] = [];
   const ends: number[] = [];
   const lengths: number[] = [];

@@ -65,6 +65,8 @@ const TEXT: KeyRule = Object.freeze({ kind: 'text' });
 /** Names judged per policy: at most this many, of at most this many characters (about 1 MB). */
 const MAX_CACHED_NAMES = 4096;
 const MAX_CACHED_NAME_CHARS = 128;
+/** Longer words end no name of two words that the library or an operator would write. */
+const MAX_TAIL_CHARS = 24;
 
 /** `mask_email` wins over `keep_prefix` when a rule has both; a rule with neither masks fully. */
 function toKeyRule(rule: PartialRuleConfig): KeyRule {
@@ -154,7 +156,7 @@ class Policy implements MaskingPolicy {
       ruleFor: (name) => (mayBeName(name) ? this.ruleFor(name) : undefined),
       maskValue: (value, rule) => maskByRule(value, rule, this),
       isCookie: (rule) => rule === COOKIES,
-      endsLongerName: (name) => this.#tails.has(name.toLowerCase()),
+      endsLongerName: (name) => name.length <= MAX_TAIL_CHARS && (this.#tails.has(name) || this.#tails.has(name.toLowerCase())),
     };
     this.#json = {
       ruleFor: (key) => this.ruleFor(key),

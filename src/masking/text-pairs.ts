@@ -181,8 +181,21 @@ function valueAfter(text: string, from: number, runsOn: boolean, cookie: boolean
   return { value: { start: q, end }, next: end };
 }
 
-/** The name that ends at `end` (exclusive), quoted, bracketed or bare; null when there is none. */
-function nameBefore(text: string, end: number): { name: Span; bare: boolean } | null {
+/**
+ * The name found by `nameBefore`. One per scan, reused: a separator's name is read and judged
+ * before any other, so a text full of `a=1` allocates nothing for names it keeps.
+ */
+interface NameSpan {
+  start: number;
+  end: number;
+  bare: boolean;
+}
+
+/**
+ * The name that ends at `end` (exclusive), quoted, bracketed or bare, into `into`; false when
+ * there is none.
+ */
+function nameBefore(text: string, end: number, into: NameSpan): boolean {
   let j = end;
   while (j > 0 && isSpace(text.charCodeAt(j - 1)) && end - j < 16) j--;
   const close = text.charCodeAt(j - 1);
@@ -192,24 +205,31 @@ function nameBefore(text: string, end: number): { name: Span; bare: boolean } | 
     for (let k = nameEnd - 1; k >= limit; k--) {
       const c = text.charCodeAt(k);
       if (c === close) {
-        const start = k + 1;
-        const escapedEnd = text.charCodeAt(nameEnd - 1) === BACKSLASH ? nameEnd - 1 : nameEnd;
-        return start < escapedEnd ? { name: { start, end: escapedEnd }, bare: false } : null;
+        into.start = k + 1;
+        into.end = text.charCodeAt(nameEnd - 1) === BACKSLASH ? nameEnd - 1 : nameEnd;
+        into.bare = false;
+        return into.start < into.end;
       }
-      if (isLineEnd(c)) return null;
+      if (isLineEnd(c)) return false;
     }
-    return null;
+    return false;
   }
   if (close === 0x5d) {
     const open = text.lastIndexOf('[', j - 2);
-    return open >= 0 && j - 1 - open <= MAX_NAME_CHARS && open + 1 < j - 1 ? { name: { start: open + 1, end: j - 1 }, bare: false } : null;
+    into.start = open + 1;
+    into.end = j - 1;
+    into.bare = false;
+    return open >= 0 && j - 1 - open <= MAX_NAME_CHARS && into.start < into.end;
   }
   let k = j;
   while (k > 0 && isNameChar(text.charCodeAt(k - 1))) {
     k--;
-    if (j - k > MAX_NAME_CHARS) return null;
+    if (j - k > MAX_NAME_CHARS) return false;
   }
-  return k < j ? { name: { start: k, end: j }, bare: true } : null;
+  into.start = k;
+  into.end = j;
+  into.bare = true;
+  return k < j;
 }
 
 /** The word before a bare name, for two-word names (`api key: …`); null when there is none. */
@@ -264,6 +284,9 @@ export function maskNamedValues<Rule>(text: string, judge: PairJudge<Rule>): str
 
 type Found<Rule> = { value: Span; next: number; rule: Rule } | null;
 
+/** The scratch of nameBefore: read right after it returns, before anything can reenter. */
+const NAME: NameSpan = { start: 0, end: 0, bare: false };
+
 function separatedValue<Rule>(text: string, at: number, judge: PairJudge<Rule>): Found<Rule> {
   const sep = text.charCodeAt(at);
   const after = text.charCodeAt(at + 1);
@@ -273,12 +296,14 @@ function separatedValue<Rule>(text: string, at: number, judge: PairJudge<Rule>):
   if (sep === 0x3d && (after === 0x3d || text.charCodeAt(at - 1) === 0x3d || text.charCodeAt(at - 1) === 0x21)) return null;
   // `…vE6xCSC= next`: base64 padding, not `name=`; `password= x` with nothing right after `=` is rare.
   if (sep === 0x3d && isNameChar(text.charCodeAt(at - 1)) && (isWhitespace(after) || Number.isNaN(after))) return null;
-  const named = nameBefore(text, at);
-  if (named === null) return null;
-  let rule = judge.ruleFor(text.slice(named.name.start, named.name.end));
-  if (rule === undefined && named.bare && judge.endsLongerName(text.slice(named.name.start, named.name.end))) {
-    const word = wordBefore(text, named.name.start);
-    if (word !== null) rule = judge.ruleFor(`${word} ${text.slice(named.name.start, named.name.end)}`);
+  const named = NAME;
+  if (!nameBefore(text, at, named)) return null;
+  const name = text.slice(named.start, named.end);
+  let rule = judge.ruleFor(name);
+  const { start: nameStart, bare } = named;
+  if (rule === undefined && bare && judge.endsLongerName(name)) {
+    const word = wordBefore(text, nameStart);
+    if (word !== null) rule = judge.ruleFor(`${word} ${name}`);
   }
   if (rule === undefined) return null;
   let from = at + 1;
@@ -289,7 +314,7 @@ function separatedValue<Rule>(text: string, at: number, judge: PairJudge<Rule>):
   // `Failed to verify signature: key rotation in progress` is prose: after `name: ` in the middle
   // of a sentence, a plain word is not a value. At the start of a line or a segment (`{ , ; |`),
   // or with a value that looks like a credential, it is one.
-  if (colon && named.bare && isSpace(after) && !atSegmentStart(text, named.name.start) && isPlainWord(text, value.value.start)) return null;
+  if (colon && bare && isSpace(after) && !atSegmentStart(text, nameStart) && isPlainWord(text, value.value.start)) return null;
   return { ...value, rule };
 }
 

@@ -87,11 +87,16 @@ export const TOKEN_FORMATS: readonly TokenFormat[] = [
   ...formats('private-key', 'MHcCAQEEI MIGkAgEBBDA MC4CAQAwBQYDK2VwBCIEI', '[A-Za-z0-9+/=]+', { keep: 0 }),
 ];
 
-/** The formats by prefix; several share one (`sk-`). */
-export const FORMATS_BY_PREFIX: ReadonlyMap<string, readonly TokenFormat[]> = TOKEN_FORMATS.reduce((byPrefix, format) => {
-  byPrefix.set(format.prefix, [...(byPrefix.get(format.prefix) ?? []), format]);
-  return byPrefix;
-}, new Map<string, TokenFormat[]>());
+/**
+ * The formats to try when the scan matched a prefix: those of that prefix, then those of the
+ * shorter prefixes it begins with (`sk-` for `sk-ant-`), longest first.
+ */
+const CANDIDATES: ReadonlyMap<string, readonly TokenFormat[]> = new Map(
+  [...new Set(TOKEN_FORMATS.map((f) => f.prefix))].map((prefix) => [
+    prefix,
+    TOKEN_FORMATS.filter((f) => prefix.startsWith(f.prefix)).sort((a, b) => b.prefix.length - a.prefix.length),
+  ]),
+);
 
 const escape = (literal: string): string => literal.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
@@ -143,19 +148,16 @@ export interface TokenMatch {
 export function matchToken(text: string, start: number, matched: string, rules: ReadonlySet<RuleId>, resume: { at: number }): TokenMatch | null {
   resume.at = start + matched.length;
   if (start > 0 && isAlphanumeric(text.charCodeAt(start - 1))) return null;
-  for (let length = matched.length; length > 0; length--) {
-    const prefix = matched.slice(0, length);
-    for (const format of FORMATS_BY_PREFIX.get(prefix) ?? []) {
-      if (!rules.has(format.rule)) continue;
-      format.body.lastIndex = start + prefix.length;
-      const body = format.body.exec(text);
-      if (body === null) continue;
-      if (format.holds !== undefined && !body[0].includes(format.holds)) {
-        resume.at = Math.max(resume.at, format.body.lastIndex);
-        continue;
-      }
-      return { end: format.body.lastIndex, keep: (format.keep ?? prefix.length) + (body[1]?.length ?? 0) };
+  for (const format of CANDIDATES.get(matched) ?? []) {
+    if (!rules.has(format.rule)) continue;
+    format.body.lastIndex = start + format.prefix.length;
+    const body = format.body.exec(text);
+    if (body === null) continue;
+    if (format.holds !== undefined && !body[0].includes(format.holds)) {
+      resume.at = Math.max(resume.at, format.body.lastIndex);
+      continue;
     }
+    return { end: format.body.lastIndex, keep: (format.keep ?? format.prefix.length) + (body[1]?.length ?? 0) };
   }
   return null;
 }
