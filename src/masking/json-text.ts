@@ -36,7 +36,6 @@ const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 const HEX4 = /^[0-9a-fA-F]{4}$/;
-const STARTS_AS_JSON = /^[ \t\n\r]*[{[]/;
 
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -273,9 +272,17 @@ class JsonTextMasker<Rule> {
   }
 }
 
+/** Whether `text` starts (after JSON whitespace) with `{` or `[`: what maskJsonText may take. */
+export function startsAsJson(text: string): boolean {
+  let i = 0;
+  while (isSpace(text.charCodeAt(i))) i++;
+  const c = text.charCodeAt(i);
+  return c === OPEN_OBJECT || c === OPEN_ARRAY;
+}
+
 /** `text` masked as JSON when it is a JSON object or array; null when it is not one. */
 export function maskJsonText<Rule>(text: string, judge: JsonJudge<Rule>): string | null {
-  if (!STARTS_AS_JSON.test(text)) return null;
+  if (!startsAsJson(text)) return null;
   try {
     return new JsonTextMasker(text, judge).run();
   } catch (err) {

@@ -19,7 +19,7 @@
 import type { Config, MaskingOverrideConfig, PartialRuleConfig } from '../config/schema.js';
 import { compileCustomPatterns } from './custom-patterns.js';
 import { maskCardNumberValue } from './card-numbers.js';
-import { maskJsonText, type JsonJudge } from './json-text.js';
+import { maskJsonText, startsAsJson, type JsonJudge } from './json-text.js';
 import { LIBRARY_TAILS, libraryKeyRule, mayBeName, nameWords, namesLiteralsToo, phraseOf, trailingPhrases } from './key-names.js';
 import { maskByRule } from './mask-value.js';
 import { NameCache } from './name-cache.js';
@@ -167,7 +167,9 @@ class Policy implements MaskingPolicy {
   }
 
   maskText(text: string): string {
-    return this.#maskWithin(text, { text });
+    const scope = { text };
+    // Most texts are not JSON: they take the short way.
+    return startsAsJson(text) ? this.#maskWithin(text, scope) : this.#maskPlainText(text, scope);
   }
 
   /**
@@ -175,6 +177,7 @@ class Policy implements MaskingPolicy {
    * anchor (an AWS key id) anywhere in the line counts for all of them.
    */
   #maskWithin(text: string, scope: AnchorScope): string {
+    if (!startsAsJson(text)) return this.#maskPlainText(text, scope);
     const outer = this.#scope;
     this.#scope = scope;
     try {
