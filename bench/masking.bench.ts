@@ -16,7 +16,7 @@ import { maskEntry } from '../src/pipeline/mask-entry.js';
 import type { IngestEntry } from '../src/pipeline/types.js';
 import { maskingCorpus } from '../test/fixtures/masking-corpus.js';
 import { evaluateCorpus, maskedOutput, ruleAlone } from '../test/fixtures/masking-corpus-evaluation.js';
-import { perSecond, testConfigForBench } from './bench-config.js';
+import { cpuMicrosPerItem, perSecond, testConfigForBench } from './bench-config.js';
 import type { Scenario } from './run.js';
 
 const SAMPLE = new URL('../../shared/samples/ingest-100.json', import.meta.url);
@@ -103,15 +103,17 @@ export default {
     figures['corpus: secret cases / caught by defaults and alone'] = `${cases} / ${caught}`;
     figures['corpus: ordinary lines'] = evaluated.ordinary;
     figures['corpus: false positives per 10,000 ordinary lines'] = (evaluated.falsePositives.length * 10_000) / evaluated.ordinary;
-    const lines = corpus.ordinary;
-    const lineRate = perSecond(lines.length, () => {
-      for (const c of lines) maskedOutput(c, policy);
-    });
-    figures['corpus: µs per ordinary line or metadata object'] = Number((1e6 / lineRate).toFixed(2));
-    const secretRate = perSecond(corpus.secrets.length, () => {
+    const texts = corpus.ordinary.filter((c) => c.text !== undefined).map((c) => c.text!);
+    const objects = corpus.ordinary.filter((c) => c.metadata !== undefined).map((c) => c.metadata!);
+    figures['corpus: CPU µs per ordinary line of text'] = cpuMicrosPerItem(texts.length, () => {
+      for (const text of texts) policy.maskText(text);
+    }, 2);
+    figures['corpus: CPU µs per ordinary metadata object'] = cpuMicrosPerItem(objects.length, () => {
+      for (const metadata of objects) maskObject(metadata, policy);
+    }, 2);
+    figures['corpus: CPU µs per case with a secret'] = cpuMicrosPerItem(corpus.secrets.length, () => {
       for (const c of corpus.secrets) maskedOutput(c, policy);
-    });
-    figures['corpus: µs per case with a secret'] = Number((1e6 / secretRate).toFixed(2));
+    }, 2);
 
     if (existsSync(SAMPLE)) {
       const entries = (JSON.parse(readFileSync(SAMPLE, 'utf8')) as { entries: IngestEntry[] }).entries;
@@ -124,10 +126,14 @@ export default {
       });
       figures['sample: µs per entry'] = Number((1e6 / maskRate).toFixed(2));
       figures['sample: ns per string'] = Math.round(1e9 / stringRate);
-      figures['sample: µs per metadata object'] = Number(
-        (1e6 / perSecond(entries.length, () => {
-          for (const entry of entries) maskObject(entry.metadata ?? {}, policy);
-        })).toFixed(2),
+      figures['sample: CPU µs per entry'] = cpuMicrosPerItem(entries.length, () => {
+        for (const entry of entries) maskEntry(entry, policy);
+      });
+      figures['sample: CPU ns per string'] = Math.round(
+        1000 *
+          cpuMicrosPerItem(strings.length, () => {
+            for (const text of strings) policy.maskText(text);
+          }),
       );
     } else {
       figures.sample = 'skipped: shared/samples/ingest-100.json is not beside the repository';
