@@ -161,27 +161,26 @@ class Policy implements MaskingPolicy {
     this.#json = {
       ruleFor: (key) => this.ruleFor(key),
       maskByRule: (value, rule) => maskByRule(value, rule, this),
-      maskText: (text) => this.#maskWithin(text, this.#scope ?? { text }),
-      maskNumber: (digits) => this.#maskPlainText(digits, { text: digits }),
+      maskText: (text) => this.#maskWithin(text, this.#scope),
+      maskNumber: (digits) => this.#maskPlainText(digits, undefined),
     };
   }
 
   maskText(text: string): string {
-    const scope = { text };
     // Most texts are not JSON: they take the short way.
-    return startsAsJson(text) ? this.#maskWithin(text, scope) : this.#maskPlainText(text, scope);
+    return startsAsJson(text) ? this.#maskWithin(text, undefined) : this.#maskPlainText(text, undefined);
   }
 
   /**
-   * `text`, part of the text of `scope`: a JSON line's strings are masked one by one, but an
-   * anchor (an AWS key id) anywhere in the line counts for all of them.
+   * `text`, part of the text of `scope` (when it is part of one): a JSON line's strings are
+   * masked one by one, but an anchor (an AWS key id) anywhere in the line counts for all of them.
    */
-  #maskWithin(text: string, scope: AnchorScope): string {
+  #maskWithin(text: string, scope: AnchorScope | undefined): string {
     if (!startsAsJson(text)) return this.#maskPlainText(text, scope);
     const outer = this.#scope;
-    this.#scope = scope;
+    this.#scope = scope ?? { text };
     try {
-      return maskJsonText(text, this.#json) ?? this.#maskPlainText(text, scope);
+      return maskJsonText(text, this.#json) ?? this.#maskPlainText(text, this.#scope);
     } finally {
       this.#scope = outer;
     }
@@ -189,7 +188,7 @@ class Policy implements MaskingPolicy {
 
   maskNumber(value: number): number | string {
     if (!this.rules.has('card-number')) return value;
-    return maskCardNumberValue(value, this.replacement, (digits) => this.#maskPlainText(digits, { text: digits }));
+    return maskCardNumberValue(value, this.replacement, (digits) => this.#maskPlainText(digits, undefined));
   }
 
   ruleFor(key: string): KeyRule | undefined {
@@ -204,7 +203,7 @@ class Policy implements MaskingPolicy {
    * The value rules first: they see whole tokens (a card's four groups, `Bearer: …`), where a
    * named value's end (a space) could cut one; then the named values in what is left.
    */
-  #maskPlainText(text: string, scope: AnchorScope): string {
+  #maskPlainText(text: string, scope: AnchorScope | undefined): string {
     return this.#custom(maskNamedValues(this.#valuePatterns.mask(text, scope), this.#pairs));
   }
 

@@ -253,7 +253,7 @@ function triggerAt(text: string, i: number): 'separator' | 'element' | 'flag' | 
   if (c === 0x3d || c === 0x3a || c === 0xff1a || c === 0xff1d) return 'separator';
   if (c === 0x3c) {
     const next = text.charCodeAt(i + 1);
-    return (next >= 97 && next <= 122) || (next >= 65 && next <= 90) || next === 0x5f ? 'element' : null;
+    return (next >= 97 && next <= 122) || (next >= 65 && next <= 90) || next === 0x5f || (next >= 0x80 && !isWhitespace(next)) ? 'element' : null;
   }
   if (c === 0x2d && (i === 0 || isWhitespace(text.charCodeAt(i - 1)))) {
     const next = text.charCodeAt(text.charCodeAt(i + 1) === 0x2d ? i + 2 : i + 1);

@@ -29,8 +29,11 @@ export interface AnchorScope {
 }
 
 export interface ValuePatterns {
-  /** `text` with the secrets of the value rules masked; `text` itself when there are none. */
-  mask(text: string, scope: AnchorScope): string;
+  /**
+   * `text` with the secrets of the value rules masked; `text` itself when there are none.
+   * `scope`: the text `text` is part of, when it is part of one.
+   */
+  mask(text: string, scope?: AnchorScope): string;
 }
 
 /** `-----BEGIN RSA PRIVATE KEY-----`, `-----BEGIN OPENSSH PRIVATE KEY-----`, `… PGP PRIVATE KEY BLOCK-----`. */
@@ -207,12 +210,12 @@ class ValueRules implements ValuePatterns {
     this.#scan = alternatives.length === 0 ? null : new RegExp(alternatives.join('|'), 'g');
   }
 
-  mask(text: string, scope: AnchorScope): string {
+  mask(text: string, scope?: AnchorScope): string {
     let out = text;
     if (this.#scan !== null && this.#detect!.test(text)) out = this.#maskMatches(text, this.#scan);
     // The anchor first: it is a cheap search for literals, a run of 40 is not. It is looked for in
     // the text as sent, since masking turns an AWS key id into `AKIA****`.
-    if (this.#awsSecrets && (scope.aws ??= AWS_ANCHOR.test(scope.text)) && AWS_SECRET_RUN.test(out)) {
+    if (this.#awsSecrets && (scope === undefined ? AWS_ANCHOR.test(text) : (scope.aws ??= AWS_ANCHOR.test(scope.text))) && AWS_SECRET_RUN.test(out)) {
       out = out.replace(AWS_SECRET, (key) => (!HEX_ONLY.test(key) && entropy(key) >= MIN_SECRET_ENTROPY ? this.#replacement : key));
     }
     return out;

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import t from 'tap';
 import type { MaskingOverrideConfig } from '../../src/config/schema.js';
 import { customPatternProblem } from '../../src/masking/custom-patterns.js';
@@ -125,4 +126,38 @@ t.test('a name of any length is judged by its end', async (t) => {
   t.equal(p.ruleFor(`password_${'y'.repeat(10_000)}`), undefined);
   for (let i = 0; i < 10_000; i++) p.ruleFor(`field_${i}`);
   t.same(p.ruleFor('db_password'), { kind: 'full' }, 'and names are judged right past the cache bound');
+});
+
+t.test('a secret under any spelling of a sensitive name is hidden, in metadata and in text (property)', async (t) => {
+  const p = policy();
+  const names = ['password', 'db_password', 'client_secret', 'access_token', 'api_key', 'x-api-key', 'private_key', 'session_id', 'passwd', 'secret', 'auth_token', 'credentials'];
+  const spelled = fc.tuple(fc.constantFrom(...names), fc.array(fc.constantFrom('lower', 'upper', 'zero-width', 'cyrillic', 'full-width', 'space'), { minLength: 1, maxLength: 3 })).map(([name, ways]) =>
+    ways.reduce((n, way) => {
+      if (way === 'upper') return n.toUpperCase();
+      if (way === 'zero-width') return `${n.slice(0, 2)}\u200b${n.slice(2)}`;
+      if (way === 'cyrillic') return n.replace('a', '\u0430').replace('o', '\u043e');
+      if (way === 'full-width') return [...n].map((c) => (c >= 'a' && c <= 'z' ? String.fromCharCode(c.charCodeAt(0) - 97 + 0xff41) : c)).join('');
+      if (way === 'space') return `${n} `;
+      return n.toLowerCase();
+    }, name),
+  );
+  const secret = fc.stringMatching(/^[A-Za-z0-9!#$%*+\-_.~]{6,30}$/).map((s) => `S3cr${s}`);
+  const shape = fc.constantFrom(
+    (k: string, v: string) => `${k}=${v}`,
+    (k: string, v: string) => `x=1 ${k}=${v} y=2`,
+    (k: string, v: string) => `{"${k}":"${v}"}`,
+    (k: string, v: string) => `payload {"a":1,"${k}": "${v}"} sent`,
+    (k: string, v: string) => `${k}: ${v}`,
+    (k: string, v: string) => `<${k.trim()}>${v}</${k.trim()}>`,
+    (k: string, v: string) => `{'${k}': '${v}'}`,
+  );
+  fc.assert(
+    fc.property(spelled, secret, shape, (name, value, write) => {
+      const text = write(name, value);
+      if (p.maskText(text).includes(value)) throw new Error(`${JSON.stringify(text)} → ${JSON.stringify(p.maskText(text))}`);
+      if (JSON.stringify(maskObject({ outer: { [name]: value } }, p)).includes(value)) throw new Error(`metadata key ${JSON.stringify(name)}`);
+    }),
+    { numRuns: Number(process.env.PROPERTY_RUNS ?? 2000) },
+  );
+  t.pass('2,000 spellings and shapes');
 });
