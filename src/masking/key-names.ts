@@ -28,7 +28,7 @@ import type { RuleId } from './rules.js';
  */
 const MAX_NAME_CHARS = 128;
 /** Longest operator phrase, in words; longer ones match by their last words only. */
-export const MAX_PHRASE_WORDS = 6;
+const MAX_PHRASE_WORDS = 6;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 const enum CharKind {

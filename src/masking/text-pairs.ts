@@ -12,8 +12,8 @@
  *   --password hunter2  -storepass changeit  curl -u user:hunter2  docker login -p hunter2
  *   mysql -phunter2  redis-cli -a hunter2  auth=('user', 'hunter2')
  *
- * Where the value ends: at its closing quote when quoted, at the end of a balanced `{…}` or
- * `[…]`, else at the end of its token (whitespace, `& , ; | ) ] } >`); an Authorization scheme
+ * Where the value ends: at its closing quote when quoted, at the end of a balanced `{…}`, `[…]`
+ * or `(…)`, else at the end of its token (whitespace, `& , ; | ) ] } >`); an Authorization scheme
  * takes the credentials after it (`Basic dXNl…`), a Cookie or Set-Cookie value runs to the end of
  * the line, and after `name: ` (header and YAML style) the value runs on over words to the end of
  * the line, up to the next `name=` or `name:`, since such values may hold spaces.
