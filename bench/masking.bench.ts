@@ -48,10 +48,11 @@ const KEY_RULE_NAMES: Partial<Record<RuleId, string>> = {
 
 /** Inputs made against each rule: its anchor again and again, never completed. */
 function hostileInputs(rule: RuleId): string[] {
-  const common = [fill('a'), fill('a='), fill(': '), fill('"')];
+  const common = [fill('a'), fill('a='), fill(': '), fill('"'), fill(']='), fill('x]: ')];
   const name = KEY_RULE_NAMES[rule];
   if (name !== undefined) {
-    return [...common, fill(`${name}="`), fill(`${name}: x `), fill(`<${name}>`), fill(`--${name} `), `${name}={${fill('[')}`, fill(`${name}=\\"`), `${name}: ${fill('word ')}`, fill(`x ${name}:`)];
+    const commandLines = rule === 'key-password' ? [fill(' -p'), fill('mysql -p '), fill(' -a'), fill('redis-cli -a x ')] : [];
+    return [...common, ...commandLines, fill(`${name}="`), fill(`${name}: x `), fill(`<${name}>`), fill(`--${name} `), `${name}={${fill('[')}`, fill(`${name}=\\"`), `${name}: ${fill('word ')}`, fill(`x ${name}:`)];
   }
   const prefixes = TOKEN_FORMATS.filter((f) => f.rule === rule).map((f) => f.prefix);
   const byRule: Partial<Record<RuleId, string[]>> = {

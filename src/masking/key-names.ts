@@ -192,7 +192,7 @@ export const LIBRARY_TAILS: ReadonlySet<string> = new Set(['key', 'word', 'phras
  */
 const AMBIGUOUS = new Set(['pass', 'auth', 'session']);
 
-/** Whether the head word of `words` is one that also names counts and switches (AMBIGUOUS). */
+/** Whether `words` is one word alone that also names counts and switches (AMBIGUOUS). */
 export function namesLiteralsToo(words: readonly string[]): boolean {
   return words.length === 1 && AMBIGUOUS.has(words[0]!);
 }

@@ -215,11 +215,14 @@ function nameBefore(text: string, end: number, into: NameSpan): boolean {
     return false;
   }
   if (close === 0x5d) {
-    const open = text.lastIndexOf('[', j - 2);
+    // `user[password]=`: the `[` is looked for no further back than a name can be long.
+    let open = j - 2;
+    const limit = Math.max(0, j - 2 - MAX_NAME_CHARS);
+    while (open >= limit && text.charCodeAt(open) !== 0x5b) open--;
     into.start = open + 1;
     into.end = j - 1;
     into.bare = false;
-    return open >= 0 && j - 1 - open <= MAX_NAME_CHARS && into.start < into.end;
+    return open >= limit && into.start < into.end;
   }
   let k = j;
   while (k > 0 && isNameChar(text.charCodeAt(k - 1))) {
@@ -266,10 +269,14 @@ function triggerAt(text: string, i: number): 'separator' | 'element' | 'flag' | 
 export function maskNamedValues<Rule>(text: string, judge: PairJudge<Rule>): string {
   let out = '';
   let copied = 0;
+  let commands: PasswordCommands | undefined;
   for (let i = 0; i < text.length; i++) {
     const trigger = triggerAt(text, i);
     if (trigger === null) continue;
-    const found = trigger === 'element' ? elementValue(text, i, judge) : trigger === 'flag' ? flagValue(text, i, judge) : separatedValue(text, i, judge);
+    let found: Found<Rule>;
+    if (trigger === 'element') found = elementValue(text, i, judge);
+    else if (trigger === 'separator') found = separatedValue(text, i, judge);
+    else found = flagValue(text, i, judge, (commands ??= new PasswordCommands(text)));
     if (found === null) continue;
     const { value, next, rule } = found;
     const raw = text.slice(value.start, value.end);
@@ -361,9 +368,9 @@ function elementValue<Rule>(text: string, at: number, judge: PairJudge<Rule>): F
  * `-u user:password` / `--user user:password` (curl, wget). `--password=hunter2` is a separator
  * like any other.
  */
-function flagValue<Rule>(text: string, at: number, judge: PairJudge<Rule>): Found<Rule> {
+function flagValue<Rule>(text: string, at: number, judge: PairJudge<Rule>, commands: PasswordCommands): Found<Rule> {
   const nameStart = text.charCodeAt(at + 1) === 0x2d ? at + 2 : at + 1;
-  if (nameStart - at === 1 && passwordFlagCommand(text, at, text[nameStart]!)) {
+  if (nameStart - at === 1 && commands.inForce(text[nameStart]!, at)) {
     // MySQL's `-pSecret`, glued to its flag, runs to the next space; `docker login -p Secret`.
     let end = nameStart + 1;
     while (end < text.length && !isWhitespace(text.charCodeAt(end))) end++;
@@ -400,19 +407,49 @@ function passwordValue<Rule>(value: { value: Span; next: number } | null, judge:
  * redis-cli's.
  */
 const PASSWORD_FLAG_COMMANDS: Readonly<Record<string, RegExp>> = {
-  p: /(?:^|[\s;&|(`'"/])(?:docker login|podman login|nerdctl login|sshpass|mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\s/,
-  a: /(?:^|[\s;&|(`'"/])redis-cli\s/,
+  p: /(?:^|[\s;&|(`'"/])(?:docker login|podman login|nerdctl login|sshpass|mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)[ \t]/g,
+  a: /(?:^|[\s;&|(`'"/])redis-cli[ \t]/g,
 };
-/** How far back on its line a command is looked for. */
-const MAX_COMMAND_CHARS = 256;
 
-/** Whether a command whose `-<letter>` takes a password comes before `at` on its line. */
-function passwordFlagCommand(text: string, at: number, letter: string): boolean {
-  const command = PASSWORD_FLAG_COMMANDS[letter];
-  if (command === undefined) return false;
-  let start = at;
-  while (start > 0 && at - start < MAX_COMMAND_CHARS && !isLineEnd(text.charCodeAt(start - 1))) start--;
-  return command.test(text.slice(start, at));
+/**
+ * Where in one text a command of PASSWORD_FLAG_COMMANDS is in force: from the command to the end
+ * of its line. Each letter's commands are found in one pass over the text, when the first flag
+ * of that letter is met, so a text of many `-p` costs no more than one read per letter.
+ */
+class PasswordCommands {
+  readonly #text: string;
+  /** Per letter: start and end of each span, in order, the spans apart. */
+  readonly #spans = new Map<string, number[]>();
+
+  constructor(text: string) {
+    this.#text = text;
+  }
+
+  /** Whether a command that takes a password as `-<letter>` comes before `at` on its line. */
+  inForce(letter: string, at: number): boolean {
+    const command = PASSWORD_FLAG_COMMANDS[letter];
+    if (command === undefined) return false;
+    let spans = this.#spans.get(letter);
+    if (spans === undefined) {
+      spans = [];
+      for (const match of this.#text.matchAll(command)) {
+        const start = match.index + match[0].length;
+        // A command on a line that one before already holds: that span runs to the line's end.
+        if (spans.length > 0 && start <= spans[spans.length - 1]!) continue;
+        spans.push(start, lineEnd(this.#text, start));
+      }
+      this.#spans.set(letter, spans);
+    }
+    // The last span that starts at or before `at`.
+    let low = 0;
+    let high = spans.length / 2;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (spans[2 * mid]! <= at) low = mid + 1;
+      else high = mid;
+    }
+    return low > 0 && at < spans[2 * low - 1]!;
+  }
 }
 
 /** The password of `user:password` at `from`, masked as a password would be; the user is kept. */

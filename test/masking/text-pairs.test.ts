@@ -49,9 +49,13 @@ t.test('passwords on command lines', async (t) => {
     ['sshpass -p hunter2 ssh deploy@host', 'sshpass -p **** ssh deploy@host'],
     ['mysql -u root -phunter2 -h db', 'mysql -u root -p**** -h db'],
     ['keytool -importkeystore -storepass hunter2 -keypass hunter3', 'keytool -importkeystore -storepass **** -keypass ****'],
+    ['$ mysql -u root -phunter2 db; mysqldump -u root -phunter3 db', '$ mysql -u root -p**** db; mysqldump -u root -p**** db'],
+    ['redis-cli -h cache -a hunter2 ping\nssh -p 2222 host', 'redis-cli -h cache -a **** ping\nssh -p 2222 host'],
   ];
   for (const [text, masked] of cases) t.equal(mask(text), masked, text);
-  for (const kept of ['curl -u admin https://api', 'psql -h db -p 5432 -U app', 'ssh -p 2222 host', 'ls -la /tmp', 'git commit -m "fix password check"']) t.equal(mask(kept), kept, kept);
+  for (const kept of ['curl -u admin https://api', 'psql -h db -p 5432 -U app', 'ssh -p 2222 host', 'ls -la /tmp', 'git commit -m "fix password check"', 'ran mysql\npsql -p 5432', 'ran mysql\nls -a /tmp']) {
+    t.equal(mask(kept), kept, kept);
+  }
 });
 
 t.test('where a value ends', async (t) => {
@@ -100,4 +104,15 @@ t.test('prose after `name: ` in mid-sentence is kept, a credential is not', asyn
 t.test('is linear on 100 kB made to make it read back and forth', async (t) => {
   const hostile = ['a='.repeat(50_000), `${'a'.repeat(100_000)}=`, 'password="'.repeat(10_000), '<a'.repeat(50_000), '-- --a '.repeat(14_000), `password={${'['.repeat(100_000)}`, ':'.repeat(100_000), 'x: '.repeat(33_000)];
   for (const text of hostile) t.type(mask(text), 'string');
+});
+
+t.test('finds the `[` of a bracketed name and the command of a one-letter flag in linear time: 1 MB in seconds', async (t) => {
+  // Each `]` once looked back over the whole text for its `[`, and each `-p` over 256 characters
+  // for a command: minutes for a megabyte. Linear, 1 MB takes about a second; 10 s is generous.
+  const hostile = [']='.repeat(500_000), `[${'a]='.repeat(333_000)}`, 'x]: '.repeat(250_000), ' -p'.repeat(333_000), 'mysql -p '.repeat(111_000), ' -a'.repeat(333_000)];
+  for (const text of hostile) {
+    const start = performance.now();
+    t.type(mask(text), 'string');
+    t.ok(performance.now() - start < 10_000, `${JSON.stringify(text.slice(0, 9))}… in ${Math.round(performance.now() - start)} ms`);
+  }
 });
