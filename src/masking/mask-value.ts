@@ -80,14 +80,13 @@ export function maskScalar(value: unknown, policy: MaskingPolicy): unknown {
  */
 function maskMembers(value: Readonly<Record<string, unknown>>, policy: MaskingPolicy, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  /** The rule a `name` member gave the `value` member after it; as json-text.ts reads a line. */
   let named: KeyRule | undefined;
   // for-in with an own check, not Object.keys: no array of keys per object of every entry.
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue;
     const member = value[key];
-    if (NAME_MEMBERS.has(key) && typeof member === 'string') named = policy.ruleFor(member);
-    const rule = policy.ruleFor(key) ?? (named !== undefined && VALUE_MEMBERS.has(key) ? named : undefined);
+    named = namedBy(key, member, policy, named);
+    const rule = memberRule(key, named, policy);
     const masked = rule === undefined ? maskAt(member, policy, depth + 1) : maskByRule(member, rule, policy);
     if (key === '__proto__') Object.defineProperty(out, key, { value: masked, enumerable: true, writable: true, configurable: true });
     else out[key] = masked;
@@ -102,6 +101,20 @@ function maskMembers(value: Readonly<Record<string, unknown>>, policy: MaskingPo
  */
 export const NAME_MEMBERS: ReadonlySet<string> = new Set(['name', 'Name', 'key', 'Key']);
 export const VALUE_MEMBERS: ReadonlySet<string> = new Set(['value', 'Value']);
+
+/**
+ * The rule an object's `name` member gives the `value` members after it, as its members are
+ * read in order: `named` until a `name` member holds a string. Masking a copy and flattening
+ * metadata into Loki pairs (to-loki-entry.ts) both read objects this way.
+ */
+export function namedBy(key: string, member: unknown, policy: MaskingPolicy, named: KeyRule | undefined): KeyRule | undefined {
+  return NAME_MEMBERS.has(key) && typeof member === 'string' ? policy.ruleFor(member) : named;
+}
+
+/** The rule of member `key`: its own name's, else, for a `value` member, the one `named` (namedBy). */
+export function memberRule(key: string, named: KeyRule | undefined, policy: MaskingPolicy): KeyRule | undefined {
+  return policy.ruleFor(key) ?? (named !== undefined && VALUE_MEMBERS.has(key) ? named : undefined);
+}
 
 function maskAt(value: unknown, policy: MaskingPolicy, depth: number): unknown {
   if (typeof value !== 'object' || value === null) return maskScalar(value, policy);

@@ -126,7 +126,7 @@ function nowNs(i: number): string {
 }
 
 function allHidden(): string[] {
-  return [...TEXTS.flatMap((item) => item.hidden), ...KEYS.map((_, i) => keyValue(i)), 'DeepHidden', 'MessageJsonHidden', '617750347659909', 'LabelHidden', 'SmHidden'];
+  return [...TEXTS.flatMap((item) => item.hidden), ...KEYS.map((_, i) => keyValue(i)), 'DeepHidden', 'MessageJsonHidden', '617750347659909', 'LabelHidden', 'SmHidden', 'NamedHidden'];
 }
 
 async function checkDelivered(t: Test, r: Running, expectedEntries: number): Promise<string> {
@@ -146,7 +146,11 @@ t.test('every leak of the issue, through /v1/logs:ingest: message and metadata',
   // several cards mask alike.
   let ms = Date.now() - 1000;
   const base = () => ({ timestamp: new Date(ms++).toISOString(), level: 'ERROR', service: 'payments', env: 'prod' });
-  const metadata: Record<string, unknown> = { ...Object.fromEntries(KEYS.map((key, i) => [key, keyValue(i)])), pan_holder: { pan: 'PAN' } };
+  const metadata: Record<string, unknown> = {
+    ...Object.fromEntries(KEYS.map((key, i) => [key, keyValue(i)])),
+    pan_holder: { pan: 'PAN' },
+    container: { env: [{ name: 'DB_PASSWORD', value: 'NamedHidden-1' }] },
+  };
   // 6177503476599092006 sent as a JSON number: JSON.parse makes it 6177503476599092000.
   const body = `{"entries":[${[
     ...TEXTS.map((item) => JSON.stringify({ ...base(), message: item.text })),
@@ -171,7 +175,8 @@ t.test('every leak of the issue, through the Loki push API: lines, labels and st
   const r = await run(t);
   let deep = '{"password":"DeepHidden","msg":"deep"}';
   for (let i = 0; i < 300; i++) deep = `{"level${i}":[${deep}]}`;
-  const lines = [...TEXTS.map((item) => item.text), KEPT_AS_IS, JSON.stringify(Object.fromEntries(KEYS.map((key, i) => [key, keyValue(i)]))), deep];
+  const named = JSON.stringify({ env: [{ name: 'DB_PASSWORD', value: 'NamedHidden-2' }] });
+  const lines = [...TEXTS.map((item) => item.text), KEPT_AS_IS, JSON.stringify(Object.fromEntries(KEYS.map((key, i) => [key, keyValue(i)]))), named, deep];
   const labels = Object.fromEntries([['app', 'shop'], ...LABEL_KEYS.map((key) => [key, `LabelHidden-${key}`])]);
   const structuredMetadata = Object.fromEntries(LABEL_KEYS.map((key) => [key, `SmHidden-${key}`]));
   const half = Math.ceil(lines.length / 2);

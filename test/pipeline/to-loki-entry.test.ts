@@ -187,10 +187,13 @@ t.test('metadata is masked as it is flattened: keys by rule at any depth, values
   t.equal(parseLabels(out.labels).service, 'api ****1111', 'labels are built from the masked fields');
 });
 
-/** Metadata where secrets are likely: keys the policy masks, card numbers as text and as numbers. */
-const secretKey = fc.oneof(fc.constantFrom('password', 'Token', 'authorization', 'email', 'card_number', 'note', 'user', '0', '__proto__'), fc.string({ maxLength: 6 }));
+/**
+ * Metadata where secrets are likely: keys the policy masks, card numbers as text and as numbers,
+ * objects that name their value (`{"name": "DB_PASSWORD", "value": …}`).
+ */
+const secretKey = fc.oneof(fc.constantFrom('password', 'Token', 'authorization', 'email', 'card_number', 'note', 'user', '0', '__proto__', 'name', 'value', 'Key'), fc.string({ maxLength: 6 }));
 const secretValue = fc.oneof(
-  fc.constantFrom('4111 1111 1111 1111', '4111-1111-1111-1111', 4111111111111111, 'jane.doe@example.com', 'Bearer sk_live_abcdefghijklmnop', 'Basic dXNlcjpwYXNz', ''),
+  fc.constantFrom('4111 1111 1111 1111', '4111-1111-1111-1111', 4111111111111111, 'jane.doe@example.com', 'Bearer sk_live_abcdefghijklmnop', 'Basic dXNlcjpwYXNz', '', 'DB_PASSWORD', 'hunter2'),
   fc.jsonValue({ maxDepth: 2 }),
 );
 const secretMetadata = fc.letrec<{ obj: Record<string, unknown>; value: unknown }>((tie) => ({
