@@ -26,8 +26,17 @@ const MASK = '…';
 const MIN_SCRUBBED_SECRET_LENGTH = 6;
 const MAX_QUOTED_VALUE_LENGTH = 80;
 const NAME_PATTERN = new RegExp(ApiKeySchema.properties.name.pattern ?? '^$');
-/** The user and password of a URL (`//user:password@`), in text that may not be a valid URL. */
-const URL_CREDENTIALS = /\/\/([^/@\s]*)@/g;
+
+/**
+ * The user and password of a URL, in text that may not be a valid URL: what stands between its
+ * `//` and the last `@` after it. A password that breaks the URL holds what ends an authority
+ * (`/`, `?`, `#`, another `@`, a space), so the authority's own end cannot be trusted.
+ */
+function userinfoOf(text: string): { start: number; end: number } | null {
+  const slashes = text.indexOf('//');
+  const at = text.lastIndexOf('@');
+  return slashes < 0 || at < slashes + 2 ? null : { start: slashes + 2, end: at };
+}
 
 export function pointer(segments: readonly string[]): string {
   return segments.map((s) => '/' + s.replace(/~/g, '~0').replace(/\//g, '~1')).join('');
@@ -63,8 +72,11 @@ export function collectSecrets(config: unknown): string[] {
       secrets.push(loki['bearer_token']);
       if (isRecord(loki['basic_auth'])) secrets.push(loki['basic_auth']['password']);
       if (isRecord(loki['headers'])) secrets.push(...Object.values(loki['headers']));
-      if (typeof loki['base_url'] === 'string') {
-        for (const [, userinfo] of loki['base_url'].matchAll(URL_CREDENTIALS)) secrets.push(userinfo, userinfo!.slice(userinfo!.indexOf(':') + 1));
+      const url = loki['base_url'];
+      const span = typeof url === 'string' ? userinfoOf(url) : null;
+      if (span !== null) {
+        const userinfo = (url as string).slice(span.start, span.end);
+        secrets.push(userinfo, userinfo.slice(userinfo.indexOf(':') + 1));
       }
     }
   }
@@ -131,7 +143,8 @@ function typeName(value: unknown): string {
 function shown(value: unknown, secret: boolean): string | undefined {
   if (secret || typeof value === 'object' || value === undefined) return undefined;
   if (typeof value !== 'string') return String(value);
-  const text = value.replace(URL_CREDENTIALS, `//${MASK}@`);
+  const span = userinfoOf(value);
+  const text = span === null ? value : value.slice(0, span.start) + MASK + value.slice(span.end);
   return JSON.stringify(text.length > MAX_QUOTED_VALUE_LENGTH ? text.slice(0, MAX_QUOTED_VALUE_LENGTH) + MASK : text);
 }
 

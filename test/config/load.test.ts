@@ -185,7 +185,7 @@ t.test('log levels: Python names, any case, and debug: true', async (t) => {
 });
 
 t.test('no message shows a token, the admin token or a Loki credential', async (t) => {
-  const secrets = [TOKEN_A, TOKEN_B, ADMIN, 'tok_too_short', 'loki-password-1', 'loki-bearer-12345', 'header-secret-99', 's3cretpass'];
+  const secrets = [TOKEN_A, TOKEN_B, ADMIN, 'tok_too_short', 'loki-password-1', 'loki-bearer-12345', 'header-secret-99', 's3cretpass', 'Sl4shPass', 'At4Pass', 'Sp4cePass'];
   const cases: { name: string; yaml: string; env?: NodeJS.ProcessEnv }[] = [
     { name: 'admin token too short', yaml: 'security:\n  admin_token: tok_too_short\n' },
     { name: 'admin token of the wrong type', yaml: 'security:\n  admin_token: 123456789012345678\n' },
@@ -195,6 +195,9 @@ t.test('no message shows a token, the admin token or a Loki credential', async (
     { name: 'the admin token is an API token', yaml: `security:\n  admin_token: ${TOKEN_A}\n  api_keys:\n    ${TOKEN_A}:\n      name: ${TOKEN_A}\n` },
     { name: 'Loki credentials of the wrong shape', yaml: 'loki:\n  basic_auth:\n    username: 7\n    password: loki-password-1\n    pass: loki-password-1\n  bearer_token: loki-bearer-12345\n  headers:\n    "X Bad": header-secret-99\n' },
     { name: 'a credential in a URL', yaml: 'loki:\n  base_url: "ftp://user:s3cretpass@loki:3100"\n' },
+    { name: 'a credential holding a slash in a URL', yaml: 'loki:\n  base_url: "ftp://user:x/Sl4shPass@loki:3100"\n' },
+    { name: 'a credential holding an @ in a URL', yaml: 'loki:\n  base_url: "ftp://user:x@At4Pass@loki:3100"\n' },
+    { name: 'a credential holding a space in a URL', yaml: 'loki:\n  base_url: "ftp://user:x Sp4cePass@loki:3100"\n' },
     { name: 'tokens in a variable that is not JSON', yaml: '', env: { LOGSTACK_SECURITY_API_KEYS: `{"${TOKEN_A}": {"name": "a"},` } },
     { name: 'a token from a variable that is too short', yaml: '', env: { LOGSTACK_API_KEY_PAY_TOKEN: 'tok_too_short', LOGSTACK_SECURITY_ADMIN_TOKEN: ADMIN, LOGSTACK_WAL_SYNC: 'perhaps' } },
     { name: 'a YAML error on a token line', yaml: `security:\n  api_keys:\n    ${TOKEN_A}: [\n` },
