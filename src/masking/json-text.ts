@@ -62,13 +62,20 @@ class JsonTextMasker<Rule> {
   #i = 0;
   #out = '';
   #copied = 0;
-  /** The open containers, innermost last: true for an object. */
-  readonly #stack: boolean[] = [];
   /**
-   * Per open object, the rule its `name` member gave its `value` member
-   * (`{"name": "DB_PASSWORD", "value": "…"}`); a name after the value is not looked back for.
+   * The open containers, innermost last: 1 for an object, 0 for an array; `#depth` of them. Bytes
+   * that grow by doubling, not a JS array: a text of 100,000 `[` opens 100,000, and an array of
+   * more than 16,000 elements lives in V8's large-object space, where each element cost ten times
+   * as much (the cost of masking stepped up with the depth).
    */
-  readonly #named: Array<Rule | undefined> = [];
+  #kinds = new Uint8Array(64);
+  #depth = 0;
+  /**
+   * By depth, the rule the `name` member of an open object gave its `value` member
+   * (`{"name": "DB_PASSWORD", "value": "…"}`), for the objects that have one; a name after the
+   * value is not looked back for.
+   */
+  readonly #named = new Map<number, Rule | undefined>();
   /** Whether the member being read is a `name` member, whose string value names the `value`. */
   #namesValue = false;
   #covered: Covered<Rule> | undefined;
@@ -88,11 +95,11 @@ class JsonTextMasker<Rule> {
       rule = undefined;
       for (;;) {
         this.#space();
-        if (this.#stack.length === 0) {
+        if (this.#depth === 0) {
           if (this.#i !== s.length) throw NOT_JSON;
           return this.#copied === 0 ? s : this.#out + s.slice(this.#copied);
         }
-        const inObject = this.#stack[this.#stack.length - 1]!;
+        const inObject = this.#kinds[this.#depth - 1] === 1;
         const c = s.charCodeAt(this.#i++);
         if (c === (inObject ? CLOSE_OBJECT : CLOSE_ARRAY)) {
           this.#close();
@@ -125,7 +132,7 @@ class JsonTextMasker<Rule> {
       const key = this.#decoded(start, escaped);
       rule = this.#judge.ruleFor(key);
       this.#namesValue = NAME_MEMBERS.has(key);
-      if (rule === undefined && VALUE_MEMBERS.has(key)) rule = this.#named[this.#stack.length - 1];
+      if (rule === undefined && VALUE_MEMBERS.has(key) && this.#named.size > 0) rule = this.#named.get(this.#depth - 1);
     }
     this.#space();
     if (this.#s.charCodeAt(this.#i++) !== 0x3a) throw NOT_JSON;
@@ -136,8 +143,12 @@ class JsonTextMasker<Rule> {
   /** Opens a container at `#i`; an empty one is closed at once. Returns whether it stays open. */
   #open(isObject: boolean): boolean {
     this.#i++;
-    this.#stack.push(isObject);
-    this.#named[this.#stack.length - 1] = undefined;
+    if (this.#depth === this.#kinds.length) {
+      const grown = new Uint8Array(2 * this.#depth);
+      grown.set(this.#kinds);
+      this.#kinds = grown;
+    }
+    this.#kinds[this.#depth++] = isObject ? 1 : 0;
     this.#namesValue = false;
     this.#space();
     if (this.#s.charCodeAt(this.#i) === (isObject ? CLOSE_OBJECT : CLOSE_ARRAY)) {
@@ -149,9 +160,10 @@ class JsonTextMasker<Rule> {
   }
 
   #close(): void {
-    this.#stack.pop();
+    this.#depth--;
+    if (this.#named.size > 0) this.#named.delete(this.#depth);
     const covered = this.#covered;
-    if (covered !== undefined && this.#stack.length === covered.depth) {
+    if (covered !== undefined && this.#depth === covered.depth) {
       this.#covered = undefined;
       this.#splice(covered.start, this.#i, JSON.stringify(this.#judge.maskByRule(undefined, covered.rule)));
     }
@@ -167,7 +179,7 @@ class JsonTextMasker<Rule> {
       const start = this.#i;
       const c = s.charCodeAt(start);
       if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-        if (rule !== undefined && this.#covered === undefined) this.#covered = { start, rule, depth: this.#stack.length };
+        if (rule !== undefined && this.#covered === undefined) this.#covered = { start, rule, depth: this.#depth };
         if (!this.#open(c === OPEN_OBJECT)) return;
         rule = c === OPEN_OBJECT ? this.#member() : undefined;
         continue;
@@ -187,7 +199,7 @@ class JsonTextMasker<Rule> {
       const escaped = this.#string();
       if (quiet) return;
       const text = this.#decoded(start, escaped);
-      if (namesValue) this.#named[this.#stack.length - 1] = this.#judge.ruleFor(text);
+      if (namesValue) this.#named.set(this.#depth - 1, this.#judge.ruleFor(text));
       const masked = rule === undefined ? this.#judge.maskText(text) : this.#judge.maskByRule(text, rule);
       if (masked !== text) this.#splice(start, this.#i, JSON.stringify(masked));
       return;
