@@ -3,19 +3,19 @@
  * - on the labelled corpus (test/fixtures/masking-corpus.ts): recall per rule, with the defaults
  *   and with the rule alone; false positives per 10,000 ordinary lines; the cost per line;
  * - on the shared sample `ingest-100.json` with the default policy: whole entries and strings;
- * - on 100 kB of text made to make each rule backtrack or read back and forth (its anchors
- *   repeated without their body, unclosed quotes, runs one short of a match): the worst input
- *   of each rule, in ms. Linear rules take about the same on any 100 kB.
+ * - on 100 kB of text made to make each rule backtrack or read back and forth
+ *   (test/fixtures/masking-hostile-inputs.ts): the worst input of each rule, in ms. Linear rules
+ *   take about the same on any 100 kB.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { maskObject } from '../src/masking/mask-value.js';
 import { compileMaskingPolicy, type MaskingPolicy } from '../src/masking/policy.js';
-import { RULE_IDS, type RuleId } from '../src/masking/rules.js';
-import { TOKEN_FORMATS } from '../src/masking/token-formats.js';
+import { RULE_IDS } from '../src/masking/rules.js';
 import { maskEntry } from '../src/pipeline/mask-entry.js';
 import type { IngestEntry } from '../src/pipeline/types.js';
 import { maskingCorpus } from '../test/fixtures/masking-corpus.js';
 import { evaluateCorpus, maskedOutput, ruleAlone } from '../test/fixtures/masking-corpus-evaluation.js';
+import { hostileInputs } from '../test/fixtures/masking-hostile-inputs.js';
 import { cpuMicrosPerItem, perSecond, testConfigForBench } from './bench-config.js';
 import type { Scenario } from './run.js';
 
@@ -26,46 +26,6 @@ function stringsOf(value: unknown, out: string[]): string[] {
   if (typeof value === 'string') out.push(value);
   else if (typeof value === 'object' && value !== null) for (const child of Object.values(value)) stringsOf(child, out);
   return out;
-}
-
-function fill(unit: string): string {
-  return unit.repeat(Math.ceil(HOSTILE_BYTES / unit.length)).slice(0, HOSTILE_BYTES);
-}
-
-/** A name each key rule masks. */
-const KEY_RULE_NAMES: Partial<Record<RuleId, string>> = {
-  'key-password': 'password',
-  'key-secret': 'secret',
-  'key-token': 'token',
-  'key-api-key': 'api key',
-  'key-authorization': 'Authorization',
-  'key-cookie': 'Cookie',
-  'key-session': 'session',
-  'key-credentials': 'creds',
-  'key-signature': 'sig',
-  'key-card-data': 'cvv',
-};
-
-/** Inputs made against each rule: its anchor again and again, never completed. */
-function hostileInputs(rule: RuleId): string[] {
-  const common = [fill('a'), fill('a='), fill(': '), fill('"'), fill(']='), fill('x]: ')];
-  const name = KEY_RULE_NAMES[rule];
-  if (name !== undefined) {
-    const commandLines = rule === 'key-password' ? [fill(' -p'), fill('mysql -p '), fill(' -a'), fill('redis-cli -a x ')] : [];
-    return [...common, ...commandLines, fill(`${name}="`), fill(`${name}: x `), fill(`<${name}>`), fill(`--${name} `), `${name}={${fill('[')}`, fill(`${name}=\\"`), `${name}: ${fill('word ')}`, fill(`x ${name}:`)];
-  }
-  const prefixes = TOKEN_FORMATS.filter((f) => f.rule === rule).map((f) => f.prefix);
-  const byRule: Partial<Record<RuleId, string[]>> = {
-    'card-number': [fill('1'), fill('4111 '), fill('1 '), fill('12-'), fill('4\u200b'), `${fill('4')}a`, fill('0.41111111111111111 ')],
-    'bearer-token': [fill('Bearer '), `Bearer${fill(' ')}`, fill('bearer:'), fill('Bearer a')],
-    'basic-auth': [fill('Basic dXNl '), fill('Basic '), `Basic ${fill('A')}`],
-    jwt: [fill('eyJ'), `eyJa.${fill('b')}`, fill('eyJa.'), fill('xeyJ.')],
-    'url-credentials': [fill('a://b:c'), `x://u:${fill('p')}`, fill('://:@'), fill(':\\/\\/u:')],
-    'private-key': [fill('-----BEGIN PRIVATE KEY-----'), fill('-----BEGIN RSA '), fill('MIIEvQIBADANBgkqhkiG9w0BAQEFAASC ')],
-    'aws-secret-access-key': [`aws ${fill('A/b+')}`, `aws ${fill(`${'A'.repeat(39)} `)}`],
-    'email-address': [fill('a.'), fill('a@'), fill('a@b.'), `${fill('a')}@`],
-  };
-  return [...common, ...(byRule[rule] ?? []), ...prefixes.flatMap((p) => [fill(p), fill(`${p}a `), `${p}${fill('A')}`])];
 }
 
 /** The slowest input, each timed at its best of five runs: the machine's noise only adds. */
@@ -143,11 +103,11 @@ export default {
     let worstRule = '';
     let worstMsOverall = 0;
     for (const rule of RULE_IDS) {
-      const ms = worstMs(compileMaskingPolicy(ruleAlone(masking, rule)), hostileInputs(rule));
+      const ms = worstMs(compileMaskingPolicy(ruleAlone(masking, rule)), hostileInputs(rule, HOSTILE_BYTES));
       figures[`hostile 100 kB, ${rule}: worst ms`] = Number(ms.toFixed(2));
       if (ms > worstMsOverall) [worstRule, worstMsOverall] = [rule, ms];
     }
-    figures['hostile 100 kB, all rules on: worst ms'] = Number(worstMs(compileMaskingPolicy({ ...masking, enabled_rules: [...RULE_IDS] }), RULE_IDS.flatMap(hostileInputs)).toFixed(2));
+    figures['hostile 100 kB, all rules on: worst ms'] = Number(worstMs(compileMaskingPolicy({ ...masking, enabled_rules: [...RULE_IDS] }), RULE_IDS.flatMap((rule) => hostileInputs(rule, HOSTILE_BYTES))).toFixed(2));
     figures['hostile 100 kB: slowest rule alone'] = `${worstRule} (${worstMsOverall.toFixed(2)} ms)`;
     return figures;
   },
