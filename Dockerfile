@@ -19,8 +19,9 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# `npm ci` runs the `prepare` script, which compiles src/ into dist/ (and sets up the test runner); the compiler and the other
-# dev dependencies are then pruned so the runtime stage copies only what runs.
+# `npm ci` runs the `prepare` script, which compiles src/ into dist/ (and sets up the test
+# runner); the compiler and the other dev dependencies, the `node` package among them, are then
+# pruned so the runtime stage copies only what runs, on the image's own Node 24.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --no-audit --no-fund \
  && npm prune --omit=dev --no-audit --no-fund
@@ -48,8 +49,9 @@ USER 10001:10001
 VOLUME /var/lib/logstack/wal
 EXPOSE 8000
 # Liveness only (/healthz never fails for Loki or the disk). Slim images have no curl; Node has fetch.
+# HTTPS first (server.tls; the certificate is not verified, as the kubelet's probes do not), else HTTP.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.LOGSTACK_PORT || process.env.LOGSTACK_SERVER_PORT || 8000) + '/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "const o = { host: '127.0.0.1', port: process.env.LOGSTACK_PORT || process.env.LOGSTACK_SERVER_PORT || 8000, path: '/healthz' }; const done = (r) => process.exit(r.statusCode === 200 ? 0 : 1); require('https').get({ ...o, rejectUnauthorized: false }, done).on('error', () => require('http').get(o, done).on('error', () => process.exit(1)))"]
 # SIGTERM drains (server.shutdown_timeout_seconds, default 30 s): give `docker stop -t` more than that.
 STOPSIGNAL SIGTERM
 # Run through its first line, which holds the node flags LogStack is measured with.

@@ -88,7 +88,7 @@ export async function startService(opts: { lokiUrl: string; loki?: Record<string
 
 /** The shared sample batch with timestamps moved to now (keeping their spacing), as a body. */
 export function sampleBody(): { body: string; entries: number } {
-  const file = new URL('../../shared/samples/ingest-100.json', import.meta.url);
+  const file = new URL('../test/fixtures/samples/ingest-100.json', import.meta.url);
   const sample = JSON.parse(readFileSync(file, 'utf8')) as { entries: Array<{ timestamp: string }> };
   const first = Date.parse(sample.entries[0]!.timestamp);
   const base = Date.now() - 60_000;

@@ -32,8 +32,9 @@ export const ERRORS = Object.freeze({
   HTTP_BAD_ENCODING: spec('LOGSTACK_ERR_HTTP_BAD_ENCODING', 'invalid_content_encoding', 400, 'The body could not be decompressed: %s'),
   HTTP_BAD_REQUEST: spec('LOGSTACK_ERR_HTTP_BAD_REQUEST', 'bad_request', 400, '%s'),
   HTTP_HEADERS_TOO_LARGE: spec('LOGSTACK_ERR_HTTP_HEADERS_TOO_LARGE', 'headers_too_large', 431, 'The request line and headers are larger than the server accepts'),
-  HTTP_REQUEST_TIMEOUT: spec('LOGSTACK_ERR_HTTP_REQUEST_TIMEOUT', 'request_timeout', 408, 'The body did not arrive in time'),
+  HTTP_REQUEST_TIMEOUT: spec('LOGSTACK_ERR_HTTP_REQUEST_TIMEOUT', 'request_timeout', 408, 'The request did not arrive in time (server.request_timeout_seconds)'),
   HTTP_RATE_LIMITED: spec('LOGSTACK_ERR_HTTP_RATE_LIMITED', 'rate_limit_exceeded', 429, 'Rate limit of token %s exceeded; retry after %s s'),
+  HTTP_BUSY: spec('LOGSTACK_ERR_HTTP_BUSY', 'server_busy', 503, 'LogStack holds as many request bodies as it may at once (limits.max_body_bytes_in_flight); retry after %s s'),
   HTTP_SHUTTING_DOWN: spec('LOGSTACK_ERR_HTTP_SHUTTING_DOWN', 'shutting_down', 503, 'LogStack is shutting down; retry on another instance'),
   HTTP_INTERNAL: spec('LOGSTACK_ERR_HTTP_INTERNAL', 'internal_error', 500, 'Internal error; see the logs for request %s'),
 
@@ -47,7 +48,14 @@ export const ERRORS = Object.freeze({
   LOKI_PUSH_UNSUPPORTED_MEDIA_TYPE: spec('LOGSTACK_ERR_LOKI_PUSH_UNSUPPORTED_MEDIA_TYPE', 'unsupported_media_type', 415, 'Content-Type %s is not supported; send application/x-protobuf (snappy) or application/json'),
   LOKI_PUSH_UNSUPPORTED_ENCODING: spec('LOGSTACK_ERR_LOKI_PUSH_UNSUPPORTED_ENCODING', 'unsupported_content_encoding', 415, 'Content-Encoding %s is not supported with %s; send %s'),
   LOKI_PUSH_UNDECODABLE: spec('LOGSTACK_ERR_LOKI_PUSH_UNDECODABLE', 'invalid_push_body', 400, 'The body is not a Loki push request: %s'),
+  LOKI_PUSH_TOO_MANY_ENTRIES: spec('LOGSTACK_ERR_LOKI_PUSH_TOO_MANY_ENTRIES', 'too_many_entries', 413, 'The push has more than %s entries (loki_push.max_entries_per_push); send smaller batches'),
+  LOKI_PUSH_TOO_MANY_STREAMS: spec('LOGSTACK_ERR_LOKI_PUSH_TOO_MANY_STREAMS', 'too_many_streams', 413, 'The push has more than %s streams (loki_push.max_streams_per_push); send smaller batches'),
   LOKI_PUSH_INVALID: spec('LOGSTACK_ERR_LOKI_PUSH_INVALID', 'validation_failed', 400, '%s of %s entries are invalid; nothing of the push was written'),
+
+  // --- OTLP/HTTP -------------------------------------------------------------------------------
+  OTLP_UNSUPPORTED_MEDIA_TYPE: spec('LOGSTACK_ERR_OTLP_UNSUPPORTED_MEDIA_TYPE', 'unsupported_media_type', 415, 'Content-Type %s is not supported; send application/x-protobuf or application/json'),
+  OTLP_UNDECODABLE: spec('LOGSTACK_ERR_OTLP_UNDECODABLE', 'invalid_otlp_body', 400, 'The body is not an OTLP logs export request: %s'),
+  OTLP_TOO_MANY_RECORDS: spec('LOGSTACK_ERR_OTLP_TOO_MANY_RECORDS', 'too_many_entries', 413, 'The request has more than %s log records (otlp.max_log_records); send smaller batches'),
 
   // --- WAL ----------------------------------------------------------------------------------
   WAL_QUOTA_EXCEEDED: spec('LOGSTACK_ERR_WAL_QUOTA_EXCEEDED', 'wal_quota_exceeded', 429, 'The WAL of token %s is full (%s of %s bytes); accepted data is kept, retry when it drains'),

@@ -4,21 +4,29 @@
  * stops accepting and lets requests in flight get their 202, the forwarder drains for a
  * bounded time, then the WAL closes and releases its lock.
  *
+ * While running, `reload` applies a new configuration through the components' seams
+ * (src/config/reload.ts), and HTTPS certificates follow their files (src/tls/tls-listener.ts).
+ *
  * Lifecycle: new → starting → running → stopping → stopped; `stop` runs once.
  */
 import { join } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { ConfigReloader, type ReloadOutcome } from './config/reload.js';
 import type { Config } from './config/schema.js';
 import { createDeliveryThread, type DeliveryThreadHandle } from './forwarder/delivery-thread.js';
 import { Forwarder, type ForwarderObserver } from './forwarder/forwarder.js';
 import { createLokiHealth, type LokiHealth } from './forwarder/loki-health.js';
 import { lokiEndpoints } from './forwarder/loki-url.js';
 import { buildApp } from './http/app.js';
+import { buildEdgeSettings, liveEdgeSettings } from './http/edge-settings.js';
+import { createRateLimits } from './http/rate-limit.js';
 import { walReadiness, type ReadinessCheck } from './http/readiness.js';
 import { forwarderMetrics } from './observability/forwarder-metrics.js';
 import { createMetrics, walObserver, type Metrics } from './observability/metrics.js';
-import { createIngestPipeline } from './pipeline/ingest-pipeline.js';
+import { TlsListener } from './tls/tls-listener.js';
+import type { TlsMaterial } from './tls/tls-material.js';
 import { createDiskWalStore } from './wal/disk-wal-store.js';
 import { tokenDirName } from './wal/token-dir.js';
 import type { WalObserver, WalStore } from './wal/types.js';
@@ -29,6 +37,10 @@ export interface ServiceOptions {
   readonly version: string;
   /** /readyz fails when a token with work has seen no push answer for this long (ms); max(60 s, 3 × loki.timeout_seconds) by default. */
   readonly stallBoundMs?: number;
+  /** How often files the configuration names (certificates, keys) are checked for changes (ms). */
+  readonly filePollIntervalMs?: number;
+  /** How to read the configuration again, for `reload` and `server.reload_on_change`; no reload without it. */
+  readonly reload?: { readonly load: () => Config; readonly configFile: string };
 }
 
 export type ServiceState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -82,13 +94,34 @@ export class LogstackService {
   readonly #lokiHealth: LokiHealth;
   readonly forwarder: Forwarder;
   readonly app: FastifyInstance;
+  /** HTTPS, when `server.tls` has a certificate. */
+  readonly #tls: TlsListener | null;
+  readonly #reloader: ConfigReloader | null;
   #state: ServiceState = 'new';
   #stopping: Promise<void> | null = null;
 
+  /** Throws CONFIG_INVALID when the files of `server.tls` are unusable. */
   constructor(opts: ServiceOptions) {
     this.#opts = opts;
     const { config, logger } = opts;
     this.metrics = createMetrics();
+    const served = (material: TlsMaterial) => this.metrics.tlsCertificateExpiry.set(material.certificate.validToDate.getTime() / 1000);
+    this.#tls =
+      config.server.tls.cert_file === undefined
+        ? null
+        : new TlsListener({
+            tls: config.server.tls,
+            logger,
+            pollIntervalMs: opts.filePollIntervalMs,
+            onReload: (ok, material) => {
+              this.metrics.tlsLastReloadSuccessful.set(ok ? 1 : 0);
+              if (material !== null) served(material);
+            },
+          });
+    if (this.#tls !== null) {
+      this.metrics.tlsLastReloadSuccessful.set(1);
+      served(this.#tls.material);
+    }
     const keys = Object.values(config.security.api_keys);
     const tenantOf = new Map(keys.map((k) => [k.name, k.tenant]));
     const quotaOf = new Map(keys.map((k) => [k.name, k.wal_quota_bytes ?? config.wal.token_wal_quota_bytes]));
@@ -128,9 +161,21 @@ export class LogstackService {
       deadLetterDir: (name) => join(config.wal.wal_root_path, tokenDirName(name), 'dead-letter'),
       observer: bothObservers(metricsObserver, forwarderLogObserver(logger)),
     });
+    const edge = liveEdgeSettings(buildEdgeSettings(config));
+    const rateLimits = createRateLimits(config.security);
+    this.#reloader =
+      opts.reload === undefined
+        ? null
+        : new ConfigReloader({
+            running: config,
+            load: opts.reload.load,
+            seams: { edge, rateLimits, wal: this.wal, forwarder: this.forwarder, logger },
+            metrics: this.metrics,
+          });
     this.app = buildApp({
       config,
-      pipeline: createIngestPipeline(config),
+      settings: edge,
+      rateLimits,
       wal: this.wal,
       metrics: this.metrics,
       logger,
@@ -146,11 +191,22 @@ export class LogstackService {
         deadLetters: () => this.forwarder.deadLetters(),
         replayDeadLetters: (token) => this.forwarder.replayDeadLetters(token),
       },
+      ...(this.#tls === null ? {} : { https: this.#tls.serverOptions }),
     });
   }
 
   get state(): ServiceState {
     return this.#state;
+  }
+
+  /**
+   * Reads the configuration again and applies what can change while running (see
+   * src/config/reload.ts). Refused unless running.
+   */
+  async reload(trigger: string): Promise<ReloadOutcome> {
+    if (this.#reloader === null) throw new TypeError('this service was built without a way to reload its configuration');
+    if (this.#state !== 'running') return { ok: false, reason: `the service is ${this.#state}` };
+    return this.#reloader.reload(trigger);
   }
 
   #forwarderReadiness(): ReadinessCheck {
@@ -197,7 +253,10 @@ export class LogstackService {
     try {
       await Promise.all([this.wal.open(), this.#delivery.start()]);
       await this.forwarder.start();
+      // Before the first connection can arrive. An HTTPS server: buildApp was given the TLS listener's options.
+      this.#tls?.attach(this.app.server as unknown as TlsServer);
       const address = await this.app.listen({ host: config.server.host, port: config.server.port });
+      if (this.#opts.reload !== undefined) this.#reloader?.watch(this.#opts.reload.configFile, this.#opts.filePollIntervalMs);
       this.#state = 'running';
       logger.info({ address, node: process.version, wal: config.wal.wal_root_path, loki: this.#lokiPushUrl, tokens: this.wal.tokens().map((t) => t.name) }, 'LogStack is serving');
       void this.#lokiHealth.check().then((r) => {
@@ -222,6 +281,8 @@ export class LogstackService {
   }
 
   async #shutdown(drainMs: number): Promise<void> {
+    this.#tls?.close();
+    this.#reloader?.close();
     await this.app.close();
     await this.forwarder.stop(drainMs);
     await this.#delivery.close();

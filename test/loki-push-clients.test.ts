@@ -69,12 +69,18 @@ function luhnValid(digits: string): boolean {
 }
 
 /**
+ * The tests' clock, read once: a client's entries sent to Loki and to LogStack must carry the
+ * same times to compare, and on a busy machine the two sends may fall in different seconds.
+ */
+const RECENT_BASE_MS = Math.floor(Date.now() / 1000) * 1000 - 5000;
+
+/**
  * Milliseconds since the epoch of a few seconds ago. An epoch in milliseconds has 13 digits, as
  * the shortest card numbers, and one in ten passes Luhn: in a JSON line (pino's `time`) the
  * card pattern would mask it, so these times are chosen to fail Luhn and keep the lines comparable.
  */
 function recentMs(i: number): number {
-  let ms = Math.floor(Date.now() / 1000) * 1000 - 5000 + i * 7;
+  let ms = RECENT_BASE_MS + i * 7;
   while (luhnValid(String(ms))) ms++;
   return ms;
 }

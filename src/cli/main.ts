@@ -1,12 +1,16 @@
 /**
  * `logstack serve [--config FILE]`: load and validate the configuration, start the service,
- * stop it gracefully on SIGTERM/SIGINT. A second signal exits at once: everything acknowledged
- * is already fsync'd, so nothing acknowledged is lost by not draining.
+ * reload its configuration on SIGHUP, stop it gracefully on SIGTERM/SIGINT. A second stop signal
+ * exits at once: everything acknowledged is already fsync'd, so nothing acknowledged is lost by
+ * not draining.
+ * `logstack wal …` reads a WAL; `logstack flush | status | dead-letters` ask a running service.
  */
 import { createRequire } from 'node:module';
+import { resolveConfigPath } from '../config/env-overrides.js';
 import { loadConfig, pinoLevel } from '../config/load.js';
 import { isLogstackError } from '../errors.js';
 import { createLogger } from '../observability/logger.js';
+import { ADMIN_USAGE, adminCommand } from './admin-commands.js';
 import { applyHeapPolicy } from './heap-policy.js';
 import { walCommand } from './wal-commands.js';
 
@@ -14,10 +18,14 @@ const USAGE = `Usage: logstack <command>
 
 Commands:
   serve [--config FILE]   run the service (FILE, else $LOGSTACK_CONFIG, else ./config.yaml)
+  flush                   deliver now; --wait until delivered (a preStop hook, a scale-down)
+  status                  per key: backlog, oldest unshipped entry, delivery, dead letters
+  dead-letters            entries Loki refused for good; --replay requeues them
   wal verify|stat|dump    inspect a WAL, read-only, also while the service runs (logstack wal help)
   help                    show this text
   version                 print the version
-`;
+
+${ADMIN_USAGE}`;
 
 export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -56,7 +64,21 @@ async function serve(args: string[]): Promise<number> {
   const logger = createLogger({ level: pinoLevel(config) });
   // Loaded here, not at the top: `logstack wal …` needs none of the service and starts faster.
   const { LogstackService } = await import('../service.js');
-  const service = new LogstackService({ config, logger, version: VERSION });
+  let built;
+  try {
+    // The files the configuration names (server.tls) are read here: unusable ones are a bad configuration too.
+    built = new LogstackService({
+      config,
+      logger,
+      version: VERSION,
+      reload: { load: () => loadConfig({ file: parsed.config, env: process.env }), configFile: resolveConfigPath(parsed.config, process.env).path },
+    });
+  } catch (err) {
+    if (!isLogstackError(err)) throw err;
+    process.stderr.write(`logstack: ${err.message}\n`);
+    return 78;
+  }
+  const service = built;
   try {
     await service.start();
   } catch (err) {
@@ -89,6 +111,8 @@ async function serve(args: string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // As Prometheus, Alertmanager and nginx do: the outcome is logged and in the metrics.
+    process.on('SIGHUP', () => void service.reload('SIGHUP'));
   });
 }
 
@@ -99,6 +123,14 @@ export async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case 'wal':
       return walCommand(rest);
+    case 'flush':
+    case 'status':
+    case 'dead-letters':
+      return adminCommand(command, rest, {
+        stdout: (text) => void process.stdout.write(text),
+        stderr: (text) => void process.stderr.write(text),
+        env: process.env,
+      });
     case 'version':
     case '--version':
       process.stdout.write(`${VERSION}\n`);

@@ -13,6 +13,7 @@ import { HEADER_BYTES } from '../wal/segment-format.js';
 import type { WalPosition } from '../wal/types.js';
 import { backlogOf, isLockHeld, locateWal, resumePosition, snapshotToken, walkRecords, type TokenSnapshot, type WalEvent, type WalLocation } from '../wal/wal-inspector.js';
 import { verifyToken, type SegmentCheck, type TokenVerification } from '../wal/wal-verification.js';
+import { formatAge, formatBytes } from './text-format.js';
 
 const WAL_USAGE = `Usage: logstack wal <command> DIR [options]
 
@@ -83,26 +84,6 @@ function parseArgs(command: Command, args: readonly string[]): WalArgs | string 
   }
   if (dir === null) return `wal ${command} needs a WAL directory`;
   return { dir, ...out };
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
-}
-
-function formatAge(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
 
 function lockLine(root: string, lockHeld: boolean): string {
@@ -180,7 +161,7 @@ async function deadLetterEntries(tokenDir: string): Promise<number> {
   // open() only reads the files; the quota matters to writes, which never happen here.
   const store = new DeadLetterStore(join(tokenDir, 'dead-letter'), Number.POSITIVE_INFINITY);
   await store.open();
-  return store.entries;
+  return store.count();
 }
 
 interface TokenStat {

@@ -66,12 +66,13 @@ export function collectSecrets(config: unknown): string[] {
     const { security, loki } = config;
     if (isRecord(security)) {
       secrets.push(security['admin_token']);
-      if (isRecord(security['api_keys'])) secrets.push(...Object.keys(security['api_keys']));
+      // A loop, not push(...keys): a spread of a list as long as the config is long can overflow the stack.
+      if (isRecord(security['api_keys'])) for (const token of Object.keys(security['api_keys'])) secrets.push(token);
     }
     if (isRecord(loki)) {
       secrets.push(loki['bearer_token']);
       if (isRecord(loki['basic_auth'])) secrets.push(loki['basic_auth']['password']);
-      if (isRecord(loki['headers'])) secrets.push(...Object.values(loki['headers']));
+      if (isRecord(loki['headers'])) for (const value of Object.values(loki['headers'])) secrets.push(value);
       const url = loki['base_url'];
       const span = typeof url === 'string' ? userinfoOf(url) : null;
       if (span !== null) {
@@ -91,14 +92,16 @@ function scrubSecrets(text: string, secrets: readonly string[]): string {
 }
 
 /**
- * An API key by its name when it has a usable one, else by its place among the keys (`#2`,
- * counted from 1): the token is the secret, and not even its first characters are shown.
+ * An API key of the map `keys` by its name when it has a usable one, else by its place among
+ * the keys (`[#2]`, counted from 1): the token is the secret, and not even its first characters
+ * are shown, since messages reach logs.
  */
-export function apiKeyLabel(token: string, key: unknown, apiKeys: unknown): string {
+export function apiKeyLabel(token: string, keys: unknown): string {
+  const key = isRecord(keys) ? keys[token] : undefined;
   const name = isRecord(key) ? key['name'] : undefined;
   const usable = typeof name === 'string' && NAME_PATTERN.test(name) && name !== '.' && name !== '..';
   if (usable) return `[${name}]`;
-  const position = isRecord(apiKeys) ? Object.keys(apiKeys).indexOf(token) : -1;
+  const position = isRecord(keys) ? Object.keys(keys).indexOf(token) : -1;
   return position < 0 ? `[${MASK}]` : `[#${position + 1}]`;
 }
 
@@ -110,7 +113,7 @@ function displayPath(segments: readonly string[], config: unknown): string {
     const parent = node;
     node = isRecord(parent) || Array.isArray(parent) ? (parent as Record<string, unknown>)[segment] : undefined;
     if (Array.isArray(parent) && /^\d+$/.test(segment)) out += `[${segment}]`;
-    else if (i === 2 && segments[0] === 'security' && segments[1] === 'api_keys') out += apiKeyLabel(segment, node, parent);
+    else if (i === 2 && segments[0] === 'security' && segments[1] === 'api_keys') out += apiKeyLabel(segment, parent);
     else out += (out === '' ? '' : '.') + segment;
   });
   return out === '' ? '(root)' : out;

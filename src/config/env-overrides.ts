@@ -153,7 +153,7 @@ export function listEnvVars(): EnvVar[] {
     ...BINDINGS.flatMap(({ names, segments, schema }) =>
       names.map((name, i) => ({ name, path: dotted(segments), format: formatOf(schema), ...(i > 0 ? { aliasOf: names[0] } : {}) })),
     ),
-    { name: `${API_KEY_PREFIX}{ID}_TOKEN`, path: `${dotted(API_KEYS_PATH)}.<token>`, format: 'string (required)' },
+    { name: `${API_KEY_PREFIX}{ID}_TOKEN`, path: `${dotted(API_KEYS_PATH)}.<token>`, format: 'string (this or TOKEN_FILE required)' },
     ...[...API_KEY_FIELDS].map(([field, { property, schema }]) => ({
       name: `${API_KEY_PREFIX}{ID}_${field}`,
       path: `${dotted(API_KEYS_PATH)}.<token>.${property}`,
@@ -241,10 +241,16 @@ function applyIndividualKeys(config: Record<string, unknown>, env: NodeJS.Proces
   const individual = readIndividualKeys(env, problems);
   const complete: { token: string; key: Record<string, unknown>; source: string }[] = [];
   const tokenOwner = new Map<string, string>();
-  for (const { id, token, fields } of individual) {
+  for (const { id, token: value, fields } of individual) {
     const source = `${API_KEY_PREFIX}${id}_*`;
+    if (value !== undefined && fields['token_file'] !== undefined) {
+      problems.push({ path: `${API_KEY_PREFIX}${id}_TOKEN, ${API_KEY_PREFIX}${id}_TOKEN_FILE`, message: 'both give the token of the key; set one of them' });
+      continue;
+    }
+    // Listed under its variable's name until secret-files.ts reads the file.
+    const token = value ?? (fields['token_file'] === undefined ? undefined : `${API_KEY_PREFIX}${id}_TOKEN_FILE`);
     if (token === undefined) {
-      problems.push({ path: `${API_KEY_PREFIX}${id}_TOKEN`, message: `is required: other ${source} variables are set` });
+      problems.push({ path: `${API_KEY_PREFIX}${id}_TOKEN`, message: `is required (or ${API_KEY_PREFIX}${id}_TOKEN_FILE): other ${source} variables are set` });
       continue;
     }
     const owner = tokenOwner.get(token);

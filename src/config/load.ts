@@ -12,7 +12,8 @@ import { logstackError } from '../errors.js';
 import { customPatternProblem } from '../masking/custom-patterns.js';
 import { apiKeyLabel, collectSecrets, configInvalid, pointer, problemsFromAjv, type ConfigProblem, type ValueSources } from './config-error.js';
 import { applyEnvOverrides, resolveConfigPath, type ConfigFileChoice } from './env-overrides.js';
-import { ConfigSchema, type Config } from './schema.js';
+import { resolveSecretFiles } from './secret-files.js';
+import { ConfigSchema, type ApiKeyConfig, type Config } from './schema.js';
 
 export interface LoadConfigOptions {
   /** The file named on the command line (`--config`); else LOGSTACK_CONFIG, else ./config.yaml. */
@@ -83,31 +84,54 @@ function validator(): ValidateFunction<Config> {
   return compiled;
 }
 
+/**
+ * What a key's name stands for, whichever of its tokens a request brings: its WAL, bucket,
+ * masking, tenant and certificate. Two tokens of one name (a rotation) must agree on these.
+ */
+const PER_NAME: readonly (keyof ApiKeyConfig)[] = ['tenant', 'masking', 'rate_limit_rps', 'rate_limit_burst', 'wal_quota_bytes', 'client_subject'];
+
 function apiKeyProblems(config: Config, sources: ValueSources): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const keys = config.security.api_keys;
   const tokensByName = new Map<string, string[]>();
   for (const [token, key] of Object.entries(keys)) {
     if (key.name === '.' || key.name === '..') {
-      problems.push({ path: `security.api_keys${apiKeyLabel(token, key, keys)}.name`, message: 'must not be "." or "..": the name becomes a directory' });
+      problems.push({ path: `security.api_keys${apiKeyLabel(token, keys)}.name`, message: 'must not be "." or "..": the name becomes a directory' });
     }
     const name = key.name.toLowerCase();
     tokensByName.set(name, [...(tokensByName.get(name) ?? []), token]);
   }
   for (const tokens of tokensByName.values()) {
     if (tokens.length < 2) continue;
-    const spellings = [...new Set(tokens.map((t) => JSON.stringify(keys[t]?.name)))].join(' and ');
+    const spellings = [...new Set(tokens.map((t) => JSON.stringify(keys[t]?.name)))];
     const from = [...new Set(tokens.map((t) => sources.get(pointer(['security', 'api_keys', t])) ?? 'the file'))].join(', ');
-    problems.push({
-      path: 'security.api_keys',
-      message: `${tokens.length} keys are named ${spellings} (from ${from}); names must be unique, ignoring case: a name is a WAL directory and a metrics label`,
-    });
+    if (spellings.length > 1) {
+      problems.push({
+        path: 'security.api_keys',
+        message: `${tokens.length} keys are named ${spellings.join(' and ')} (from ${from}); a name is a WAL directory and a metrics label, so its spellings must not differ only in case`,
+      });
+      continue;
+    }
+    const [first, ...others] = tokens.map((t) => keys[t]!);
+    const differing = PER_NAME.filter((field) => others.some((other) => JSON.stringify(other[field]) !== JSON.stringify(first![field])));
+    if (differing.length > 0) {
+      problems.push({
+        path: 'security.api_keys',
+        message: `${tokens.length} keys are named ${spellings[0]} (from ${from}) with different ${differing.join(', ')}; tokens of one name are one key (a rotation) and must agree on all but active and description`,
+      });
+    }
   }
   const admin = config.security.admin_token;
   if (admin !== undefined && Object.hasOwn(keys, admin)) {
-    problems.push({ path: 'security.admin_token', message: `must differ from every API token; it is the token of security.api_keys${apiKeyLabel(admin, keys[admin], keys)}` });
+    problems.push({ path: 'security.admin_token', message: `must differ from every API token; it is the token of security.api_keys${apiKeyLabel(admin, keys)}` });
   }
   return problems;
+}
+
+function limitProblems({ limits }: Config): ConfigProblem[] {
+  if (limits.max_body_bytes_in_flight >= limits.max_body_bytes) return [];
+  // Otherwise a body of the largest size allowed could never be read.
+  return [{ path: 'limits.max_body_bytes_in_flight', message: `must be >= limits.max_body_bytes (got ${limits.max_body_bytes_in_flight} < ${limits.max_body_bytes})` }];
 }
 
 function lokiProblems({ loki }: Config): ConfigProblem[] {
@@ -141,6 +165,38 @@ function maskingProblems({ masking }: Config): ConfigProblem[] {
   });
 }
 
+function tlsProblems({ server, security }: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const tls = server.tls;
+  if ((tls.cert_file === undefined) !== (tls.key_file === undefined)) {
+    problems.push({ path: 'server.tls', message: 'cert_file and key_file go together: HTTPS needs both' });
+  }
+  const mutual = tls.client_auth !== 'none';
+  if (tls.cert_file === undefined && (mutual || tls.client_ca_file !== undefined)) {
+    problems.push({ path: 'server.tls', message: 'client_auth and client_ca_file need cert_file and key_file: client certificates are asked for in a TLS handshake' });
+  }
+  if (mutual && tls.client_ca_file === undefined) {
+    problems.push({ path: 'server.tls.client_ca_file', message: `is required with client_auth ${tls.client_auth}: it says which client certificates are accepted` });
+  }
+  if (!mutual && tls.client_ca_file !== undefined) {
+    problems.push({ path: 'server.tls.client_auth', message: 'is none, so client_ca_file is not used; set client_auth to request or require' });
+  }
+  for (const [token, key] of Object.entries(security.api_keys)) {
+    if (key.client_subject !== undefined && !mutual) {
+      problems.push({
+        path: `security.api_keys${apiKeyLabel(token, security.api_keys)}.client_subject`,
+        message: 'needs server.tls.client_auth request or require: without a verified client certificate no request with this key would be accepted',
+      });
+    }
+  }
+  return problems;
+}
+
+/** The problems of a configuration that each key's schema cannot see: keys that contradict each other. */
+export function crossKeyProblems(config: Config, sources: ValueSources = new Map()): ConfigProblem[] {
+  return [...apiKeyProblems(config, sources), ...limitProblems(config), ...lokiProblems(config), ...tlsProblems(config), ...maskingProblems(config)];
+}
+
 function canonicalLevel(server: Pick<Config['server'], 'debug' | 'log_level'>): Level {
   const upper = server.log_level.toUpperCase();
   const level = LEVEL_ALIASES[upper] ?? LEVELS.find((l) => l === upper);
@@ -156,17 +212,21 @@ export function pinoLevel(config: { readonly server: Pick<Config['server'], 'deb
 
 /**
  * The configuration from the file (`options.file`, else LOGSTACK_CONFIG, else ./config.yaml, which
- * alone may be missing) and the environment, with every default filled in and `server.log_level`
- * in canonical form (TRACE, DEBUG, INFO, WARN, ERROR, FATAL or SILENT). Throws CONFIG_UNREADABLE
- * or CONFIG_INVALID.
+ * alone may be missing), the environment and the secret files they name, with every default
+ * filled in and `server.log_level` in canonical form (TRACE, DEBUG, INFO, WARN, ERROR, FATAL or
+ * SILENT). Throws CONFIG_UNREADABLE or CONFIG_INVALID.
  */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   const env = options.env ?? process.env;
-  const fromFile = readConfigFile(resolveConfigPath(options.file, env), options.cwd ?? process.cwd());
-  const { config, problems, sources } = applyEnvOverrides(fromFile, env);
+  const cwd = options.cwd ?? process.cwd();
+  const fromFile = readConfigFile(resolveConfigPath(options.file, env), cwd);
+  const overridden = applyEnvOverrides(fromFile, env);
+  const { config } = overridden;
+  const sources = new Map(overridden.sources);
+  const problems = [...overridden.problems, ...resolveSecretFiles(config, sources, cwd)];
   const validate = validator();
   if (!validate(config)) throw configInvalid([...problems, ...problemsFromAjv(validate.errors ?? [], config, sources)], collectSecrets(config));
-  const all = [...problems, ...apiKeyProblems(config, sources), ...lokiProblems(config), ...maskingProblems(config)];
+  const all = [...problems, ...crossKeyProblems(config, sources)];
   if (all.length > 0) throw configInvalid(all, collectSecrets(config));
   config.server.log_level = canonicalLevel(config.server);
   return config;

@@ -57,6 +57,20 @@ export const ApiKeySchema = Type.Object(
     rate_limit_rps: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Requests per second for this key; default `security.rate_limit_rps`.' })),
     rate_limit_burst: Type.Optional(Type.Integer({ minimum: 1, description: 'Burst (requests) for this key; default `security.rate_limit_burst`.' })),
     wal_quota_bytes: Type.Optional(Type.Integer({ minimum: 1048576, description: 'WAL quota of this key in bytes; default `wal.token_wal_quota_bytes`.' })),
+    token_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "File holding this key's token (a mounted Kubernetes or Docker secret); the key is then listed under a name of your choosing instead of its token. Read again at every reload.",
+      }),
+    ),
+    client_subject: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'Requests with this key must come over a connection whose client certificate (verified against `server.tls.client_ca_file`) has this Common Name or this DNS, URI or email subject alternative name: a stolen token alone is not enough.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -74,8 +88,32 @@ export const ConfigSchema = Type.Object(
           description: 'TRACE, DEBUG, INFO, WARN(ING), ERROR, CRITICAL/FATAL or SILENT (upper or lower case).',
         }),
         shutdown_timeout_seconds: Int({ default: 30, minimum: 1, maximum: 3600, description: 'Seconds the forwarder may drain after SIGTERM.' }),
-        request_timeout_seconds: Int({ default: 30, minimum: 1, maximum: 600, description: 'Seconds a client has to send its body.' }),
+        request_timeout_seconds: Int({ default: 30, minimum: 1, maximum: 600, description: 'Seconds a client has to send a whole request, headers and body, on every route; then 408 and the connection is closed.' }),
+        headers_timeout_seconds: Int({ default: 10, minimum: 1, maximum: 600, description: 'Seconds a client has to send the request line and headers (at most request_timeout_seconds).' }),
+        max_connections: Int({
+          default: 1024,
+          minimum: 2,
+          description: 'Connections open at once. A new one past it takes the place of the longest idle, else the slowest to send its request; one being answered is never closed.',
+        }),
         trust_proxy: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For.' }),
+        reload_on_change: Type.Boolean({
+          default: false,
+          description: 'Reload the configuration, as SIGHUP does, when its file or a secret file it names (`token_file`, `admin_token_file`) changes.',
+        }),
+        tls: Type.Object(
+          {
+            cert_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate (chain) the listener presents; setting it turns HTTPS on. Re-read when it changes.' })),
+            key_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of `cert_file`, unencrypted. Re-read when it changes.' })),
+            client_ca_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the CAs whose client certificates are accepted (mutual TLS). Re-read when it changes.' })),
+            client_auth: Type.Union([Type.Literal('none'), Type.Literal('request'), Type.Literal('require')], {
+              default: 'none',
+              description:
+                '`none`: no client certificate asked. `request`: asked; a client without one is served, one with a certificate `client_ca_file` did not sign is disconnected. `require`: a connection without such a certificate fails its handshake (the kubelet\'s HTTPS probes too).',
+            }),
+            min_version: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { default: 'TLSv1.2', description: 'Oldest TLS version accepted.' }),
+          },
+          { additionalProperties: false, default: {}, description: 'HTTPS on the listener; plain HTTP while `cert_file` is unset.' },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -84,12 +122,13 @@ export const ConfigSchema = Type.Object(
         rate_limit_rps: Type.Number({ default: 1000, exclusiveMinimum: 0, description: 'Requests per second per token (token bucket refill).' }),
         rate_limit_burst: Type.Integer({ default: 2000, minimum: 1, description: 'Requests a token may send at once (bucket size).' }),
         admin_token: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token of /v1/admin/*. Without it the admin endpoints answer 401.' })),
+        admin_token_file: Type.Optional(Type.String({ minLength: 1, description: 'File holding the admin token, instead of `admin_token`. Read again at every reload.' })),
         api_keys: Type.Record(Type.String({ minLength: 16 }), ApiKeySchema, {
           default: {},
           // Type.Record drops the key schema's constraints; propertyNames keeps them enforced.
           // The pattern is RFC 6750's b64token: anything else cannot be sent as `Bearer <token>`.
           propertyNames: { minLength: 16, pattern: '^[A-Za-z0-9._~+/-]+=*$' },
-          description: 'API tokens (at least 16 characters) and what each is.',
+          description: 'API tokens (at least 16 characters) and what each is; a key with `token_file` is listed under any name instead.',
         }),
       },
       { additionalProperties: false, default: {} },
@@ -122,6 +161,11 @@ export const ConfigSchema = Type.Object(
     limits: Type.Object(
       {
         max_body_bytes: Int({ default: 5242880, minimum: 1024, description: 'Bytes of a request body, counted after gzip inflation (5 MiB).' }),
+        max_body_bytes_in_flight: Int({
+          default: 33554432,
+          minimum: 1024,
+          description: 'Bytes of request bodies held at once across all requests, as sent, decompressed and decoded (an entry counts 512 bytes) (32 MiB; at least max_body_bytes); past it 503 server_busy.',
+        }),
         max_entries: Int({ default: 1000, minimum: 1, description: 'Entries per request.' }),
         max_message_bytes: Int({ default: 256000, minimum: 1, maximum: 268435456, description: "UTF-8 bytes of a line, also after masking (Loki's default max_line_size, 256KB, is 256,000 bytes)." }),
         max_metadata_depth: Int({ default: 8, minimum: 1, maximum: 64, description: 'Nesting depth of `metadata`.' }),
@@ -214,10 +258,47 @@ export const ConfigSchema = Type.Object(
           minimum: 1,
           description: "Labels per stream, `loki.static_labels` included, `service_name` not counted (Loki's max_label_names_per_series).",
         }),
+        max_entries_per_push: Int({
+          default: 50000,
+          minimum: 1,
+          description: 'Entries per push, all streams together; decoding stops past it (413). Loki clients batch by about 1 MB: 50,000 entries is 20-byte lines.',
+        }),
+        max_streams_per_push: Int({ default: 10000, minimum: 1, description: 'Streams per push; decoding stops past it (413).' }),
         max_label_name_length: Int({ default: 1024, minimum: 1, description: "UTF-8 bytes of a label name (Loki's max_label_name_length)." }),
         max_label_value_length: Int({ default: 2048, minimum: 1, description: "UTF-8 bytes of a label value (Loki's max_label_value_length)." }),
       },
       { additionalProperties: false, default: {}, description: "Loki's own push API: what LogStack accepts from Loki clients (Alloy, Promtail, Fluent Bit, pino-loki)." },
+    ),
+    otlp: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve OpenTelemetry logs over OTLP/HTTP (`POST /v1/logs`, protobuf or JSON).' }),
+        index_labels: Type.Array(Type.String({ minLength: 1 }), {
+          default: [
+            'service.name',
+            'service.namespace',
+            'service.instance.id',
+            'deployment.environment',
+            'cloud.region',
+            'cloud.availability_zone',
+            'k8s.cluster.name',
+            'k8s.namespace.name',
+            'k8s.pod.name',
+            'k8s.container.name',
+            'container.name',
+            'k8s.replicaset.name',
+            'k8s.deployment.name',
+            'k8s.statefulset.name',
+            'k8s.daemonset.name',
+            'k8s.cronjob.name',
+            'k8s.job.name',
+          ],
+          uniqueItems: true,
+          description:
+            "Resource attributes that become Loki labels (dots become `_`); every other attribute is structured metadata. The default is Loki's `default_resource_attributes_as_index_labels`.",
+        }),
+        max_log_records: Int({ default: 10000, minimum: 1, description: "Log records per request, counted before decoding (the Collector's batches are 8,192 by default)." }),
+      },
+      { additionalProperties: false, default: {}, description: 'OpenTelemetry logs over OTLP/HTTP, mapped to Loki as Loki\'s own OTLP endpoint maps them.' },
     ),
   },
   { additionalProperties: false, default: {} },

@@ -20,6 +20,10 @@ export interface DeliveryRequest {
   /** The token's Loki tenant; undefined: the client's default. */
   readonly tenant: string | undefined;
   readonly maxEntries: number;
+  /** Encoded bytes per push (`loki.batch_max_bytes`, as the forwarder has it now). */
+  readonly maxBytes: number;
+  /** How long a partial batch waits for more entries (`loki.batch_max_wait_ms`, ms). */
+  readonly maxWaitMs: number;
   /** A flush or shutdown asked for everything: a partial batch is not held. */
   readonly flushing: boolean;
   /** The forwarder's clock, against which a partial batch's age is measured (ms). */
@@ -57,20 +61,20 @@ export interface BatchDelivery {
 
 export interface BatchDeliveryOptions {
   readonly client: Pick<LokiClient, 'push' | 'close'>;
-  readonly loki: Pick<Config['loki'], 'batch_max_bytes' | 'batch_max_wait_ms' | 'encoding'>;
+  readonly loki: Pick<Config['loki'], 'encoding'>;
 }
 
 export function createBatchDelivery({ client, loki }: BatchDeliveryOptions): BatchDelivery {
   return {
     async deliver(req) {
-      const read = await readRecords(req.plan, { maxRecords: req.maxEntries, maxBytes: loki.batch_max_bytes });
+      const read = await readRecords(req.plan, { maxRecords: req.maxEntries, maxBytes: req.maxBytes });
       const { corruptNotes } = read;
       if (read.records.length === 0) return { kind: 'idle', next: read.next, corruptNotes };
       const payloads = read.records.map((r) => r.payload);
-      const { count, bytes } = cutBatch(payloads, { maxEntries: req.maxEntries, maxBytes: loki.batch_max_bytes });
+      const { count, bytes } = cutBatch(payloads, { maxEntries: req.maxEntries, maxBytes: req.maxBytes });
       const hold = holdMs(
         { entries: count, bytes, oldestAppendedAtMs: read.records[0]!.appendedAtMs, nowMs: req.nowMs, flushing: req.flushing },
-        { maxEntries: req.maxEntries, maxBytes: loki.batch_max_bytes, maxWaitMs: loki.batch_max_wait_ms },
+        { maxEntries: req.maxEntries, maxBytes: req.maxBytes, maxWaitMs: req.maxWaitMs },
       );
       if (hold > 0) return { kind: 'hold', holdMs: hold, corruptNotes };
 

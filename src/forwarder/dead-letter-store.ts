@@ -5,8 +5,9 @@
  * moves its cursor past the batch. Bounded: past the quota the oldest files are dropped, and
  * the entries dropped are counted.
  */
-import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { decodeEntryPayload, encodeEntryPayload } from '../loki/entry-codec.js';
 import { timestampNs, type LokiEntry } from '../loki/entry.js';
 import { fsyncDir } from '../wal/fs-sync.js';
@@ -54,6 +55,33 @@ interface StoredLine {
   entries: Array<{ s: number; n: number; labels: string; line: string; sm: Array<[string, string]> }>;
 }
 
+/** How every stored line begins and ends: `entries` is its last field. */
+const LINE_START = '{"at":';
+const LINE_END = ']}';
+/** What begins each stored entry, and cannot appear inside a JSON string (its quote would be escaped). */
+const ENTRY_START = '{"s":';
+const REASON = /"reason":("(?:[^"\\]|\\.)*")/;
+
+/**
+ * Counts a file's refused batches, entries and reasons without parsing its entries: at start
+ * a dead-letter store may hold hundreds of MB that nothing needs but these numbers. A line
+ * torn by a crash mid-write does not end like a stored line and is not counted.
+ */
+function countLines(text: string, info: FileInfo, count: (info: FileInfo, reason: string, entries: number) => void): void {
+  let from = 0;
+  while (from < text.length) {
+    let end = text.indexOf('\n', from);
+    if (end < 0) end = text.length;
+    if (text.startsWith(LINE_START, from) && text.startsWith(LINE_END, end - LINE_END.length)) {
+      const reasonMatch = REASON.exec(text.slice(from, Math.min(end, from + 4096)));
+      let entries = 0;
+      for (let at = text.indexOf(ENTRY_START, from); at >= 0 && at < end; at = text.indexOf(ENTRY_START, at + ENTRY_START.length)) entries++;
+      count(info, reasonMatch === null ? 'unknown' : (JSON.parse(reasonMatch[1]!) as string), entries);
+    }
+    from = end + 1;
+  }
+}
+
 function parseLine(text: string): StoredLine | null {
   try {
     const v = JSON.parse(text) as StoredLine;
@@ -70,6 +98,8 @@ export class DeadLetterStore {
   #files: FileInfo[] = [];
   #dropped = 0;
   #chain: Promise<unknown> = Promise.resolve();
+  /** Done once every file present at open is counted. */
+  #counted: Promise<void> = Promise.resolve();
 
   constructor(dir: string, quotaBytes: number) {
     this.#dir = dir;
@@ -85,14 +115,32 @@ export class DeadLetterStore {
     }
     const numbers = names.map((n) => FILE.exec(n)?.[1]).filter((n): n is string => n !== undefined).map(Number).sort((a, b) => a - b);
     for (const n of numbers) {
-      const text = await readFile(join(this.#dir, fileName(n)), 'utf8');
-      const info: FileInfo = { n, bytes: Buffer.byteLength(text), batches: 0, entries: 0, reasons: new Map() };
-      for (const line of text.split('\n')) {
-        const parsed = line ? parseLine(line) : null;
-        if (parsed) this.#count(info, parsed.reason, parsed.entries.length);
-      }
-      this.#files.push(info);
+      const { size } = await stat(join(this.#dir, fileName(n)));
+      this.#files.push({ n, bytes: size, batches: 0, entries: 0, reasons: new Map() });
     }
+    // Start-up costs what is pending, not the dead letters: they are counted after it, a file
+    // at a time, before any write (writes queue behind the count) and before any summary.
+    this.#counted = this.#serial(() => this.#countFiles([...this.#files]));
+  }
+
+  async #countFiles(files: readonly FileInfo[]): Promise<void> {
+    for (const info of files) {
+      await yieldToEventLoop();
+      let text: string;
+      try {
+        text = await readFile(join(this.#dir, fileName(info.n)), 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      countLines(text, info, (i, reason, entries) => this.#count(i, reason, entries));
+    }
+  }
+
+  /** Entries in the store, once every file present at open is counted. */
+  async count(): Promise<number> {
+    await this.#counted;
+    return this.entries;
   }
 
   #count(info: FileInfo, reason: string, entries: number): void {
@@ -152,11 +200,13 @@ export class DeadLetterStore {
     return this.#files.reduce((n, f) => n + f.bytes, 0);
   }
 
+  /** Entries counted so far: all of them, once `count()` has resolved. */
   get entries(): number {
     return this.#files.reduce((n, f) => n + f.entries, 0);
   }
 
   async summary(samples = 5): Promise<DeadLetterSummary> {
+    await this.#counted;
     const reasons: Record<string, number> = {};
     for (const f of this.#files) for (const [r, n] of f.reasons) reasons[r] = (reasons[r] ?? 0) + n;
     const newest: DeadLetterSummary['samples'] = [];

@@ -13,6 +13,10 @@
  * Reading, encoding and pushing — the CPU-heavy part — is the `delivery` step, which the
  * service runs on its own thread; every decision stays here.
  *
+ * Batching and backoff, the keys' tenants and the lanes of keys added later change with a
+ * configuration reload (`applySettings`, `applyKeys`); a delivery step in flight finishes with
+ * the settings it was sent with.
+ *
  * Lifecycle: new → running → stopping → stopped. `stop` drains for a bounded time, once.
  */
 import { setMaxListeners } from 'node:events';
@@ -28,6 +32,12 @@ import { rejectionReason } from './rejection-reason.js';
 import { nextDueMs, pickLanes } from './round-robin.js';
 
 export type LaneHealth = 'ok' | 'retrying' | 'failing' | 'paused';
+
+/** The `loki` settings a reload may change while delivery runs. */
+export type DeliverySettings = Pick<
+  Config['loki'],
+  'batch_max_bytes' | 'batch_max_entries' | 'batch_max_wait_ms' | 'backoff_initial_ms' | 'backoff_max_ms' | 'max_retries'
+>;
 export type ForwarderState = 'new' | 'running' | 'stopping' | 'stopped';
 
 /** What the forwarder reports, for metrics and logs. */
@@ -80,7 +90,7 @@ export interface FlushReport {
 
 interface Lane {
   readonly wal: TokenWal;
-  readonly tenant: string | undefined;
+  tenant: string | undefined;
   readonly deadLetters: DeadLetterStore;
   /** Delivered up to here (after `ackedSeq`); the persisted cursor follows. */
   position: WalPosition;
@@ -102,11 +112,16 @@ interface Lane {
   progressAtMs: number;
 }
 
+function backoffPolicy(settings: DeliverySettings): BackoffPolicy {
+  return { initialMs: settings.backoff_initial_ms, maxMs: settings.backoff_max_ms, maxRetries: settings.max_retries };
+}
+
 export class Forwarder {
   readonly #opts: ForwarderOptions;
   readonly #clock: () => number;
   readonly #random: () => number;
-  readonly #backoff: BackoffPolicy;
+  #settings: DeliverySettings;
+  #backoff: BackoffPolicy;
   #lanes: Lane[] = [];
   #state: ForwarderState = 'new';
   #turn = 0;
@@ -124,7 +139,8 @@ export class Forwarder {
     setMaxListeners(0, this.#abort.signal);
     this.#clock = opts.clock ?? Date.now;
     this.#random = opts.random ?? Math.random;
-    this.#backoff = { initialMs: opts.loki.backoff_initial_ms, maxMs: opts.loki.backoff_max_ms, maxRetries: opts.loki.max_retries };
+    this.#settings = opts.loki;
+    this.#backoff = backoffPolicy(opts.loki);
   }
 
   get state(): ForwarderState {
@@ -133,30 +149,57 @@ export class Forwarder {
 
   async start(): Promise<void> {
     if (this.#state !== 'new') throw new TypeError(`forwarder cannot start when ${this.#state}`);
-    for (const wal of this.#opts.wal.tokens()) {
-      const deadLetters = new DeadLetterStore(this.#opts.deadLetterDir(wal.name), this.#opts.loki.dead_letter_quota_bytes);
-      await deadLetters.open();
-      this.#lanes.push({
-        wal,
-        tenant: this.#opts.tenantOf(wal.name),
-        deadLetters,
-        position: wal.cursor,
-        ackedSeq: wal.stats().ackedSeq,
-        persisting: null,
-        persistAgain: false,
-        ready: true,
-        inFlight: false,
-        notBeforeMs: 0,
-        failures: 0,
-        health: 'ok',
-        maxEntries: this.#opts.loki.batch_max_entries,
-        flushToSeq: 0,
-        lastPush: null,
-        progressAtMs: this.#clock(),
-      });
-    }
+    for (const wal of this.#opts.wal.tokens()) this.#lanes.push(await this.#openLane(wal, this.#opts.tenantOf(wal.name)));
     this.#state = 'running';
     this.#loop = this.#run();
+  }
+
+  async #openLane(wal: TokenWal, tenant: string | undefined): Promise<Lane> {
+    const deadLetters = new DeadLetterStore(this.#opts.deadLetterDir(wal.name), this.#opts.loki.dead_letter_quota_bytes);
+    await deadLetters.open();
+    return {
+      wal,
+      tenant,
+      deadLetters,
+      position: wal.cursor,
+      ackedSeq: wal.stats().ackedSeq,
+      persisting: null,
+      persistAgain: false,
+      ready: true,
+      inFlight: false,
+      notBeforeMs: 0,
+      failures: 0,
+      health: 'ok',
+      maxEntries: this.#settings.batch_max_entries,
+      flushToSeq: 0,
+      lastPush: null,
+      progressAtMs: this.#clock(),
+    };
+  }
+
+  // --- configuration reload ----------------------------------------------------------------------
+
+  /** Batching and backoff from now on; pushes in flight keep the batch they were cut with. */
+  applySettings(settings: DeliverySettings): void {
+    this.#settings = { ...settings };
+    this.#backoff = backoffPolicy(settings);
+    for (const lane of this.#lanes) lane.maxEntries = Math.min(lane.maxEntries, settings.batch_max_entries);
+    this.#wake();
+  }
+
+  /**
+   * The configured keys by name, with their tenant: a lane for each WAL that has none yet (a key
+   * added), the new tenant for each key that has a lane. A lane whose key was removed keeps its
+   * tenant and goes on until its backlog is delivered.
+   */
+  async applyKeys(tenants: ReadonlyMap<string, string | undefined>): Promise<void> {
+    if (this.#state !== 'running') return;
+    const known = new Set(this.#lanes.map((lane) => lane.wal.name));
+    for (const wal of this.#opts.wal.tokens()) {
+      if (!known.has(wal.name)) this.#lanes.push(await this.#openLane(wal, tenants.get(wal.name)));
+    }
+    for (const lane of this.#lanes) if (tenants.has(lane.wal.name)) lane.tenant = tenants.get(lane.wal.name);
+    this.#wake();
   }
 
   // --- the loop --------------------------------------------------------------------------------
@@ -223,6 +266,8 @@ export class Forwarder {
       plan: wal.planRead(lane.position),
       tenant: lane.tenant,
       maxEntries: lane.maxEntries,
+      maxBytes: this.#settings.batch_max_bytes,
+      maxWaitMs: this.#settings.batch_max_wait_ms,
       flushing: lane.flushToSeq > lane.ackedSeq,
       nowMs: now,
     });
@@ -264,7 +309,7 @@ export class Forwarder {
         const ages = Array.from(pushed.appendedAtMs, (at) => (now - at) / 1000);
         this.#opts.observer?.delivered?.(name, entries, pushed.payloadBytes, ages);
         lane.failures = 0;
-        lane.maxEntries = Math.min(this.#opts.loki.batch_max_entries, lane.maxEntries * 2);
+        lane.maxEntries = Math.min(this.#settings.batch_max_entries, lane.maxEntries * 2);
         this.#setHealth(lane, 'ok', `Loki accepted a push (${outcome.status})`);
         return;
       }
@@ -284,8 +329,8 @@ export class Forwarder {
         return;
       case 'misconfigured':
         lane.failures++;
-        lane.notBeforeMs = now + this.#opts.loki.backoff_max_ms;
-        this.#setHealth(lane, 'paused', `Loki refused LogStack itself (${outcome.status}: ${outcome.message}); data is kept, retrying every ${this.#opts.loki.backoff_max_ms} ms`);
+        lane.notBeforeMs = now + this.#settings.backoff_max_ms;
+        this.#setHealth(lane, 'paused', `Loki refused LogStack itself (${outcome.status}: ${outcome.message}); data is kept, retrying every ${this.#settings.backoff_max_ms} ms`);
         return;
     }
   }
@@ -317,7 +362,7 @@ export class Forwarder {
           failing = true;
           if (this.#state === 'stopped') break;
           lane.persistAgain = true;
-          await sleep(this.#opts.loki.backoff_max_ms, undefined, { signal: this.#abort.signal }).catch(() => {});
+          await sleep(this.#settings.backoff_max_ms, undefined, { signal: this.#abort.signal }).catch(() => {});
         }
       }
       lane.persisting = null;
@@ -344,9 +389,10 @@ export class Forwarder {
 
   /**
    * Seals the active segments and sends partial batches at once. With `wait`, resolves when
-   * everything appended before the call is delivered, or at `timeoutMs`, with a per-token report.
+   * everything appended before the call is delivered, at `timeoutMs`, or once `signal` aborts
+   * (the client went away), with a per-token report.
    */
-  async flush(opts: { wait: boolean; timeoutMs: number }): Promise<FlushReport> {
+  async flush(opts: { wait: boolean; timeoutMs: number; signal?: AbortSignal }): Promise<FlushReport> {
     await Promise.all(this.#lanes.map((l) => l.wal.rotate()));
     for (const lane of this.#lanes) {
       lane.flushToSeq = lane.wal.stats().lastSeq;
@@ -354,7 +400,7 @@ export class Forwarder {
     }
     this.#wake();
     const deadline = this.#clock() + opts.timeoutMs;
-    while (opts.wait && this.#clock() < deadline && !this.#flushed()) await sleep(20);
+    while (opts.wait && this.#clock() < deadline && !this.#flushed() && opts.signal?.aborted !== true) await sleep(20);
     return this.#flushReport();
   }
 

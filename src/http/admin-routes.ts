@@ -17,8 +17,8 @@ export type AdminStatus = () => StatusExtension | Promise<StatusExtension>;
 
 /** What the forwarder does for operators. */
 export interface AdminOperations {
-  /** Seal active segments and deliver now; with `wait`, until delivered or `timeoutMs`. */
-  flush(opts: { wait: boolean; timeoutMs: number }): Promise<{ complete: boolean; tokens: Record<string, unknown> }>;
+  /** Seal active segments and deliver now; with `wait`, until delivered, `timeoutMs`, or `signal` aborts. */
+  flush(opts: { wait: boolean; timeoutMs: number; signal?: AbortSignal }): Promise<{ complete: boolean; tokens: Record<string, unknown> }>;
   deadLetters(): Promise<Record<string, unknown>>;
   /** Requeue dead letters of one token (by name) or all; entries requeued per token. */
   replayDeadLetters(token?: string): Promise<Record<string, number>>;
@@ -27,6 +27,15 @@ export interface AdminOperations {
 /** How long `?wait=true` may hold a flush request by default, and at most (seconds). */
 const FLUSH_WAIT_DEFAULT_SECONDS = 30;
 const FLUSH_WAIT_MAX_SECONDS = 300;
+
+/**
+ * The wait of a flush in ms, or a 400. The schema's `maximum` is not enough: the query string's
+ * `Infinity` and `1e400` are coerced to Infinity, which passes it.
+ */
+export function flushWaitMs(timeoutSeconds: number = FLUSH_WAIT_DEFAULT_SECONDS): number {
+  if (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0 && timeoutSeconds <= FLUSH_WAIT_MAX_SECONDS) return timeoutSeconds * 1000;
+  throw logstackError('HTTP_BAD_REQUEST', [`timeout_seconds must be a number of seconds over 0 and at most ${FLUSH_WAIT_MAX_SECONDS}`]);
+}
 
 const adminErrors = {
   401: '`unauthorized`: no admin token, a wrong one, or none is configured (security.admin_token)',
@@ -148,7 +157,14 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, {
     },
     async (request, reply) => {
       const wait = request.query.wait ?? false;
-      const report = await operations.flush({ wait, timeoutMs: (request.query.timeout_seconds ?? FLUSH_WAIT_DEFAULT_SECONDS) * 1000 });
+      const timeoutMs = flushWaitMs(request.query.timeout_seconds);
+      // A client that goes away stops the wait: nobody is left to answer.
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableFinished) gone.abort();
+      };
+      reply.raw.once('close', onClose);
+      const report = await operations.flush({ wait, timeoutMs, signal: gone.signal });
       if (!wait) return reply.code(202).send({ flushing: true, ...report });
       if (!report.complete) throw logstackError('ADMIN_FLUSH_TIMEOUT', [request.query.timeout_seconds ?? FLUSH_WAIT_DEFAULT_SECONDS], { details: report.tokens });
       return report;

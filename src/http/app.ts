@@ -3,6 +3,7 @@
  * `close`; on close, requests still arriving are answered 503 `shutting_down` while those in
  * flight finish.
  */
+import type { ServerOptions as HttpsOptions } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -10,27 +11,41 @@ import { logstackError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createLokiPushPipeline } from '../pipeline/loki-push-pipeline.js';
 import type { LokiPushPipeline } from '../pipeline/loki-push-request.js';
+import { createIngestPipeline } from '../pipeline/ingest-pipeline.js';
 import type { IngestPipeline } from '../pipeline/types.js';
+import { createOtlpPipeline, type OtlpPipeline } from '../sources/otlp/otlp-pipeline.js';
+import { otlpRoute } from '../sources/otlp/otlp-route.js';
 import type { WalStore } from '../wal/types.js';
 import { adminRoutes, type AdminOperations, type AdminStatus } from './admin-routes.js';
 import { authPlugin, createKeyring } from './auth.js';
+import { createBodyBudget } from './body-budget.js';
 import { answerClientError } from './client-error.js';
+import { limitConnections } from './connection-limit.js';
+import { edgeSettingsPlugin, liveEdgeSettings, type LiveEdgeSettings } from './edge-settings.js';
 import { DEFAULT_RETRY_AFTER_SECONDS, errorAnswer, errorHandlerPlugin } from './error-handler.js';
 import { ingestRoute } from './ingest-route.js';
 import { lokiPushRoute } from './loki-push-route.js';
 import { openapiPlugin } from './openapi.js';
-import { createRateLimits, rateLimitPlugin } from './rate-limit.js';
+import { createRateLimits, rateLimitPlugin, type RateLimits } from './rate-limit.js';
 import { walReadiness, type Readiness } from './readiness.js';
 import { genRequestId, requestIdPlugin } from './request-id.js';
 import { requestTelemetryPlugin } from './request-telemetry.js';
 import { routeTablePlugin } from './route-table.js';
 import { PROBE_ROUTES, serviceRoutes } from './service-routes.js';
+import { unreadBodyPlugin } from './unread-body.js';
 
 export interface AppDeps {
   config: Config;
-  pipeline: IngestPipeline;
+  /** The ingest pipeline; by default built from `config`. */
+  pipeline?: IngestPipeline;
   /** The pipeline of Loki's push API; by default built from `config` (when `loki_push.enabled`). */
   lokiPushPipeline?: LokiPushPipeline;
+  /** The pipeline of OTLP/HTTP logs; by default built from `config` (when `otlp.enabled`). */
+  otlpPipeline?: OtlpPipeline;
+  /** Keyring and pipelines that a configuration reload replaces; by default fixed, from the above. */
+  settings?: LiveEdgeSettings;
+  /** Rate limits that a reload changes; by default from `config`. */
+  rateLimits?: RateLimits;
   wal: WalStore;
   metrics: Metrics;
   logger: Logger;
@@ -43,16 +58,30 @@ export interface AppDeps {
   adminStatus?: AdminStatus;
   /** Flush and dead-letter endpoints; absent, those routes do not exist. */
   operations?: AdminOperations;
+  /** Serve HTTPS with these options (src/tls/tls-listener.ts); plain HTTP when absent. */
+  https?: HttpsOptions;
 }
+
+/** How often node checks every connection against its deadlines (ms): how late a 408 may come. */
+const DEADLINE_CHECK_INTERVAL_MS = 1000;
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config, metrics, wal } = deps;
   const clock = deps.clock ?? Date.now;
   const maxBodyBytes = config.limits.max_body_bytes;
   const loggerInstance: FastifyBaseLogger = deps.logger;
+  const requestTimeoutMs = config.server.request_timeout_seconds * 1000;
 
   const app = Fastify({
+    ...(deps.https === undefined ? {} : { https: deps.https }),
     loggerInstance,
+    // Every request, on every route and unrouted, has a deadline: node answers 408 past it
+    // (client-error.ts) and closes the connection.
+    requestTimeout: requestTimeoutMs,
+    http: {
+      headersTimeout: Math.min(config.server.headers_timeout_seconds * 1000, requestTimeoutMs),
+      connectionsCheckingInterval: DEADLINE_CHECK_INTERVAL_MS,
+    },
     // Our own per-request line (request-telemetry.ts) replaces fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     genReqId: genRequestId,
@@ -81,29 +110,55 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   metrics.readWalFrom(wal);
+  const connections = limitConnections(app.server, config.server.max_connections, {
+    evicted: () => metrics.httpConnectionsClosed.inc({ reason: 'evicted' }),
+    refused: () => metrics.httpConnectionsClosed.inc({ reason: 'refused' }),
+  });
+  const budget = createBodyBudget(config.limits.max_body_bytes_in_flight);
+  metrics.readEdgeFrom({ openConnections: () => connections.open, bodyBytesInFlight: () => budget.inFlight });
+  const body = { maxBytes: maxBodyBytes, timeoutMs: requestTimeoutMs, budget };
+
   app.register(routeTablePlugin);
+  app.register(unreadBodyPlugin);
   app.register(requestIdPlugin);
   app.register(errorHandlerPlugin, { maxBodyBytes });
-  app.register(authPlugin, { keyring: createKeyring(config.security) });
-  app.register(rateLimitPlugin, { limits: createRateLimits(config.security), metrics });
+  const settings =
+    deps.settings ??
+    liveEdgeSettings({
+      keyring: createKeyring(config.security),
+      ingest: deps.pipeline ?? createIngestPipeline(config),
+      lokiPush: config.loki_push.enabled ? (deps.lokiPushPipeline ?? createLokiPushPipeline(config)) : null,
+      otlp: config.otlp.enabled ? (deps.otlpPipeline ?? createOtlpPipeline(config)) : null,
+    });
+  app.register(edgeSettingsPlugin, { settings });
+  app.register(authPlugin);
+  app.register(rateLimitPlugin, { limits: deps.rateLimits ?? createRateLimits(config.security), metrics });
   app.register(requestTelemetryPlugin, { metrics, quietRoutes: PROBE_ROUTES });
   app.register(openapiPlugin, { version: deps.version });
 
   app.register(serviceRoutes, { version: deps.version, metrics, readiness: deps.readiness ?? walReadiness(wal) });
   app.register(ingestRoute, {
-    pipeline: deps.pipeline,
     wal,
     metrics,
     clock,
-    body: { maxBytes: maxBodyBytes, timeoutMs: config.server.request_timeout_seconds * 1000 },
+    body,
   });
   if (config.loki_push.enabled) {
     app.register(lokiPushRoute, {
-      pipeline: deps.lokiPushPipeline ?? createLokiPushPipeline(config),
+      bounds: { maxEntries: config.loki_push.max_entries_per_push, maxStreams: config.loki_push.max_streams_per_push },
       wal,
       metrics,
       clock,
-      body: { maxBytes: maxBodyBytes, timeoutMs: config.server.request_timeout_seconds * 1000 },
+      body,
+    });
+  }
+  if (config.otlp.enabled) {
+    app.register(otlpRoute, {
+      wal,
+      metrics,
+      clock,
+      body,
+      maxLogRecords: config.otlp.max_log_records,
     });
   }
   app.register(adminRoutes, { version: deps.version, wal, clock, startedAtMs: clock(), adminStatus: deps.adminStatus, operations: deps.operations });

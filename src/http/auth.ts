@@ -5,17 +5,21 @@
  *
  * Loki's push endpoints also take the token as the password of Basic auth (the user is ignored):
  * some Loki clients offer nothing else (winston-loki; pino-loki short of custom headers).
+ *
+ * A key with a `client_subject` is bound to a client certificate: its token is accepted only on
+ * a connection whose verified certificate carries that name, so a stolen token alone is not enough.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config/schema.js';
 import { ERRORS, logstackError, type ErrorName } from '../errors.js';
+import { verifiedClientNames } from '../tls/client-identity.js';
 import { routeLabel } from './route-label.js';
 
 export interface Credentials {
   /** The API key the token belongs to, if any. */
-  readonly key: { readonly name: string; readonly active: boolean } | null;
+  readonly key: { readonly name: string; readonly active: boolean; readonly clientSubject?: string } | null;
   readonly admin: boolean;
 }
 
@@ -66,7 +70,7 @@ function digest(token: string): Buffer {
 export function createKeyring(security: Config['security']): Keyring {
   const known: KnownToken[] = Object.entries(security.api_keys).map(([token, key]) => ({
     digest: digest(token),
-    key: { name: key.name, active: key.active },
+    key: { name: key.name, active: key.active, ...(key.client_subject === undefined ? {} : { clientSubject: key.client_subject }) },
     admin: false,
   }));
   if (security.admin_token !== undefined) known.push({ digest: digest(security.admin_token), key: null, admin: true });
@@ -90,16 +94,25 @@ export function createKeyring(security: Config['security']): Keyring {
   };
 }
 
-/** Whether credentials may use an endpoint; the error to answer when not. */
-export function authorize(access: Access, credentials: Credentials, adminConfigured: boolean): ErrorName | null {
-  if (access === 'ingest') return credentials.key?.active ? null : 'HTTP_UNAUTHORIZED';
+/**
+ * Whether credentials may use an endpoint, from a connection whose verified client certificate
+ * carries `clientNames`; the error to answer when not.
+ */
+export function authorize(access: Access, credentials: Credentials, adminConfigured: boolean, clientNames: readonly string[] = []): ErrorName | null {
+  if (access === 'ingest') {
+    const key = credentials.key;
+    // Answered like an unknown token: the answer must not tell a token thief the token is good.
+    if (!key?.active || (key.clientSubject !== undefined && !clientNames.includes(key.clientSubject))) return 'HTTP_UNAUTHORIZED';
+    return null;
+  }
   if (adminConfigured && credentials.admin) return null;
   return adminConfigured && credentials.key?.active ? 'HTTP_FORBIDDEN' : 'HTTP_UNAUTHORIZED';
 }
 
-function refusalReason(credentials: Credentials, adminConfigured: boolean): string {
+function refusalReason(access: Access, credentials: Credentials, adminConfigured: boolean): string {
   if (credentials.key === null) return credentials.admin ? 'admin token used on an ingest endpoint' : 'missing or unknown token';
   if (!credentials.key.active) return 'inactive API key';
+  if (access === 'ingest') return "no verified client certificate with the key's client_subject";
   return adminConfigured ? 'API key used on an admin endpoint' : 'admin endpoint, but no admin token is configured';
 }
 
@@ -120,24 +133,23 @@ declare module 'fastify' {
   }
 }
 
-export interface AuthOptions {
-  keyring: Keyring;
-}
-
-export const authPlugin = fp<AuthOptions>(
-  async (app, { keyring }) => {
+/** The keyring is the request's own (edge-settings.ts): a reload never changes it under a request. */
+export const authPlugin = fp(
+  async (app) => {
     const hook =
       (access: Access, schemes: readonly AuthScheme[] = BEARER_ONLY): AuthHook =>
       async (request, reply) => {
+        const { keyring } = request.settings;
         const credentials = keyring.identify(request.headers.authorization, schemes);
-        const refusal = authorize(access, credentials, keyring.adminConfigured);
+        const clientNames = credentials.key?.clientSubject === undefined ? [] : verifiedClientNames(request.raw.socket);
+        const refusal = authorize(access, credentials, keyring.adminConfigured, clientNames);
         if (refusal === null) {
           if (access === 'ingest') request.keyName = credentials.key!.name;
           return;
         }
         request.log.warn(
           { event: 'auth_refused', status: ERRORS[refusal].status, route: routeLabel(request), client: request.ip, token_name: credentials.key?.name },
-          refusalReason(credentials, keyring.adminConfigured),
+          refusalReason(access, credentials, keyring.adminConfigured),
         );
         if (refusal === 'HTTP_UNAUTHORIZED') reply.header('www-authenticate', schemes.includes('basic') ? 'Bearer realm="logstack", Basic realm="logstack"' : 'Bearer realm="logstack"');
         throw logstackError(refusal);
@@ -148,5 +160,5 @@ export const authPlugin = fp<AuthOptions>(
     app.decorate('requireLokiClientKey', hook('ingest', ['bearer', 'basic']));
     app.decorate('requireAdmin', hook('admin'));
   },
-  { name: 'logstack-auth', fastify: '5.x' },
+  { name: 'logstack-auth', fastify: '5.x', dependencies: ['logstack-edge-settings'] },
 );

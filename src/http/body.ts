@@ -1,13 +1,25 @@
 /**
  * How a route reads JSON bodies: `application/json` only, identity or gzip, at most
- * `max_body_bytes` both as sent and as inflated, within the request timeout.
- * Inflation stops at the limit, so a gzip bomb costs at most `max_body_bytes` of memory.
+ * `max_body_bytes` both as sent and as inflated, within the request timeout, and within what
+ * the bodies of all requests may hold at once (body-budget.ts). Inflation stops at the limit,
+ * so a gzip bomb costs at most `max_body_bytes` of memory.
+ *
+ * A body cut off (too large, too slow, over the budget) is not read any further: the answer
+ * closes the connection (unread-body.ts).
  */
 import { Transform, finished, type Readable, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { logstackError, type LogstackError } from '../errors.js';
+import type { BodyBudget, BodyLease } from './body-budget.js';
 import { clientText } from './client-text.js';
+
+/** How long a client refused for the body budget is asked to wait (s): bodies in flight last about that long. */
+export const BUSY_RETRY_AFTER_SECONDS = 1;
+
+export function serverBusy(): LogstackError {
+  return logstackError('HTTP_BUSY', [BUSY_RETRY_AFTER_SECONDS], { retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS });
+}
 
 export type ContentCoding = 'identity' | 'gzip';
 
@@ -49,20 +61,26 @@ export function describeJsonError(text: string): string {
   return 'a "__proto__" or "constructor.prototype" key is not allowed';
 }
 
-/** The decoded body as fastify reads it; `receivedEncodedLength` lets it check Content-Length. */
+/**
+ * The decoded body as fastify reads it; `receivedEncodedLength` lets it check Content-Length.
+ * What it passes on is held until the request is answered, so it is what the lease counts.
+ */
 class BoundedBody extends Transform {
   receivedEncodedLength = 0;
   #decodedLength = 0;
   readonly #maxBytes: number;
+  readonly #lease: BodyLease;
 
-  constructor(maxBytes: number) {
+  constructor(maxBytes: number, lease: BodyLease) {
     super();
     this.#maxBytes = maxBytes;
+    this.#lease = lease;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#decodedLength += chunk.length;
     if (this.#decodedLength > this.#maxBytes) callback(logstackError('HTTP_BODY_TOO_LARGE', [this.#maxBytes]));
+    else if (!this.#lease.take(chunk.length)) callback(serverBusy());
     else callback(null, chunk);
   }
 }
@@ -70,11 +88,41 @@ class BoundedBody extends Transform {
 export interface BodyLimits {
   maxBytes: number;
   timeoutMs: number;
+  /** What the bodies of all requests may hold at once. */
+  budget: BodyBudget;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** What this request's body holds of the body budget; null until its body is read. */
+    bodyLease: BodyLease | null;
+  }
+}
+
+/** Lets a route's requests take from the body budget. */
+export function decorateBodyLease(app: FastifyInstance): void {
+  app.decorateRequest('bodyLease', null);
+}
+
+/**
+ * The checks a preParsing hook makes before a byte of the body is read: its declared length
+ * against the limit (413) and against what the budget has left (503). Returns the request's
+ * lease, given back once the answer is done.
+ */
+export function admitBody(request: FastifyRequest, reply: FastifyReply, limits: BodyLimits): BodyLease {
+  const declared = Number(request.headers['content-length']);
+  if (declared > limits.maxBytes) throw logstackError('HTTP_BODY_TOO_LARGE', [limits.maxBytes]);
+  const lease = limits.budget.lease();
+  if (declared > 0 && !lease.fits(declared)) throw serverBusy();
+  request.bodyLease = lease;
+  // 'close' comes whether the answer was sent or the client went away.
+  reply.raw.once('close', () => lease.release());
+  return lease;
 }
 
 /** `raw` decoded by `coding`, cut off past the limits; what a preParsing hook returns. */
-export function boundedBody(raw: Readable, coding: ContentCoding, limits: BodyLimits): Readable {
-  const body = new BoundedBody(limits.maxBytes);
+export function boundedBody(raw: Readable, coding: ContentCoding, limits: BodyLimits, lease: BodyLease): Readable {
+  const body = new BoundedBody(limits.maxBytes, lease);
   const gunzip = coding === 'gzip' ? createGunzip() : null;
   const first = gunzip ?? body;
 
@@ -82,9 +130,8 @@ export function boundedBody(raw: Readable, coding: ContentCoding, limits: BodyLi
     clearTimeout(timer);
     stopWatchingRaw();
     raw.off('data', countEncoded);
+    // The rest is never read: the answer closes the connection.
     raw.unpipe(first);
-    // The rest of the body is read and dropped, so that the client gets to read the error reply.
-    raw.resume();
     gunzip?.destroy();
     body.destroy(err);
   };
@@ -126,11 +173,12 @@ export function acceptJsonBodies(app: FastifyInstance, limits: BodyLimits): void
     });
   });
 
-  app.addHook('preParsing', async (request, _reply, payload) => {
+  decorateBodyLease(app);
+  app.addHook('preParsing', async (request, reply, payload) => {
     checkContentType(request.headers['content-type']);
     const coding = contentCoding(request.headers['content-encoding']);
     // Refused before a byte is read (or inflated).
-    if (Number(request.headers['content-length']) > limits.maxBytes) throw logstackError('HTTP_BODY_TOO_LARGE', [limits.maxBytes]);
-    return boundedBody(payload, coding, limits);
+    const lease = admitBody(request, reply, limits);
+    return boundedBody(payload, coding, limits, lease);
   });
 }

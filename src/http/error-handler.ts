@@ -86,13 +86,20 @@ export const errorHandlerPlugin = fp<ErrorHandlerOptions>(
   async (app, { maxBodyBytes }) => {
     app.decorateRequest('apiError', null);
     app.setErrorHandler((err, request, reply) => errorAnswer(err, request, reply, maxBodyBytes));
-    app.setNotFoundHandler((request, reply) => {
+    /** 404, or 405 with `Allow` when the path exists with other methods. */
+    const noRoute = (request: FastifyRequest, reply: FastifyReply): LogstackError => {
       const path = request.url.split('?', 1)[0] ?? '';
       const allowed = app.routeTable.get(path);
-      if (allowed === undefined) return errorAnswer(logstackError('HTTP_NOT_FOUND', [request.method, clientText(path)]), request, reply, maxBodyBytes);
+      if (allowed === undefined) return logstackError('HTTP_NOT_FOUND', [request.method, clientText(path)]);
       reply.header('allow', [...allowed].join(', '));
-      return errorAnswer(logstackError('HTTP_METHOD_NOT_ALLOWED', [request.method, clientText(path)]), request, reply, maxBodyBytes);
+      return logstackError('HTTP_METHOD_NOT_ALLOWED', [request.method, clientText(path)]);
+    };
+    // Answered from onRequest, before fastify would parse a body for the not-found handler:
+    // an unrouted request's body is never read (and an empty one is no `invalid_json`).
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.is404) throw noRoute(request, reply);
     });
+    app.setNotFoundHandler((request, reply) => errorAnswer(noRoute(request, reply), request, reply, maxBodyBytes));
   },
   { name: 'logstack-error-handler', fastify: '5.x', dependencies: ['logstack-route-table'] },
 );

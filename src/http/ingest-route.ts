@@ -5,10 +5,10 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Metrics } from '../observability/metrics.js';
-import type { IngestPipeline } from '../pipeline/types.js';
 import { ENTRIES_SCHEMA } from '../pipeline/validate.js';
 import type { WalStore } from '../wal/types.js';
-import { acceptJsonBodies, type BodyLimits } from './body.js';
+import { HELD_ENTRY_BYTES } from './body-budget.js';
+import { acceptJsonBodies, serverBusy, type BodyLimits } from './body.js';
 import { API_KEY_SECURITY, errorResponses } from './openapi.js';
 import { decorateReleasedBody, releaseBody } from './released-body.js';
 
@@ -18,8 +18,8 @@ export const INGEST_ROUTE = '/v1/logs::ingest';
 /** `token` label of refusals before any key was recognised; no key name can look like this. */
 export const UNAUTHENTICATED = '(none)';
 
+/** The pipeline is the request's own (`request.settings.ingest`, edge-settings.ts). */
 export interface IngestRouteOptions {
-  pipeline: IngestPipeline;
   wal: WalStore;
   metrics: Metrics;
   clock: () => number;
@@ -45,7 +45,7 @@ function entriesIn(body: unknown): number {
   return Array.isArray(entries) && entries.length > 0 ? entries.length : 1;
 }
 
-export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, { pipeline, wal, metrics, clock, body }) => {
+export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, { wal, metrics, clock, body }) => {
   acceptJsonBodies(app, body);
   decorateReleasedBody(app);
 
@@ -78,18 +78,20 @@ export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, {
           ...errorResponses({
             400: '`validation_failed` (every problem in `details`), `invalid_json`, `invalid_content_encoding` or `bad_request`',
             401: '`unauthorized`: no API key, or an unknown or inactive one',
-            408: '`request_timeout`: the body did not arrive within server.request_timeout_seconds',
+            408: '`request_timeout`: the request did not arrive within server.request_timeout_seconds',
             413: '`payload_too_large` (limits.max_body_bytes) or `too_many_entries` (limits.max_entries)',
             415: '`unsupported_media_type` or `unsupported_content_encoding`',
             429: '`rate_limit_exceeded` or `wal_quota_exceeded`; see Retry-After',
-            503: '`disk_reserve_reached`, `wal_unavailable` or `shutting_down`; see Retry-After',
+            503: '`server_busy` (limits.max_body_bytes_in_flight), `disk_reserve_reached`, `wal_unavailable` or `shutting_down`; see Retry-After',
           }),
         },
       },
     },
     async (request, reply) => {
       const name = request.keyName!;
-      const batch = pipeline.prepare(name, request.body, clock());
+      const batch = request.settings.ingest.prepare(name, request.body, clock());
+      // Counted once validated: limits.max_entries bounds what preparing costs.
+      if (!request.bodyLease!.take(batch.entries * HELD_ENTRY_BYTES)) throw serverBusy();
       releaseBody(request, batch.entries);
       await wal.token(name).append(batch.payloads);
       metrics.logsIngested.inc({ token: name }, batch.entries);

@@ -11,6 +11,8 @@ import { promisify } from 'node:util';
 import { gunzip, inflate, inflateRaw, type ZlibOptions } from 'node:zlib';
 import { uncompressSync } from 'snappy';
 import { logstackError } from '../errors.js';
+import type { BodyLease } from './body-budget.js';
+import { serverBusy } from './body.js';
 import { clientText } from './client-text.js';
 
 export interface PushBodyFormat {
@@ -48,8 +50,16 @@ function looksZlibWrapped(body: Buffer): boolean {
   return body.length >= 2 && (body[0]! & 0x0f) === 8 && ((body[0]! << 8) | body[1]!) % 31 === 0;
 }
 
-async function inflateBounded(body: Buffer, coding: 'gzip' | 'deflate', maxBytes: number): Promise<Buffer> {
-  const options = { maxOutputLength: maxBytes };
+/** Inflates at most `maxBytes`, and at most what `lease` may still take; the output is taken from it. */
+async function inflateBounded(body: Buffer, coding: 'gzip' | 'deflate', maxBytes: number, lease: BodyLease): Promise<Buffer> {
+  const budgetBound = lease.available < maxBytes;
+  const output = await inflateWithin(body, coding, Math.min(maxBytes, lease.available), budgetBound ? serverBusy : () => logstackError('HTTP_BODY_TOO_LARGE', [maxBytes]));
+  if (!lease.take(output.length)) throw serverBusy();
+  return output;
+}
+
+async function inflateWithin(body: Buffer, coding: 'gzip' | 'deflate', maxOutputLength: number, overLimit: () => Error): Promise<Buffer> {
+  const options = { maxOutputLength };
   try {
     if (coding === 'gzip') return await inflaters.gzip(body, options);
     // Raw deflate can start with bytes that pass the zlib check; it is tried when zlib fails.
@@ -63,7 +73,7 @@ async function inflateBounded(body: Buffer, coding: 'gzip' | 'deflate', maxBytes
     return await inflaters.raw(body, options);
   } catch (err) {
     // Inflation stops at the limit, so a gzip bomb costs at most max_body_bytes of memory.
-    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw logstackError('HTTP_BODY_TOO_LARGE', [maxBytes]);
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw overLimit();
     throw logstackError('LOKI_PUSH_UNDECODABLE', [`its ${coding} stream is corrupt or truncated`], { cause: err });
   }
 }
@@ -83,11 +93,12 @@ export function snappyDeclaredLength(block: Buffer): number {
   return -1;
 }
 
-async function unsnappy(block: Buffer, maxBytes: number): Promise<Buffer> {
+async function unsnappy(block: Buffer, maxBytes: number, lease: BodyLease): Promise<Buffer> {
   const declared = snappyDeclaredLength(block);
   if (declared < 0) throw logstackError('LOKI_PUSH_UNDECODABLE', ['it is not snappy-compressed (a raw snappy block starts with its length)']);
   // The snappy package has no streaming decoder for raw blocks: the declared length is the bound.
   if (declared > maxBytes) throw logstackError('HTTP_BODY_TOO_LARGE', [maxBytes]);
+  if (!lease.take(declared)) throw serverBusy();
   try {
     // copyOutputData: the addon's own buffers are memory V8 does not count, so it never hurries
     // to free them (see src/loki/push-request.ts); copied, they are ordinary V8 buffers.
@@ -99,9 +110,9 @@ async function unsnappy(block: Buffer, maxBytes: number): Promise<Buffer> {
 
 /**
  * The body as the decoder reads it: inflated per Content-Encoding, then, for protobuf,
- * snappy-uncompressed; at most `maxBytes` at every step.
+ * snappy-uncompressed; at most `maxBytes` at every step, each step's output taken from `lease`.
  */
-export async function decompressPushBody(body: Buffer, format: PushBodyFormat, maxBytes: number): Promise<Buffer> {
-  const inflated = format.coding === 'identity' ? body : await inflateBounded(body, format.coding, maxBytes);
-  return format.type === 'protobuf' ? unsnappy(inflated, maxBytes) : inflated;
+export async function decompressPushBody(body: Buffer, format: PushBodyFormat, maxBytes: number, lease: BodyLease): Promise<Buffer> {
+  const inflated = format.coding === 'identity' ? body : await inflateBounded(body, format.coding, maxBytes, lease);
+  return format.type === 'protobuf' ? unsnappy(inflated, maxBytes, lease) : inflated;
 }

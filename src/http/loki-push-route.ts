@@ -16,10 +16,11 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { logstackError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
-import { decodeJsonPush, decodeLegacyJsonPush, decodeProtobufPush } from '../pipeline/loki-push-decode.js';
-import type { LokiPushPipeline, LokiPushRequest } from '../pipeline/loki-push-request.js';
+import { decodeJsonPush, decodeLegacyJsonPush, decodeProtobufPush, type PushBounds } from '../pipeline/loki-push-decode.js';
+import type { LokiPushRequest } from '../pipeline/loki-push-request.js';
 import type { WalStore } from '../wal/types.js';
-import { boundedBody, describeJsonError, type BodyLimits } from './body.js';
+import { HELD_ENTRY_BYTES } from './body-budget.js';
+import { admitBody, boundedBody, decorateBodyLease, describeJsonError, serverBusy, type BodyLimits } from './body.js';
 import { UNAUTHENTICATED } from './ingest-route.js';
 import { decompressPushBody, pushBodyFormat } from './loki-push-body.js';
 import { decorateReleasedBody, releaseBody } from './released-body.js';
@@ -28,16 +29,22 @@ export const LOKI_PUSH_ROUTE = '/loki/api/v1/push';
 /** Loki's route before its v1 API; its JSON is logproto's, not v1's. */
 export const LEGACY_PUSH_ROUTE = '/api/prom/push';
 
+/** The pipeline is the request's own (`request.settings.lokiPush`, edge-settings.ts). */
 export interface LokiPushRouteOptions {
-  pipeline: LokiPushPipeline;
+  /** How many entries and streams a push may hold. */
+  bounds: PushBounds;
   wal: WalStore;
   metrics: Metrics;
   clock: () => number;
   body: BodyLimits;
 }
 
+/** U+FEFF as UTF-8. */
+const BYTE_ORDER_MARK = Buffer.from([0xef, 0xbb, 0xbf]);
+
 function parseJson(bytes: Buffer): unknown {
-  const text = bytes.toString('utf8');
+  // A byte-order mark before the JSON is ignored, as on /v1/logs:ingest (RFC 8259 §8.1 allows it).
+  const text = bytes.toString('utf8', bytes.subarray(0, 3).equals(BYTE_ORDER_MARK) ? 3 : 0);
   try {
     return JSON.parse(text);
   } catch {
@@ -45,26 +52,35 @@ function parseJson(bytes: Buffer): unknown {
   }
 }
 
-async function decodePush(request: FastifyRequest, raw: Buffer, maxBytes: number): Promise<LokiPushRequest> {
+async function decodePush(request: FastifyRequest, raw: Buffer, maxBytes: number, bounds: PushBounds): Promise<LokiPushRequest> {
   const format = pushBodyFormat(request.headers['content-type'], request.headers['content-encoding']);
-  const bytes = await decompressPushBody(raw, format, maxBytes);
-  if (format.type === 'protobuf') return decodeProtobufPush(bytes);
-  const json = parseJson(bytes);
-  return request.routeOptions.url === LEGACY_PUSH_ROUTE ? decodeLegacyJsonPush(json) : decodeJsonPush(json);
+  const lease = request.bodyLease!;
+  const bytes = await decompressPushBody(raw, format, maxBytes, lease);
+  let push: LokiPushRequest;
+  if (format.type === 'protobuf') {
+    push = decodeProtobufPush(bytes, bounds);
+  } else {
+    const json = parseJson(bytes);
+    push = request.routeOptions.url === LEGACY_PUSH_ROUTE ? decodeLegacyJsonPush(json, bounds) : decodeJsonPush(json, bounds);
+  }
+  // Decoding runs on the event loop, one push at a time: this is counted before another begins.
+  if (!lease.take(push.entries * HELD_ENTRY_BYTES)) throw serverBusy();
+  return push;
 }
 
-export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (app, { pipeline, wal, metrics, clock, body }) => {
+export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (app, { bounds, wal, metrics, clock, body }) => {
   app.removeAllContentTypeParsers();
   // Every content type reaches this parser; pushBodyFormat refused the unsupported ones already.
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: body.maxBytes }, async (request: FastifyRequest, raw: Buffer) =>
-    decodePush(request, raw, body.maxBytes),
+    decodePush(request, raw, body.maxBytes, bounds),
   );
 
-  app.addHook('preParsing', async (request, _reply, payload) => {
+  decorateBodyLease(app);
+  app.addHook('preParsing', async (request, reply, payload) => {
     pushBodyFormat(request.headers['content-type'], request.headers['content-encoding']);
     // Refused before a byte is read.
-    if (Number(request.headers['content-length']) > body.maxBytes) throw logstackError('HTTP_BODY_TOO_LARGE', [body.maxBytes]);
-    return boundedBody(payload, 'identity', body);
+    const lease = admitBody(request, reply, body);
+    return boundedBody(payload, 'identity', body, lease);
   });
 
   decorateReleasedBody(app);
@@ -80,6 +96,8 @@ export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (ap
       if (request.body === undefined) throw logstackError('LOKI_PUSH_UNDECODABLE', ['the body is empty']);
       const name = request.keyName!;
       const push = request.body as LokiPushRequest;
+      const pipeline = request.settings.lokiPush;
+      if (pipeline === null) throw new TypeError('the Loki push route is served only with loki_push.enabled');
       const batch = pipeline.prepare(name, push, clock());
       releaseBody(request, push.entries);
       if (batch.entries > 0) await wal.token(name).append(batch.payloads);

@@ -48,32 +48,55 @@ interface Limiter {
 export interface RateLimits {
   /** Takes one request from the bucket of key `name`: null when allowed, else seconds to wait. */
   take(name: string): Promise<number | null>;
+  /**
+   * The limits of a reloaded configuration. A key whose rate and burst did not change keeps its
+   * bucket as it is, so a reload neither refills nor empties it.
+   */
+  apply(security: Config['security']): void;
 }
 
-export function createRateLimits(security: Config['security']): RateLimits {
-  const limiters = new Map<string, Limiter>();
+interface Bucket {
+  readonly rps: number;
+  readonly burst: number;
+  readonly limiter: Limiter;
+}
 
-  const limiterFor = (rps: number, burst: number): Limiter => {
-    const shape = bucketShape(rps, burst);
-    const sustained = new RateLimiterMemory({ keyPrefix: 'sustained', ...shape.sustained });
-    return shape.burst === null ? sustained : new BurstyRateLimiter(sustained, new RateLimiterMemory({ keyPrefix: 'burst', ...shape.burst }));
+function limiterFor(rps: number, burst: number): Limiter {
+  const shape = bucketShape(rps, burst);
+  const sustained = new RateLimiterMemory({ keyPrefix: 'sustained', ...shape.sustained });
+  return shape.burst === null ? sustained : new BurstyRateLimiter(sustained, new RateLimiterMemory({ keyPrefix: 'burst', ...shape.burst }));
+}
+
+export function createRateLimits(initial: Config['security']): RateLimits {
+  let security = initial;
+  let buckets = new Map<string, Bucket>();
+
+  const bucket = (rps: number, burst: number, old: Bucket | undefined): Bucket =>
+    old !== undefined && old.rps === rps && old.burst === burst ? old : { rps, burst, limiter: limiterFor(rps, burst) };
+
+  const configure = (next: Config['security']) => {
+    const previous = buckets;
+    buckets = new Map();
+    // Keys sharing a name share a bucket; the configuration makes sure they agree on its shape.
+    for (const key of Object.values(next.api_keys)) {
+      if (buckets.has(key.name)) continue;
+      buckets.set(key.name, bucket(key.rate_limit_rps ?? next.rate_limit_rps, key.rate_limit_burst ?? next.rate_limit_burst, previous.get(key.name)));
+    }
+    security = next;
   };
-
-  // Keys sharing a name share a bucket; the first key's overrides win.
-  for (const key of Object.values(security.api_keys)) {
-    if (limiters.has(key.name)) continue;
-    limiters.set(key.name, limiterFor(key.rate_limit_rps ?? security.rate_limit_rps, key.rate_limit_burst ?? security.rate_limit_burst));
-  }
+  configure(initial);
 
   return {
+    apply: configure,
     async take(name) {
-      let limiter = limiters.get(name);
-      if (limiter === undefined) {
-        limiter = limiterFor(security.rate_limit_rps, security.rate_limit_burst);
-        limiters.set(name, limiter);
+      let found = buckets.get(name);
+      if (found === undefined) {
+        // A key removed by a reload while its request was in flight: the global limits.
+        found = bucket(security.rate_limit_rps, security.rate_limit_burst, undefined);
+        buckets.set(name, found);
       }
       try {
-        await limiter.consume(name);
+        await found.limiter.consume(name);
         return null;
       } catch (rejection) {
         if (rejection instanceof RateLimiterRes) return retryAfterSeconds(rejection.msBeforeNext);

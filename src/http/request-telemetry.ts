@@ -4,7 +4,7 @@
  */
 import fp from 'fastify-plugin';
 import type { Metrics } from '../observability/metrics.js';
-import { routeLabel } from './route-label.js';
+import { methodLabel, routeLabel } from './route-label.js';
 
 export interface TelemetryOptions {
   metrics: Metrics;
@@ -14,6 +14,11 @@ export interface TelemetryOptions {
 
 export const requestTelemetryPlugin = fp<TelemetryOptions>(
   async (app, { metrics, quietRoutes }) => {
+    // Every route is registered by the time the app is ready.
+    let served: ReadonlySet<string> = new Set();
+    app.addHook('onReady', async () => {
+      served = new Set([...app.routeTable.values()].flatMap((methods) => [...methods]));
+    });
     app.addHook('onRequest', async (_request, reply) => {
       metrics.httpRequestsInFlight.inc();
       // 'close' fires whether the response finished or the client went away; onResponse would miss the latter.
@@ -22,7 +27,7 @@ export const requestTelemetryPlugin = fp<TelemetryOptions>(
 
     app.addHook('onResponse', async (request, reply) => {
       const route = routeLabel(request);
-      const labels = { method: request.method, route, status: String(reply.statusCode) };
+      const labels = { method: methodLabel(request.method, served), route, status: String(reply.statusCode) };
       metrics.httpRequests.inc(labels);
       metrics.httpRequestDuration.observe(labels, reply.elapsedTime / 1000);
       const level = reply.statusCode < 400 && quietRoutes.has(route) ? 'debug' : 'info';
@@ -39,5 +44,5 @@ export const requestTelemetryPlugin = fp<TelemetryOptions>(
       );
     });
   },
-  { name: 'logstack-request-telemetry', fastify: '5.x', dependencies: ['logstack-auth', 'logstack-error-handler'] },
+  { name: 'logstack-request-telemetry', fastify: '5.x', dependencies: ['logstack-route-table', 'logstack-auth', 'logstack-error-handler'] },
 );

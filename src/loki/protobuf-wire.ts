@@ -68,6 +68,17 @@ export class ProtobufReader {
     throw new RangeError('protobuf: varint longer than 10 bytes');
   }
 
+  /**
+   * A field's tag: its number in the high bits, its wire type in the low three. Field number 0
+   * is no field (a body of zeros would otherwise read as an endless run of empty fields), and
+   * Go's decoder, Loki's, refuses it as an illegal tag; so does this one.
+   */
+  tag(): number {
+    const tag = this.varint();
+    if (tag < 8 || tag > 0xffffffff) throw new RangeError(`protobuf: illegal tag ${tag} (field number ${Math.floor(tag / 8)})`);
+    return tag;
+  }
+
   /** Returns [start, end) of a length-delimited field's bytes and moves past it. */
   lengthDelimited(): [number, number] {
     const length = this.varint();

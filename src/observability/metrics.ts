@@ -14,14 +14,31 @@ export interface Metrics {
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
   readonly httpRequestsInFlight: Gauge;
+  /** Connections closed by the connection cap: `evicted` for a newcomer, `refused` on arrival. */
+  readonly httpConnectionsClosed: Counter<'reason'>;
   readonly rateLimitExceeded: Counter<'token'>;
   readonly walFsyncDuration: Histogram;
   readonly walCorruptRecords: Counter<'token'>;
   readonly walTornTailBytes: Counter<'token'>;
   readonly walCursorResets: Counter<'token'>;
   readonly walWriteFailures: Counter<'token'>;
+  /** 1 when the last configuration reload (or the start) succeeded, 0 when it failed. */
+  readonly configLastReloadSuccessful: Gauge;
+  readonly configLastReloadSuccessTimestamp: Gauge;
+  /** 1 when the listener took the last change of its certificate files, 0 when it kept the previous ones. */
+  readonly tlsLastReloadSuccessful: Gauge;
+  /** notAfter of the certificate the listener serves. */
+  readonly tlsCertificateExpiry: Gauge;
   /** Makes the WAL gauges read this store's stats at every scrape. */
   readWalFrom(wal: WalStore): void;
+  /** Makes the HTTP edge's gauges read these at every scrape. */
+  readEdgeFrom(edge: EdgeGauges): void;
+}
+
+/** What the HTTP edge holds now. */
+export interface EdgeGauges {
+  openConnections(): number;
+  bodyBytesInFlight(): number;
 }
 
 /** Gauges computed from the WAL at scrape time, so they can never drift from the disk. */
@@ -47,6 +64,23 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   let wal: WalStore | undefined;
+  let edge: EdgeGauges | undefined;
+  new Gauge({
+    name: 'http_connections_open',
+    help: 'HTTP connections open now (at most server.max_connections)',
+    registers,
+    collect() {
+      this.set(edge?.openConnections() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'http_body_bytes_in_flight',
+    help: 'Bytes of request bodies held now, as sent, decompressed and decoded (at most limits.max_body_bytes_in_flight)',
+    registers,
+    collect() {
+      this.set(edge?.bodyBytesInFlight() ?? 0);
+    },
+  });
 
   for (const [name, help, read] of WAL_GAUGES) {
     tokenGauge(registry, name, help, () => {
@@ -76,6 +110,12 @@ export function createMetrics(): Metrics {
       registers,
     }),
     httpRequestsInFlight: new Gauge({ name: 'http_requests_in_flight', help: 'HTTP requests being processed', registers }),
+    httpConnectionsClosed: new Counter({
+      name: 'http_connections_closed_total',
+      help: 'Connections closed by server.max_connections: evicted for a new one, or refused on arrival',
+      labelNames: ['reason'],
+      registers,
+    }),
     rateLimitExceeded: new Counter({ name: 'rate_limit_exceeded_total', help: 'Requests refused by the per-token rate limit', labelNames: ['token'], registers }),
     walFsyncDuration: new Histogram({ name: 'wal_fsync_duration_seconds', help: 'Duration of WAL fsyncs', buckets: FSYNC_SECONDS_BUCKETS, registers }),
     walCorruptRecords: new Counter({ name: 'wal_corrupt_records_total', help: 'WAL records whose CRC failed, skipped', labelNames: ['token'], registers }),
@@ -97,8 +137,32 @@ export function createMetrics(): Metrics {
       labelNames: ['token'],
       registers,
     }),
+    // Prometheus' own names for the same facts, so that alerts written for it read alike.
+    configLastReloadSuccessful: new Gauge({
+      name: 'logstack_config_last_reload_successful',
+      help: 'Whether the last configuration reload (SIGHUP, or a watched file changing) succeeded; 1 since the start until one fails',
+      registers,
+    }),
+    configLastReloadSuccessTimestamp: new Gauge({
+      name: 'logstack_config_last_reload_success_timestamp_seconds',
+      help: 'When the configuration was last loaded successfully, at start or by a reload (Unix seconds)',
+      registers,
+    }),
+    tlsLastReloadSuccessful: new Gauge({
+      name: 'logstack_tls_last_reload_successful',
+      help: 'Whether the listener took the last change of its certificate files (1), or kept serving the previous certificate (0); 0 without HTTPS',
+      registers,
+    }),
+    tlsCertificateExpiry: new Gauge({
+      name: 'logstack_tls_certificate_expiry_timestamp_seconds',
+      help: 'When the certificate the listener serves expires (its notAfter, Unix seconds); 0 without HTTPS',
+      registers,
+    }),
     readWalFrom(store) {
       wal = store;
+    },
+    readEdgeFrom(gauges) {
+      edge = gauges;
     },
   };
 }

@@ -11,7 +11,7 @@ import type { LokiEntry } from '../loki/entry.js';
 import { compilePolicies, type MaskingPolicy } from '../masking/policy.js';
 import { createLokiEntryBuilder, type LokiEntryBuilder } from './to-loki-entry.js';
 import type { EntryProblem, IngestPipeline, PreparedBatch } from './types.js';
-import { validateIngestBody, validationFailed, type Limits } from './validate.js';
+import { validateIngestBody, validationFailed, type Limits, type ValidatedEntry } from './validate.js';
 
 class Pipeline implements IngestPipeline {
   readonly #limits: Limits;
@@ -34,17 +34,36 @@ class Pipeline implements IngestPipeline {
     const policy = this.#policies.get(keyName);
     if (policy === undefined) throw new TypeError(`No API key is named ${keyName}`);
     const entries = validateIngestBody(body, this.#limits, nowMs);
-    const maxLineBytes = this.#limits.max_message_bytes;
     const payloads = new Array<Buffer>(entries.length);
+    let problems: EntryProblem[];
+    try {
+      problems = this.#build(entries, policy, payloads);
+    } catch (err) {
+      this.#builder.abandon();
+      throw err;
+    }
+    if (problems.length > 0) {
+      // What the builder's caches learnt from a refused batch is not kept.
+      this.#builder.abandon();
+      throw validationFailed(problems, entries.length);
+    }
+    this.#builder.commit();
     let bytes = 0;
-    let problems: EntryProblem[] | undefined;
+    for (const payload of payloads) bytes += payload.length;
+    return { payloads, entries: entries.length, bytes };
+  }
+
+  /** Builds and encodes every entry into `payloads`; returns the problems found after masking. */
+  #build(entries: readonly ValidatedEntry[], policy: MaskingPolicy, payloads: Buffer[]): EntryProblem[] {
+    const maxLineBytes = this.#limits.max_message_bytes;
+    const problems: EntryProblem[] = [];
     for (let i = 0; i < entries.length; i++) {
       const { entry, seconds, nanos } = entries[i]!;
       const loki = this.#builder.build(entry, policy, seconds, nanos);
       // Loki refuses a line over its max_line_size; refused now, it is the client's to fix,
       // accepted it would only end as a dead letter.
       if (loki.line.length * 3 > maxLineBytes && Buffer.byteLength(loki.line, 'utf8') > maxLineBytes) {
-        (problems ??= []).push({
+        problems.push({
           index: i,
           pointer: `/entries/${i}${this.#line.pointer}`,
           reason: `after masking, ${this.#line.what} is longer than ${maxLineBytes} UTF-8 bytes (limits.max_message_bytes)`,
@@ -53,19 +72,16 @@ class Pipeline implements IngestPipeline {
       }
       const metadataBytes = structuredMetadataOver(loki, this.#limits.max_structured_metadata_bytes);
       if (metadataBytes !== null) {
-        (problems ??= []).push({
+        problems.push({
           index: i,
           pointer: `/entries/${i}/metadata`,
           reason: `as Loki structured metadata it is ${metadataBytes} bytes, over ${this.#limits.max_structured_metadata_bytes} (limits.max_structured_metadata_bytes)`,
         });
         continue;
       }
-      const payload = encodeEntryPayload(loki);
-      payloads[i] = payload;
-      bytes += payload.length;
+      payloads[i] = encodeEntryPayload(loki);
     }
-    if (problems !== undefined) throw validationFailed(problems, entries.length);
-    return { payloads, entries: entries.length, bytes };
+    return problems;
   }
 }
 

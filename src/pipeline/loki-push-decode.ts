@@ -15,6 +15,35 @@ function undecodable(where: string, reason: string): Error {
   return logstackError('LOKI_PUSH_UNDECODABLE', [`${where} ${reason}`]);
 }
 
+/** How much of a push is decoded: past either bound decoding stops, and the push is refused. */
+export interface PushBounds {
+  /** Entries of all streams (`loki_push.max_entries_per_push`). */
+  readonly maxEntries: number;
+  /** `loki_push.max_streams_per_push`. */
+  readonly maxStreams: number;
+}
+
+/** Counts streams and entries as they are decoded; throws 413 at the first one past its bound. */
+class PushCounter {
+  streams = 0;
+  entries = 0;
+  readonly #bounds: PushBounds;
+
+  constructor(bounds: PushBounds) {
+    this.#bounds = bounds;
+  }
+
+  addStream(): void {
+    if (++this.streams > this.#bounds.maxStreams) throw logstackError('LOKI_PUSH_TOO_MANY_STREAMS', [this.#bounds.maxStreams]);
+  }
+
+  /** Checked before the entries are decoded, when their number is known (JSON). */
+  addEntries(count: number): void {
+    this.entries += count;
+    if (this.entries > this.#bounds.maxEntries) throw logstackError('LOKI_PUSH_TOO_MANY_ENTRIES', [this.#bounds.maxEntries]);
+  }
+}
+
 // --- protobuf ------------------------------------------------------------------------------
 // logproto (grafana/loki pkg/push/push.proto): PushRequest {streams = 1}; StreamAdapter
 // {labels = 1, entries = 2, hash = 3}; EntryAdapter {timestamp = 1, line = 2,
@@ -30,7 +59,7 @@ function decodeLabelPair(reader: ProtobufReader, where: string): readonly [strin
   let name = '';
   let value = '';
   while (!reader.done) {
-    const tag = reader.varint();
+    const tag = reader.tag();
     const field = tag >>> 3;
     if (field === 1 || field === 2) {
       expectWire(tag & 7, WIRE_LEN, where);
@@ -49,7 +78,7 @@ function decodeEntry(reader: ProtobufReader, where: string): PushEntry {
   let line = '';
   const structuredMetadata: Array<readonly [string, string]> = [];
   while (!reader.done) {
-    const tag = reader.varint();
+    const tag = reader.tag();
     const field = tag >>> 3;
     const wire = tag & 7;
     if (field === 1) {
@@ -57,7 +86,7 @@ function decodeEntry(reader: ProtobufReader, where: string): PushEntry {
       const [start, end] = reader.lengthDelimited();
       const ts = new ProtobufReader(reader.buf, start, end);
       while (!ts.done) {
-        const t = ts.varint();
+        const t = ts.tag();
         const tsField = t >>> 3;
         if (tsField !== 1 && tsField !== 2) {
           ts.skip(t & 7);
@@ -82,17 +111,18 @@ function decodeEntry(reader: ProtobufReader, where: string): PushEntry {
   return { seconds, nanos, line, structuredMetadata };
 }
 
-function decodeStream(reader: ProtobufReader, where: string): PushStream {
+function decodeStream(reader: ProtobufReader, where: string, counter: PushCounter): PushStream {
   let labels = '';
   const entries: PushEntry[] = [];
   while (!reader.done) {
-    const tag = reader.varint();
+    const tag = reader.tag();
     const field = tag >>> 3;
     if (field === 1) {
       expectWire(tag & 7, WIRE_LEN, `${where}.labels`);
       labels = reader.string();
     } else if (field === 2) {
       expectWire(tag & 7, WIRE_LEN, `${where}.entries`);
+      counter.addEntries(1);
       const [start, end] = reader.lengthDelimited();
       entries.push(decodeEntry(new ProtobufReader(reader.buf, start, end), `${where}.entries[${entries.length}]`));
     } else {
@@ -102,20 +132,19 @@ function decodeStream(reader: ProtobufReader, where: string): PushStream {
   return { labels, entries };
 }
 
-/** A `logproto.PushRequest`, already uncompressed. */
-export function decodeProtobufPush(bytes: Buffer): LokiPushRequest {
+/** A `logproto.PushRequest`, already uncompressed; decoding stops past `bounds`. */
+export function decodeProtobufPush(bytes: Buffer, bounds: PushBounds): LokiPushRequest {
   const streams: PushStream[] = [];
-  let entries = 0;
+  const counter = new PushCounter(bounds);
   try {
     const reader = new ProtobufReader(bytes);
     while (!reader.done) {
-      const tag = reader.varint();
+      const tag = reader.tag();
       if (tag >>> 3 === 1) {
         expectWire(tag & 7, WIRE_LEN, 'streams');
+        counter.addStream();
         const [start, end] = reader.lengthDelimited();
-        const stream = decodeStream(new ProtobufReader(bytes, start, end), `streams[${streams.length}]`);
-        streams.push(stream);
-        entries += stream.entries.length;
+        streams.push(decodeStream(new ProtobufReader(bytes, start, end), `streams[${streams.length}]`, counter));
       } else {
         reader.skip(tag & 7);
       }
@@ -124,7 +153,7 @@ export function decodeProtobufPush(bytes: Buffer): LokiPushRequest {
     if (err instanceof RangeError) throw logstackError('LOKI_PUSH_UNDECODABLE', [`truncated or malformed protobuf (${err.message.replace(/^protobuf: /, '')})`]);
     throw err;
   }
-  return { streams, entries };
+  return { streams, entries: counter.entries };
 }
 
 // --- JSON ----------------------------------------------------------------------------------
@@ -154,20 +183,23 @@ function epochNanoseconds(text: unknown, where: string): { seconds: number; nano
   return { seconds: Number(text.slice(0, -9)), nanos: Number(text.slice(-9)) };
 }
 
-function streamsOf(body: unknown): unknown[] {
+/** The body's streams, refused past `counter`'s bound before any is decoded. */
+function streamsOf(body: unknown, counter: PushCounter): unknown[] {
   if (!isObject(body) || !Array.isArray(body.streams)) throw undecodable('the body', 'must be an object {"streams": [...]}');
+  for (let s = 0; s < body.streams.length; s++) counter.addStream();
   return body.streams;
 }
 
-/** `{"streams": [{"stream": {labels}, "values": [["<ns>", "<line>", {metadata}?], ...]}]}` */
-export function decodeJsonPush(body: unknown): LokiPushRequest {
-  let entries = 0;
-  const streams = streamsOf(body).map((raw, s): PushStream => {
+/** `{"streams": [{"stream": {labels}, "values": [["<ns>", "<line>", {metadata}?], ...]}]}`; decoding stops past `bounds`. */
+export function decodeJsonPush(body: unknown, bounds: PushBounds): LokiPushRequest {
+  const counter = new PushCounter(bounds);
+  const streams = streamsOf(body, counter).map((raw, s): PushStream => {
     const where = `streams[${s}]`;
     if (!isObject(raw)) throw undecodable(where, 'must be an object');
     const labels = raw.stream === undefined ? [] : stringPairs(raw.stream, `${where}.stream`);
     const values = raw.values ?? [];
     if (!Array.isArray(values)) throw undecodable(`${where}.values`, 'must be an array');
+    counter.addEntries(values.length);
     const streamEntries = values.map((value: unknown, e): PushEntry => {
       const at = `${where}.values[${e}]`;
       if (!Array.isArray(value) || value.length < 2) throw undecodable(at, 'must be ["<nanoseconds>", "<line>"] or ["<nanoseconds>", "<line>", {structured metadata}]');
@@ -179,21 +211,24 @@ export function decodeJsonPush(body: unknown): LokiPushRequest {
         structuredMetadata: metadata === undefined || metadata === null ? [] : stringPairs(metadata, `${at}[2]`),
       };
     });
-    entries += streamEntries.length;
     return { labels, entries: streamEntries };
   });
-  return { streams, entries };
+  return { streams, entries: counter.entries };
 }
 
-/** `logproto` as JSON, Loki's format on `/api/prom/push`: `{"streams": [{"labels": "{...}", "entries": [{"ts": "<RFC 3339>", "line": "..."}]}]}` */
-export function decodeLegacyJsonPush(body: unknown): LokiPushRequest {
-  let entries = 0;
-  const streams = streamsOf(body).map((raw, s): PushStream => {
+/**
+ * `logproto` as JSON, Loki's format on `/api/prom/push`: `{"streams": [{"labels": "{...}",
+ * "entries": [{"ts": "<RFC 3339>", "line": "..."}]}]}`; decoding stops past `bounds`.
+ */
+export function decodeLegacyJsonPush(body: unknown, bounds: PushBounds): LokiPushRequest {
+  const counter = new PushCounter(bounds);
+  const streams = streamsOf(body, counter).map((raw, s): PushStream => {
     const where = `streams[${s}]`;
     if (!isObject(raw)) throw undecodable(where, 'must be an object');
     if (typeof raw.labels !== 'string') throw undecodable(`${where}.labels`, 'must be a string like {app="shop"}');
     const list = raw.entries ?? [];
     if (!Array.isArray(list)) throw undecodable(`${where}.entries`, 'must be an array');
+    counter.addEntries(list.length);
     const streamEntries = list.map((entry: unknown, e): PushEntry => {
       const at = `${where}.entries[${e}]`;
       if (!isObject(entry)) throw undecodable(at, 'must be an object {"ts", "line"}');
@@ -212,8 +247,7 @@ export function decodeLegacyJsonPush(body: unknown): LokiPushRequest {
       });
       return { seconds: ts.seconds, nanos: ts.nanos, line: entry.line, structuredMetadata };
     });
-    entries += streamEntries.length;
     return { labels: raw.labels, entries: streamEntries };
   });
-  return { streams, entries };
+  return { streams, entries: counter.entries };
 }

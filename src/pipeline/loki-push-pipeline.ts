@@ -16,7 +16,7 @@ import { maskPairs } from '../masking/mask-value.js';
 import { compilePolicies, type MaskingPolicy } from '../masking/policy.js';
 import { createLabelFilter, labelProblems, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
 import type { LabelPairs, LokiPushPipeline, LokiPushRequest, PushProblem, PushStream } from './loki-push-request.js';
-import { pushInvalid, sizeProblems, timestampAndCountProblems } from './loki-push-validate.js';
+import { metadataNameProblem, pushInvalid, sizeProblems, timestampAndCountProblems } from './loki-push-validate.js';
 import type { PreparedBatch } from './types.js';
 import type { Limits } from './validate.js';
 
@@ -54,6 +54,8 @@ class Pipeline implements LokiPushPipeline {
       }
       stream.entries.forEach((entry, e) => {
         let reasons = timestampAndCountProblems(entry.seconds, entry.nanos, entry.structuredMetadata.length, this.#limits, nowMs);
+        const forbidden = metadataNameProblem(entry.structuredMetadata);
+        if (forbidden !== null) reasons.push(forbidden);
         if (reasons.length === 0) {
           const line = policy.maskText(entry.line);
           const structuredMetadata = maskPairs(entry.structuredMetadata, policy);

@@ -6,7 +6,7 @@
  */
 import { logstackError } from '../errors.js';
 import type { LabelPairs, PushProblem } from './loki-push-request.js';
-import type { Limits } from './validate.js';
+import { FORBIDDEN_KEYS, type Limits } from './validate.js';
 
 /** Problems listed in a 400's `details`: a push of many thousands of bad entries stays readable. */
 export const MAX_LISTED_PROBLEMS = 100;
@@ -41,6 +41,16 @@ export function timestampAndCountProblems(seconds: number, nanos: number, metada
     problems.push(`has ${metadataCount} structured metadata pairs; at most ${limits.max_metadata_keys} are accepted (limits.max_metadata_keys)`);
   }
   return problems;
+}
+
+/**
+ * Why an entry's structured metadata names are refused, as `/v1/logs:ingest` refuses such
+ * metadata keys: `__proto__`, `constructor` and `prototype` reach Object.prototype in whatever
+ * consumer of Loki assigns through them. One reason for the first such name, or none.
+ */
+export function metadataNameProblem(structuredMetadata: LabelPairs): string | null {
+  const i = structuredMetadata.findIndex(([name]) => FORBIDDEN_KEYS.has(name));
+  return i < 0 ? null : `has structured metadata pair ${i} with a forbidden name (__proto__, constructor and prototype are refused)`;
 }
 
 /** Why Loki would refuse an entry with this masked line and structured metadata. */

@@ -32,6 +32,10 @@ type EntryField = 'level' | 'service' | 'env';
 export interface LokiEntryBuilder {
   /** `entry` validated, masked by `policy` as it is built; `seconds` and `nanos` its parsed timestamp. */
   build(entry: IngestEntry, policy: MaskingPolicy, seconds: number, nanos: number): LokiEntry;
+  /** The batch of the entries built since the last call was accepted: its caches keep what they learnt from it. */
+  commit(): void;
+  /** The batch was refused: its caches forget what they learnt from it, so refused input never stays in memory. */
+  abandon(): void;
 }
 
 /** Order of the non-label fields in structured metadata and in a JSON line. */
@@ -39,12 +43,62 @@ const ENTRY_FIELDS: readonly EntryField[] = ['level', 'service', 'env'];
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const NOT_NAME_CHAR = /[^a-zA-Z0-9_]/g;
 /**
- * Cache bounds, past which a cache starts over: a few MB at most. Real traffic has few label
- * sets and metadata shapes; the bounds only keep a client whose `service`, `env` or metadata
- * keys are all different from growing our memory.
+ * Cache bounds in bytes (UTF-16 code units × 2, and what a map entry and its objects cost),
+ * past which a cache starts over. Real traffic has few label sets and metadata shapes; the
+ * bounds keep a client whose `service`, `env` or metadata keys are all different, or very
+ * long, from growing our memory. In entries they would not: one metadata key may be megabytes.
  */
-const MAX_CACHED_LABEL_SETS = 10_000;
-const MAX_CACHED_NAMES = 100_000;
+const MAX_CACHED_LABEL_BYTES = 1024 * 1024;
+const MAX_CACHED_NAME_BYTES = 2 * 1024 * 1024;
+/** What a cached name or label set costs beyond its characters: map entries and small objects. */
+const ENTRY_OVERHEAD_BYTES = 96;
+
+/** The cost of caching these strings. */
+function cachedBytes(...texts: string[]): number {
+  let units = 0;
+  for (const text of texts) units += text.length;
+  return ENTRY_OVERHEAD_BYTES + 2 * units;
+}
+
+/**
+ * What a cache added since its last commit, to take it out again when the batch that taught it
+ * is refused: a cache fed by client input never keeps what was refused.
+ */
+class Additions {
+  #maps: Array<[Map<unknown, unknown>, unknown]> = [];
+  #arrays: Array<[unknown[], number]> = [];
+  bytes = 0;
+
+  map<K>(map: Map<K, unknown>, key: K, bytes: number): void {
+    this.#maps.push([map as Map<unknown, unknown>, key]);
+    this.bytes += bytes;
+  }
+
+  array(array: unknown[], index: number, bytes: number): void {
+    this.#arrays.push([array, index]);
+    this.bytes += bytes;
+  }
+
+  /** Keeps the additions; returns their bytes. */
+  commit(): number {
+    const bytes = this.bytes;
+    this.#maps = [];
+    this.#arrays = [];
+    this.bytes = 0;
+    return bytes;
+  }
+
+  /** Takes the additions out again, newest first. */
+  undo(): void {
+    for (let i = this.#maps.length - 1; i >= 0; i--) this.#maps[i]![0].delete(this.#maps[i]![1]);
+    // Array slots are added in index order: cutting at the first one added removes them all.
+    for (let i = this.#arrays.length - 1; i >= 0; i--) {
+      const [array, index] = this.#arrays[i]!;
+      if (array.length > index) array.length = index;
+    }
+    this.commit();
+  }
+}
 
 type Pairs = Array<readonly [string, string]>;
 
@@ -73,12 +127,15 @@ interface NameNode {
  * The structured metadata names of the metadata paths met so far. Entries of one service share
  * their shape, so each name is sanitised and joined once, not once per entry, and a name taken
  * twice within an entry is noticed by its slot's entry number, without a set per entry.
- * Bounded like the label cache, against clients whose keys are all different.
+ * Bounded in bytes, against clients whose keys are all different or very long, and never
+ * keeping the names of a refused batch.
  */
 class NameTree {
   #root!: NameNode;
   #slots!: Map<string, NameSlot>;
-  #size = 0;
+  /** Bytes of the names kept (committed). */
+  #bytes = 0;
+  #additions = new Additions();
   #entry = 0;
 
   constructor() {
@@ -90,8 +147,16 @@ class NameTree {
    * between entries, so that all the names of one entry live in the same slots.
    */
   nextEntry(): void {
-    if (this.#size > MAX_CACHED_NAMES) this.#clear();
+    if (this.#bytes + this.#additions.bytes > MAX_CACHED_NAME_BYTES) this.#clear();
     this.#entry++;
+  }
+
+  commit(): void {
+    this.#bytes += this.#additions.commit();
+  }
+
+  abandon(): void {
+    this.#additions.undo();
   }
 
   top(key: string): NameNode {
@@ -108,7 +173,7 @@ class NameTree {
     if (node === undefined) {
       node = { slot: this.#slot(`${parent.slot.name}_${index}`) };
       items[index] = node;
-      this.#size++;
+      this.#additions.array(items, index, ENTRY_OVERHEAD_BYTES);
     }
     return node;
   }
@@ -131,7 +196,7 @@ class NameTree {
     if (node === undefined) {
       node = { slot: this.#slot(nested ? `${parent.slot.name}_${nameOf(key, true)}` : nameOf(key, false)) };
       keys.set(key, node);
-      this.#size++;
+      this.#additions.map(keys, key, cachedBytes(key));
     }
     return node;
   }
@@ -141,7 +206,7 @@ class NameTree {
     if (slot === undefined) {
       slot = { name, entry: -1 };
       this.#slots.set(name, slot);
-      this.#size++;
+      this.#additions.map(this.#slots, name, cachedBytes(name));
     }
     return slot;
   }
@@ -149,7 +214,9 @@ class NameTree {
   #clear(): void {
     this.#root = { slot: { name: '', entry: -1 } };
     this.#slots = new Map();
-    this.#size = 0;
+    this.#bytes = 0;
+    // What was added since the last commit went with the maps it was added to.
+    this.#additions = new Additions();
   }
 }
 
@@ -197,12 +264,16 @@ function flattenMember(names: NameTree, pairs: Pairs, node: NameNode, rule: KeyR
 
 type LabelNode = Map<string, LabelNode | string>;
 
-/** Label strings by the values of the label fields, one map level per field. */
+/**
+ * Label strings by the values of the label fields, one map level per field. Bounded in bytes;
+ * a refused batch's label sets are not kept.
+ */
 class LabelCache {
   readonly #fields: readonly EntryField[];
   readonly #staticLabels: Readonly<Record<string, string>>;
   #root: LabelNode = new Map();
-  #size = 0;
+  #bytes = 0;
+  #additions = new Additions();
 
   constructor(fields: readonly EntryField[], staticLabels: Readonly<Record<string, string>>) {
     this.#fields = fields;
@@ -219,6 +290,7 @@ class LabelCache {
       if (next === undefined) {
         next = new Map();
         node.set(value, next);
+        this.#additions.map(node, value, cachedBytes(value));
       }
       node = next;
     }
@@ -229,13 +301,23 @@ class LabelCache {
     const labels: Record<string, string> = { ...this.#staticLabels };
     for (const field of fields) labels[field] = entry[field];
     const text = formatLabels(labels);
-    if (++this.#size > MAX_CACHED_LABEL_SETS) {
+    if (this.#bytes + this.#additions.bytes > MAX_CACHED_LABEL_BYTES) {
       this.#root = new Map();
-      this.#size = 0;
+      this.#bytes = 0;
+      this.#additions = new Additions();
     } else {
       node.set(key, text);
+      this.#additions.map(node, key, cachedBytes(key, text));
     }
     return text;
+  }
+
+  commit(): void {
+    this.#bytes += this.#additions.commit();
+  }
+
+  abandon(): void {
+    this.#additions.undo();
   }
 }
 
@@ -254,6 +336,8 @@ export function createLokiEntryBuilder(loki: LokiConfig): LokiEntryBuilder {
         if (masked.metadata !== undefined) doc.metadata = masked.metadata;
         return { seconds, nanos, labels: labels.labelsOf(masked), line: JSON.stringify(doc), structuredMetadata: [] };
       },
+      commit: () => labels.commit(),
+      abandon: () => labels.abandon(),
     };
   }
   const names = new NameTree();
@@ -266,6 +350,14 @@ export function createLokiEntryBuilder(loki: LokiConfig): LokiEntryBuilder {
       for (const field of otherFields) pairs.push([names.claimName(field), fields[field]]);
       if (metadata !== undefined) flattenMembers(names, pairs, null, metadata, policy);
       return { seconds, nanos, labels: labels.labelsOf(fields), line: fields.message, structuredMetadata: pairs };
+    },
+    commit() {
+      labels.commit();
+      names.commit();
+    },
+    abandon() {
+      labels.abandon();
+      names.abandon();
     },
   };
 }

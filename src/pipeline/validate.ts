@@ -33,7 +33,7 @@ const LABEL_SAFE = '^[A-Za-z0-9_.:-]{1,128}$';
  * LogStack itself never does (null-prototype objects), but the entries travel on to Loki and to
  * whatever reads Loki, so such a key is refused rather than passed along.
  */
-const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** The shape of `entries` as ajv checks it; the API description (openapi.json) shows the same. */
 export const ENTRIES_SCHEMA = {

@@ -46,10 +46,12 @@ class DiskWalStore implements WalStore {
   #release: ReleaseLock | null = null;
   #ageTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
+  #quotaBytes: (name: string) => number;
 
   constructor(opts: DiskWalStoreOptions) {
     this.root = opts.root;
     this.#opts = opts;
+    this.#quotaBytes = opts.quotaBytes;
     this.#disk = new DiskSpace(opts.root, opts.diskReservePercent);
   }
 
@@ -99,7 +101,7 @@ class DiskWalStore implements WalStore {
       if (syscall === undefined) throw err;
       await wal.close();
       this.#opts.observer?.writeFailed?.(name, err as Error);
-      return new UnavailableTokenWal(name, this.#tokenDir(name), `could not open its directory (${code ?? 'EIO'}); restart once it is writable`, this.#opts.quotaBytes(name));
+      return new UnavailableTokenWal(name, this.#tokenDir(name), `could not open its directory (${code ?? 'EIO'}); restart once it is writable`, this.#quotaBytes(name));
     }
   }
 
@@ -114,7 +116,7 @@ class DiskWalStore implements WalStore {
       dir: this.#tokenDir(name),
       segmentMaxBytes: o.segmentMaxBytes,
       segmentMaxAgeMs: o.segmentMaxAgeSeconds * 1000,
-      quotaBytes: o.quotaBytes(name),
+      quotaBytes: this.#quotaBytes(name),
       sync: o.sync,
       observer: o.observer ?? {},
       clock: o.clock ?? Date.now,
@@ -139,6 +141,20 @@ class DiskWalStore implements WalStore {
 
   tokens(): TokenWal[] {
     return [...this.#tokens.values()];
+  }
+
+  async addToken(name: string): Promise<TokenWal> {
+    if (this.#state !== 'open') throw logstackError('WAL_NOT_OPEN', [this.#state]);
+    const existing = this.#tokens.get(name);
+    if (existing) return existing;
+    const wal = await this.#openTokenWal(name);
+    this.#tokens.set(name, wal);
+    return wal;
+  }
+
+  setQuotas(quotaBytes: (name: string) => number): void {
+    this.#quotaBytes = quotaBytes;
+    for (const [name, wal] of this.#tokens) wal.setQuotaBytes(quotaBytes(name));
   }
 
   disk(): DiskStatus {

@@ -97,10 +97,18 @@ export class DiskTokenWal implements TokenWal {
    */
   readonly #corruptCountedTo = new Map<number, number>();
   #oldestPendingAtMs: number | null = null;
+  /** From the options, then from each configuration reload. */
+  #quotaBytes: number;
 
   constructor(opts: TokenWalOptions) {
     this.name = opts.name;
     this.#opts = opts;
+    this.#quotaBytes = opts.quotaBytes;
+  }
+
+  /** The quota of appends admitted from now on; what is in the WAL already stays. */
+  setQuotaBytes(bytes: number): void {
+    this.#quotaBytes = bytes;
   }
 
   get cursor(): WalPosition {
@@ -307,8 +315,8 @@ export class DiskTokenWal implements TokenWal {
     let bytes = 0;
     for (const p of payloads) bytes += p.length + FRAME_HEAD_BYTES;
     const used = this.#pendingBytes() + this.#queuedBytes;
-    if (used + bytes > this.#opts.quotaBytes) {
-      return Promise.reject(logstackError('WAL_QUOTA_EXCEEDED', [this.name, used, this.#opts.quotaBytes], { retryAfterSeconds: 30 }));
+    if (used + bytes > this.#quotaBytes) {
+      return Promise.reject(logstackError('WAL_QUOTA_EXCEEDED', [this.name, used, this.#quotaBytes], { retryAfterSeconds: 30 }));
     }
     try {
       this.#opts.checkDisk(bytes);
@@ -610,7 +618,7 @@ export class DiskTokenWal implements TokenWal {
       name: this.name,
       segments: this.#segments.length,
       diskBytes,
-      quotaBytes: this.#opts.quotaBytes,
+      quotaBytes: this.#quotaBytes,
       pendingEntries: Math.max(0, this.#lastSeq - this.#cursor.ackedSeq),
       pendingBytes: this.#pendingBytes(),
       oldestPendingAppendedAtMs: this.#oldestPendingAtMs,

@@ -129,6 +129,10 @@ export interface WalStore {
   token(name: string): TokenWal;
   /** Every token WAL, including those left by keys no longer configured (their backlog still ships). */
   tokens(): TokenWal[];
+  /** Opens the WAL of a key added by a configuration reload; the one already open, if there is one. */
+  addToken(name: string): Promise<TokenWal>;
+  /** Quotas by key name, from now on (a configuration reload); accepted data stays whatever its size. */
+  setQuotas(quotaBytes: (name: string) => number): void;
   disk(): DiskStatus;
 }
 

@@ -16,13 +16,17 @@ export class UnavailableTokenWal implements TokenWal {
   readonly durableEnd = NOWHERE;
   readonly #dir: string;
   readonly #reason: string;
-  readonly #quotaBytes: number;
+  #quotaBytes: number;
 
   constructor(name: string, dir: string, reason: string, quotaBytes: number) {
     this.name = name;
     this.#dir = dir;
     this.#reason = reason;
     this.#quotaBytes = quotaBytes;
+  }
+
+  setQuotaBytes(bytes: number): void {
+    this.#quotaBytes = bytes;
   }
 
   append(): Promise<AppendResult> {

@@ -1,8 +1,21 @@
 /**
  * One LogStack process per WAL root. proper-lockfile keeps a lock directory whose mtime the
- * holder refreshes; a lock not refreshed for `staleMs` belongs to a dead process (SIGKILL
- * leaves it behind) and is taken over, so a restart waits at most that long.
+ * holder refreshes; a lock not refreshed for `staleMs` belongs to a dead process and is taken
+ * over.
+ *
+ * Waiting for staleness made every restart after a crash (an OOM kill, a SIGKILL) refuse
+ * requests for `lock_stale_seconds`. So the holder also listens on a Unix socket beside the
+ * lock, and names it, with the kernel's boot id and the lock directory's inode, in an owner
+ * file. A new process on the same kernel (same boot id: the same machine, or a container on
+ * it) that finds the lock connects to that socket: refused, no process holds it any more —
+ * the kernel closed it when the holder died, whatever its PID or PID namespace — and the lock
+ * is taken at once. A live holder accepts the connection and keeps its lock; a holder on
+ * another kernel (a shared volume), or one that has not written its owner file yet, is waited
+ * out as before.
  */
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { logstackError } from '../errors.js';
@@ -16,19 +29,147 @@ export interface WalLockOptions {
 
 export type ReleaseLock = () => Promise<void>;
 
-export async function lockWalRoot(opts: WalLockOptions): Promise<ReleaseLock> {
+const LOCK_DIR = '.lock';
+const OWNER_FILE = '.lock.owner';
+const SOCKET_FILE = '.lock.sock';
+/** A socket path holds 108 bytes on Linux, 104 elsewhere, with its NUL. */
+const MAX_SOCKET_PATH_BYTES = 103;
+
+interface Owner {
+  readonly boot_id: string;
+  readonly lock_ino: number;
+  readonly socket: string | null;
+  readonly pid: number;
+}
+
+/** The kernel's boot id, null where there is none (not Linux). */
+export function kernelBootId(): string | null {
   try {
-    return await lockfile.lock(opts.root, {
-      lockfilePath: join(opts.root, '.lock'),
-      realpath: false,
-      stale: opts.staleMs,
-      update: Math.max(1000, Math.floor(opts.staleMs / 2)),
-      // Retry for a little longer than a dead holder's lock takes to go stale.
-      retries: { retries: Math.ceil(opts.staleMs / 500) + 2, factor: 1, minTimeout: 500, maxTimeout: 500 },
-      onCompromised: opts.onCompromised,
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A socket's path is at most 103 bytes, and a WAL root may be deeper: through a descriptor of
+ * its directory (`/proc/self/fd/N/name`, Linux) any depth fits. Null where neither fits; the
+ * descriptor stays open until `close` is called (a bound socket's path must stay valid: node
+ * unlinks it on close).
+ */
+function socketPath(dir: string, name: string): { path: string; close: () => void } | null {
+  try {
+    const fd = openSync(dir, 'r');
+    return { path: `/proc/self/fd/${fd}/${name}`, close: () => closeSync(fd) };
+  } catch {
+    const path = join(dir, name);
+    return Buffer.byteLength(path) <= MAX_SOCKET_PATH_BYTES ? { path, close: () => {} } : null;
+  }
+}
+
+/** Whether nothing listens on the socket `name` in `dir` (the connection is refused). */
+async function refused(dir: string, name: string): Promise<boolean> {
+  const socket = socketPath(dir, name);
+  if (socket === null) return false;
+  try {
+    return await new Promise((resolve) => {
+      const connection = connect(socket.path);
+      connection.once('connect', () => {
+        connection.destroy();
+        resolve(false);
+      });
+      connection.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
     });
+  } finally {
+    socket.close();
+  }
+}
+
+/** Whether the lock's holder is provably dead: see the top of this file. */
+export async function holderIsDead(root: string, bootId = kernelBootId()): Promise<boolean> {
+  if (bootId === null) return false;
+  let owner: Owner;
+  let ino: number;
+  try {
+    owner = JSON.parse(await readFile(join(root, OWNER_FILE), 'utf8')) as Owner;
+    ino = (await stat(join(root, LOCK_DIR))).ino;
+  } catch {
+    return false;
+  }
+  // The owner file must describe this very lock directory, not an earlier one.
+  if (owner.boot_id !== bootId || owner.lock_ino !== ino || typeof owner.socket !== 'string') return false;
+  return refused(root, owner.socket);
+}
+
+function listen(server: Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Listens on the liveness socket and writes the owner file; returns what undoes both. */
+async function announceHolder(root: string): Promise<() => Promise<void>> {
+  const bootId = kernelBootId();
+  const socket = bootId === null ? null : socketPath(root, SOCKET_FILE);
+  let server: Server | null = null;
+  if (socket !== null) {
+    // A dead holder's socket file is left behind: it must go before a new one can be bound.
+    await rm(join(root, SOCKET_FILE), { force: true });
+    server = createServer((connection) => connection.destroy());
+    try {
+      await listen(server, socket.path);
+      server.unref();
+    } catch {
+      // A file system without sockets: a later start waits for staleness instead.
+      server = null;
+    }
+  }
+  if (bootId !== null) {
+    const owner: Owner = { boot_id: bootId, lock_ino: (await stat(join(root, LOCK_DIR))).ino, socket: server === null ? null : SOCKET_FILE, pid: process.pid };
+    const tmp = join(root, `${OWNER_FILE}.tmp`);
+    await writeFile(tmp, JSON.stringify(owner));
+    await rename(tmp, join(root, OWNER_FILE));
+  }
+  return async () => {
+    await rm(join(root, OWNER_FILE), { force: true });
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+    socket?.close();
+  };
+}
+
+export async function lockWalRoot(opts: WalLockOptions): Promise<ReleaseLock> {
+  const options = {
+    lockfilePath: join(opts.root, LOCK_DIR),
+    realpath: false,
+    stale: opts.staleMs,
+    update: Math.max(1000, Math.floor(opts.staleMs / 2)),
+    onCompromised: opts.onCompromised,
+  };
+  const lockOnce = () => lockfile.lock(opts.root, { ...options, retries: 0 });
+  let release: () => Promise<void>;
+  try {
+    try {
+      release = await lockOnce();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      if (await holderIsDead(opts.root)) {
+        // As proper-lockfile takes a stale lock: remove it, then take it like anyone else.
+        await rmdir(join(opts.root, LOCK_DIR)).catch(() => {});
+      }
+      // Retry for a little longer than a dead holder's lock takes to go stale.
+      release = await lockfile.lock(opts.root, { ...options, retries: { retries: Math.ceil(opts.staleMs / 500) + 2, factor: 1, minTimeout: 500, maxTimeout: 500 } });
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ELOCKED') throw logstackError('WAL_LOCKED', [opts.root], { cause: err });
     throw err;
   }
+  const withdraw = await announceHolder(opts.root);
+  return async () => {
+    await withdraw();
+    await release();
+  };
 }

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,20 +8,12 @@ import { stringify } from 'yaml';
 import { decodeEntryPayload } from '../../src/loki/entry-codec.js';
 import { spawnTs, type Child } from '../support/child.js';
 import { createLokiStandIn, lokiAnswers, type LokiStandIn } from '../support/loki-stand-in.js';
+import { freePort } from '../support/ports.js';
 import { openWal } from '../support/wal.js';
 
 const CLI = fileURLToPath(new URL('../fixtures/logstack-cli.ts', import.meta.url));
 const TOKEN = 'tok_cli_0123456789abcdefghij';
 const ADMIN = 'adm_cli_0123456789abcdefghij';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Setup {
   dir: string;
@@ -65,7 +56,7 @@ async function setup(t: Test, loki: Record<string, unknown> = {}): Promise<Setup
     async start() {
       const child = spawnTs(CLI, ['serve', '--config', configFile]);
       children.push(child);
-      await child.waitForLine(/LogStack is serving/, 30_000);
+      await child.waitForLine(/LogStack is serving/);
       return child;
     },
   };

@@ -62,11 +62,15 @@ t.test('every key of the schema is in config.yaml, set or commented out, with a 
 });
 
 t.test("config.yaml's commented-out examples are valid values", async (t) => {
-  const all = parseDocument(UNCOMMENTED).toJS() as { loki: Record<string, unknown> };
+  const all = parseDocument(UNCOMMENTED).toJS() as { security: { api_keys: Record<string, Record<string, unknown>> } & Record<string, unknown>; loki: Record<string, unknown> };
+  // A token or its file: the example shows both; the files are the ones of a Kubernetes example.
+  const { admin_token_file: adminFile, ...security } = all.security;
+  security.api_keys = Object.fromEntries(Object.entries(all.security.api_keys).map(([token, { token_file: _, ...key }]) => [token, key]));
+  t.match(adminFile, /^\//, 'the admin token file example is an absolute path');
   // Loki takes one Authorization header, so the example shows two alternatives: try each alone.
   for (const alternative of ['basic_auth', 'bearer_token']) {
     const loki = Object.fromEntries(Object.entries(all.loki).filter(([key]) => key !== alternative));
-    const dir = t.testdir({ 'config.yaml': stringify({ ...all, loki }) });
+    const dir = t.testdir({ 'config.yaml': stringify({ ...all, security, loki }) });
     t.doesNotThrow(() => loadConfig({ cwd: dir, env: {} }), `without loki.${alternative}`);
   }
 });

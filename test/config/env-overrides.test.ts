@@ -205,21 +205,26 @@ t.test('individual keys that are incomplete, unknown or contradictory are named'
     }),
   );
   t.same(problemsOf(err), [
-    'LOGSTACK_API_KEY_B_ACTIV: is not a known variable; API keys are set by LOGSTACK_API_KEY_<ID>_<FIELD> with FIELD one of TOKEN, NAME, ACTIVE, DESCRIPTION, TENANT, MASKING, RATE_LIMIT_RPS, RATE_LIMIT_BURST, WAL_QUOTA_BYTES',
+    'LOGSTACK_API_KEY_B_ACTIV: is not a known variable; API keys are set by LOGSTACK_API_KEY_<ID>_<FIELD> with FIELD one of TOKEN, NAME, ACTIVE, DESCRIPTION, TENANT, MASKING, RATE_LIMIT_RPS, RATE_LIMIT_BURST, WAL_QUOTA_BYTES, TOKEN_FILE, CLIENT_SUBJECT',
     'LOGSTACK_API_KEY_D_ACTIVE: must be a boolean: true/false, 1/0 or yes/no (got "sometimes")',
-    'LOGSTACK_API_KEY_A_TOKEN: is required: other LOGSTACK_API_KEY_A_* variables are set',
+    'LOGSTACK_API_KEY_A_TOKEN: is required (or LOGSTACK_API_KEY_A_TOKEN_FILE): other LOGSTACK_API_KEY_A_* variables are set',
     'LOGSTACK_API_KEY_B_*, LOGSTACK_API_KEY_C_*: give the same token; a token can be only one key',
   ]);
 });
 
-t.test('two individual keys with the same name are duplicates, not replacements', async (t) => {
+t.test('two individual keys with the same name are both kept: a rotation, or a conflict when their settings differ', async (t) => {
+  const rotation = loadConfig({
+    cwd: t.testdir({}),
+    env: { LOGSTACK_API_KEY_A_TOKEN: ENV_TOKEN, LOGSTACK_API_KEY_A_NAME: 'svc', LOGSTACK_API_KEY_B_TOKEN: JSON_TOKEN, LOGSTACK_API_KEY_B_NAME: 'svc' },
+  });
+  t.same(Object.keys(rotation.security.api_keys).sort(), [ENV_TOKEN, JSON_TOKEN].sort());
   const err = failure(() =>
     loadConfig({
       cwd: t.testdir({}),
-      env: { LOGSTACK_API_KEY_A_TOKEN: ENV_TOKEN, LOGSTACK_API_KEY_A_NAME: 'svc', LOGSTACK_API_KEY_B_TOKEN: JSON_TOKEN, LOGSTACK_API_KEY_B_NAME: 'svc' },
+      env: { LOGSTACK_API_KEY_A_TOKEN: ENV_TOKEN, LOGSTACK_API_KEY_A_NAME: 'svc', LOGSTACK_API_KEY_B_TOKEN: JSON_TOKEN, LOGSTACK_API_KEY_B_NAME: 'svc', LOGSTACK_API_KEY_B_TENANT: 'x' },
     }),
   );
-  t.match(err.message, 'security.api_keys: 2 keys are named "svc" (from LOGSTACK_API_KEY_A_*, LOGSTACK_API_KEY_B_*)');
+  t.match(err.message, 'security.api_keys: 2 keys are named "svc" (from LOGSTACK_API_KEY_A_*, LOGSTACK_API_KEY_B_*) with different tenant');
 });
 
 t.test('applyEnvOverrides leaves the file configuration as it was', async (t) => {

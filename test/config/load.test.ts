@@ -89,8 +89,8 @@ t.test('an unknown key is named with the keys that would be valid there', async 
   const err = failure(() => loadConfig({ file: configFile(t, 'server:\n  prot: 80\nlokki: {}\n'), env: {} }));
   t.ok(isLogstackError(err, 'CONFIG_INVALID'));
   t.same(problemsOf(err).sort(), [
-    'lokki: unknown key (expected one of server, security, masking, limits, wal, loki, loki_push)',
-    'server.prot: unknown key (expected one of host, port, debug, log_level, shutdown_timeout_seconds, request_timeout_seconds, trust_proxy)',
+    'lokki: unknown key (expected one of server, security, masking, limits, wal, loki, loki_push, otlp)',
+    'server.prot: unknown key (expected one of host, port, debug, log_level, shutdown_timeout_seconds, request_timeout_seconds, headers_timeout_seconds, max_connections, trust_proxy, reload_on_change, tls)',
   ]);
 });
 
@@ -113,7 +113,7 @@ t.test('a value that fails a pattern or a set of allowed values is named', async
   ]);
 });
 
-t.test('a key of an API key is named by the key name, or by its place among the keys when the name is unusable', async (t) => {
+t.test('a key of an API key is named by the key name, or by its position when the name is unusable: never by a part of its token', async (t) => {
   const file = configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n      active: maybe\n    ${TOKEN_B}:\n      name: "user service"\n`);
   t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), [
     'security.api_keys[payments-api].active: must be a boolean (got a string "maybe")',
@@ -139,10 +139,15 @@ t.test('every problem is reported at once', async (t) => {
   t.match(err.message, /^Invalid configuration: 3 problems:\n {2}- server\.port: .*\n {2}- limits\.max_entries: .*\n {2}- wal\.sync: /);
 });
 
-t.test('API key names are unique, ignoring case', async (t) => {
-  const file = configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n    ${TOKEN_B}:\n      name: Payments-API\n`);
-  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), [
-    'security.api_keys: 2 keys are named "payments-api" and "Payments-API" (from the file); names must be unique, ignoring case: a name is a WAL directory and a metrics label',
+t.test('two tokens of one name are one key in rotation: same spelling, same settings but active and description', async (t) => {
+  const keys = (a: string, b: string) => configFile(t, `security:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n${a}    ${TOKEN_B}:\n${b}`);
+  const rotation = loadConfig({ file: keys('      tenant: pay\n', '      name: payments-api\n      tenant: pay\n      active: false\n      description: old\n'), env: {} });
+  t.same(Object.values(rotation.security.api_keys).map((k) => [k.name, k.active]), [['payments-api', true], ['payments-api', false]]);
+  t.same(problemsOf(failure(() => loadConfig({ file: keys('', '      name: Payments-API\n'), env: {} }))), [
+    'security.api_keys: 2 keys are named "payments-api" and "Payments-API" (from the file); a name is a WAL directory and a metrics label, so its spellings must not differ only in case',
+  ]);
+  t.same(problemsOf(failure(() => loadConfig({ file: keys('      tenant: pay\n', '      name: payments-api\n      rate_limit_rps: 5\n'), env: {} }))), [
+    'security.api_keys: 2 keys are named "payments-api" (from the file) with different tenant, rate_limit_rps; tokens of one name are one key (a rotation) and must agree on all but active and description',
   ]);
 });
 
@@ -168,6 +173,36 @@ t.test('Loki settings that contradict each other are refused', async (t) => {
     'loki.tls: cert_file and key_file go together: mutual TLS needs both',
     'loki.bearer_token, loki.headers.Authorization: each sets the Authorization header of the pushes; set only one',
   ]);
+});
+
+t.test('a body budget smaller than the largest body is refused: that body could never be read', async (t) => {
+  const file = configFile(t, 'limits:\n  max_body_bytes: 2048\n  max_body_bytes_in_flight: 2047\n');
+  t.same(problemsOf(failure(() => loadConfig({ file, env: {} }))), ['limits.max_body_bytes_in_flight: must be >= limits.max_body_bytes (got 2047 < 2048)']);
+  t.equal(loadConfig({ file: configFile(t, 'limits:\n  max_body_bytes: 2048\n  max_body_bytes_in_flight: 2048\n'), env: {} }).limits.max_body_bytes_in_flight, 2048);
+});
+
+t.test('server.tls settings that cannot work together are refused, each by its key', async (t) => {
+  const problems = (tls: string, key = '') =>
+    problemsOf(failure(() => loadConfig({ file: configFile(t, `server:\n  tls:\n${tls}\nsecurity:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n${key}`), env: {} })));
+  t.same(problems('    cert_file: /tls/tls.crt'), ['server.tls: cert_file and key_file go together: HTTPS needs both']);
+  t.same(problems('    client_auth: require\n    client_ca_file: /tls/ca.crt'), [
+    'server.tls: client_auth and client_ca_file need cert_file and key_file: client certificates are asked for in a TLS handshake',
+  ]);
+  t.same(problems('    cert_file: /tls/tls.crt\n    key_file: /tls/tls.key\n    client_auth: request'), [
+    'server.tls.client_ca_file: is required with client_auth request: it says which client certificates are accepted',
+  ]);
+  t.same(problems('    cert_file: /tls/tls.crt\n    key_file: /tls/tls.key\n    client_ca_file: /tls/ca.crt'), [
+    'server.tls.client_auth: is none, so client_ca_file is not used; set client_auth to request or require',
+  ]);
+  t.same(problems('    cert_file: /tls/tls.crt\n    key_file: /tls/tls.key', '      client_subject: payments-api\n'), [
+    'security.api_keys[payments-api].client_subject: needs server.tls.client_auth request or require: without a verified client certificate no request with this key would be accepted',
+  ]);
+  t.same(problems('    min_version: TLSv1.1'), ['server.tls.min_version: must be one of TLSv1.2, TLSv1.3 (got "TLSv1.1")']);
+  const mutual = loadConfig({
+    file: configFile(t, `server:\n  tls:\n    cert_file: /tls/tls.crt\n    key_file: /tls/tls.key\n    client_ca_file: /tls/ca.crt\n    client_auth: request\nsecurity:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n      client_subject: payments-api\n`),
+    env: { LOGSTACK_TLS_MIN_VERSION: 'TLSv1.3' },
+  });
+  t.same(mutual.server.tls, { cert_file: '/tls/tls.crt', key_file: '/tls/tls.key', client_ca_file: '/tls/ca.crt', client_auth: 'request', min_version: 'TLSv1.3' });
 });
 
 t.test('log levels: Python names, any case, and debug: true', async (t) => {
@@ -253,4 +288,13 @@ t.test('rules are named by their ids', async (t) => {
   t.same(config.security.api_keys[TOKEN_A]?.masking?.disabled_rules, ['jwt']);
   const err = failure(() => loadConfig({ file: configFile(t, 'masking:\n  disabled_rules: [no-such-rule]\n'), env: {} }));
   t.match(problemsOf(err)[0], /^masking\.disabled_rules\[0\]: must be one of key-password, .* \(got "no-such-rule"\)$/);
+});
+
+t.test('a config with 150,000 API keys is refused for a bad value without overflowing the stack, and names no token', async (t) => {
+  const keys: Record<string, { name: string }> = {};
+  for (let i = 0; i < 150_000; i++) keys[`tok_${String(i).padStart(16, '0')}`] = { name: `k${i}` };
+  const env = { LOGSTACK_SECURITY_API_KEYS: JSON.stringify(keys), LOGSTACK_PORT: 'not-a-port' };
+  const err = failure(() => loadConfig({ file: configFile(t, 'server: {}\n'), env }));
+  t.ok(isLogstackError(err, 'CONFIG_INVALID'));
+  t.notMatch(err.message, /tok_0000/);
 });

@@ -224,7 +224,7 @@ export async function runCrashCampaign(opts: CrashCampaignOptions): Promise<Cras
     const child = spawnTs(CLI, ['serve', '--config', configFile]);
     children.push(child);
     try {
-      await child.waitForLine(SERVING, 30_000);
+      await child.waitForLine(SERVING);
       return child;
     } catch (err) {
       if (isAlive(child)) child.proc.kill('SIGKILL');
@@ -250,6 +250,8 @@ export async function runCrashCampaign(opts: CrashCampaignOptions): Promise<Cras
         }
       })();
       let ackedThisRound = 0;
+      let acked202: () => void = () => {};
+      const firstAck = new Promise<void>((resolve) => (acked202 = resolve));
       let refusedKeyAcked: () => void = () => {};
       const refusedKeyAckedOnce = new Promise<void>((resolve) => (refusedKeyAcked = resolve));
       const clients = keys.flatMap((key) =>
@@ -259,13 +261,16 @@ export async function runCrashCampaign(opts: CrashCampaignOptions): Promise<Cras
             if (r.status !== 202) continue;
             for (const id of r.ids) acked.set(id, key);
             ackedThisRound += r.ids.length;
+            acked202();
             if (key === refusedKey) refusedKeyAcked();
           }
         }),
       );
-      // A refusing round is timed from the refused key's first 202, so that its entries meet
-      // the 400s however slowly a loaded machine starts serving.
-      if (refusing) await Promise.race([refusedKeyAckedOnce, child.exited, sleep(10_000)]);
+      // A round is timed from its first 202 (a refusing round from the refused key's, so that
+      // its entries meet the 400s): on a busy machine the first requests may take longer than
+      // the whole kill window, and a kill before any 202 tests nothing. The bound only keeps a
+      // service that never answers from holding the campaign.
+      await Promise.race([refusing ? refusedKeyAckedOnce : firstAck, child.exited, sleep(60_000)]);
       const killAt = between(killWindow.min, killWindow.max);
       const diedEarly = await Promise.race([sleep(killAt).then(() => false), child.exited.then(() => true)]);
       if (diedEarly) unexpectedExits.push(`round ${round}: exited on its own ${JSON.stringify(await child.exited)}; stderr: ${child.stderr().slice(-2000)}`);

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
+import { ANSWER_TIMEOUT_MS } from '../../src/cli/admin-client.js';
+import { localServiceUrl, resolveAdminTarget } from '../../src/cli/admin-target.js';
 import { loadConfig } from '../../src/config/load.js';
 import { ERRORS } from '../../src/errors.js';
 
@@ -41,12 +43,22 @@ function runtimeStage(): Map<string, string[]> {
   return out;
 }
 
-/** Loads a configuration as LogStack would at start, from a file's text (or none) and an environment. */
-function load(yaml: string | null, env: Record<string, string>) {
+/**
+ * Loads a configuration as LogStack would at start, from a file's text (or none), an environment,
+ * and files mounted at absolute paths, which are put in a temporary directory in their stead.
+ */
+function load(yaml: string | null, env: Record<string, string>, mounts: Record<string, Record<string, string>> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'logstack-deploy-'));
   try {
-    if (yaml !== null) writeFileSync(join(dir, 'config.yaml'), yaml);
-    return loadConfig({ file: yaml === null ? undefined : join(dir, 'config.yaml'), env, cwd: dir });
+    let text = yaml;
+    for (const [mountPath, files] of Object.entries(mounts)) {
+      const at = join(dir, mountPath);
+      mkdirSync(at, { recursive: true });
+      for (const [name, content] of Object.entries(files)) writeFileSync(join(at, name), content);
+      text = text?.split(`${mountPath}/`).join(`${at}/`) ?? null;
+    }
+    if (text !== null) writeFileSync(join(dir, 'config.yaml'), text);
+    return loadConfig({ file: text === null ? undefined : join(dir, 'config.yaml'), env, cwd: dir });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -57,33 +69,63 @@ t.test('the Kubernetes example starts once its placeholders are replaced, and no
   const set = find(docs, 'StatefulSet', 'logstack');
   const pod = set.spec.template.spec;
   const container = pod.containers[0];
-  const secret = find(docs, 'Secret', container.envFrom[0].secretRef.name);
-  const configMap = find(docs, 'ConfigMap', pod.volumes.find((v: Doc) => v.configMap).configMap.name);
-
+  const volumeOf = (mount: Doc) => pod.volumes.find((v: Doc) => v.name === mount.name);
   const env: Record<string, string> = {};
   for (const e of container.env) if (e.value !== undefined) env[e.name] = e.value;
   const configFile = env.LOGSTACK_CONFIG!;
   const configMount = container.volumeMounts.find((m: Doc) => configFile.startsWith(`${m.mountPath}/`));
   t.ok(configMount, 'LOGSTACK_CONFIG names a file in a mounted volume');
+  const configMap = find(docs, 'ConfigMap', volumeOf(configMount).configMap.name);
   const configText = configMap.data[configFile.slice(configMount.mountPath.length + 1)];
+  t.notOk(container.envFrom, 'no secret in the environment: they are files, updated in place');
 
-  t.throws(() => load(configText, { ...env, ...secret.stringData }), { code: ERRORS.CONFIG_INVALID.code }, 'the placeholder secrets are refused');
-
-  const real: Record<string, string> = { ...env };
-  for (const [name, value] of Object.entries(secret.stringData as Record<string, string>)) {
-    real[name] = value === 'REPLACE_ME' ? randomBytes(24).toString('hex') : value;
-  }
-  const config = load(configText, real);
+  // The Secrets mounted as volumes, with their placeholders or with real values.
+  const secretMounts = (real: boolean) => {
+    const mounts: Record<string, Record<string, string>> = {};
+    for (const mount of container.volumeMounts) {
+      const secretName = volumeOf(mount)?.secret?.secretName;
+      if (secretName === undefined) continue;
+      const data = find(docs, 'Secret', secretName).stringData as Record<string, string>;
+      mounts[mount.mountPath] = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, real && v === 'REPLACE_ME' ? randomBytes(24).toString('hex') : v]));
+    }
+    return mounts;
+  };
+  t.throws(() => load(configText, env, secretMounts(false)), { code: ERRORS.CONFIG_INVALID.code }, 'the placeholder secrets are refused');
+  const config = load(configText, env, secretMounts(true));
   t.same(Object.values(config.security.api_keys).map((k) => k.name).sort(), ['payments-api', 'user-service']);
   t.ok(config.security.admin_token, 'an admin token');
+  t.ok(config.server.reload_on_change, 'changes of the ConfigMap and the Secrets apply without a restart');
+  t.ok(container.volumeMounts.every((m: Doc) => m.subPath === undefined), 'no subPath mount: those are never updated');
+
+  const tlsFiles = [config.server.tls.cert_file, config.server.tls.key_file].map((f) => f!.replace(/^.*logstack-deploy-[^/]+/, ''));
+  const tlsMount = container.volumeMounts.find((m: Doc) => tlsFiles[0]!.startsWith(`${m.mountPath}/`));
+  t.ok(tlsMount && volumeOf(tlsMount).secret, 'the certificate comes from a mounted Secret');
+  const tlsSecret = find(docs, 'Secret', volumeOf(tlsMount).secret.secretName);
+  t.equal(tlsSecret.type, 'kubernetes.io/tls');
+  for (const file of tlsFiles) t.ok(Object.hasOwn(tlsSecret.stringData, file.slice(tlsMount.mountPath.length + 1)), `${file} is in it`);
+  for (const probe of [container.livenessProbe, container.startupProbe, container.readinessProbe]) t.equal(probe.httpGet.scheme, 'HTTPS', 'the probes speak HTTPS');
+  t.not(config.server.tls.client_auth, 'require', "the kubelet's probes present no client certificate");
+  const monitor = find(docs, 'ServiceMonitor', 'logstack').spec.endpoints[0];
+  t.equal(monitor.scheme, 'https', 'Prometheus scrapes over HTTPS');
+  t.equal(monitor.tlsConfig.ca.secret.name, tlsSecret.metadata.name);
 
   const walMount = container.volumeMounts.find((m: Doc) => m.name === set.spec.volumeClaimTemplates[0].metadata.name);
   t.equal(config.wal.wal_root_path, walMount.mountPath, 'the WAL lives on the claimed volume');
   t.equal(container.ports[0].containerPort, config.server.port, 'the container port is the one LogStack listens on');
-  const preStop = Number(container.lifecycle.preStop.exec.command.at(-1));
+  const hook = container.lifecycle.preStop.exec.command.at(-1) as string;
+  const [, sleep, wait] = /^sleep (\d+) && exec bin\/logstack\.js flush --wait --timeout (\d+)s$/.exec(hook) ?? [];
+  t.ok(sleep && wait, `the preStop hook waits, then flushes: ${hook}`);
+  const preStop = Number(sleep) + Number(wait) + ANSWER_TIMEOUT_MS / 1000;
   t.ok(
     pod.terminationGracePeriodSeconds > preStop + config.server.request_timeout_seconds + config.server.shutdown_timeout_seconds + config.loki.timeout_seconds,
-    'the grace period covers the drain and a push in flight',
+    'the grace period covers the preStop flush, the drain and a push in flight',
+  );
+  // The certificate file itself is read when the hook runs (test/cli/admin-tls.test.ts pins it).
+  const target = resolveAdminTarget({ env: { ...env, LOGSTACK_URL: localServiceUrl(config) }, loadConfig: () => config });
+  t.same(
+    { url: target.url, token: target.token === config.security.admin_token },
+    { url: `https://127.0.0.1:${container.ports[0].containerPort}`, token: true },
+    "the preStop flush finds the service and the admin token in the pod's own configuration",
   );
   t.equal(pod.enableServiceLinks, false, 'no LOGSTACK_PORT=tcp://... from a Service named logstack');
   t.equal(container.livenessProbe.httpGet.path, '/healthz');

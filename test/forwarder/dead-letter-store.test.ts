@@ -1,4 +1,5 @@
-import { appendFile, readdir } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { appendFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { DeadLetterStore } from '../../src/forwarder/dead-letter-store.js';
@@ -59,5 +60,34 @@ t.test('a line torn by a crash is ignored at open', async (t) => {
   await appendFile(join(dir, (await readdir(dir))[0]!), '{"at":2,"status":400,"entr');
   const reopened = new DeadLetterStore(dir, 1 << 20);
   await reopened.open();
-  t.equal(reopened.entries, 1);
+  t.equal(await reopened.count(), 1);
+});
+
+t.test('counted at open without parsing: lines and labels holding the text of an entry or a reason count right', async (t) => {
+  const dir = t.testdir();
+  const store = new DeadLetterStore(dir, 1 << 20);
+  await store.open();
+  const tricky = encodeEntryPayload({ seconds: 1, nanos: 0, labels: '{s="{\\"s\\":1}"}', line: '{"s":1,"reason":"x"} ]}', structuredMetadata: [['{"s":', ']}']] });
+  await store.write([tricky, payload(2)], 400, 'line "too" long', '{"s": ]}', 1);
+  await store.write([payload(3)], 429, 'rate', 'm', 2);
+  const reopened = new DeadLetterStore(dir, 1 << 20);
+  await reopened.open();
+  t.equal(await reopened.count(), 3);
+  t.same((await reopened.summary()).reasons, { 'line "too" long': 2, rate: 1 });
+});
+
+t.test('open reads no dead letter: they are counted after it, before any summary', async (t) => {
+  const dir = t.testdir();
+  const store = new DeadLetterStore(dir, 1 << 20);
+  await store.open();
+  await store.write([payload(1), payload(2)], 400, 'r', 'm', 1);
+  // A second file that blocks whoever reads it until it is written to.
+  const fifo = join(dir, '0000000000000002.jsonl');
+  t.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  const reopened = new DeadLetterStore(dir, 1 << 20);
+  const opened = await Promise.race([reopened.open().then(() => 'opened'), new Promise((resolve) => setTimeout(() => resolve('blocked'), 5000))]);
+  t.equal(opened, 'opened', 'open() returned without reading the files');
+  const counted = reopened.count();
+  await writeFile(fifo, `${JSON.stringify({ at: 2, status: 400, reason: 'late', message: 'm', entries: [{ s: 1, n: 0, labels: '{a="b"}', line: 'x', sm: [] }] })}\n`);
+  t.equal(await counted, 3);
 });

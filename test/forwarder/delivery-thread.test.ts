@@ -36,7 +36,7 @@ interface Rig {
 const shared = await (async () => {
   const loki = createLokiStandIn();
   await loki.start();
-  const thread = createDeliveryThread(testConfig({ loki: { base_url: loki.url, batch_max_wait_ms: 60_000 } }).loki, 'test');
+  const thread = createDeliveryThread(testConfig({ loki: { base_url: loki.url } }).loki, 'test');
   await thread.start();
   t.teardown(async () => {
     await thread.close();
@@ -57,7 +57,16 @@ async function rig(t: Test, own: { thread: DeliveryThreadHandle; loki: LokiStand
   return {
     ...own,
     wal,
-    request: (overrides = {}) => ({ plan: alpha.planRead(alpha.cursor), tenant: 'team-a', maxEntries: 1000, flushing: true, nowMs: Date.now(), ...overrides }),
+    request: (overrides = {}) => ({
+      plan: alpha.planRead(alpha.cursor),
+      tenant: 'team-a',
+      maxEntries: 1000,
+      maxBytes: 512 * 1024,
+      maxWaitMs: 60_000,
+      flushing: true,
+      nowMs: Date.now(),
+      ...overrides,
+    }),
   };
 }
 
@@ -169,7 +178,7 @@ t.test("the readiness probe's GET goes through the thread's pool, answer or fail
  */
 async function keptThreads(t: Test) {
   const workers: Array<{ worker: Worker; deaf: boolean }> = [];
-  const thread = createDeliveryThread(testConfig({ loki: { base_url: shared.loki.url, batch_max_wait_ms: 60_000 } }).loki, 'test', (data) => {
+  const thread = createDeliveryThread(testConfig({ loki: { base_url: shared.loki.url } }).loki, 'test', (data) => {
     const worker = spawnWorker(data);
     const kept = { worker, deaf: false };
     const post = worker.postMessage.bind(worker);

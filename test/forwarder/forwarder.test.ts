@@ -314,3 +314,16 @@ t.test('a flush that comes while a partial batch is being read sends it, instead
   t.same(asked.slice(0, 2), [false, true], 'asked again at once, as a flush');
   t.equal(r.loki.received().length, 1);
 });
+
+t.test('a flush wait ends when its signal aborts, long before its timeout', async (t) => {
+  const r = await rig(t);
+  r.loki.setStandingAnswer(lokiAnswers.status(503));
+  await r.append('alpha', 0, 10);
+  await r.forwarder.start();
+  const gone = new AbortController();
+  const startedAt = Date.now();
+  setTimeout(() => gone.abort(), 200);
+  const report = await r.forwarder.flush({ wait: true, timeoutMs: 300_000, signal: gone.signal });
+  t.equal(report.complete, false);
+  t.ok(Date.now() - startedAt < 5000, `returned ${Date.now() - startedAt} ms after the call`);
+});

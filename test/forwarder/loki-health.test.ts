@@ -10,8 +10,17 @@ import { createLokiStandIn } from '../support/loki-stand-in.js';
 import type { LokiStandIn } from '../support/loki-stand-in.js';
 
 const INTERVAL_MS = 10_000;
+/**
+ * The probe's bound (ms): an answer of the stand-in takes milliseconds, and more than 300 ms on
+ * a busy machine, which made a ready Loki look unreachable. Only the hung Loki's case waits it out.
+ */
+const PROBE_TIMEOUT_MS = 10_000;
+const HUNG_PROBE_TIMEOUT_MS = 300;
 
-async function setup(t: Test, baseUrl?: (lokiUrl: string) => string): Promise<{ loki: LokiStandIn; health: LokiHealth; clock: { now: number } }> {
+async function setup(
+  t: Test,
+  { baseUrl, probeTimeoutMs = PROBE_TIMEOUT_MS }: { baseUrl?: (lokiUrl: string) => string; probeTimeoutMs?: number } = {},
+): Promise<{ loki: LokiStandIn; health: LokiHealth; clock: { now: number } }> {
   const loki = createLokiStandIn();
   await loki.start();
   const config = Value.Default(ConfigSchema.properties.loki, { base_url: baseUrl ? baseUrl(loki.url) : loki.url }) as LokiConfig;
@@ -21,7 +30,7 @@ async function setup(t: Test, baseUrl?: (lokiUrl: string) => string): Promise<{ 
     await loki.close();
   });
   const clock = { now: 1_000_000 };
-  const health = createLokiHealth(client, { intervalMs: INTERVAL_MS, probeTimeoutMs: 300, now: () => clock.now });
+  const health = createLokiHealth(client, { intervalMs: INTERVAL_MS, probeTimeoutMs, now: () => clock.now });
   return { loki, health, clock };
 }
 
@@ -39,7 +48,7 @@ t.test("a 503 from /ready is not ok, with Loki's reason", async (t) => {
 });
 
 t.test('a gateway without /ready falls back to the base URL', async (t) => {
-  const { loki, health } = await setup(t, (url) => `${url}/loki-tenant-a`);
+  const { loki, health } = await setup(t, { baseUrl: (url) => `${url}/loki-tenant-a` });
   loki.setReady('missing');
   t.match(await health.check(), { ok: true, detail: 'reachable (no /ready; / answered 200)' });
 });
@@ -70,7 +79,7 @@ t.test('an unreachable Loki is not ok and says why; check() never rejects', asyn
 });
 
 t.test('a hung Loki is not ok once the probe timeout passes', async (t) => {
-  const { loki, health } = await setup(t);
+  const { loki, health } = await setup(t, { probeTimeoutMs: HUNG_PROBE_TIMEOUT_MS });
   loki.setReady('hang');
-  t.match(await health.check(), { ok: false, detail: 'unreachable: no answer within 300 ms' });
+  t.match(await health.check(), { ok: false, detail: `unreachable: no answer within ${HUNG_PROBE_TIMEOUT_MS} ms` });
 });

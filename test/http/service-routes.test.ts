@@ -20,6 +20,7 @@ t.test('GET / names the service, its version and its endpoints', async (t) => {
       'GET /openapi.json',
       'GET /readyz',
       'GET /v1/admin/status',
+      'POST /v1/logs',
       'POST /v1/logs:ingest',
     ],
   );

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import t from 'tap';
 import { isLogstackError } from '../../src/errors.js';
@@ -9,8 +9,7 @@ import { parseTimestamp } from '../../src/pipeline/timestamp.js';
 import type { EntryProblem, IngestPipeline, PreparedBatch } from '../../src/pipeline/types.js';
 import { APP_TOKEN, testConfig } from '../support/config.js';
 
-const SAMPLES = new URL('../../../shared/samples/', import.meta.url);
-const noSamples = existsSync(SAMPLES) ? false : 'the shared samples folder is not beside the repository';
+const SAMPLES = new URL('../fixtures/samples/', import.meta.url);
 const NOW_MS = Date.parse('2025-09-24T12:05:00Z');
 /** Secrets of the shared samples that masking must keep out of every payload. */
 const SAMPLE_SECRETS = ['hunter2', 'sk_live_51H8abcdefghijklmnop', '4111 1111 1111 1111', '4111-1111-1111-1111', 'ak_9f8e7d6c5b4a3210', 'jane.doe0@example.com'];
@@ -47,7 +46,7 @@ function leaks(batch: PreparedBatch, secrets: readonly string[]): string[] {
   return secrets.filter((secret) => all.includes(Buffer.from(secret)));
 }
 
-t.test('prepares the shared samples with no secret left in the payload bytes', { skip: noSamples }, async (t) => {
+t.test('prepares the shared samples with no secret left in the payload bytes', async (t) => {
   for (const mode of ['structured_metadata', 'json_line'] as const) {
     const pipeline = createIngestPipeline(testConfig({ loki: { metadata_mode: mode } }));
     for (const name of ['ingest-small.json', 'ingest-100.json']) {
@@ -63,7 +62,7 @@ t.test('prepares the shared samples with no secret left in the payload bytes', {
   }
 });
 
-t.test('decodes back to the labels, masked line, metadata and timestamps of each entry', { skip: noSamples }, async (t) => {
+t.test('decodes back to the labels, masked line, metadata and timestamps of each entry', async (t) => {
   const body = sample('ingest-small.json');
   const batch = createIngestPipeline(testConfig()).prepare('app', body, NOW_MS);
   body.entries.forEach((source, i) => {

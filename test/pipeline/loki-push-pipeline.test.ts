@@ -91,3 +91,13 @@ t.test('every problem is found, by stream and entry, and counted; the list is bo
 t.test('a key the pipeline does not know is a programming error', async (t) => {
   t.throws(() => createLokiPushPipeline(testConfig()).prepare('nobody', request([]), NOW_MS), TypeError);
 });
+
+t.test('__proto__, constructor and prototype as structured metadata names are refused, as ingest refuses such metadata keys', async (t) => {
+  const pipeline = createLokiPushPipeline(testConfig());
+  for (const name of ['__proto__', 'constructor', 'prototype']) {
+    const err = refusal(() =>
+      pipeline.prepare('app', request([{ labels: '{job="a"}', entries: [{ seconds: NOW_S, nanos: 0, line: 'x', structuredMetadata: [['ok', '1'], [name, 'v']] }] }]), NOW_MS),
+    );
+    t.same(err.details, [{ stream: 0, entry: 0, reason: 'has structured metadata pair 1 with a forbidden name (__proto__, constructor and prototype are refused)' }], name);
+  }
+});

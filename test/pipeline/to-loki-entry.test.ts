@@ -215,3 +215,16 @@ for (const metadata_mode of ['structured_metadata', 'json_line'] as const) {
     t.pass('1000 random metadata objects');
   });
 }
+
+t.test('a batch abandoned and built again gives the same names: the caches forget only what they learnt from it', async (t) => {
+  const built = createLokiEntryBuilder(LOKI);
+  const first = entry({ 'a.b': 1, nested: { x: [1, 2] } });
+  const kept = built.build(first, KEEP, 1, 0);
+  built.commit();
+  const refused = built.build(entry({ 'a.b': 2, 'a_b': 3, fresh: { deep: true } }, { service: 'other' }), KEEP, 1, 0);
+  built.abandon();
+  t.same(built.build(entry({ 'a.b': 2, 'a_b': 3, fresh: { deep: true } }, { service: 'other' }), KEEP, 1, 0), refused);
+  built.abandon();
+  t.same(built.build(first, KEEP, 1, 0), kept);
+  t.same(refused.structuredMetadata.map(([name]) => name), ['a_b', 'a_b_2', 'fresh_deep']);
+});

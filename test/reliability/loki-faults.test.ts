@@ -210,6 +210,15 @@ interface Rig {
   metrics(): Promise<Metrics>;
 }
 
+/**
+ * How long a push may take before it is a timeout (s) where hangs are not the point: a push to
+ * the stand-in on this machine takes milliseconds, and more than a second when the machine is
+ * busy, which a bound of 1 s counted as a timeout and a retry the test did not cause. The cases
+ * that make Loki hang ask for 2 s, to be quick about them.
+ */
+const PUSH_TIMEOUT_SECONDS = 10;
+const HANG_TIMEOUT_SECONDS = 2;
+
 async function rig(t: Test, loki: Record<string, unknown> = {}): Promise<Rig> {
   const standIn = createLokiStandIn();
   const gate = createTcpGate(await standIn.start());
@@ -228,7 +237,7 @@ async function rig(t: Test, loki: Record<string, unknown> = {}): Promise<Rig> {
       batch_max_bytes: 64 * 1024,
       backoff_initial_ms: 10,
       backoff_max_ms: 100,
-      timeout_seconds: 1,
+      timeout_seconds: PUSH_TIMEOUT_SECONDS,
       ready_check_interval_seconds: 1,
       ...loki,
     },
@@ -255,13 +264,13 @@ async function rig(t: Test, loki: Record<string, unknown> = {}): Promise<Rig> {
     logs,
     client: (name, label = 'a') => ingestClient(url, name, label),
     admin,
-    flush: (timeoutSeconds = 20) => admin('POST', `/v1/admin/flush?wait=true&timeout_seconds=${timeoutSeconds}`),
+    flush: (timeoutSeconds = 60) => admin('POST', `/v1/admin/flush?wait=true&timeout_seconds=${timeoutSeconds}`),
     metrics: async () => parseMetrics(await (await fetch(`${url}/metrics`)).text()),
   };
 }
 
 /** Resolves once `condition` holds (checked every 20 ms); rejects after `timeoutMs`. */
-async function eventually(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
+async function eventually(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
@@ -277,7 +286,7 @@ function assertNoInternalErrors(t: Test, r: Rig): void {
 // --- 1. a long outage -----------------------------------------------------------------------------
 
 t.test('a long outage of one tenant fills its quota, keeps what was acknowledged, lets the other tenant flow, then drains', async (t) => {
-  const r = await rig(t);
+  const r = await rig(t, { timeout_seconds: HANG_TIMEOUT_SECONDS });
   const orders = r.client('orders');
   const billing = r.client('billing');
   await orders.post(10);
@@ -309,7 +318,7 @@ t.test('a long outage of one tenant fills its quota, keeps what was acknowledged
   const atQuota = await walFiles(r.root, 'orders');
   t.ok(atQuota.bytes <= QUOTA + SEGMENT, `segment files (${atQuota.bytes} bytes) stay within the quota and one segment`);
   t.ok(pushesOf(r.loki, 'orders', (p) => p.status === 503).length > 0, 'Loki answered 503 to orders');
-  await r.loki.waitFor(() => delivered(r.loki, billing), 5000);
+  await r.loki.waitFor(() => delivered(r.loki, billing), 30_000);
   t.pass('billing was delivered while orders got 503s');
   // The cursor moves once LogStack has read Loki's answer, a moment after the stand-in stored the push.
   let status: any;
@@ -335,8 +344,8 @@ t.test('a long outage of one tenant fills its quota, keeps what was acknowledged
   }
   await eventually('an orders push timed out', async () => (await r.metrics())('loki_push_retries_total', { token: 'orders', reason: 'timeout' }) >= 1);
   status = (await r.admin('GET', '/v1/admin/status')).json;
-  t.match(status.tokens.orders.last_push, { result: 'retryable', status: null, message: /within 1000 ms/ }, 'the status says the push timed out');
-  await r.loki.waitFor(() => delivered(r.loki, billing), 5000);
+  t.match(status.tokens.orders.last_push, { result: 'retryable', status: null, message: `no complete answer within ${HANG_TIMEOUT_SECONDS * 1000} ms` }, 'the status says the push timed out');
+  await r.loki.waitFor(() => delivered(r.loki, billing), 30_000);
   t.pass('billing was delivered while orders hung');
 
   // Phase 3: Loki is gone: connections are refused, for both tenants.
@@ -393,14 +402,15 @@ async function underFault(
   const orders = r.client('orders');
   const billing = r.client('billing');
   opts.fault();
-  const deadline = Date.now() + 10_000;
+  // Only a wedged service takes this long: the loop ends as soon as `enough` holds.
+  const deadline = Date.now() + 60_000;
   while (!opts.enough()) {
-    if (Date.now() > deadline) throw new Error('the fault was not answered often enough within 10 s');
+    if (Date.now() > deadline) throw new Error('the fault was not answered often enough within 60 s');
     await orders.post(opts.ordersPerPost ?? 10, opts.ordersLineBytes);
     await billing.post(10);
     await sleep(50);
   }
-  await r.loki.waitFor(() => delivered(r.loki, billing), 5000);
+  await r.loki.waitFor(() => delivered(r.loki, billing), 30_000);
   t.pass('billing was delivered while orders met the fault');
   opts.lift();
   const flushed = await r.flush();
@@ -447,7 +457,7 @@ t.test('one fault at a time on one tenant: nothing lost, the other tenant unaffe
   });
 
   t.test('a slow Loki (1–2 s per push) within the request timeout: waited for, not retried', async (t) => {
-    const r = await rig(t, { timeout_seconds: 4 });
+    const r = await rig(t);
     const slow = () => onOrders(r, lokiAnswers.accept(1000 + Math.floor(Math.random() * 1000)))();
     let answered = 0;
     const metrics = await underFault(t, r, {
@@ -465,7 +475,7 @@ t.test('one fault at a time on one tenant: nothing lost, the other tenant unaffe
   });
 
   t.test('pushes that hang past the request timeout are retried, and the token is not wedged', async (t) => {
-    const r = await rig(t);
+    const r = await rig(t, { timeout_seconds: HANG_TIMEOUT_SECONDS });
     const metrics = await underFault(t, r, {
       fault: onOrders(r, lokiAnswers.hang()),
       lift: onOrders(r, null),
@@ -608,7 +618,7 @@ function stormFault(): StormFault {
 
 t.test('a mixed storm on both tenants: nothing lost, dead letters exactly the 400s', async (t) => {
   // Small batches: more pushes, so more answers from the storm.
-  const r = await rig(t, { batch_max_entries: 100 });
+  const r = await rig(t, { batch_max_entries: 100, timeout_seconds: HANG_TIMEOUT_SECONDS });
   const clients = [r.client('orders', 'a'), r.client('orders', 'b'), r.client('billing', 'a'), r.client('billing', 'b')];
   const windows: Record<string, number> = {};
   const end = Date.now() + STORM_MS;

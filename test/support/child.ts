@@ -6,7 +6,11 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export interface Child {
   readonly proc: ChildProcess;
   readonly lines: string[];
-  /** Resolves with the first line matching, rejects if the child exits first. */
+  /**
+   * Resolves with the first line matching, rejects if the child exits first. The bound (2 min
+   * by default) only catches a child that hangs: a start takes a second or two on an idle
+   * machine and several times that on a busy one.
+   */
   waitForLine(match: RegExp, timeoutMs?: number): Promise<string>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly stderr: () => string;
@@ -41,7 +45,7 @@ export function spawnTs(file: string, args: string[], env: NodeJS.ProcessEnv = {
     lines,
     exited,
     stderr: () => err,
-    waitForLine(match, timeoutMs = 30_000) {
+    waitForLine(match, timeoutMs = 120_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => done(new Error(`no line matching ${match} within ${timeoutMs} ms; stderr: ${err}`)), timeoutMs);
         const check = () => {

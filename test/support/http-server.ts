@@ -116,4 +116,4 @@ export function batch(count: number, overrides: Record<string, unknown> = {}): s
 }
 
 /** The samples shared with the original service; tests skip when they are absent. */
-export const SAMPLES = new URL('../../../shared/samples/', import.meta.url);
+export const SAMPLES = new URL('../fixtures/samples/', import.meta.url);

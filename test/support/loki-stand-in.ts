@@ -93,8 +93,6 @@ export const lokiAnswers = {
     ),
   unexpected2xx: (status = 260): StandInAnswer => lokiAnswers.status(status, ''),
   unauthorized: (): StandInAnswer => lokiAnswers.status(401, 'no org id'),
-  forbidden: (): StandInAnswer => lokiAnswers.status(403, 'forbidden'),
-  notFound: (): StandInAnswer => lokiAnswers.status(404, '404 page not found'),
 } as const;
 
 export interface LokiStandInOptions {

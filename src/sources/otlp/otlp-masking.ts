@@ -1,0 +1,57 @@
+/**
+ * The one place where OTLP meets LogStack's masking: the same per-key policies, key rules and
+ * value patterns as `/v1/logs:ingest` and Loki's push API, behind the few calls the OTLP
+ * mapping makes. When masking's internals change, this file is what is rewired.
+ *
+ * OTLP attribute names are namespaces joined by dots (`db.password`, `http.request.header.
+ * authorization`, `enduser.email`): a key rule applies to the whole name or to its last
+ * segment, as it would to `{"db": {"password": …}}` in `metadata`.
+ */
+import type { Config } from '../../config/schema.js';
+import { maskByRule } from '../../masking/mask-value.js';
+import { compilePolicies, type KeyRule, type MaskingPolicy } from '../../masking/policy.js';
+
+export type { KeyRule };
+
+/** An integer this long may be a card number sent as a number, as `maskScalar` judges. */
+const MIN_CARD_DIGITS = 13;
+
+export interface OtlpMasker {
+  /** The key rule of an attribute or map key, or undefined when its value is kept. */
+  ruleFor(key: string): KeyRule | undefined;
+  /** What a value under a key rule becomes: strings by the rule, anything else fully. */
+  byRule(value: string | null, rule: KeyRule): string;
+  /** Free text (strings, key names) masked by the value patterns. */
+  text(value: string): string;
+  /** A decimal integer, masked when it may be a card number. */
+  integer(decimal: string): string;
+  /** A string body: by key when it is a JSON object (as Loki push lines are), else as text. */
+  line(value: string): string;
+}
+
+function masker(policy: MaskingPolicy): OtlpMasker {
+  return {
+    ruleFor(key) {
+      const rule = policy.ruleFor(key);
+      const dot = key.lastIndexOf('.');
+      return rule !== undefined || dot < 0 ? rule : policy.ruleFor(key.slice(dot + 1));
+    },
+    byRule: (value, rule) => {
+      const masked = maskByRule(value, rule, policy);
+      return typeof masked === 'string' ? masked : policy.replacement;
+    },
+    text: (value) => policy.maskText(value),
+    integer: (decimal) => (decimal.replace('-', '').length < MIN_CARD_DIGITS ? decimal : policy.maskText(decimal)),
+    line: (value) => policy.maskText(value),
+  };
+}
+
+/**
+ * The masker of every API key, by key name. Throws like compilePolicies: CONFIG_INVALID for a
+ * custom value pattern that does not compile.
+ */
+export function compileOtlpMaskers(config: Config): ReadonlyMap<string, OtlpMasker> {
+  const maskers = new Map<string, OtlpMasker>();
+  for (const [name, policy] of compilePolicies(config)) maskers.set(name, masker(policy));
+  return maskers;
+}

@@ -1,0 +1,240 @@
+/**
+ * The OTLP path before the WAL: each log record mapped to the Loki entry Loki's own OTLP
+ * ingestion would make of it, masked with the policy of the API key, checked against Loki's
+ * limits, and encoded as the WAL payload the forwarder ships.
+ *
+ * The mapping (Loki's `pkg/loghttp/push/otlp.go`):
+ * - labels: the resource attributes named in `otlp.index_labels`, names normalised (`service.name`
+ *   → `service_name`), maps flattened; `service_name` is discovered from other labels or set to
+ *   `unknown_service` when the resource has no `service.name`; `loki.static_labels` win;
+ * - the line: the body, a string as it is, anything else as its text (a map or array as JSON);
+ * - structured metadata, in Loki's order: the log attributes, `observed_timestamp` (when both
+ *   timestamps are set), `severity_number`, `severity_text`, `dropped_attributes_count`, `flags`,
+ *   `trace_id`, `span_id` (hex), `event_name`, then the other resource attributes, then the scope
+ *   attributes, `scope_name`, `scope_version`, `scope_dropped_attributes_count`;
+ * - the timestamp: `time_unix_nano`, else `observed_time_unix_nano`, else now, to the nanosecond.
+ *
+ * Records are independent: one that breaks a limit is rejected and the others are accepted, as
+ * OTLP's partial success allows; a resource whose labels Loki would refuse rejects its records.
+ */
+import type { Config } from '../../config/schema.js';
+import { encodeEntryPayload } from '../../loki/entry-codec.js';
+import { formatLabels } from '../../loki/entry.js';
+import { labelProblems } from '../../pipeline/loki-push-labels.js';
+import { sizeProblems, timestampAndCountProblems } from '../../pipeline/loki-push-validate.js';
+import type { Limits } from '../../pipeline/validate.js';
+import { AttributeNames, attributePairs, stringBody, valueText, ValueTooDeep, type Pairs, type ValueContext } from './any-value.js';
+import { compileOtlpMaskers } from './otlp-masking.js';
+import { int64Value, type ExportLogsRequest, type LogRecord, type ResourceLogs, type ScopeLogs } from './otlp-proto.js';
+
+export type OtlpConfig = Config['otlp'];
+
+/** One rejected record (or resource), for the partial success message; never quotes a value. */
+export interface OtlpProblem {
+  /** `resource_logs[0].scope_logs[1].log_records[2]`, or a resource alone for its labels. */
+  readonly where: string;
+  readonly reason: string;
+}
+
+export interface PreparedExport {
+  /** One WAL payload per accepted record, in request order. */
+  readonly payloads: Buffer[];
+  readonly accepted: number;
+  readonly rejected: number;
+  /** Why records were rejected, the first few: see MAX_LISTED_PROBLEMS. */
+  readonly problems: readonly OtlpProblem[];
+}
+
+export interface OtlpPipeline {
+  /** Maps, masks (with the policy of key `keyName`), checks and encodes every record of `request`. */
+  prepare(keyName: string, request: ExportLogsRequest, nowMs: number): PreparedExport;
+}
+
+/** Problems kept for the partial success message: enough to see what is wrong, short to read. */
+export const MAX_LISTED_PROBLEMS = 10;
+
+const SERVICE_NAME = 'service.name';
+const SERVICE_NAME_LABEL = 'service_name';
+const UNKNOWN_SERVICE = 'unknown_service';
+/** Loki's `discover_service_name` default: labels a missing `service.name` is taken from. */
+const SERVICE_NAME_SOURCES: ReadonlySet<string> = new Set([
+  'service',
+  'app',
+  'application',
+  'app_name',
+  'name',
+  'app_kubernetes_io_name',
+  'container',
+  'container_name',
+  'k8s_container_name',
+  'component',
+  'workload',
+  'job',
+  'k8s_job_name',
+]);
+
+const NS_PER_SECOND = 1_000_000_000n;
+
+type StreamLabels = { readonly text: string; readonly metadata: Pairs } | { readonly problems: readonly string[] };
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/** An id of zeros is no id, for OTLP and for Loki, which leaves it out. */
+function isSet(id: Uint8Array): boolean {
+  return id.some((byte) => byte !== 0);
+}
+
+function scopeMetadata(scope: ScopeLogs['scope'], context: ValueContext): Pairs {
+  const pairs: Pairs = [];
+  if (scope === null) return pairs;
+  for (const attribute of scope.attributes) attributePairs(pairs, attribute, '', context, 1);
+  if (scope.name !== '') pairs.push(['scope_name', context.masker.text(scope.name)]);
+  if (scope.version !== '') pairs.push(['scope_version', context.masker.text(scope.version)]);
+  if (scope.droppedAttributesCount !== 0) pairs.push(['scope_dropped_attributes_count', String(scope.droppedAttributesCount)]);
+  return pairs;
+}
+
+/** The record's own structured metadata, before the resource's and the scope's. */
+function recordMetadata(record: LogRecord, context: ValueContext): Pairs {
+  const pairs: Pairs = [];
+  for (const attribute of record.attributes) attributePairs(pairs, attribute, '', context, 1);
+  const time = int64Value(record.timeUnixNano);
+  const observed = int64Value(record.observedTimeUnixNano);
+  if (time !== 0n && observed !== 0n) pairs.push(['observed_timestamp', observed.toString()]);
+  if (record.severityNumber !== 0) pairs.push(['severity_number', String(record.severityNumber)]);
+  if (record.severityText !== '') pairs.push(['severity_text', context.masker.text(record.severityText)]);
+  if (record.droppedAttributesCount !== 0) pairs.push(['dropped_attributes_count', String(record.droppedAttributesCount)]);
+  if (record.flags !== 0) pairs.push(['flags', String(record.flags >>> 0)]);
+  if (isSet(record.traceId)) pairs.push(['trace_id', hex(record.traceId)]);
+  if (isSet(record.spanId)) pairs.push(['span_id', hex(record.spanId)]);
+  if (record.eventName !== '') pairs.push(['event_name', context.masker.text(record.eventName)]);
+  return pairs;
+}
+
+/** `time_unix_nano`, else `observed_time_unix_nano`, else now: nanoseconds since the epoch. */
+function timestampNs(record: LogRecord, nowMs: number): bigint {
+  const time = int64Value(record.timeUnixNano);
+  if (time !== 0n) return time;
+  const observed = int64Value(record.observedTimeUnixNano);
+  return observed !== 0n ? observed : BigInt(nowMs) * 1_000_000n;
+}
+
+class Pipeline implements OtlpPipeline {
+  readonly #limits: Limits;
+  readonly #lokiPush: Config['loki_push'];
+  readonly #indexLabels: ReadonlySet<string>;
+  readonly #staticLabels: Pairs;
+  /** Per API key: its masker, the nesting bound, and the names its attribute keys become. */
+  readonly #contexts = new Map<string, ValueContext>();
+
+  constructor(config: Config) {
+    this.#limits = config.limits;
+    this.#lokiPush = config.loki_push;
+    this.#indexLabels = new Set(config.otlp.index_labels);
+    this.#staticLabels = Object.entries(config.loki.static_labels);
+    for (const [name, masker] of compileOtlpMaskers(config)) {
+      this.#contexts.set(name, { masker, maxDepth: config.limits.max_metadata_depth, names: new AttributeNames(masker) });
+    }
+  }
+
+  prepare(keyName: string, request: ExportLogsRequest, nowMs: number): PreparedExport {
+    const context = this.#contexts.get(keyName);
+    if (context === undefined) throw new TypeError(`No API key is named ${keyName}`);
+    const payloads: Buffer[] = [];
+    const problems: OtlpProblem[] = [];
+    let rejected = 0;
+    const reject = (where: string, reasons: readonly string[], records = 1): void => {
+      rejected += records;
+      for (const reason of reasons) if (problems.length < MAX_LISTED_PROBLEMS) problems.push({ where, reason });
+    };
+
+    request.resourceLogs.forEach((resource, r) => {
+      const stream = this.#streamOf(resource, context);
+      if ('problems' in stream) {
+        reject(`resource_logs[${r}]`, stream.problems, resource.scopeLogs.reduce((n, scope) => n + scope.logRecords.length, 0));
+        return;
+      }
+      resource.scopeLogs.forEach((scope, s) => {
+        let scopePairs: Pairs;
+        try {
+          scopePairs = scopeMetadata(scope.scope, context);
+        } catch (err) {
+          if (!(err instanceof ValueTooDeep)) throw err;
+          reject(`resource_logs[${r}].scope_logs[${s}]`, [`its scope attribute ${err.message}`], scope.logRecords.length);
+          return;
+        }
+        scope.logRecords.forEach((record, l) => {
+          const reasons = this.#encode(record, stream, scopePairs, context, nowMs, payloads);
+          if (reasons.length > 0) reject(`resource_logs[${r}].scope_logs[${s}].log_records[${l}]`, reasons);
+        });
+      });
+    });
+    return { payloads, accepted: payloads.length, rejected, problems };
+  }
+
+  /** Appends the record's payload to `payloads`, or returns why Loki would refuse it. */
+  #encode(record: LogRecord, stream: { readonly text: string; readonly metadata: Pairs }, scopePairs: Pairs, context: ValueContext, nowMs: number, payloads: Buffer[]): string[] {
+    const ns = timestampNs(record, nowMs);
+    const seconds = Number(ns / NS_PER_SECOND);
+    const nanos = Number(ns % NS_PER_SECOND);
+    const metadataCount = record.attributes.length + stream.metadata.length + scopePairs.length;
+    // Before masking: a record refused for its time or its attribute count costs nothing more.
+    const early = timestampAndCountProblems(seconds, nanos, metadataCount, this.#limits, nowMs);
+    if (early.length > 0) return early;
+    let line: string;
+    let structuredMetadata: Pairs;
+    try {
+      const text = stringBody(record.body);
+      line = text === null ? valueText(record.body, context, 1) : context.masker.line(text);
+      structuredMetadata = recordMetadata(record, context);
+    } catch (err) {
+      if (err instanceof ValueTooDeep) return [`its body or an attribute ${err.message}`];
+      throw err;
+    }
+    structuredMetadata.push(...stream.metadata, ...scopePairs);
+    // The count again, now that maps are flattened; the timestamp passed already.
+    const reasons = [...timestampAndCountProblems(seconds, nanos, structuredMetadata.length, this.#limits, nowMs), ...sizeProblems(line, structuredMetadata, this.#limits)];
+    if (reasons.length === 0) payloads.push(encodeEntryPayload({ seconds, nanos, labels: stream.text, line, structuredMetadata }));
+    return reasons;
+  }
+
+  /** The resource's stream labels and the structured metadata of its other attributes. */
+  #streamOf(resource: ResourceLogs, context: ValueContext): StreamLabels {
+    const labels = new Map<string, string>();
+    const metadata: Pairs = [];
+    const attributes = resource.resource?.attributes ?? [];
+    // The label service_name comes from: service.name, else the first label Loki discovers it in.
+    let serviceName: string | null = null;
+    try {
+      if (attributes.some((a) => a.key === SERVICE_NAME && valueText(a.value, context, 2) !== '')) serviceName = SERVICE_NAME;
+      for (const attribute of attributes) {
+        if (!this.#indexLabels.has(attribute.key)) {
+          attributePairs(metadata, attribute, '', context, 1);
+          continue;
+        }
+        const pairs: Pairs = [];
+        attributePairs(pairs, attribute, '', context, 1);
+        for (const [name, value] of pairs) {
+          labels.set(name, value);
+          if (serviceName === null && SERVICE_NAME_SOURCES.has(name)) serviceName = name;
+        }
+      }
+    } catch (err) {
+      if (err instanceof ValueTooDeep) return { problems: [`a resource attribute ${err.message}`] };
+      throw err;
+    }
+    if (serviceName === null) labels.set(SERVICE_NAME_LABEL, UNKNOWN_SERVICE);
+    else if (serviceName !== SERVICE_NAME && !labels.has(SERVICE_NAME_LABEL)) labels.set(SERVICE_NAME_LABEL, labels.get(serviceName)!);
+    for (const [name, value] of this.#staticLabels) labels.set(name, value);
+    const pairs = [...labels];
+    const problems = labelProblems(pairs, this.#lokiPush);
+    return problems.length > 0 ? { problems } : { text: formatLabels(Object.fromEntries(pairs)), metadata };
+  }
+}
+
+/** The OTLP pipeline of `config`. Throws like the other pipelines for a bad masking config. */
+export function createOtlpPipeline(config: Config): OtlpPipeline {
+  return new Pipeline(config);
+}

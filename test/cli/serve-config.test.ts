@@ -1,0 +1,75 @@
+/**
+ * `logstack serve` and its configuration beyond the start: files it names (certificates) that
+ * stop the start, and SIGHUP. Apart from serve.test.ts so that each file keeps tap's time budget
+ * on a busy machine: every test here starts the CLI.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { parse, stringify } from 'yaml';
+import { spawnTs } from '../support/child.js';
+
+const CLI = fileURLToPath(new URL('../fixtures/logstack-cli.ts', import.meta.url));
+const TOKEN = 'tok_cli_0123456789abcdefghij';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const ingest = (url: string, token: string) =>
+  fetch(`${url}/v1/logs:ingest`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ entries: [{ timestamp: new Date().toISOString(), level: 'INFO', message: 'hello', service: 'cli', env: 'test' }] }),
+  }).then(async (res) => (await res.arrayBuffer(), res.status));
+
+t.test('a certificate file that cannot be read stops the start with exit code 78, naming the key', async (t) => {
+  const dir = t.testdir({
+    'tls.yaml': stringify({ server: { tls: { cert_file: '/nonexistent/tls.crt', key_file: '/nonexistent/tls.key' } }, wal: { wal_root_path: join(t.testdirName, 'wal') } }),
+  });
+  const child = spawnTs(CLI, ['serve', '--config', join(dir, 'tls.yaml')]);
+  const { code } = await child.exited;
+  t.equal(code, 78);
+  t.match(child.stderr(), /server\.tls\.cert_file: cannot read \/nonexistent\/tls\.crt: no such file/);
+});
+
+t.test('SIGHUP reloads the configuration file: a key added to it is accepted without a restart', async (t) => {
+  const port = await freePort();
+  const dir = t.testdir({});
+  const file = join(dir, 'config.yaml');
+  await writeFile(
+    file,
+    stringify({
+      server: { host: '127.0.0.1', port, shutdown_timeout_seconds: 1 },
+      security: { api_keys: { [TOKEN]: { name: 'cli' } } },
+      wal: { wal_root_path: join(dir, 'wal'), lock_stale_seconds: 2 },
+      loki: { base_url: 'http://127.0.0.1:9' },
+    }),
+  );
+  const child = spawnTs(CLI, ['serve', '--config', file]);
+  t.teardown(async () => {
+    if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
+    await child.exited;
+  });
+  await child.waitForLine(/LogStack is serving/, 60_000);
+  const url = `http://127.0.0.1:${port}`;
+  const added = 'tok_added_by_sighup_0123456789';
+  t.equal(await ingest(url, added), 401, 'not a key yet');
+
+  const config = parse(await readFile(file, 'utf8')) as { security: { api_keys: Record<string, unknown> } };
+  config.security.api_keys[added] = { name: 'added' };
+  await writeFile(file, stringify(config));
+  child.proc.kill('SIGHUP');
+  const line = JSON.parse(await child.waitForLine(/configuration reloaded/)) as { trigger: string; keys_added: string[] };
+  t.same([line.trigger, line.keys_added], ['SIGHUP', ['added']]);
+  t.equal(await ingest(url, added), 202, 'accepted after the reload');
+  t.equal(await ingest(url, TOKEN), 202, 'and the key it had');
+  t.equal(child.proc.exitCode, null, 'still running');
+});

@@ -1,0 +1,65 @@
+/**
+ * Refused requests cost nothing once answered: a cache fed by client input (metadata key names,
+ * label sets) is bounded in bytes and never keeps what a refused batch taught it. Run with the
+ * heap limit the StatefulSet ships (`--max-old-space-size=160`).
+ */
+import t from 'tap';
+import { HOSTILE_TOKEN, mib, startHostileService } from './harness.js';
+
+const KEY_CHARS = 70_000;
+const ENTRIES = 60;
+
+function batch(request: number, accepted: boolean): string {
+  const entries = Array.from({ length: ENTRIES }, (_, i) => ({
+    timestamp: new Date().toISOString(),
+    level: 'INFO',
+    message: 'm',
+    service: 'svc',
+    env: 'test',
+    // A new key name every entry of every request; 70,000 characters are over Loki's 64 KB of
+    // structured metadata, so the batch is refused after its names were made.
+    metadata: { [`${String(request).padStart(6, '0')}-${String(i).padStart(3, '0')}-`.padEnd(accepted ? 100 : KEY_CHARS, 'k')]: 'v' },
+  }));
+  return JSON.stringify({ entries });
+}
+
+t.test('refused batches of 70,000-character metadata keys do not fill the heap', async (t) => {
+  const service = await startHostileService(t, { nodeArgs: ['--max-old-space-size=160'] });
+  const REQUESTS = 32;
+  const run = await service.measure(async () => {
+    const statuses: number[] = [];
+    for (let r = 0; r < REQUESTS; r++) {
+      const response = await fetch(`${service.url}/v1/logs:ingest`, {
+        method: 'POST',
+        body: batch(r, false),
+        headers: { authorization: `Bearer ${HOSTILE_TOKEN}`, 'content-type': 'application/json' },
+      }).catch(() => null);
+      statuses.push(response?.status ?? 0);
+      await response?.text();
+    }
+    return statuses;
+  });
+  t.same(new Set(run.result), new Set([400]), `every request answered 400 (${run.result.join(' ')})`);
+  t.ok(run.alive, `the service is alive after ${REQUESTS} × ${ENTRIES} refused keys of ${KEY_CHARS} characters`);
+  // One request's body (4.2 MB) and its parsed copy are live while it is refused; nothing after.
+  t.ok(run.peakRssGrowthBytes < 64 * 1024 * 1024, `peak RSS grew ${mib(run.peakRssGrowthBytes)}`);
+  t.equal(run.walGrowthBytes, 0);
+  t.equal(run.healthFailures, 0);
+  t.ok(run.healthMaxMs < 1000, `/healthz within 1 s (${run.healthMaxMs.toFixed(0)} ms)`);
+
+  // Accepted batches of new names, 100 characters each: the cache is bounded in bytes.
+  const accepted = await service.measure(async () => {
+    for (let r = 0; r < 30; r++) {
+      const response = await fetch(`${service.url}/v1/logs:ingest`, {
+        method: 'POST',
+        body: batch(1000 + r, true),
+        headers: { authorization: `Bearer ${HOSTILE_TOKEN}`, 'content-type': 'application/json' },
+      });
+      if (response.status !== 202) return response.status;
+      await response.text();
+    }
+    return 202;
+  });
+  t.equal(accepted.result, 202);
+  t.ok(accepted.alive);
+});

@@ -1,0 +1,56 @@
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { holderIsDead, kernelBootId } from '../../src/wal/wal-lock.js';
+import { spawnTs } from '../support/child.js';
+import { openWal } from '../support/wal.js';
+
+const WORKER = fileURLToPath(new URL('../fixtures/wal-worker.ts', import.meta.url));
+const BOOT_ID = kernelBootId();
+
+t.test('after SIGKILL the lock is taken at once, without waiting for it to go stale; a live holder keeps it', { skip: BOOT_ID === null && 'no kernel boot id here' }, async (t) => {
+  const root = t.testdir();
+  const holder = spawnTs(WORKER, [root, 'hold']);
+  await holder.waitForLine(/^open$/);
+  t.equal(await holderIsDead(root), false, 'a live holder is not dead');
+  await t.rejects(openWal(root, { lockStaleSeconds: 2 }), { code: 'LOGSTACK_ERR_WAL_LOCKED' }, 'and keeps its lock');
+  holder.proc.kill('SIGKILL');
+  await holder.exited;
+  t.equal(await holderIsDead(root), true, 'its socket is refused once it is dead');
+  const startedAt = Date.now();
+  // Staleness alone would take 600 s here.
+  const store = await openWal(root, { lockStaleSeconds: 600 });
+  t.ok(Date.now() - startedAt < 30_000, `taken in ${Date.now() - startedAt} ms`);
+  await store.close();
+});
+
+t.test('a holder is dead only on proof: same kernel, this very lock, its socket refused', { skip: BOOT_ID === null && 'no kernel boot id here' }, async (t) => {
+  // Short: the test binds sockets by their path, unlike LogStack.
+  const root = await mkdtemp(join(tmpdir(), 'wal-lock-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  await mkdir(join(root, '.lock'));
+  const ino = (await stat(join(root, '.lock'))).ino;
+  const owner = (fields: Record<string, unknown>) => writeFile(join(root, '.lock.owner'), JSON.stringify({ boot_id: BOOT_ID, lock_ino: ino, socket: '.lock.sock', pid: 1, ...fields }));
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(join(root, '.lock.sock'), resolve));
+
+  await owner({});
+  t.equal(await holderIsDead(root), false, 'its socket answers: alive');
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  t.equal(await holderIsDead(root), false, 'no socket file at all proves nothing');
+
+  // A killed process leaves its socket file behind, and connecting to it is refused.
+  spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(join(root, 'dead.sock'))}, () => process.kill(process.pid, 'SIGKILL'))`]);
+  await owner({ socket: 'dead.sock' });
+  t.equal(await holderIsDead(root), true, 'a socket left by a killed process is refused: dead');
+  await owner({ socket: 'dead.sock', boot_id: 'another-kernel' });
+  t.equal(await holderIsDead(root), false, 'another kernel (a shared volume): unknown, so not dead');
+  await owner({ socket: 'dead.sock', lock_ino: ino + 1 });
+  t.equal(await holderIsDead(root), false, 'an owner file of an earlier lock: not this holder');
+  await owner({ socket: null });
+  t.equal(await holderIsDead(root), false, 'no socket announced: not provable');
+});
