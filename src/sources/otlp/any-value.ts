@@ -42,7 +42,9 @@ function integerText(value: AnyValue, context: ValueContext): string {
   return context.masker.integer(int64Value(value.intValue).toString());
 }
 
-function doubleJson(value: number): string {
+function doubleJson(value: number, context: ValueContext): string {
+  const masked = context.masker.double(value);
+  if (typeof masked === 'string') return goJsonString(masked);
   // Go's encoder refuses NaN and infinities; null keeps the document valid.
   return Number.isFinite(value) ? String(value) : 'null';
 }
@@ -78,7 +80,7 @@ function valueJson(value: AnyValue | null, context: ValueContext, depth: number)
       return /^-?\d+$/.test(text) ? text : goJsonString(text);
     }
     case 'doubleValue':
-      return doubleJson(value.doubleValue);
+      return doubleJson(value.doubleValue, context);
     case 'bytesValue':
       return goJsonString(context.masker.text(base64(value.bytesValue)));
     case 'arrayValue':
@@ -102,7 +104,7 @@ export function valueText(value: AnyValue | null, context: ValueContext, depth: 
     case 'intValue':
       return integerText(value, context);
     case 'doubleValue':
-      return String(value.doubleValue);
+      return String(context.masker.double(value.doubleValue));
     case 'bytesValue':
       return context.masker.text(base64(value.bytesValue));
     case 'arrayValue':

@@ -23,8 +23,16 @@ export interface OtlpMasker {
   byRule(value: string | null, rule: KeyRule): string;
   /** Free text (strings, key names) masked by the value patterns. */
   text(value: string): string;
-  /** A decimal integer, masked when it may be a card number. */
+  /**
+   * A decimal integer, masked when it may be a card number. An intValue is exact (64 bits), so
+   * its digits are checked as a card's, Luhn included, as a number in JSON text is.
+   */
   integer(decimal: string): string;
+  /**
+   * A double, as a JSON number a client sent: a card number becomes a masked string, and one
+   * past 2^53 is already rounded, so it is masked whole when it starts like a card.
+   */
+  double(value: number): number | string;
   /** A string body: by key when it is a JSON object (as Loki push lines are), else as text. */
   line(value: string): string;
 }
@@ -42,6 +50,7 @@ function masker(policy: MaskingPolicy): OtlpMasker {
     },
     text: (value) => policy.maskText(value),
     integer: (decimal) => (decimal.replace('-', '').length < MIN_CARD_DIGITS ? decimal : policy.maskText(decimal)),
+    double: (value) => policy.maskNumber(value),
     line: (value) => policy.maskText(value),
   };
 }
