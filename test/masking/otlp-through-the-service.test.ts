@@ -157,3 +157,43 @@ t.test('OTLP integer and double values that hold a card number are masked as JSO
     t.ok(got.some((e) => e.line === `["${way}","****1111","****2008"]`), `${way}: an array body`);
   }
 });
+
+t.test('an OTLP string body is masked exactly as the same text pushed as a Loki line, and attribute keys by their words alone', async (t) => {
+  const r = await run(t, { masking: { exempt_keys: ['pagination.token'] } });
+  const texts = [
+    JSON.stringify({ user: 'bob', 'db.password': 'BodyDotted-1', auth: { 'client.secret': 'BodyDotted-2' } }),
+    JSON.stringify([{ password: 'BodyArray-1' }, { 'x.api.key': 'BodyArray-2', page: 2 }]),
+    `  [{"session.token":"BodyArray-3"}]`,
+    JSON.stringify({ 'pagination.token': 'cursor-42', token: 'BodyToken-1' }),
+    'login failed password=BodyText-1 card 4111 1111 1111 1111',
+  ];
+  const hidden = ['BodyDotted-1', 'BodyDotted-2', 'BodyArray-1', 'BodyArray-2', 'BodyArray-3', 'BodyToken-1', 'BodyText-1', 'AttrToken-1'];
+  const got = await sendBoth(t, r, (way, i) =>
+    texts.map((text, k) => ({
+      timeUnixNano: timeNs(i + k),
+      body: str(text),
+      attributes: [kv('way', str(way)), kv('pagination.token', str('cursor-42')), kv('session.token', str('AttrToken-1'))],
+    })),
+    hidden,
+  );
+  const push = JSON.stringify({ streams: [{ stream: { app: 'push' }, values: texts.map((line, k) => [timeNs(100 + k), line]) }] });
+  t.equal((await post(`${r.url}/loki/api/v1/push`, push, 'application/json')).status, 204);
+  await post(`${r.url}/v1/admin/flush?wait=true&timeout_seconds=20`, undefined, undefined, ADMIN);
+  await r.loki.waitFor(got.length + texts.length);
+  const all = r.loki.received();
+  const pushed = all.filter((e) => e.labels.app === 'push');
+  t.equal(pushed.length, texts.length);
+  for (const way of ['protobuf', 'json']) {
+    const otlp = all.filter((e) => metadataOf(e).way === way);
+    t.same(
+      otlp.map((e) => e.line),
+      pushed.map((e) => e.line),
+      `${way}: the same lines as the push API's`,
+    );
+    for (const entry of otlp) {
+      t.equal(metadataOf(entry).pagination_token, 'cursor-42', 'an exempt dotted key is kept, as on the other ways in');
+      t.equal(metadataOf(entry).session_token, '****');
+    }
+  }
+  t.match(pushed[3]!.line, '"pagination.token":"cursor-42"');
+});

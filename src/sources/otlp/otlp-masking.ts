@@ -4,8 +4,8 @@
  * mapping makes. When masking's internals change, this file is what is rewired.
  *
  * OTLP attribute names are namespaces joined by dots (`db.password`, `http.request.header.
- * authorization`, `enduser.email`): a key rule applies to the whole name or to its last
- * segment, as it would to `{"db": {"password": …}}` in `metadata`.
+ * authorization`): the engine reads a name by its words, dots included, so they are judged as
+ * the same name is in `metadata` or a push line, an operator's `exempt_keys` included.
  */
 import type { Config } from '../../config/schema.js';
 import { maskByRule } from '../../masking/mask-value.js';
@@ -33,17 +33,13 @@ export interface OtlpMasker {
    * past 2^53 is already rounded, so it is masked whole when it starts like a card.
    */
   double(value: number): number | string;
-  /** A string body: by key when it is a JSON object (as Loki push lines are), else as text. */
+  /** A string body, as a Loki push line: a JSON object or array by key at any depth, else as text. */
   line(value: string): string;
 }
 
 function masker(policy: MaskingPolicy): OtlpMasker {
   return {
-    ruleFor(key) {
-      const rule = policy.ruleFor(key);
-      const dot = key.lastIndexOf('.');
-      return rule !== undefined || dot < 0 ? rule : policy.ruleFor(key.slice(dot + 1));
-    },
+    ruleFor: (key) => policy.ruleFor(key),
     byRule: (value, rule) => {
       const masked = maskByRule(value, rule, policy);
       return typeof masked === 'string' ? masked : policy.replacement;
