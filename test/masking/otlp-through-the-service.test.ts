@@ -197,3 +197,30 @@ t.test('an OTLP string body is masked exactly as the same text pushed as a Loki 
   }
   t.match(pushed[3]!.line, '"pagination.token":"cursor-42"');
 });
+
+t.test('ids and times LogStack writes from client fields: valid ids and real times are kept, client digits elsewhere are masked', async (t) => {
+  const r = await run(t);
+  const now = timeNs(0);
+  const got = await sendBoth(t, r, (way, i) => [
+    // A span id of 8 bytes and a trace id of 16 are ids, whatever their hex digits spell.
+    { timeUnixNano: timeNs(i), observedTimeUnixNano: now, flags: 4294967295, spanId: CARD_16, traceId: `0000000000000000${CARD_16}`, body: str(`valid ids ${way}`) },
+    // Not a trace id of OTLP's length, and the observed time is not a time near now.
+    { timeUnixNano: timeNs(i + 1), observedTimeUnixNano: CARD_16, traceId: CARD_16, body: str(`odd ids ${way}`) },
+    { timeUnixNano: timeNs(i + 2), observedTimeUnixNano: CARD_19, body: str(`19 digits ${way}`) },
+  ], [CARD_19.slice(0, 12)]);
+  // The valid ids hold the 16 digits themselves: the other fields are checked one by one.
+  for (const entry of got) {
+    const m = metadataOf(entry);
+    if (entry.line.startsWith('valid ids')) {
+      t.equal(m.span_id, CARD_16, 'a span id of 8 bytes is kept');
+      t.equal(m.trace_id, `0000000000000000${CARD_16}`, 'a trace id of 16 bytes is kept');
+      t.equal(m.observed_timestamp, now, 'a real observed time is kept');
+      t.equal(m.flags, '4294967295', 'flags are 32 bits: never a card');
+    } else if (entry.line.startsWith('odd ids')) {
+      t.equal(m.trace_id, '****1111', 'a trace id of 8 bytes is client text');
+      t.equal(m.observed_timestamp, '****1111', 'an observed time of 1970 that spells a card');
+    } else {
+      t.equal(m.observed_timestamp, '****2008');
+    }
+  }
+});
