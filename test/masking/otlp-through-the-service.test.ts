@@ -224,3 +224,28 @@ t.test('ids and times LogStack writes from client fields: valid ids and real tim
     }
   }
 });
+
+t.test('an OTLP map that names its value (name, then value) is masked by that name, in attributes and bodies', async (t) => {
+  const r = await run(t);
+  const envEntry = (secret: string): Json => kvlist(kv('name', str('DB_PASSWORD')), kv('value', str(secret)));
+  const got = await sendBoth(
+    t,
+    r,
+    (way, i) => [
+      {
+        timeUnixNano: timeNs(i),
+        body: str(`named ${way}`),
+        attributes: [kv('header', envEntry('NamedAttr-1')), kv('env', array(envEntry('NamedArray-1'), kvlist(kv('name', str('LOG_LEVEL')), kv('value', str('debug')))))],
+      },
+      { timeUnixNano: timeNs(i + 1), body: kvlist(kv('way', str(way)), kv('env', array(envEntry('NamedBody-1')))) },
+    ],
+    ['NamedAttr-1', 'NamedArray-1', 'NamedBody-1'],
+  );
+  const attributes = got.filter((e) => e.line.startsWith('named '));
+  t.equal(attributes.length, 2);
+  for (const entry of attributes) {
+    t.equal(metadataOf(entry).header_name, 'DB_PASSWORD', 'the name is kept');
+    t.equal(metadataOf(entry).header_value, '****');
+    t.match(metadataOf(entry).env, '{"name":"LOG_LEVEL","value":"debug"}', 'a value named by an ordinary name is kept');
+  }
+});

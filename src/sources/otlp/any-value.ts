@@ -8,10 +8,12 @@
  *   encoder), a key given twice keeping its last value; an empty value as `null` inside JSON
  *   and as the empty string on its own.
  *
- * A map key's rule (the API key's masking policy) replaces its whole value; other strings and
- * key names go through the value patterns. Nesting is checked on the way down: a map or array
+ * A map key's rule (the API key's masking policy) replaces its whole value, and a map that names
+ * its value (`name` then `value`) masks it by that name; other strings and key names go through
+ * the value patterns. Nesting is checked on the way down: a map or array
  * deeper than `maxDepth` stops the walk with a ValueTooDeep, so recursion is bounded by it.
  */
+import { NAME_MEMBERS, VALUE_MEMBERS } from '../../masking/mask-value.js';
 import { int64Value, type AnyValue, type KeyValue } from './otlp-proto.js';
 import type { KeyRule, OtlpMasker } from './otlp-masking.js';
 
@@ -57,15 +59,30 @@ function containerJson(value: AnyValue, context: ValueContext, depth: number): s
     return `[${items.map((item) => valueJson(item, context, depth + 1)).join(',')}]`;
   }
   const members = new Map<string, string>();
+  let named: KeyRule | undefined;
   for (const { key, value: member } of value.kvlistValue?.values ?? []) {
     const name = context.masker.text(key);
-    const rule = context.masker.ruleFor(key);
+    named = namedBy(key, member, context, named);
+    const rule = memberRule(context.masker.ruleFor(key), key, named);
     const json =
       rule === undefined ? valueJson(member, context, depth + 1) : goJsonString(context.masker.byRule(member?.value === 'stringValue' ? member.stringValue : null, rule));
     members.set(name, json);
   }
   const names = [...members.keys()].sort();
   return `{${names.map((name) => `${goJsonString(name)}:${members.get(name)}`).join(',')}}`;
+}
+
+/**
+ * The rule a map's `name` member gives the `value` members after it (`{"name": "DB_PASSWORD",
+ * "value": …}`: a Kubernetes env entry, a HAR header), as the engine reads such objects on the
+ * other ways in (mask-value.ts).
+ */
+function namedBy(key: string, member: AnyValue | null, context: ValueContext, named: KeyRule | undefined): KeyRule | undefined {
+  return NAME_MEMBERS.has(key) && member?.value === 'stringValue' ? context.masker.ruleFor(member.stringValue) : named;
+}
+
+function memberRule(own: KeyRule | undefined, key: string, named: KeyRule | undefined): KeyRule | undefined {
+  return own ?? (named !== undefined && VALUE_MEMBERS.has(key) ? named : undefined);
 }
 
 /** `value` as a JSON value, inside a map or array at level `depth - 1`. */
@@ -181,14 +198,20 @@ export class AttributeNames {
  * joined to its parent's name with `_`; anything else is one pair of its text. A key rule
  * masks the whole value as one pair. `depth` is the level of the attribute list (1).
  */
-export function attributePairs(pairs: Pairs, attribute: KeyValue, prefix: string, context: ValueContext, depth: number): void {
-  const { name, rule } = context.names.of(attribute.key, prefix);
+export function attributePairs(pairs: Pairs, attribute: KeyValue, prefix: string, context: ValueContext, depth: number, named?: KeyRule): void {
+  const known = context.names.of(attribute.key, prefix);
+  const { name } = known;
+  const rule = memberRule(known.rule, attribute.key, named);
   const value = attribute.value;
   if (rule !== undefined) {
     pairs.push([name, context.masker.byRule(value?.value === 'stringValue' ? value.stringValue : null, rule)]);
   } else if (value?.value === 'kvlistValue') {
     if (depth + 1 > context.maxDepth) throw new ValueTooDeep(context.maxDepth);
-    for (const member of value.kvlistValue?.values ?? []) attributePairs(pairs, member, name, context, depth + 1);
+    let inner: KeyRule | undefined;
+    for (const member of value.kvlistValue?.values ?? []) {
+      inner = namedBy(member.key, member.value, context, inner);
+      attributePairs(pairs, member, name, context, depth + 1, inner);
+    }
   } else {
     pairs.push([name, valueText(value, context, depth + 1)]);
   }
