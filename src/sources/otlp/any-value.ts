@@ -10,8 +10,8 @@
  *
  * A map key's rule (the API key's masking policy) replaces its whole value, and a map that names
  * its value (`name` then `value`) masks it by that name; other strings and key names go through
- * the value patterns. Nesting is checked on the way down: a map or array
- * deeper than `maxDepth` stops the walk with a ValueTooDeep, so recursion is bounded by it.
+ * the value patterns. Nesting is checked on the way down: a map or array deeper than `maxDepth`
+ * stops the walk with a ValueTooDeep, so recursion is bounded by it.
  */
 import { NAME_MEMBERS, VALUE_MEMBERS } from '../../masking/mask-value.js';
 import { int64Value, type AnyValue, type KeyValue } from './otlp-proto.js';
@@ -196,7 +196,8 @@ export class AttributeNames {
 /**
  * The pairs of one attribute, as Loki's `attributeToLabels`: a map is flattened, each key
  * joined to its parent's name with `_`; anything else is one pair of its text. A key rule
- * masks the whole value as one pair. `depth` is the level of the attribute list (1).
+ * masks the whole value as one pair. `depth` is the level of the attribute list (1); `named` is
+ * the rule a `name` member before it gives a `value` member of the same map.
  */
 export function attributePairs(pairs: Pairs, attribute: KeyValue, prefix: string, context: ValueContext, depth: number, named?: KeyRule): void {
   const known = context.names.of(attribute.key, prefix);

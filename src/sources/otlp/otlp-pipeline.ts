@@ -96,16 +96,15 @@ function scopeMetadata(scope: ScopeLogs['scope'], context: ValueContext): Pairs 
   return pairs;
 }
 
-/** The record's own structured metadata, before the resource's and the scope's. */
 /** OTLP's lengths of a trace id and a span id, in bytes. */
 const TRACE_ID_BYTES = 16;
 const SPAN_ID_BYTES = 8;
 
 /**
  * An id as Loki writes it (hex). One of OTLP's length is an id, whatever digits its hex spells
- * (about 1 random span id in 1,800 is all decimal digits): it is kept. One of another length is no
- * id but bytes a client chose, masked as text, so `4111111111111111` sent as a trace id is not
- * a way around the card rule.
+ * (about 1 random span id in 1,800 is all decimal digits): it is kept. One of another length is
+ * no id but bytes a client chose, masked as text, so `4111111111111111` sent as a trace id is
+ * not a way around the card rule.
  */
 function idText(id: Uint8Array, length: number, context: ValueContext): string {
   return id.length === length ? hex(id) : context.masker.text(hex(id));
@@ -122,6 +121,7 @@ function observedText(observed: bigint, context: ValueContext, limits: Limits, n
   return near ? observed.toString() : context.masker.integer(observed.toString());
 }
 
+/** The record's own structured metadata, before the resource's and the scope's. */
 function recordMetadata(record: LogRecord, context: ValueContext, limits: Limits, nowMs: number): Pairs {
   const pairs: Pairs = [];
   for (const attribute of record.attributes) attributePairs(pairs, attribute, '', context, 1);
