@@ -249,3 +249,24 @@ t.test('an OTLP map that names its value (name, then value) is masked by that na
     t.match(metadataOf(entry).env, '{"name":"LOG_LEVEL","value":"debug"}', 'a value named by an ordinary name is kept');
   }
 });
+
+t.test('under a name that also counts or switches (pass, session, auth), OTLP numbers and booleans stay as in metadata; text is masked', async (t) => {
+  const r = await run(t);
+  const got = await sendBoth(
+    t,
+    r,
+    (way, i) => [
+      {
+        timeUnixNano: timeNs(i),
+        body: kvlist(kv('way', str(way)), kv('session', { boolValue: true }), kv('auth', str('AuthBody-1'))),
+        attributes: [kv('pass', { intValue: '120' }), kv('session', { boolValue: false }), kv('auth', str('AuthAttr-1'))],
+      },
+    ],
+    ['AuthBody-1', 'AuthAttr-1'],
+  );
+  t.equal(got.length, 2);
+  for (const entry of got) {
+    t.same([metadataOf(entry).pass, metadataOf(entry).session, metadataOf(entry).auth], ['120', 'false', '****']);
+    t.match(entry.line, /^\{"auth":"\*\*\*\*","session":true,"way":"(protobuf|json)"\}$/);
+  }
+});

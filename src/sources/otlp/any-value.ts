@@ -65,7 +65,9 @@ function containerJson(value: AnyValue, context: ValueContext, depth: number): s
     named = namedBy(key, member, context, named);
     const rule = memberRule(context.masker.ruleFor(key), key, named);
     const json =
-      rule === undefined ? valueJson(member, context, depth + 1) : goJsonString(context.masker.byRule(member?.value === 'stringValue' ? member.stringValue : null, rule));
+      rule === undefined || keepsLiteral(rule, member)
+        ? valueJson(member, context, depth + 1)
+        : goJsonString(context.masker.byRule(member?.value === 'stringValue' ? member.stringValue : null, rule));
     members.set(name, json);
   }
   const names = [...members.keys()].sort();
@@ -79,6 +81,16 @@ function containerJson(value: AnyValue, context: ValueContext, depth: number): s
  */
 function namedBy(key: string, member: AnyValue | null, context: ValueContext, named: KeyRule | undefined): KeyRule | undefined {
   return NAME_MEMBERS.has(key) && member?.value === 'stringValue' ? context.masker.ruleFor(member.stringValue) : named;
+}
+
+/**
+ * Under a name that also names counts and switches (`pass: 120`, `session: true`), a number, a
+ * boolean or an empty value stays as it is, as in `metadata`; text is masked.
+ */
+function keepsLiteral(rule: KeyRule, value: AnyValue | null): boolean {
+  if (rule.kind !== 'text') return false;
+  const kind = value?.value;
+  return kind === undefined || kind === 'intValue' || kind === 'doubleValue' || kind === 'boolValue';
 }
 
 function memberRule(own: KeyRule | undefined, key: string, named: KeyRule | undefined): KeyRule | undefined {
@@ -204,7 +216,7 @@ export function attributePairs(pairs: Pairs, attribute: KeyValue, prefix: string
   const { name } = known;
   const rule = memberRule(known.rule, attribute.key, named);
   const value = attribute.value;
-  if (rule !== undefined) {
+  if (rule !== undefined && !keepsLiteral(rule, value)) {
     pairs.push([name, context.masker.byRule(value?.value === 'stringValue' ? value.stringValue : null, rule)]);
   } else if (value?.value === 'kvlistValue') {
     if (depth + 1 > context.maxDepth) throw new ValueTooDeep(context.maxDepth);
