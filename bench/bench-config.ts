@@ -24,6 +24,38 @@ export function perSecond(size: number, round: () => void): number {
   return Math.round(items / (Number(now - start) / 1e9));
 }
 
+/** CPU time of one measure: long enough that scheduling and accounting ticks are small in it. */
+const CPU_MEASURE_MICROS = 50_000;
+
+function cpuMicrosOf(rounds: number, round: () => void): number {
+  const start = process.cpuUsage();
+  for (let i = 0; i < rounds; i++) round();
+  const used = process.cpuUsage(start);
+  return used.user + used.system;
+}
+
+/**
+ * CPU microseconds per item of `round` (each handles `size` items): the least of ten measures of
+ * this process's user and system time, each measure as many rounds as take about 50 ms, after
+ * a warm-up of twice that. Unlike a rate by the clock, other work on the machine hardly moves
+ * it, so builds can be compared on a busy machine.
+ */
+export function cpuMicrosPerItem(size: number, round: () => void): number {
+  let rounds = 1;
+  let used = cpuMicrosOf(rounds, round);
+  while (used < CPU_MEASURE_MICROS / 10) {
+    rounds *= 2;
+    used = cpuMicrosOf(rounds, round);
+  }
+  rounds = Math.max(1, Math.round((rounds * CPU_MEASURE_MICROS) / used));
+  cpuMicrosOf(2 * rounds, round);
+  let least = Infinity;
+  for (let measure = 0; measure < 10; measure++) {
+    least = Math.min(least, cpuMicrosOf(rounds, round) / (rounds * size));
+  }
+  return Number(least.toFixed(3));
+}
+
 interface SamplingNode {
   selfSize: number;
   children: SamplingNode[];

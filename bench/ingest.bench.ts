@@ -7,9 +7,8 @@ import autocannon from 'autocannon';
 import { testConfigForBench } from './bench-config.js';
 import { pacedLoad } from './paced-load.js';
 import { BENCH_TOKEN, sampleBody, startService } from './service-process.js';
-import { compileMaskingPolicy } from '../src/pipeline/masking-policy.js';
-import { maskEntry } from '../src/pipeline/masking.js';
-import { compileValuePatterns } from '../src/pipeline/value-patterns.js';
+import { compileMaskingPolicy } from '../src/masking/policy.js';
+import { maskEntry } from '../src/pipeline/mask-entry.js';
 import type { IngestEntry } from '../src/pipeline/types.js';
 import { HEADER_BYTES } from '../src/wal/segment-format.js';
 
@@ -18,7 +17,7 @@ const HALF_TARGET_REQUESTS_PER_SECOND = 250; // 25,000 entries/s: half the 50,00
 
 function maskedJsonBytesPerEntry(body: string): number {
   const { masking } = testConfigForBench();
-  const policy = compileMaskingPolicy(masking, undefined, compileValuePatterns(masking.patterns, masking.replacement));
+  const policy = compileMaskingPolicy(masking);
   const entries = (JSON.parse(body) as { entries: IngestEntry[] }).entries;
   return entries.reduce((n, e) => n + Buffer.byteLength(JSON.stringify(maskEntry(e, policy))), 0) / entries.length;
 }

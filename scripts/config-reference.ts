@@ -134,13 +134,16 @@ A file that is not valid YAML stops it with \`LOGSTACK_ERR_CONFIG_UNREADABLE\` a
 column. Beyond the schema: API key names are unique ignoring case (a name is a WAL directory and a
 metrics label) and are not \`.\` or \`..\`; the admin token is none of the API tokens;
 \`loki.backoff_initial_ms\` ≤ \`loki.backoff_max_ms\`; \`loki.tls.cert_file\` and \`key_file\` come
-together; at most one of \`loki.basic_auth\`, \`loki.bearer_token\` and an \`Authorization\` header.
+together; at most one of \`loki.basic_auth\`, \`loki.bearer_token\` and an \`Authorization\` header;
+\`loki.base_url\` is a URL the parser accepts (host, port); each \`masking.patterns.custom\` pattern
+is a regular expression that compiles and does not match the empty string.
 \`server.debug: true\` makes the log level at least DEBUG; \`WARNING\` means WARN and \`CRITICAL\`
 means FATAL.
 
-No message shows a secret: an API key is named by its \`name\` (or the first characters of its
-token and \`…\`), and the values of \`security.admin_token\`, \`loki.bearer_token\`,
-\`loki.basic_auth\` and \`loki.headers\` are never quoted.
+No message shows a secret, not even its first characters: an API key is named by its \`name\`
+(or, when the name is unusable, by its place among the keys: \`security.api_keys[#2]\`), the
+values of \`security.admin_token\`, \`loki.bearer_token\`, \`loki.basic_auth\` and
+\`loki.headers\` are never quoted, nor the user and password of \`loki.base_url\`.
 `;
 
 export function renderConfigReference(): string {

@@ -185,7 +185,8 @@ for (const json of [false, true]) {
 
     const expected = comparable(r.direct.received()).map((e) => ({
       ...e,
-      line: e.line.replace('4111 1111 1111 1111', '****1111'),
+      // winston-loki appends the metadata to the line as JSON: its token is masked there too.
+      line: e.line.replace('4111 1111 1111 1111', '****1111').replace('"token":"secret-token"', '"token":"****"'),
       structuredMetadata: e.structuredMetadata.token === undefined ? e.structuredMetadata : { ...e.structuredMetadata, token: '****' },
     }));
     t.same(comparable(r.loki.received()), expected);

@@ -1,8 +1,9 @@
 /**
  * Turns what is wrong with a configuration into one CONFIG_INVALID error that names every
- * problem by key path, and never shows a secret: the values of secret keys are not quoted, an API
- * key is named by its `name` or a masked token, and whatever text is left is scrubbed of every
- * configured secret as a last line of defence.
+ * problem by key path, and never shows a secret, not even its first characters: the values of
+ * secret keys are not quoted, an API key is named by its `name` or its place among the keys, a
+ * URL's credentials are never quoted, and whatever text is left is scrubbed of every configured
+ * secret as a last line of defence.
  */
 import type { ErrorObject } from 'ajv';
 import { logstackError, type LogstackError } from '../errors.js';
@@ -19,12 +20,23 @@ export interface ConfigProblem {
 /** Where a value came from, by JSON pointer of its key (`/server/port`); absent means the file. */
 export type ValueSources = ReadonlyMap<string, string>;
 
+/** What stands for a secret in a message: none of its characters, not even the first. */
 const MASK = '…';
 /** Shorter strings are too likely to occur by chance to be scrubbed from a message. */
 const MIN_SCRUBBED_SECRET_LENGTH = 6;
 const MAX_QUOTED_VALUE_LENGTH = 80;
 const NAME_PATTERN = new RegExp(ApiKeySchema.properties.name.pattern ?? '^$');
 
+/**
+ * The user and password of a URL, in text that may not be a valid URL: what stands between its
+ * `//` and the last `@` after it. A password that breaks the URL holds what ends an authority
+ * (`/`, `?`, `#`, another `@`, a space), so the authority's own end cannot be trusted.
+ */
+function userinfoOf(text: string): { start: number; end: number } | null {
+  const slashes = text.indexOf('//');
+  const at = text.lastIndexOf('@');
+  return slashes < 0 || at < slashes + 2 ? null : { start: slashes + 2, end: at };
+}
 
 export function pointer(segments: readonly string[]): string {
   return segments.map((s) => '/' + s.replace(/~/g, '~0').replace(/\//g, '~1')).join('');
@@ -61,6 +73,12 @@ export function collectSecrets(config: unknown): string[] {
       secrets.push(loki['bearer_token']);
       if (isRecord(loki['basic_auth'])) secrets.push(loki['basic_auth']['password']);
       if (isRecord(loki['headers'])) for (const value of Object.values(loki['headers'])) secrets.push(value);
+      const url = loki['base_url'];
+      const span = typeof url === 'string' ? userinfoOf(url) : null;
+      if (span !== null) {
+        const userinfo = (url as string).slice(span.start, span.end);
+        secrets.push(userinfo, userinfo.slice(userinfo.indexOf(':') + 1));
+      }
     }
   }
   return secrets.filter((s): s is string => typeof s === 'string');
@@ -74,14 +92,17 @@ function scrubSecrets(text: string, secrets: readonly string[]): string {
 }
 
 /**
- * An API key of the map `keys` by its name when it has a usable one, else by its position
- * (`[#2]`): not even a few characters of a token are shown, since messages reach logs.
+ * An API key of the map `keys` by its name when it has a usable one, else by its place among
+ * the keys (`[#2]`, counted from 1): the token is the secret, and not even its first characters
+ * are shown, since messages reach logs.
  */
 export function apiKeyLabel(token: string, keys: unknown): string {
   const key = isRecord(keys) ? keys[token] : undefined;
   const name = isRecord(key) ? key['name'] : undefined;
   const usable = typeof name === 'string' && NAME_PATTERN.test(name) && name !== '.' && name !== '..';
-  return `[${usable ? name : `#${isRecord(keys) ? Object.keys(keys).indexOf(token) + 1 : '?'}`}]`;
+  if (usable) return `[${name}]`;
+  const position = isRecord(keys) ? Object.keys(keys).indexOf(token) : -1;
+  return position < 0 ? `[${MASK}]` : `[#${position + 1}]`;
 }
 
 /** `security.api_keys[payments-api].name`, `loki.labels[1]`, `server.port`. */
@@ -125,7 +146,8 @@ function typeName(value: unknown): string {
 function shown(value: unknown, secret: boolean): string | undefined {
   if (secret || typeof value === 'object' || value === undefined) return undefined;
   if (typeof value !== 'string') return String(value);
-  const text = value.replace(/\/\/[^/@\s]*@/g, `//${MASK}@`);
+  const span = userinfoOf(value);
+  const text = span === null ? value : value.slice(0, span.start) + MASK + value.slice(span.end);
   return JSON.stringify(text.length > MAX_QUOTED_VALUE_LENGTH ? text.slice(0, MAX_QUOTED_VALUE_LENGTH) + MASK : text);
 }
 

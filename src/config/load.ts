@@ -9,6 +9,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import type { LevelWithSilent } from 'pino';
 import { LineCounter, parseDocument } from 'yaml';
 import { logstackError } from '../errors.js';
+import { customPatternProblem } from '../masking/custom-patterns.js';
 import { apiKeyLabel, collectSecrets, configInvalid, pointer, problemsFromAjv, type ConfigProblem, type ValueSources } from './config-error.js';
 import { applyEnvOverrides, resolveConfigPath, type ConfigFileChoice } from './env-overrides.js';
 import { resolveSecretFiles } from './secret-files.js';
@@ -135,6 +136,9 @@ function limitProblems({ limits }: Config): ConfigProblem[] {
 
 function lokiProblems({ loki }: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
+  // The schema checks the scheme only; the rest (host, port, characters) is the URL parser's. Its
+  // error quotes the URL, credentials included, so only the key path is told.
+  if (!URL.canParse(loki.base_url)) problems.push({ path: 'loki.base_url', message: 'is not a valid URL (check the host, the port and the characters of the user and password)' });
   if (loki.backoff_initial_ms > loki.backoff_max_ms) {
     problems.push({ path: 'loki.backoff_initial_ms', message: `must be <= loki.backoff_max_ms (got ${loki.backoff_initial_ms} > ${loki.backoff_max_ms})` });
   }
@@ -151,6 +155,14 @@ function lokiProblems({ loki }: Config): ConfigProblem[] {
     problems.push({ path: authorizations.join(', '), message: 'each sets the Authorization header of the pushes; set only one' });
   }
   return problems;
+}
+
+/** Custom patterns are compiled here, so that a bad one stops the start like any bad value. */
+function maskingProblems({ masking }: Config): ConfigProblem[] {
+  return masking.patterns.custom.flatMap((pattern, i) => {
+    const problem = customPatternProblem(pattern);
+    return problem === null ? [] : [{ path: `masking.patterns.custom[${i}].pattern`, message: `(${pattern.name}) ${problem}` }];
+  });
 }
 
 function tlsProblems({ server, security }: Config): ConfigProblem[] {
@@ -182,7 +194,7 @@ function tlsProblems({ server, security }: Config): ConfigProblem[] {
 
 /** The problems of a configuration that each key's schema cannot see: keys that contradict each other. */
 export function crossKeyProblems(config: Config, sources: ValueSources = new Map()): ConfigProblem[] {
-  return [...apiKeyProblems(config, sources), ...limitProblems(config), ...lokiProblems(config), ...tlsProblems(config)];
+  return [...apiKeyProblems(config, sources), ...limitProblems(config), ...lokiProblems(config), ...tlsProblems(config), ...maskingProblems(config)];
 }
 
 function canonicalLevel(server: Pick<Config['server'], 'debug' | 'log_level'>): Level {

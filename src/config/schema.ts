@@ -4,6 +4,7 @@
  * configuration reference is checked against it. Units are in the key names or the descriptions.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { RULE_IDS } from '../masking/rules.js';
 
 const LABEL_VALUE = '^[A-Za-z0-9_.:-]{1,128}$';
 const LABEL_NAME = '^[a-zA-Z_][a-zA-Z0-9_]*$';
@@ -29,11 +30,19 @@ const ValuePattern = Type.Object(
   { additionalProperties: false },
 );
 
+const RuleIds = (description: string) =>
+  Type.Array(Type.Union(RULE_IDS.map((id) => Type.Literal(id))), { default: [], uniqueItems: true, description });
+
 const MaskingOverride = Type.Object(
   {
-    extra_keys: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Keys masked for this token on top of `masking.baseline_keys`.' }),
-    exempt_keys: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Baseline keys this token may send unmasked.' }),
+    extra_keys: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Keys masked for this token on top of `masking.baseline_keys`, matched by their words.' }),
+    exempt_keys: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'Keys this token may send unmasked, matched by their words: they lift `masking.baseline_keys`, `masking.partial_rules` and the key rules of the library.',
+    }),
     partial_rules: Type.Record(Type.String(), PartialRule, { default: {}, description: 'Partial rules for this token, on top of `masking.partial_rules`.' }),
+    disabled_rules: RuleIds('Rules of the library switched off for this token (README, Masking).'),
+    enabled_rules: RuleIds('Rules of the library switched on for this token, also those off by default.'),
   },
   { additionalProperties: false, description: 'Masking for this key only, on top of the `masking` section.' },
 );
@@ -128,21 +137,23 @@ export const ConfigSchema = Type.Object(
       {
         baseline_keys: Type.Array(Type.String({ minLength: 1 }), {
           default: ['password', 'token', 'authorization', 'api_key', 'secret', 'card_number', 'email'],
-          description: 'Keys masked anywhere inside `metadata`, case-insensitively.',
+          description: 'Keys masked anywhere (metadata, JSON lines, labels, `key=value` in text), matched by their words: `api_key` also masks `X-Api-Key` and `stripeApiKey`.',
         }),
         partial_rules: Type.Record(Type.String(), PartialRule, {
           default: { authorization: { keep_prefix: 5 }, email: { mask_email: true } },
           description: 'Keys whose value is partly kept instead of fully masked.',
         }),
         replacement: Type.String({ default: '****', minLength: 1, description: 'What a fully masked value becomes.' }),
+        disabled_rules: RuleIds('Rules of the library switched off (README, Masking).'),
+        enabled_rules: RuleIds('Rules of the library switched on, also those off by default (`email-address`).'),
         patterns: Type.Object(
           {
-            card_numbers: Type.Boolean({ default: true, description: 'Mask Luhn-valid card numbers (13–19 digits, spaces or dashes) in strings.' }),
-            bearer_tokens: Type.Boolean({ default: true, description: 'Mask `Bearer <token>` in strings.' }),
-            jwts: Type.Boolean({ default: true, description: 'Mask JSON Web Tokens in strings.' }),
+            card_numbers: Type.Boolean({ default: true, description: '`false` switches rule `card-number` off.' }),
+            bearer_tokens: Type.Boolean({ default: true, description: '`false` switches rule `bearer-token` off.' }),
+            jwts: Type.Boolean({ default: true, description: '`false` switches rule `jwt` off.' }),
             custom: Type.Array(ValuePattern, { default: [], description: 'Extra regular expressions applied to `message` and every string value.' }),
           },
-          { additionalProperties: false, default: {}, description: 'Value patterns, applied to `message` and every string value of `metadata`.' },
+          { additionalProperties: false, default: {}, description: 'Value patterns, applied to every text and string value after the rules.' },
         ),
       },
       { additionalProperties: false, default: {} },

@@ -10,31 +10,10 @@ import { appendEntry } from '../loki/entry-codec.js';
 import type { LokiEntry } from '../loki/entry.js';
 import { AppendBatchBuilder } from '../wal/append-batch.js';
 import type { WalRoom } from '../wal/types.js';
-import { compileMaskingPolicy, type MaskingPolicy } from './masking-policy.js';
+import { compilePolicies, type MaskingPolicy } from '../masking/policy.js';
 import { createLokiEntryBuilder, type LokiEntryBuilder } from './to-loki-entry.js';
 import type { EntryProblem, IngestPipeline, PreparedBatch } from './types.js';
 import { validateIngestBody, validationFailed, type Limits, type ValidatedEntry } from './validate.js';
-import { compileValuePatterns } from './value-patterns.js';
-
-/** The masking policy of every API key, by key name. */
-export function compilePolicies(config: Config): Map<string, MaskingPolicy> {
-  const maskText = compileValuePatterns(config.masking.patterns, config.masking.replacement);
-  const policies = new Map<string, MaskingPolicy>();
-  const overrides = new Map<string, string>();
-  for (const key of Object.values(config.security.api_keys)) {
-    // Requests name their key, not their token: two tokens of one name must mask alike.
-    const override = JSON.stringify(key.masking ?? null);
-    const seen = overrides.get(key.name);
-    if (seen !== undefined && seen !== override) {
-      throw new TypeError(`API keys named ${key.name} have different masking overrides; names must identify one policy`);
-    }
-    if (seen === undefined) {
-      overrides.set(key.name, override);
-      policies.set(key.name, compileMaskingPolicy(config.masking, key.masking, maskText));
-    }
-  }
-  return policies;
-}
 
 class Pipeline implements IngestPipeline {
   readonly #limits: Limits;

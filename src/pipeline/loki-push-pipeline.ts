@@ -14,12 +14,11 @@ import { appendEntry } from '../loki/entry-codec.js';
 import { formatLabels } from '../loki/entry.js';
 import { AppendBatchBuilder } from '../wal/append-batch.js';
 import type { WalRoom } from '../wal/types.js';
-import { compilePolicies } from './ingest-pipeline.js';
+import { maskPairs } from '../masking/mask-value.js';
+import { compilePolicies, type MaskingPolicy } from '../masking/policy.js';
 import { createLabelFilter, labelProblems, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
-import { maskLine, maskPairs } from './loki-push-masking.js';
 import type { LabelPairs, LokiPushPipeline, LokiPushRequest, PushProblem, PushStream } from './loki-push-request.js';
 import { metadataNameProblem, pushInvalid, sizeProblems, timestampAndCountProblems } from './loki-push-validate.js';
-import type { MaskingPolicy } from './masking-policy.js';
 import type { PreparedBatch } from './types.js';
 import type { Limits } from './validate.js';
 
@@ -59,7 +58,7 @@ class Pipeline implements LokiPushPipeline {
         const forbidden = metadataNameProblem(entry.structuredMetadata);
         if (forbidden !== null) reasons.push(forbidden);
         if (reasons.length === 0) {
-          const line = maskLine(entry.line, policy);
+          const line = policy.maskText(entry.line);
           const structuredMetadata = maskPairs(entry.structuredMetadata, policy);
           reasons = sizeProblems(line, structuredMetadata, this.#limits);
           // Once the push is refused, encoding the rest would be wasted.

@@ -15,14 +15,15 @@
  * `json_line`: the line is the JSON text of `{message, level?, service?, env?, metadata?}` with
  * the fields that are not labels; there is no structured metadata.
  *
- * Masking is the policy's, exactly as `maskEntry` does it (src/pipeline/masking.ts); in
+ * Masking is the policy's, exactly as `maskEntry` does it (src/pipeline/mask-entry.ts); in
  * `structured_metadata` mode it happens while the metadata is flattened, so that no masked copy
  * of every metadata object is made only to be walked once and dropped.
  */
 import type { Config } from '../config/schema.js';
 import { formatLabels, type LokiEntry } from '../loki/entry.js';
-import type { MaskingPolicy } from './masking-policy.js';
-import { maskByRule, maskEntry, maskFields, maskScalar } from './masking.js';
+import { maskByRule, maskScalar, memberRule, namedBy } from '../masking/mask-value.js';
+import type { KeyRule, MaskingPolicy } from '../masking/policy.js';
+import { maskEntry, maskFields } from './mask-entry.js';
 import type { IngestEntry } from './types.js';
 
 export type LokiConfig = Config['loki'];
@@ -227,23 +228,38 @@ function flatten(names: NameTree, pairs: Pairs, node: NameNode, value: unknown, 
   } else if (Array.isArray(value)) {
     if (value.length === 0) pairs.push([names.claim(node.slot), '[]']);
     for (let i = 0; i < value.length; i++) flatten(names, pairs, names.item(node, i), value[i], policy);
-  } else {
-    // for-in with an own check, not Object.keys: no array of keys per object of every entry.
-    let empty = true;
-    for (const key in value) {
-      if (!Object.hasOwn(value, key)) continue;
-      empty = false;
-      flattenKey(names, pairs, names.key(node, key), key, (value as Record<string, unknown>)[key], policy);
-    }
-    if (empty) pairs.push([names.claim(node.slot), '{}']);
+  } else if (!flattenMembers(names, pairs, node, value as Record<string, unknown>, policy)) {
+    pairs.push([names.claim(node.slot), '{}']);
   }
 }
 
-/** The pairs of the value of metadata key `key`: one masked pair when the policy masks the key. */
-function flattenKey(names: NameTree, pairs: Pairs, node: NameNode, key: string, value: unknown, policy: MaskingPolicy): void {
-  const rule = policy.ruleFor(key);
-  if (rule === undefined) flatten(names, pairs, node, value, policy);
-  else pairs.push([names.claim(node.slot), maskByRule(value, rule, policy)]);
+/**
+ * The pairs of the members of `object`, below `parent` (null: the top of metadata), each masked
+ * by its rule (mask-value.ts: its name's, or the one a `name` member gave a `value` member);
+ * false when it has none.
+ */
+function flattenMembers(names: NameTree, pairs: Pairs, parent: NameNode | null, object: Readonly<Record<string, unknown>>, policy: MaskingPolicy): boolean {
+  let members = false;
+  let named: KeyRule | undefined;
+  // for-in with an own check, not Object.keys: no array of keys per object of every entry.
+  for (const key in object) {
+    if (!Object.hasOwn(object, key)) continue;
+    members = true;
+    const member = object[key];
+    named = namedBy(key, member, policy, named);
+    flattenMember(names, pairs, parent === null ? names.top(key) : names.key(parent, key), memberRule(key, named, policy), member, policy);
+  }
+  return members;
+}
+
+/**
+ * The pairs of a metadata member's value: one masked pair when the policy gives it a rule that
+ * masks it; as any other value when it has none, or its rule keeps it (`pass: 120`).
+ */
+function flattenMember(names: NameTree, pairs: Pairs, node: NameNode, rule: KeyRule | undefined, value: unknown, policy: MaskingPolicy): void {
+  const masked = rule === undefined ? undefined : maskByRule(value, rule, policy);
+  if (typeof masked === 'string') pairs.push([names.claim(node.slot), masked]);
+  else flatten(names, pairs, node, value, policy);
 }
 
 type LabelNode = Map<string, LabelNode | string>;
@@ -332,9 +348,7 @@ export function createLokiEntryBuilder(loki: LokiConfig): LokiEntryBuilder {
       const pairs: Pairs = [];
       names.nextEntry();
       for (const field of otherFields) pairs.push([names.claimName(field), fields[field]]);
-      if (metadata !== undefined) {
-        for (const key in metadata) if (Object.hasOwn(metadata, key)) flattenKey(names, pairs, names.top(key), key, metadata[key], policy);
-      }
+      if (metadata !== undefined) flattenMembers(names, pairs, null, metadata, policy);
       return { seconds, nanos, labels: labels.labelsOf(fields), line: fields.message, structuredMetadata: pairs };
     },
     commit() {

@@ -134,7 +134,7 @@ t.test('LOGSTACK_SECURITY_API_KEYS adds keys to the file and replaces those with
     env: { LOGSTACK_SECURITY_API_KEYS: JSON.stringify({ [OTHER_FILE_TOKEN]: { name: 'users', active: false }, [JSON_TOKEN]: { name: 'json-key' } }) },
   });
   t.same(config.security.api_keys, {
-    [FILE_TOKEN]: { name: 'payments-api', active: true, tenant: 'payments', masking: { extra_keys: ['iban'], exempt_keys: [], partial_rules: {} } },
+    [FILE_TOKEN]: { name: 'payments-api', active: true, tenant: 'payments', masking: { extra_keys: ['iban'], exempt_keys: [], partial_rules: {}, disabled_rules: [], enabled_rules: [] } },
     [OTHER_FILE_TOKEN]: { name: 'users', active: false },
     [JSON_TOKEN]: { name: 'json-key', active: true },
   });
@@ -163,7 +163,7 @@ t.test('an individual key gets its name from its ID and is active unless told ot
       description: 'Payments service API key',
       tenant: 'payments',
       rate_limit_rps: 50,
-      masking: { exempt_keys: ['email'], extra_keys: [], partial_rules: {} },
+      masking: { exempt_keys: ['email'], extra_keys: [], partial_rules: {}, disabled_rules: [], enabled_rules: [] },
     },
     [JSON_TOKEN]: { name: 'user-service', active: false },
   });

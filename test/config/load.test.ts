@@ -33,7 +33,7 @@ t.test('defaults fill in whatever the file leaves out, at every depth', async (t
   });
   t.equal(config.server.port, 9000);
   t.equal(config.server.log_level, 'INFO');
-  t.same(config.security.api_keys[TOKEN_A], { name: 'payments-api', active: true, masking: { extra_keys: ['iban'], exempt_keys: [], partial_rules: {} } });
+  t.same(config.security.api_keys[TOKEN_A], { name: 'payments-api', active: true, masking: { extra_keys: ['iban'], exempt_keys: [], partial_rules: {}, disabled_rules: [], enabled_rules: [] } });
   t.equal(config.masking.patterns.jwts, true);
   t.equal(config.loki.tls.insecure_skip_verify, false);
 });
@@ -220,7 +220,7 @@ t.test('log levels: Python names, any case, and debug: true', async (t) => {
 });
 
 t.test('no message shows a token, the admin token or a Loki credential', async (t) => {
-  const secrets = [TOKEN_A, TOKEN_B, ADMIN, 'tok_too_short', 'loki-password-1', 'loki-bearer-12345', 'header-secret-99', 's3cretpass'];
+  const secrets = [TOKEN_A, TOKEN_B, ADMIN, 'tok_too_short', 'loki-password-1', 'loki-bearer-12345', 'header-secret-99', 's3cretpass', 'Sl4shPass', 'At4Pass', 'Sp4cePass'];
   const cases: { name: string; yaml: string; env?: NodeJS.ProcessEnv }[] = [
     { name: 'admin token too short', yaml: 'security:\n  admin_token: tok_too_short\n' },
     { name: 'admin token of the wrong type', yaml: 'security:\n  admin_token: 123456789012345678\n' },
@@ -230,15 +230,64 @@ t.test('no message shows a token, the admin token or a Loki credential', async (
     { name: 'the admin token is an API token', yaml: `security:\n  admin_token: ${TOKEN_A}\n  api_keys:\n    ${TOKEN_A}:\n      name: ${TOKEN_A}\n` },
     { name: 'Loki credentials of the wrong shape', yaml: 'loki:\n  basic_auth:\n    username: 7\n    password: loki-password-1\n    pass: loki-password-1\n  bearer_token: loki-bearer-12345\n  headers:\n    "X Bad": header-secret-99\n' },
     { name: 'a credential in a URL', yaml: 'loki:\n  base_url: "ftp://user:s3cretpass@loki:3100"\n' },
+    { name: 'a credential holding a slash in a URL', yaml: 'loki:\n  base_url: "ftp://user:x/Sl4shPass@loki:3100"\n' },
+    { name: 'a credential holding an @ in a URL', yaml: 'loki:\n  base_url: "ftp://user:x@At4Pass@loki:3100"\n' },
+    { name: 'a credential holding a space in a URL', yaml: 'loki:\n  base_url: "ftp://user:x Sp4cePass@loki:3100"\n' },
     { name: 'tokens in a variable that is not JSON', yaml: '', env: { LOGSTACK_SECURITY_API_KEYS: `{"${TOKEN_A}": {"name": "a"},` } },
     { name: 'a token from a variable that is too short', yaml: '', env: { LOGSTACK_API_KEY_PAY_TOKEN: 'tok_too_short', LOGSTACK_SECURITY_ADMIN_TOKEN: ADMIN, LOGSTACK_WAL_SYNC: 'perhaps' } },
     { name: 'a YAML error on a token line', yaml: `security:\n  api_keys:\n    ${TOKEN_A}: [\n` },
   ];
+  cases.push(
+    { name: 'a credential in a URL that does not parse', yaml: 'loki:\n  base_url: "http://user:s3cretpass@loki:99999"\n' },
+    { name: 'a credential in a URL beside another problem', yaml: 'loki:\n  base_url: "http://user:s3cretpass@loki:3100"\nwal:\n  sync: 2\n' },
+  );
   for (const c of cases) {
     const err = failure(() => loadConfig({ file: configFile(t, c.yaml), env: c.env ?? {} }));
     const shown = `${inspect(err, { depth: 10 })}\n${JSON.stringify(err.details)}`;
     t.notOk(secrets.some((s) => shown.includes(s)), `${c.name}: ${err.message}`);
   }
+});
+
+t.test('no message shows even the first characters of a token', async (t) => {
+  // Tokens that start with what no message holds: a prefix narrows the search for a token.
+  const tokens = ['QwEr_0123456789abcdefgh', 'ZxCv_0123456789abcdefgh', 'AsDf_0123456789abcdefgh'];
+  const cases = [
+    `security:\n  api_keys:\n    ${tokens[0]}:\n      name: a\n    ${tokens[1]}:\n      active: 3\n`,
+    `security:\n  api_keys:\n    ${tokens[0]}:\n      name: "has space"\n`,
+    `security:\n  api_keys:\n    ${tokens[0]}:\n      name: ".."\n`,
+    `security:\n  admin_token: ${tokens[2]}\n  api_keys:\n    ${tokens[2]}:\n      name: "bad name"\n`,
+    `security:\n  api_keys:\n    ${tokens[0]}:\n      name: a\n      colour: blue\n`,
+  ];
+  for (const yaml of cases) {
+    const err = failure(() => loadConfig({ file: configFile(t, yaml), env: {} }));
+    const shown = `${inspect(err, { depth: 10 })}\n${JSON.stringify(err.details)}`;
+    t.notOk(tokens.some((token) => shown.includes(token.slice(0, 4))), err.message);
+  }
+  const unnamed = failure(() => loadConfig({ file: configFile(t, cases[0]!), env: {} }));
+  t.same(problemsOf(unnamed), ['security.api_keys[#2].name: is required', 'security.api_keys[#2].active: must be a boolean (got a number 3)']);
+});
+
+t.test('loki.base_url must be a URL the parser reads, not only start with http(s)://', async (t) => {
+  t.same(problemsOf(failure(() => loadConfig({ file: configFile(t, 'loki:\n  base_url: "http://loki:99999"\n'), env: {} }))), [
+    'loki.base_url: is not a valid URL (check the host, the port and the characters of the user and password)',
+  ]);
+  t.equal(loadConfig({ file: configFile(t, 'loki:\n  base_url: "https://user:pass@loki.example.com/tenant-a"\n'), env: {} }).loki.base_url, 'https://user:pass@loki.example.com/tenant-a');
+});
+
+t.test('custom patterns are compiled at load: a bad one is a problem of its key', async (t) => {
+  const yaml = 'masking:\n  patterns:\n    custom:\n      - name: ok\n        pattern: "O-[0-9]+"\n      - name: open\n        pattern: "(O-[0-9]+"\n      - name: all\n        pattern: "x*"\n';
+  t.same(problemsOf(failure(() => loadConfig({ file: configFile(t, yaml), env: {} }))), [
+    'masking.patterns.custom[1].pattern: (open) is not a valid JavaScript regular expression (Unterminated group)',
+    'masking.patterns.custom[2].pattern: (all) matches the empty string, so it would rewrite every value',
+  ]);
+});
+
+t.test('rules are named by their ids', async (t) => {
+  const config = loadConfig({ file: configFile(t, 'masking:\n  disabled_rules: [key-session]\n  enabled_rules: [email-address]\n'), env: { LOGSTACK_API_KEY_PAY_TOKEN: TOKEN_A, LOGSTACK_API_KEY_PAY_MASKING: '{"disabled_rules":["jwt"]}' } });
+  t.same(config.masking.disabled_rules, ['key-session']);
+  t.same(config.security.api_keys[TOKEN_A]?.masking?.disabled_rules, ['jwt']);
+  const err = failure(() => loadConfig({ file: configFile(t, 'masking:\n  disabled_rules: [no-such-rule]\n'), env: {} }));
+  t.match(problemsOf(err)[0], /^masking\.disabled_rules\[0\]: must be one of key-password, .* \(got "no-such-rule"\)$/);
 });
 
 t.test('a config with 150,000 API keys is refused for a bad value without overflowing the stack, and names no token', async (t) => {

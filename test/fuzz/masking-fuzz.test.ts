@@ -1,7 +1,8 @@
 /**
  * Masking, end to end: a secret under a masked key (any case, any depth, inside objects and
- * arrays) is sent over HTTP to a real LogstackService; it must be in neither the WAL's segment
- * files nor what the Loki stand-in receives, and a partial rule keeps exactly what it says.
+ * arrays, and as `key=secret`, `"key":"secret"` or `key: secret` in the message) is sent over
+ * HTTP to a real LogstackService; it must be in neither the WAL's segment files nor what the Loki
+ * stand-in receives, and a partial rule keeps exactly what it says.
  */
 import { readFile, readdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -130,6 +131,8 @@ interface Case {
   readonly marker: string;
   /** What the value must become, for partial rules. */
   readonly expected: string | null;
+  /** The key and the secret written in free text: `key=secret`, `"key":"secret"`, `key: secret`. */
+  readonly inText: string;
 }
 
 let sequence = 0;
@@ -143,11 +146,12 @@ const maskingCase = fc
     key: maskedKey,
     prefix: letters(8, 8),
     tail: fc.string({ unit: 'grapheme', minLength: 0, maxLength: 20 }),
+    shape: fc.constantFrom('equals', 'json', 'colon'),
     first: letters(1, 1),
     last: letters(1, 1),
     domain: letters(2, 10),
   })
-  .map(({ siblings, path, neighbours, key, prefix, tail, first, last, domain }): Case => {
+  .map(({ siblings, path, neighbours, key, prefix, tail, first, last, domain, shape }): Case => {
     // Unique per run, so that finding it means this run's secret leaked.
     const marker = `Zq${fuzz.seed.toString(36)}x${(sequence++).toString(36)}Qz`;
     const rule = RULES[key.name]!;
@@ -169,7 +173,8 @@ const maskingCase = fc
       else node = [...Array.from({ length: s.at }, (_, j) => neighbours[(i + j) % 3]), node];
     });
     const metadata = Array.isArray(node) ? { ...siblings, list: node } : { ...siblings, ...(node as Record<string, unknown>) };
-    return { metadata, key: key.spelled, rule, secret, marker, expected };
+    const inText = shape === 'json' ? `body {${JSON.stringify(key.spelled)}:${JSON.stringify(secret)}}` : shape === 'colon' ? `login, ${key.spelled}: ${secret}` : `user=x ${key.spelled}=${secret}`;
+    return { metadata, key: key.spelled, rule, secret, marker, expected, inText };
   });
 
 function describe(c: Case): string {
@@ -183,7 +188,8 @@ for (const mode of ['structured_metadata', 'json_line'] as const) {
     await fc.assert(
       fc.asyncProperty(maskingCase, async (c) => {
         runs++;
-        const message = `masking run ${runs}`;
+        // The same secret under the same name in the message too, as a named value of free text.
+        const message = `masking run ${runs} ${c.inText}`;
         // Taken before the post: the forwarder may deliver before the flush is asked for.
         const before = r.loki.received().length;
         const sent = await post(`${r.url}/v1/logs:ingest`, { entries: [{ timestamp: new Date().toISOString(), level: 'INFO', message, service: 'fuzz', env: 'test', metadata: c.metadata }] }, TOKEN);
@@ -193,7 +199,7 @@ for (const mode of ['structured_metadata', 'json_line'] as const) {
         const flushed = await post(`${r.url}/v1/admin/flush?wait=true&timeout_seconds=10`, undefined, ADMIN);
         if (flushed.status !== 200) throw new Error(`flush answered ${flushed.status} ${flushed.text}`);
         const got = r.loki.received().slice(before);
-        const mine = got.find((e) => e.line.includes(message));
+        const mine = got.find((e) => e.line.includes(`masking run ${runs} `));
         if (mine === undefined) throw new Error(`Loki did not get the entry of ${describe(c)}`);
         for (const e of got) {
           if (e.line.includes(c.marker) || Object.values(e.structuredMetadata).some((v) => v.includes(c.marker))) throw new Error(`Loki got the secret: ${describe(c)}`);

@@ -135,7 +135,7 @@ t.test('passes validation failures through, writing nothing', async (t) => {
 t.test('refuses a line that masking made longer than limits.max_message_bytes', async (t) => {
   const pipeline = createIngestPipeline(testConfig({ limits: { max_message_bytes: 10 } }));
   t.equal(pipeline.prepare('app', { entries: [entry({ message: 'abcdefghij' })] }, NOW_MS).entries, 1, '10 bytes fit');
-  const problems = problemsOf(pipeline, { entries: [entry({ message: 'ok' }), entry({ message: 'Bearer x' })] });
+  const problems = problemsOf(pipeline, { entries: [entry({ message: 'ok' }), entry({ message: 'Bearer x1' })] });
   t.same(problems.map((p) => [p.index, p.pointer]), [[1, '/entries/1/message']]);
   t.match(problems[0]?.reason, /after masking, the message is longer than 10 UTF-8 bytes/);
 

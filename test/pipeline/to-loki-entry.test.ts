@@ -2,18 +2,17 @@ import { deepStrictEqual } from 'node:assert/strict';
 import fc from 'fast-check';
 import t from 'tap';
 import { parseLabels } from '../../src/loki/entry.js';
-import { compileMaskingPolicy, type MaskingPolicy } from '../../src/pipeline/masking-policy.js';
-import { maskEntry } from '../../src/pipeline/masking.js';
+import { compileMaskingPolicy, type MaskingPolicy } from '../../src/masking/policy.js';
+import { maskEntry } from '../../src/pipeline/mask-entry.js';
 import { createLokiEntryBuilder, type LokiConfig } from '../../src/pipeline/to-loki-entry.js';
 import type { IngestEntry } from '../../src/pipeline/types.js';
-import { compileValuePatterns } from '../../src/pipeline/value-patterns.js';
 import { testConfig } from '../support/config.js';
 
 const LOKI: LokiConfig = testConfig().loki;
 const MASKING = testConfig().masking;
-const POLICY: MaskingPolicy = compileMaskingPolicy(MASKING, undefined, compileValuePatterns(MASKING.patterns, MASKING.replacement));
+const POLICY: MaskingPolicy = compileMaskingPolicy(MASKING);
 /** Masks nothing: most tests here are about the shape of the Loki entry. */
-const KEEP: MaskingPolicy = { replacement: '****', maskText: (text) => text, ruleFor: () => undefined };
+const KEEP: MaskingPolicy = { replacement: '****', rules: new Set(), maskText: (text) => text, maskNumber: (value) => value, ruleFor: () => undefined };
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 function entry(metadata?: Record<string, unknown>, fields: Partial<IngestEntry> = {}): IngestEntry {
@@ -188,10 +187,13 @@ t.test('metadata is masked as it is flattened: keys by rule at any depth, values
   t.equal(parseLabels(out.labels).service, 'api ****1111', 'labels are built from the masked fields');
 });
 
-/** Metadata where secrets are likely: keys the policy masks, card numbers as text and as numbers. */
-const secretKey = fc.oneof(fc.constantFrom('password', 'Token', 'authorization', 'email', 'card_number', 'note', 'user', '0', '__proto__'), fc.string({ maxLength: 6 }));
+/**
+ * Metadata where secrets are likely: keys the policy masks, card numbers as text and as numbers,
+ * objects that name their value (`{"name": "DB_PASSWORD", "value": …}`).
+ */
+const secretKey = fc.oneof(fc.constantFrom('password', 'Token', 'authorization', 'email', 'card_number', 'note', 'user', '0', '__proto__', 'name', 'value', 'Key'), fc.string({ maxLength: 6 }));
 const secretValue = fc.oneof(
-  fc.constantFrom('4111 1111 1111 1111', '4111-1111-1111-1111', 4111111111111111, 'jane.doe@example.com', 'Bearer sk_live_abcdefghijklmnop', 'Basic dXNlcjpwYXNz', ''),
+  fc.constantFrom('4111 1111 1111 1111', '4111-1111-1111-1111', 4111111111111111, 'jane.doe@example.com', 'Bearer sk_live_abcdefghijklmnop', 'Basic dXNlcjpwYXNz', '', 'DB_PASSWORD', 'hunter2'),
   fc.jsonValue({ maxDepth: 2 }),
 );
 const secretMetadata = fc.letrec<{ obj: Record<string, unknown>; value: unknown }>((tie) => ({

@@ -8,10 +8,12 @@
  *   encoder), a key given twice keeping its last value; an empty value as `null` inside JSON
  *   and as the empty string on its own.
  *
- * A map key's rule (the API key's masking policy) replaces its whole value; other strings and
- * key names go through the value patterns. Nesting is checked on the way down: a map or array
- * deeper than `maxDepth` stops the walk with a ValueTooDeep, so recursion is bounded by it.
+ * A map key's rule (the API key's masking policy) replaces its whole value, and a map that names
+ * its value (`name` then `value`) masks it by that name; other strings and key names go through
+ * the value patterns. Nesting is checked on the way down: a map or array deeper than `maxDepth`
+ * stops the walk with a ValueTooDeep, so recursion is bounded by it.
  */
+import { NAME_MEMBERS, VALUE_MEMBERS } from '../../masking/mask-value.js';
 import { int64Value, type AnyValue, type KeyValue } from './otlp-proto.js';
 import type { KeyRule, OtlpMasker } from './otlp-masking.js';
 
@@ -42,7 +44,9 @@ function integerText(value: AnyValue, context: ValueContext): string {
   return context.masker.integer(int64Value(value.intValue).toString());
 }
 
-function doubleJson(value: number): string {
+function doubleJson(value: number, context: ValueContext): string {
+  const masked = context.masker.double(value);
+  if (typeof masked === 'string') return goJsonString(masked);
   // Go's encoder refuses NaN and infinities; null keeps the document valid.
   return Number.isFinite(value) ? String(value) : 'null';
 }
@@ -55,15 +59,42 @@ function containerJson(value: AnyValue, context: ValueContext, depth: number): s
     return `[${items.map((item) => valueJson(item, context, depth + 1)).join(',')}]`;
   }
   const members = new Map<string, string>();
+  let named: KeyRule | undefined;
   for (const { key, value: member } of value.kvlistValue?.values ?? []) {
     const name = context.masker.text(key);
-    const rule = context.masker.ruleFor(key);
+    named = namedBy(key, member, context, named);
+    const rule = memberRule(context.masker.ruleFor(key), key, named);
     const json =
-      rule === undefined ? valueJson(member, context, depth + 1) : goJsonString(context.masker.byRule(member?.value === 'stringValue' ? member.stringValue : null, rule));
+      rule === undefined || keepsLiteral(rule, member)
+        ? valueJson(member, context, depth + 1)
+        : goJsonString(context.masker.byRule(member?.value === 'stringValue' ? member.stringValue : null, rule));
     members.set(name, json);
   }
   const names = [...members.keys()].sort();
   return `{${names.map((name) => `${goJsonString(name)}:${members.get(name)}`).join(',')}}`;
+}
+
+/**
+ * The rule a map's `name` member gives the `value` members after it (`{"name": "DB_PASSWORD",
+ * "value": …}`: a Kubernetes env entry, a HAR header), as the engine reads such objects on the
+ * other ways in (mask-value.ts).
+ */
+function namedBy(key: string, member: AnyValue | null, context: ValueContext, named: KeyRule | undefined): KeyRule | undefined {
+  return NAME_MEMBERS.has(key) && member?.value === 'stringValue' ? context.masker.ruleFor(member.stringValue) : named;
+}
+
+/**
+ * Under a name that also names counts and switches (`pass: 120`, `session: true`), a number, a
+ * boolean or an empty value stays as it is, as in `metadata`; text is masked.
+ */
+function keepsLiteral(rule: KeyRule, value: AnyValue | null): boolean {
+  if (rule.kind !== 'text') return false;
+  const kind = value?.value;
+  return kind === undefined || kind === 'intValue' || kind === 'doubleValue' || kind === 'boolValue';
+}
+
+function memberRule(own: KeyRule | undefined, key: string, named: KeyRule | undefined): KeyRule | undefined {
+  return own ?? (named !== undefined && VALUE_MEMBERS.has(key) ? named : undefined);
 }
 
 /** `value` as a JSON value, inside a map or array at level `depth - 1`. */
@@ -78,7 +109,7 @@ function valueJson(value: AnyValue | null, context: ValueContext, depth: number)
       return /^-?\d+$/.test(text) ? text : goJsonString(text);
     }
     case 'doubleValue':
-      return doubleJson(value.doubleValue);
+      return doubleJson(value.doubleValue, context);
     case 'bytesValue':
       return goJsonString(context.masker.text(base64(value.bytesValue)));
     case 'arrayValue':
@@ -102,7 +133,7 @@ export function valueText(value: AnyValue | null, context: ValueContext, depth: 
     case 'intValue':
       return integerText(value, context);
     case 'doubleValue':
-      return String(value.doubleValue);
+      return String(context.masker.double(value.doubleValue));
     case 'bytesValue':
       return context.masker.text(base64(value.bytesValue));
     case 'arrayValue':
@@ -177,16 +208,23 @@ export class AttributeNames {
 /**
  * The pairs of one attribute, as Loki's `attributeToLabels`: a map is flattened, each key
  * joined to its parent's name with `_`; anything else is one pair of its text. A key rule
- * masks the whole value as one pair. `depth` is the level of the attribute list (1).
+ * masks the whole value as one pair. `depth` is the level of the attribute list (1); `named` is
+ * the rule a `name` member before it gives a `value` member of the same map.
  */
-export function attributePairs(pairs: Pairs, attribute: KeyValue, prefix: string, context: ValueContext, depth: number): void {
-  const { name, rule } = context.names.of(attribute.key, prefix);
+export function attributePairs(pairs: Pairs, attribute: KeyValue, prefix: string, context: ValueContext, depth: number, named?: KeyRule): void {
+  const known = context.names.of(attribute.key, prefix);
+  const { name } = known;
+  const rule = memberRule(known.rule, attribute.key, named);
   const value = attribute.value;
-  if (rule !== undefined) {
+  if (rule !== undefined && !keepsLiteral(rule, value)) {
     pairs.push([name, context.masker.byRule(value?.value === 'stringValue' ? value.stringValue : null, rule)]);
   } else if (value?.value === 'kvlistValue') {
     if (depth + 1 > context.maxDepth) throw new ValueTooDeep(context.maxDepth);
-    for (const member of value.kvlistValue?.values ?? []) attributePairs(pairs, member, name, context, depth + 1);
+    let inner: KeyRule | undefined;
+    for (const member of value.kvlistValue?.values ?? []) {
+      inner = namedBy(member.key, member.value, context, inner);
+      attributePairs(pairs, member, name, context, depth + 1, inner);
+    }
   } else {
     pairs.push([name, valueText(value, context, depth + 1)]);
   }

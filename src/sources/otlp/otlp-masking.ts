@@ -4,14 +4,12 @@
  * mapping makes. When masking's internals change, this file is what is rewired.
  *
  * OTLP attribute names are namespaces joined by dots (`db.password`, `http.request.header.
- * authorization`, `enduser.email`): a key rule applies to the whole name or to its last
- * segment, as it would to `{"db": {"password": …}}` in `metadata`.
+ * authorization`): the engine reads a name by its words, dots included, so they are judged as
+ * the same name is in `metadata` or a push line, an operator's `exempt_keys` included.
  */
 import type { Config } from '../../config/schema.js';
-import { compilePolicies } from '../../pipeline/ingest-pipeline.js';
-import { maskLine } from '../../pipeline/loki-push-masking.js';
-import type { KeyRule, MaskingPolicy } from '../../pipeline/masking-policy.js';
-import { maskByRule } from '../../pipeline/masking.js';
+import { maskByRule } from '../../masking/mask-value.js';
+import { compilePolicies, type KeyRule, type MaskingPolicy } from '../../masking/policy.js';
 
 export type { KeyRule };
 
@@ -25,23 +23,31 @@ export interface OtlpMasker {
   byRule(value: string | null, rule: KeyRule): string;
   /** Free text (strings, key names) masked by the value patterns. */
   text(value: string): string;
-  /** A decimal integer, masked when it may be a card number. */
+  /**
+   * A decimal integer, masked when it may be a card number. An intValue is exact (64 bits), so
+   * its digits are checked as a card's, Luhn included, as a number in JSON text is.
+   */
   integer(decimal: string): string;
-  /** A string body: by key when it is a JSON object (as Loki push lines are), else as text. */
+  /**
+   * A double, as a JSON number a client sent: a card number becomes a masked string, and one
+   * past 2^53 is already rounded, so it is masked whole when it starts like a card.
+   */
+  double(value: number): number | string;
+  /** A string body, as a Loki push line: a JSON object or array by key at any depth, else as text. */
   line(value: string): string;
 }
 
 function masker(policy: MaskingPolicy): OtlpMasker {
   return {
-    ruleFor(key) {
-      const rule = policy.ruleFor(key);
-      const dot = key.lastIndexOf('.');
-      return rule !== undefined || dot < 0 ? rule : policy.ruleFor(key.slice(dot + 1));
+    ruleFor: (key) => policy.ruleFor(key),
+    byRule: (value, rule) => {
+      const masked = maskByRule(value, rule, policy);
+      return typeof masked === 'string' ? masked : policy.replacement;
     },
-    byRule: (value, rule) => maskByRule(value, rule, policy),
     text: (value) => policy.maskText(value),
     integer: (decimal) => (decimal.replace('-', '').length < MIN_CARD_DIGITS ? decimal : policy.maskText(decimal)),
-    line: (value) => maskLine(value, policy),
+    double: (value) => policy.maskNumber(value),
+    line: (value) => policy.maskText(value),
   };
 }
 

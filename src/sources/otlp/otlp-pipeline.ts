@@ -103,19 +103,44 @@ function scopeMetadata(scope: ScopeLogs['scope'], context: ValueContext): Pairs 
   return pairs;
 }
 
+/** OTLP's lengths of a trace id and a span id, in bytes. */
+const TRACE_ID_BYTES = 16;
+const SPAN_ID_BYTES = 8;
+
+/**
+ * An id as Loki writes it (hex). One of OTLP's length is an id, whatever digits its hex spells
+ * (about 1 random span id in 1,800 is all decimal digits): it is kept. One of another length is
+ * no id but bytes a client chose, masked as text, so `4111111111111111` sent as a trace id is
+ * not a way around the card rule.
+ */
+function idText(id: Uint8Array, length: number, context: ValueContext): string {
+  return id.length === length ? hex(id) : context.masker.text(hex(id));
+}
+
+/**
+ * `observed_timestamp`: a time within the window records are accepted in is a time and is kept
+ * (ns since the epoch have 19 digits and may pass a Luhn check); any other is digits a client
+ * chose, masked as an integer is.
+ */
+function observedText(observed: bigint, context: ValueContext, limits: Limits, nowMs: number): string {
+  const ms = Number(observed / 1_000_000n);
+  const near = nowMs - ms <= limits.max_past_seconds * 1000 && ms - nowMs <= limits.max_future_seconds * 1000;
+  return near ? observed.toString() : context.masker.integer(observed.toString());
+}
+
 /** The record's own structured metadata, before the resource's and the scope's. */
-function recordMetadata(record: LogRecord, context: ValueContext): Pairs {
+function recordMetadata(record: LogRecord, context: ValueContext, limits: Limits, nowMs: number): Pairs {
   const pairs: Pairs = [];
   for (const attribute of record.attributes) attributePairs(pairs, attribute, '', context, 1);
   const time = int64Value(record.timeUnixNano);
   const observed = int64Value(record.observedTimeUnixNano);
-  if (time !== 0n && observed !== 0n) pairs.push(['observed_timestamp', observed.toString()]);
+  if (time !== 0n && observed !== 0n) pairs.push(['observed_timestamp', observedText(observed, context, limits, nowMs)]);
   if (record.severityNumber !== 0) pairs.push(['severity_number', String(record.severityNumber)]);
   if (record.severityText !== '') pairs.push(['severity_text', context.masker.text(record.severityText)]);
   if (record.droppedAttributesCount !== 0) pairs.push(['dropped_attributes_count', String(record.droppedAttributesCount)]);
   if (record.flags !== 0) pairs.push(['flags', String(record.flags >>> 0)]);
-  if (isSet(record.traceId)) pairs.push(['trace_id', hex(record.traceId)]);
-  if (isSet(record.spanId)) pairs.push(['span_id', hex(record.spanId)]);
+  if (isSet(record.traceId)) pairs.push(['trace_id', idText(record.traceId, TRACE_ID_BYTES, context)]);
+  if (isSet(record.spanId)) pairs.push(['span_id', idText(record.spanId, SPAN_ID_BYTES, context)]);
   if (record.eventName !== '') pairs.push(['event_name', context.masker.text(record.eventName)]);
   return pairs;
 }
@@ -195,7 +220,7 @@ class Pipeline implements OtlpPipeline {
     try {
       const text = stringBody(record.body);
       line = text === null ? valueText(record.body, context, 1) : context.masker.line(text);
-      structuredMetadata = recordMetadata(record, context);
+      structuredMetadata = recordMetadata(record, context, this.#limits, nowMs);
     } catch (err) {
       if (err instanceof ValueTooDeep) return [`its body or an attribute ${err.message}`];
       throw err;
