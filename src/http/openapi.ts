@@ -43,6 +43,7 @@ export interface OpenapiOptions {
 
 export const openapiPlugin = fp<OpenapiOptions>(
   async (app, { version }) => {
+    let document: string | undefined;
     app.addSchema(errorBodySchema);
     await app.register(fastifySwagger, {
       openapi: {
@@ -77,7 +78,12 @@ export const openapiPlugin = fp<OpenapiOptions>(
           response: { 200: { type: 'object', description: 'OpenAPI 3.1 document', additionalProperties: true } },
         },
       },
-      async () => app.swagger(),
+      async (_request, reply) => {
+        // Built and serialised once, at the first request (the routes are all known by then):
+        // serialising it per request let a flood of unauthenticated requests stall the service.
+        document ??= JSON.stringify(app.swagger());
+        return reply.type('application/json; charset=utf-8').send(document);
+      },
     );
   },
   { name: 'logstack-openapi', fastify: '5.x' },
