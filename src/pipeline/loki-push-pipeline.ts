@@ -39,6 +39,10 @@ class Pipeline implements LokiPushPipeline {
     this.#staticLabels = Object.entries(config.loki.static_labels);
   }
 
+  get maxMetadataPairs(): number {
+    return this.#limits.max_metadata_keys;
+  }
+
   prepare(keyName: string, push: LokiPushRequest, nowMs: number): PreparedBatch {
     const policy = this.#policies.get(keyName);
     if (policy === undefined) throw new TypeError(`No API key is named ${keyName}`);
@@ -54,7 +58,8 @@ class Pipeline implements LokiPushPipeline {
         return;
       }
       stream.entries.forEach((entry, e) => {
-        let reasons = timestampAndCountProblems(entry.seconds, entry.nanos, entry.structuredMetadata.length, this.#limits, nowMs);
+        const metadataCount = entry.structuredMetadataCount ?? entry.structuredMetadata.length;
+        let reasons = timestampAndCountProblems(entry.seconds, entry.nanos, metadataCount, this.#limits, nowMs);
         const forbidden = metadataNameProblem(entry.structuredMetadata);
         if (forbidden !== null) reasons.push(forbidden);
         if (reasons.length === 0) {
