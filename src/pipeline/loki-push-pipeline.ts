@@ -13,7 +13,7 @@ import type { Config } from '../config/schema.js';
 import { encodeEntryPayload } from '../loki/entry-codec.js';
 import { formatLabels } from '../loki/entry.js';
 import { compilePolicies } from './ingest-pipeline.js';
-import { createLabelFilter, labelProblems, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
+import { createLabelFilter, labelProblems, maxLabelTextLength, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
 import { maskLine, maskPairs } from './loki-push-masking.js';
 import type { LabelPairs, LokiPushPipeline, LokiPushRequest, PushProblem, PushStream } from './loki-push-request.js';
 import { metadataNameProblem, pushInvalid, sizeProblems, timestampAndCountProblems } from './loki-push-validate.js';
@@ -29,6 +29,7 @@ class Pipeline implements LokiPushPipeline {
   readonly #policies: Map<string, MaskingPolicy>;
   readonly #keep: (name: string) => boolean;
   readonly #staticLabels: LabelPairs;
+  readonly #maxLabelText: number;
 
   constructor(config: Config) {
     this.#limits = config.limits;
@@ -37,6 +38,7 @@ class Pipeline implements LokiPushPipeline {
     const filter = createLabelFilter(config.loki_push);
     this.#keep = (name) => filter(name) && !Object.hasOwn(config.loki.static_labels, name);
     this.#staticLabels = Object.entries(config.loki.static_labels);
+    this.#maxLabelText = maxLabelTextLength(config.loki_push);
   }
 
   get maxMetadataPairs(): number {
@@ -85,7 +87,7 @@ class Pipeline implements LokiPushPipeline {
   #labelsOf(stream: PushStream, policy: MaskingPolicy): StreamLabels {
     let pairs: LabelPairs;
     if (typeof stream.labels === 'string') {
-      const parsed = parseLabelText(stream.labels);
+      const parsed = parseLabelText(stream.labels, this.#maxLabelText);
       if (!parsed.ok) return { problems: [parsed.reason] };
       pairs = parsed.pairs;
     } else {

@@ -4,6 +4,7 @@
  * taken at the bound itself), the process lives, its peak RSS grows by at most a stated multiple
  * of what the request decodes to, and /healthz answers within 1 s throughout.
  */
+import { gzipSync } from 'node:zlib';
 import { compressSync } from 'snappy';
 import t, { type Test } from 'tap';
 import { HOSTILE_TOKEN, mib, nowSeconds, protobufPush, startHostileService, type HostileService, type Measured } from './harness.js';
@@ -20,8 +21,10 @@ interface Answer {
   readonly bytes: number;
 }
 
-async function post(service: HostileService, path: string, body: Buffer | string, contentType: string): Promise<Answer> {
-  const response = await fetch(`${service.url}${path}`, { method: 'POST', body, headers: { authorization: `Bearer ${HOSTILE_TOKEN}`, 'content-type': contentType } });
+async function post(service: HostileService, path: string, body: Buffer | string, contentType: string, contentEncoding?: string): Promise<Answer> {
+  const headers: Record<string, string> = { authorization: `Bearer ${HOSTILE_TOKEN}`, 'content-type': contentType };
+  if (contentEncoding !== undefined) headers['content-encoding'] = contentEncoding;
+  const response = await fetch(`${service.url}${path}`, { method: 'POST', body, headers });
   const text = await response.text();
   let parsed: { error?: string; details?: unknown[] } = {};
   try {
@@ -66,6 +69,39 @@ t.test('a pushed entry with millions of empty structured metadata pairs is refus
   t.equal(run.result.error, 'validation_failed');
   t.match(JSON.stringify(run.result.details), `has ${PAIRS} structured metadata pairs; at most ${MAX_METADATA_KEYS}`);
   checkBounded(t, run, raw.length, `${PAIRS} empty pairs`);
+});
+
+/** The longest label text `loki_push`'s default limits let through unread: 16 labels of 1,024 + 4 × 2,048 + 16 characters, and the braces. */
+const MAX_LABEL_TEXT = 147_714;
+
+t.test('label text of millions of escapes is refused before it is read, as protobuf and as legacy JSON', async (t) => {
+  const seconds = nowSeconds();
+  const pushLabels = (labels: string) => post(service, '/loki/api/v1/push', compressSync(protobufPush([{ labels, entries: [{ seconds, line: 'x' }] }])), 'application/x-protobuf');
+  // The longest labels Loki accepts: 15 and service_name, of the longest name, every value byte an escape.
+  const value = '\\x41'.repeat(2048);
+  const longest = `{${[...Array.from({ length: 15 }, (_, i) => `l${String(i).padStart(1023, '0')}="${value}"`), `service_name="${value}"`].join(', ')}}`;
+  t.equal((await pushLabels(longest)).status, 204, `the longest valid labels (${longest.length} characters): taken`);
+  const atBound = await pushLabels(`{a="${'x'.repeat(MAX_LABEL_TEXT - 6)}"}`);
+  t.equal(atBound.status, 400, `${MAX_LABEL_TEXT} characters: read, and refused for its value`);
+  t.match(JSON.stringify(atBound.details), 'has a value longer than 2048 bytes');
+  const over = await pushLabels(`{a="${'x'.repeat(MAX_LABEL_TEXT - 5)}"}`);
+  t.equal(over.status, 400, `${MAX_LABEL_TEXT + 1} characters: refused unread`);
+  t.match(JSON.stringify(over.details), `has labels of ${MAX_LABEL_TEXT + 1} characters; at most ${MAX_LABEL_TEXT}`);
+
+  // 2.6 million `\n` escapes: 5.2 MB decoded, 0.2 MB of snappy.
+  const bombLabels = `{a="${'\\n'.repeat(2_600_000)}"}`;
+  const raw = protobufPush([{ labels: bombLabels, entries: [{ seconds, line: 'x' }] }]);
+  const run = await service.measure(() => post(service, '/loki/api/v1/push', compressSync(raw), 'application/x-protobuf'));
+  t.equal(run.result.status, 400, `protobuf, ${mib(raw.length)} decoded: refused`);
+  t.match(JSON.stringify(run.result.details), 'has labels of 5200006 characters');
+  checkBounded(t, run, raw.length, 'protobuf, 2.6 million escapes');
+
+  // 1.7 million in legacy JSON on /api/prom/push: 5 kB of gzip.
+  const json = JSON.stringify({ streams: [{ labels: `{a="${'\\n'.repeat(1_700_000)}"}`, entries: [{ ts: new Date().toISOString(), line: 'x' }] }] });
+  const legacy = await service.measure(() => post(service, '/api/prom/push', gzipSync(json), 'application/json', 'gzip'));
+  t.equal(legacy.result.status, 400, `legacy JSON, ${mib(json.length)} decoded: refused`);
+  t.match(JSON.stringify(legacy.result.details), 'has labels of 3400006 characters');
+  checkBounded(t, legacy, json.length, 'legacy JSON, 1.7 million escapes');
 });
 
 function field(number: number, payload: Buffer): Buffer {
