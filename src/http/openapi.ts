@@ -17,7 +17,7 @@ const errorBodySchema = {
     error: { type: 'string', description: 'Stable code, e.g. `validation_failed`' },
     message: { type: 'string' },
     request_id: { type: 'string', description: 'Also in the X-Request-Id header and in the log line of the request' },
-    details: { description: 'Depends on `error`; for `validation_failed`, every problem of every entry: `{index, pointer, reason}`' },
+    details: { description: 'Depends on `error`; for `validation_failed`, the problems of the entries, the first 100 (the message counts the rest): `{index, pointer, reason}`' },
   },
   required: ['error', 'message', 'request_id'],
 } as const;

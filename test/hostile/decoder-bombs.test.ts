@@ -104,6 +104,50 @@ t.test('label text of millions of escapes is refused before it is read, as proto
   checkBounded(t, legacy, json.length, 'legacy JSON, 1.7 million escapes');
 });
 
+/**
+ * Parsing JSON makes up to about 10 times its bytes of objects, whatever is done with them after
+ * (the body budget counts bytes): what a refused ingest body may add on top of its own size.
+ */
+const RSS_PER_PARSED_BYTE = 16;
+
+t.test('an ingest entry of 30,000 or 120,000 unknown fields is answered with 100 problems, not all of them (15 MB for 1 MB)', async (t) => {
+  const entry = (fields: number) => {
+    const extra = Array.from({ length: fields }, (_, i) => `"${i.toString(36)}":0`).join(',');
+    return `{"timestamp":"${new Date().toISOString()}","level":"INFO","message":"x","service":"s","env":"e"${fields > 0 ? `,${extra}` : ''}}`;
+  };
+  const ingest = (body: string) => post(service, '/v1/logs:ingest', body, 'application/json');
+  const atBound = await ingest(`{"entries":[${entry(100)}]}`);
+  t.equal(atBound.status, 400);
+  t.equal(atBound.details.length, 100, '100 unknown fields: 100 problems listed');
+  const over = await ingest(`{"entries":[${entry(101)}]}`);
+  t.equal(over.details.length, 100, '101: 100 listed');
+
+  // 30,000 fields (250 kB): judged as every attack here.
+  const small = `{"entries":[${entry(30_000)}]}`;
+  const run = await service.measure(() => ingest(small));
+  t.equal(run.result.status, 400, `${mib(small.length)}: refused`);
+  t.equal(run.result.error, 'validation_failed');
+  t.equal(run.result.details.length, 100);
+  t.ok(run.result.bytes < 32 * 1024, `the answer is ${run.result.bytes} bytes`);
+  t.ok(run.alive, 'the service is alive');
+  t.equal(run.healthFailures, 0, `/healthz answered every probe (${run.healthProbes})`);
+  t.ok(run.healthMaxMs < 1000, `/healthz within 1 s (${run.healthMaxMs.toFixed(0)} ms)`);
+  t.ok(run.peakRssGrowthBytes < RSS_ALLOWANCE + RSS_PER_PARSED_BYTE * small.length, `peak RSS grew ${mib(run.peakRssGrowthBytes)} for ${mib(small.length)} parsed`);
+  t.equal(run.walGrowthBytes, 0, 'nothing is written');
+
+  // 120,000 (1 MB): the answer and the memory. Parsing 1 MB of JSON into 120,000 properties
+  // blocks the event loop for tens of ms on an idle machine, over 1 s on a busy one: the body
+  // budget counts bytes, not what parsing makes (not bounded here).
+  const large = `{"entries":[${entry(120_000)}]}`;
+  const flood = await service.measure(() => ingest(large));
+  t.equal(flood.result.status, 400, `${mib(large.length)}: refused`);
+  t.equal(flood.result.details.length, 100);
+  t.ok(flood.result.bytes < 32 * 1024, `the answer is ${flood.result.bytes} bytes`);
+  t.ok(flood.alive, 'the service is alive');
+  t.ok(flood.peakRssGrowthBytes < RSS_ALLOWANCE + RSS_PER_PARSED_BYTE * large.length, `peak RSS grew ${mib(flood.peakRssGrowthBytes)} for ${mib(large.length)} parsed`);
+  t.equal(flood.walGrowthBytes, 0, 'nothing is written');
+});
+
 function field(number: number, payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from([(number << 3) | 2]), varint(payload.length), payload]);
 }
