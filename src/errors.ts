@@ -42,7 +42,7 @@ export const ERRORS = Object.freeze({
   ADMIN_FLUSH_TIMEOUT: spec('LOGSTACK_ERR_ADMIN_FLUSH_TIMEOUT', 'flush_timeout', 504, 'Not everything was delivered within %s s; details has each token'),
 
   // --- validation ---------------------------------------------------------------------------
-  VALIDATION_FAILED: spec('LOGSTACK_ERR_VALIDATION_FAILED', 'validation_failed', 400, '%s of %s entries are invalid; nothing of the batch was written'),
+  VALIDATION_FAILED: spec('LOGSTACK_ERR_VALIDATION_FAILED', 'validation_failed', 400, '%s of %s entries are invalid; nothing of the batch was written%s'),
 
   // --- Loki push API ---------------------------------------------------------------------------
   LOKI_PUSH_UNSUPPORTED_MEDIA_TYPE: spec('LOGSTACK_ERR_LOKI_PUSH_UNSUPPORTED_MEDIA_TYPE', 'unsupported_media_type', 415, 'Content-Type %s is not supported; send application/x-protobuf (snappy) or application/json'),

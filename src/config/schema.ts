@@ -95,6 +95,13 @@ export const ConfigSchema = Type.Object(
           minimum: 2,
           description: 'Connections open at once. A new one past it takes the place of the longest idle, else the slowest to send its request; one being answered is never closed.',
         }),
+        max_pipelined_requests: Int({
+          default: 8,
+          minimum: 1,
+          maximum: 1024,
+          description:
+            'Requests one connection may have outstanding (HTTP/1.1 pipelining: sent before the answers to the earlier ones were read). They are processed one at a time, the connection not read while one waits; a client that sends more is disconnected.',
+        }),
         trust_proxy: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For.' }),
         reload_on_change: Type.Boolean({
           default: false,

@@ -26,6 +26,7 @@ import { DEFAULT_RETRY_AFTER_SECONDS, errorAnswer, errorHandlerPlugin } from './
 import { ingestRoute } from './ingest-route.js';
 import { lokiPushRoute } from './loki-push-route.js';
 import { openapiPlugin } from './openapi.js';
+import { limitPipelining } from './pipelined-requests.js';
 import { createRateLimits, rateLimitPlugin, type RateLimits } from './rate-limit.js';
 import { walReadiness, type Readiness } from './readiness.js';
 import { genRequestId, requestIdPlugin } from './request-id.js';
@@ -114,6 +115,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     evicted: () => metrics.httpConnectionsClosed.inc({ reason: 'evicted' }),
     refused: () => metrics.httpConnectionsClosed.inc({ reason: 'refused' }),
   });
+  limitPipelining(app.server, config.server.max_pipelined_requests, { overrun: () => metrics.httpConnectionsClosed.inc({ reason: 'pipelining' }) });
   const budget = createBodyBudget(config.limits.max_body_bytes_in_flight);
   metrics.readEdgeFrom({ openConnections: () => connections.open, bodyBytesInFlight: () => budget.inFlight });
   const body = { maxBytes: maxBodyBytes, timeoutMs: requestTimeoutMs, budget };

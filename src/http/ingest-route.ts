@@ -30,7 +30,7 @@ export interface IngestRouteOptions {
 const bodySchema = {
   type: 'object',
   description:
-    'All or nothing: one invalid entry refuses the batch, with every problem of every entry in `details`. ' +
+    'All or nothing: one invalid entry refuses the batch, with every problem of every entry in `details` (the first 100; the message counts the rest). ' +
     'Beyond this shape: `timestamp` is RFC 3339 with a zone, within limits.max_past_seconds and limits.max_future_seconds of now; ' +
     '`message` is at most limits.max_message_bytes UTF-8 bytes; `metadata` nests at most limits.max_metadata_depth levels ' +
     'and holds at most limits.max_metadata_keys leaf values. Sent as application/json, plain or with Content-Encoding gzip.',
@@ -76,7 +76,7 @@ export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, {
             required: ['accepted', 'request_id'],
           },
           ...errorResponses({
-            400: '`validation_failed` (every problem in `details`), `invalid_json`, `invalid_content_encoding` or `bad_request`',
+            400: '`validation_failed` (the first 100 problems in `details`), `invalid_json`, `invalid_content_encoding` or `bad_request`',
             401: '`unauthorized`: no API key, or an unknown or inactive one',
             408: '`request_timeout`: the request did not arrive within server.request_timeout_seconds',
             413: '`payload_too_large` (limits.max_body_bytes) or `too_many_entries` (limits.max_entries)',

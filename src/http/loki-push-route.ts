@@ -31,8 +31,8 @@ export const LEGACY_PUSH_ROUTE = '/api/prom/push';
 
 /** The pipeline is the request's own (`request.settings.lokiPush`, edge-settings.ts). */
 export interface LokiPushRouteOptions {
-  /** How many entries and streams a push may hold. */
-  bounds: PushBounds;
+  /** How many entries and streams a push may hold; its pairs per entry are the request's pipeline's. */
+  bounds: Omit<PushBounds, 'maxMetadataPairs'>;
   wal: WalStore;
   metrics: Metrics;
   clock: () => number;
@@ -52,7 +52,10 @@ function parseJson(bytes: Buffer): unknown {
   }
 }
 
-async function decodePush(request: FastifyRequest, raw: Buffer, maxBytes: number, bounds: PushBounds): Promise<LokiPushRequest> {
+async function decodePush(request: FastifyRequest, raw: Buffer, maxBytes: number, pushBounds: Omit<PushBounds, 'maxMetadataPairs'>): Promise<LokiPushRequest> {
+  const pipeline = request.settings.lokiPush;
+  if (pipeline === null) throw new TypeError('the Loki push route is served only with loki_push.enabled');
+  const bounds: PushBounds = { ...pushBounds, maxMetadataPairs: pipeline.maxMetadataPairs };
   const format = pushBodyFormat(request.headers['content-type'], request.headers['content-encoding']);
   const lease = request.bodyLease!;
   const bytes = await decompressPushBody(raw, format, maxBytes, lease);

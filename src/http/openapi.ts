@@ -17,7 +17,7 @@ const errorBodySchema = {
     error: { type: 'string', description: 'Stable code, e.g. `validation_failed`' },
     message: { type: 'string' },
     request_id: { type: 'string', description: 'Also in the X-Request-Id header and in the log line of the request' },
-    details: { description: 'Depends on `error`; for `validation_failed`, every problem of every entry: `{index, pointer, reason}`' },
+    details: { description: 'Depends on `error`; for `validation_failed`, the problems of the entries, the first 100 (the message counts the rest): `{index, pointer, reason}`' },
   },
   required: ['error', 'message', 'request_id'],
 } as const;
@@ -43,6 +43,7 @@ export interface OpenapiOptions {
 
 export const openapiPlugin = fp<OpenapiOptions>(
   async (app, { version }) => {
+    let document: string | undefined;
     app.addSchema(errorBodySchema);
     await app.register(fastifySwagger, {
       openapi: {
@@ -77,7 +78,12 @@ export const openapiPlugin = fp<OpenapiOptions>(
           response: { 200: { type: 'object', description: 'OpenAPI 3.1 document', additionalProperties: true } },
         },
       },
-      async () => app.swagger(),
+      async (_request, reply) => {
+        // Built and serialised once, at the first request (the routes are all known by then):
+        // serialising it per request let a flood of unauthenticated requests stall the service.
+        document ??= JSON.stringify(app.swagger());
+        return reply.type('application/json; charset=utf-8').send(document);
+      },
     );
   },
   { name: 'logstack-openapi', fastify: '5.x' },

@@ -1,6 +1,7 @@
 /** The unauthenticated endpoints: service info, liveness, readiness and the metrics exposition. */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Metrics } from '../observability/metrics.js';
+import { coalesced } from './coalesced.js';
 import { errorResponse } from './openapi.js';
 import { evaluateReadiness, isReady, type Readiness } from './readiness.js';
 
@@ -30,6 +31,9 @@ const readinessSchema = {
 } as const;
 
 export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (app, { version, metrics, readiness }) => {
+  // Rendering the exposition takes milliseconds and tens of kB; scrapes that come while it is
+  // rendered (without a token, from anyone) share it.
+  const exposition = coalesced(() => metrics.registry.metrics());
   app.get(
     '/',
     {
@@ -120,7 +124,7 @@ export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (ap
     },
     async (_request, reply) => {
       reply.type(metrics.registry.contentType);
-      return metrics.registry.metrics();
+      return exposition();
     },
   );
 };

@@ -112,7 +112,7 @@ export function createMetrics(): Metrics {
     httpRequestsInFlight: new Gauge({ name: 'http_requests_in_flight', help: 'HTTP requests being processed', registers }),
     httpConnectionsClosed: new Counter({
       name: 'http_connections_closed_total',
-      help: 'Connections closed by server.max_connections: evicted for a new one, or refused on arrival',
+      help: 'Connections closed by the server: evicted for a new one or refused on arrival (server.max_connections), or for pipelining past server.max_pipelined_requests',
       labelNames: ['reason'],
       registers,
     }),

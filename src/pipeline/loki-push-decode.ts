@@ -15,12 +15,17 @@ function undecodable(where: string, reason: string): Error {
   return logstackError('LOKI_PUSH_UNDECODABLE', [`${where} ${reason}`]);
 }
 
-/** How much of a push is decoded: past either bound decoding stops, and the push is refused. */
+/**
+ * How much of a push is decoded: past the entries or streams bound decoding stops, and the push
+ * is refused; past the pairs bound an entry's further pairs are counted, not decoded.
+ */
 export interface PushBounds {
   /** Entries of all streams (`loki_push.max_entries_per_push`). */
   readonly maxEntries: number;
   /** `loki_push.max_streams_per_push`. */
   readonly maxStreams: number;
+  /** Structured metadata pairs of an entry (`limits.max_metadata_keys`): one more is decoded, to be refused. */
+  readonly maxMetadataPairs: number;
 }
 
 /** Counts streams and entries as they are decoded; throws 413 at the first one past its bound. */
@@ -55,14 +60,15 @@ function expectWire(wire: number, expected: number, where: string): void {
   if (wire !== expected) throw undecodable(where, `has wire type ${wire}, expected ${expected}`);
 }
 
-function decodeLabelPair(reader: ProtobufReader, where: string): readonly [string, string] {
+/** `where` is built only for an error: a push may hold millions of pairs. */
+function decodeLabelPair(reader: ProtobufReader, where: () => string): readonly [string, string] {
   let name = '';
   let value = '';
   while (!reader.done) {
     const tag = reader.tag();
     const field = tag >>> 3;
     if (field === 1 || field === 2) {
-      expectWire(tag & 7, WIRE_LEN, where);
+      if ((tag & 7) !== WIRE_LEN) expectWire(tag & 7, WIRE_LEN, where());
       if (field === 1) name = reader.string();
       else value = reader.string();
     } else {
@@ -72,11 +78,17 @@ function decodeLabelPair(reader: ProtobufReader, where: string): readonly [strin
   return [name, value];
 }
 
-function decodeEntry(reader: ProtobufReader, where: string): PushEntry {
+/** The pairs kept of an entry, and how many were sent when that is more. */
+function withCount(structuredMetadata: LabelPairs, sent: number): Pick<PushEntry, 'structuredMetadata' | 'structuredMetadataCount'> {
+  return sent > structuredMetadata.length ? { structuredMetadata, structuredMetadataCount: sent } : { structuredMetadata };
+}
+
+function decodeEntry(reader: ProtobufReader, where: string, maxMetadataPairs: number): PushEntry {
   let seconds = 0;
   let nanos = 0;
   let line = '';
   const structuredMetadata: Array<readonly [string, string]> = [];
+  let structuredMetadataCount = 0;
   while (!reader.done) {
     const tag = reader.tag();
     const field = tag >>> 3;
@@ -101,17 +113,23 @@ function decodeEntry(reader: ProtobufReader, where: string): PushEntry {
       expectWire(wire, WIRE_LEN, `${where}.line`);
       line = reader.string();
     } else if (field === 3) {
-      expectWire(wire, WIRE_LEN, `${where}.structuredMetadata`);
+      if (wire !== WIRE_LEN) expectWire(wire, WIRE_LEN, `${where}.structuredMetadata`);
+      // Past the bound the entry is refused for its count: the rest are counted, not decoded.
+      if (++structuredMetadataCount > maxMetadataPairs + 1) {
+        reader.skip(WIRE_LEN);
+        continue;
+      }
       const [start, end] = reader.lengthDelimited();
-      structuredMetadata.push(decodeLabelPair(new ProtobufReader(reader.buf, start, end), `${where}.structuredMetadata[${structuredMetadata.length}]`));
+      const pair = structuredMetadata.length;
+      structuredMetadata.push(decodeLabelPair(new ProtobufReader(reader.buf, start, end), () => `${where}.structuredMetadata[${pair}]`));
     } else {
       reader.skip(wire);
     }
   }
-  return { seconds, nanos, line, structuredMetadata };
+  return { seconds, nanos, line, ...withCount(structuredMetadata, structuredMetadataCount) };
 }
 
-function decodeStream(reader: ProtobufReader, where: string, counter: PushCounter): PushStream {
+function decodeStream(reader: ProtobufReader, where: string, counter: PushCounter, maxMetadataPairs: number): PushStream {
   let labels = '';
   const entries: PushEntry[] = [];
   while (!reader.done) {
@@ -124,7 +142,7 @@ function decodeStream(reader: ProtobufReader, where: string, counter: PushCounte
       expectWire(tag & 7, WIRE_LEN, `${where}.entries`);
       counter.addEntries(1);
       const [start, end] = reader.lengthDelimited();
-      entries.push(decodeEntry(new ProtobufReader(reader.buf, start, end), `${where}.entries[${entries.length}]`));
+      entries.push(decodeEntry(new ProtobufReader(reader.buf, start, end), `${where}.entries[${entries.length}]`, maxMetadataPairs));
     } else {
       reader.skip(tag & 7);
     }
@@ -144,7 +162,7 @@ export function decodeProtobufPush(bytes: Buffer, bounds: PushBounds): LokiPushR
         expectWire(tag & 7, WIRE_LEN, 'streams');
         counter.addStream();
         const [start, end] = reader.lengthDelimited();
-        streams.push(decodeStream(new ProtobufReader(bytes, start, end), `streams[${streams.length}]`, counter));
+        streams.push(decodeStream(new ProtobufReader(bytes, start, end), `streams[${streams.length}]`, counter, bounds.maxMetadataPairs));
       } else {
         reader.skip(tag & 7);
       }
@@ -162,11 +180,13 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** An object of string values (labels, structured metadata) as pairs. */
-function stringPairs(value: unknown, where: string): LabelPairs {
+/** An object of string values (labels, structured metadata) as pairs, the first `maxPairs` of them. */
+function stringPairs(value: unknown, where: string, maxPairs = Infinity): LabelPairs {
   if (!isObject(value)) throw undecodable(where, 'must be an object of strings');
   const pairs: Array<readonly [string, string]> = [];
-  for (const name of Object.keys(value)) {
+  for (const name in value) {
+    if (!Object.hasOwn(value, name)) continue;
+    if (pairs.length === maxPairs) break;
     const v = value[name];
     if (typeof v !== 'string') throw undecodable(`${where}.${name.length > 64 ? '…' : name}`, 'must be a string');
     pairs.push([name, v]);
@@ -205,11 +225,10 @@ export function decodeJsonPush(body: unknown, bounds: PushBounds): LokiPushReque
       if (!Array.isArray(value) || value.length < 2) throw undecodable(at, 'must be ["<nanoseconds>", "<line>"] or ["<nanoseconds>", "<line>", {structured metadata}]');
       const [ts, line, metadata] = value as unknown[];
       if (typeof line !== 'string') throw undecodable(`${at}[1]`, 'must be a string');
-      return {
-        ...epochNanoseconds(ts, `${at}[0]`),
-        line,
-        structuredMetadata: metadata === undefined || metadata === null ? [] : stringPairs(metadata, `${at}[2]`),
-      };
+      if (metadata === undefined || metadata === null) return { ...epochNanoseconds(ts, `${at}[0]`), line, structuredMetadata: [] };
+      const structuredMetadata = stringPairs(metadata, `${at}[2]`, bounds.maxMetadataPairs + 1);
+      const sent = structuredMetadata.length > bounds.maxMetadataPairs ? Object.keys(metadata as object).length : structuredMetadata.length;
+      return { ...epochNanoseconds(ts, `${at}[0]`), line, ...withCount(structuredMetadata, sent) };
     });
     return { labels, entries: streamEntries };
   });
@@ -239,13 +258,13 @@ export function decodeLegacyJsonPush(body: unknown, bounds: PushBounds): LokiPus
       if (typeof entry.line !== 'string') throw undecodable(`${at}.line`, 'must be a string');
       const metadata = entry.structuredMetadata ?? [];
       if (!Array.isArray(metadata)) throw undecodable(`${at}.structuredMetadata`, 'must be an array of {"name", "value"}');
-      const structuredMetadata = metadata.map((pair: unknown, p): readonly [string, string] => {
+      const structuredMetadata = metadata.slice(0, bounds.maxMetadataPairs + 1).map((pair: unknown, p): readonly [string, string] => {
         if (!isObject(pair) || typeof pair.name !== 'string' || typeof pair.value !== 'string') {
           throw undecodable(`${at}.structuredMetadata[${p}]`, 'must be {"name": "...", "value": "..."}');
         }
         return [pair.name, pair.value];
       });
-      return { seconds: ts.seconds, nanos: ts.nanos, line: entry.line, structuredMetadata };
+      return { seconds: ts.seconds, nanos: ts.nanos, line: entry.line, ...withCount(structuredMetadata, metadata.length) };
     });
     return { labels: raw.labels, entries: streamEntries };
   });

@@ -30,16 +30,30 @@ const SIMPLE_ESCAPES: Readonly<Record<string, number>> = { a: 7, b: 8, f: 12, n:
 
 class LabelTextError extends Error {}
 
+/** The index of the quote that ends the double-quoted string at `start`, or where reading it must stop. */
+function quotedEnd(text: string, start: number): number {
+  let i = start + 1;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 || c === 0x0a) return i;
+    i += c === 0x5c ? 2 : 1;
+  }
+  return text.length;
+}
+
 /**
  * A double-quoted Go string starting at `start`: its value and the index after it. Escapes
- * `\x` and octal give bytes, not characters, so the value is assembled as UTF-8 bytes.
+ * `\x` and octal give bytes, not characters, so the value is assembled as UTF-8 bytes, in one
+ * buffer: a character is at most 3 bytes of UTF-8, and an escape never gives more bytes than
+ * it has characters.
  */
 function goString(text: string, start: number): [string, number] {
   PLAIN_VALUE.lastIndex = start;
   const plain = PLAIN_VALUE.exec(text);
   if (plain !== null) return [plain[1]!, PLAIN_VALUE.lastIndex];
 
-  const chunks: Buffer[] = [];
+  const out = Buffer.allocUnsafe(3 * (quotedEnd(text, start) - start));
+  let length = 0;
   let run = start + 1;
   let i = run;
   const hex = (from: number, digits: number): number => {
@@ -50,32 +64,32 @@ function goString(text: string, start: number): [string, number] {
   while (i < text.length) {
     const c = text[i]!;
     if (c === '"') {
-      chunks.push(Buffer.from(text.slice(run, i), 'utf8'));
-      return [Buffer.concat(chunks).toString('utf8'), i + 1];
+      length += out.write(text.slice(run, i), length, 'utf8');
+      return [out.toString('utf8', 0, length), i + 1];
     }
     if (c === '\n') break;
     if (c !== '\\') {
       i++;
       continue;
     }
-    chunks.push(Buffer.from(text.slice(run, i), 'utf8'));
+    length += out.write(text.slice(run, i), length, 'utf8');
     const e = text[i + 1] ?? '';
     let width = 2;
     if (SIMPLE_ESCAPES[e] !== undefined) {
-      chunks.push(Buffer.from([SIMPLE_ESCAPES[e]]));
+      out[length++] = SIMPLE_ESCAPES[e];
     } else if (e === 'x') {
-      chunks.push(Buffer.from([hex(i + 2, 2)]));
+      out[length++] = hex(i + 2, 2);
       width = 4;
     } else if (e >= '0' && e <= '7') {
       const octal = text.slice(i + 1, i + 4);
       if (!/^[0-7]{3}$/.test(octal) || Number.parseInt(octal, 8) > 255) throw new LabelTextError(`a bad octal escape at character ${i}`);
-      chunks.push(Buffer.from([Number.parseInt(octal, 8)]));
+      out[length++] = Number.parseInt(octal, 8);
       width = 4;
     } else if (e === 'u' || e === 'U') {
       const digits = e === 'u' ? 4 : 8;
       const code = hex(i + 2, digits);
       if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) throw new LabelTextError(`an escape of an invalid code point at character ${i}`);
-      chunks.push(Buffer.from(String.fromCodePoint(code), 'utf8'));
+      length += out.write(String.fromCodePoint(code), length, 'utf8');
       width = 2 + digits;
     } else {
       throw new LabelTextError(`an unknown escape at character ${i}`);
@@ -99,8 +113,33 @@ function skipSpace(text: string, at: number): number {
   return SPACE.lastIndex;
 }
 
-/** Reads `{name="value", ...}`; the reason of a failure never quotes a value. */
-export function parseLabelText(text: string): LabelTextParse {
+/** Characters a label may take in the text besides its name and value: `, `, `=`, the quotes, some spaces. */
+const LABEL_SYNTAX_CHARACTERS = 16;
+/** Characters of the text a byte of a value may take: `\x41`, `\101`. */
+const CHARACTERS_PER_VALUE_BYTE = 4;
+
+/**
+ * The longest label text that could hold labels Loki accepts: `max_label_names_per_series`
+ * labels (and `service_name`, which Loki does not count), each of the longest name and the
+ * longest value written in escapes, with room for the syntax. A longer text is refused before
+ * it is read (labels the deny list drops count too): 147,714 characters by default.
+ */
+export function maxLabelTextLength(config: LokiPushConfig): number {
+  const label = config.max_label_name_length + CHARACTERS_PER_VALUE_BYTE * config.max_label_value_length + LABEL_SYNTAX_CHARACTERS;
+  return (config.max_label_names_per_series + 1) * label + 2;
+}
+
+/**
+ * Reads `{name="value", ...}`, refused unread when longer than `maxLength` characters; the
+ * reason of a failure never quotes a value.
+ */
+export function parseLabelText(text: string, maxLength = Infinity): LabelTextParse {
+  if (text.length > maxLength) {
+    return {
+      ok: false,
+      reason: `has labels of ${text.length} characters; at most ${maxLength} can hold labels Loki accepts (loki_push.max_label_names_per_series, max_label_name_length, max_label_value_length)`,
+    };
+  }
   const pairs: Array<readonly [string, string]> = [];
   try {
     let i = skipSpace(text, 0);

@@ -16,7 +16,7 @@ import { AppendBatchBuilder } from '../wal/append-batch.js';
 import type { WalRoom } from '../wal/types.js';
 import { maskPairs } from '../masking/mask-value.js';
 import { compilePolicies, type MaskingPolicy } from '../masking/policy.js';
-import { createLabelFilter, labelProblems, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
+import { createLabelFilter, labelProblems, maxLabelTextLength, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
 import type { LabelPairs, LokiPushPipeline, LokiPushRequest, PushProblem, PushStream } from './loki-push-request.js';
 import { metadataNameProblem, pushInvalid, sizeProblems, timestampAndCountProblems } from './loki-push-validate.js';
 import type { PreparedBatch } from './types.js';
@@ -30,6 +30,7 @@ class Pipeline implements LokiPushPipeline {
   readonly #policies: Map<string, MaskingPolicy>;
   readonly #keep: (name: string) => boolean;
   readonly #staticLabels: LabelPairs;
+  readonly #maxLabelText: number;
 
   constructor(config: Config) {
     this.#limits = config.limits;
@@ -38,6 +39,11 @@ class Pipeline implements LokiPushPipeline {
     const filter = createLabelFilter(config.loki_push);
     this.#keep = (name) => filter(name) && !Object.hasOwn(config.loki.static_labels, name);
     this.#staticLabels = Object.entries(config.loki.static_labels);
+    this.#maxLabelText = maxLabelTextLength(config.loki_push);
+  }
+
+  get maxMetadataPairs(): number {
+    return this.#limits.max_metadata_keys;
   }
 
   prepare(keyName: string, push: LokiPushRequest, nowMs: number, room?: WalRoom): PreparedBatch {
@@ -54,7 +60,8 @@ class Pipeline implements LokiPushPipeline {
         return;
       }
       stream.entries.forEach((entry, e) => {
-        let reasons = timestampAndCountProblems(entry.seconds, entry.nanos, entry.structuredMetadata.length, this.#limits, nowMs);
+        const metadataCount = entry.structuredMetadataCount ?? entry.structuredMetadata.length;
+        let reasons = timestampAndCountProblems(entry.seconds, entry.nanos, metadataCount, this.#limits, nowMs);
         const forbidden = metadataNameProblem(entry.structuredMetadata);
         if (forbidden !== null) reasons.push(forbidden);
         if (reasons.length === 0) {
@@ -79,7 +86,7 @@ class Pipeline implements LokiPushPipeline {
   #labelsOf(stream: PushStream, policy: MaskingPolicy): StreamLabels {
     let pairs: LabelPairs;
     if (typeof stream.labels === 'string') {
-      const parsed = parseLabelText(stream.labels);
+      const parsed = parseLabelText(stream.labels, this.#maxLabelText);
       if (!parsed.ok) return { problems: [parsed.reason] };
       pairs = parsed.pairs;
     } else {

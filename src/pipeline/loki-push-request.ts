@@ -15,7 +15,10 @@ export interface PushEntry {
   /** Nanoseconds within the second; a protobuf push may carry an out-of-range value, refused later. */
   readonly nanos: number;
   readonly line: string;
+  /** At most the bound + 1 pairs (PushBounds): an entry with more is refused for its count. */
   readonly structuredMetadata: LabelPairs;
+  /** Pairs as sent, when more than `structuredMetadata` kept. */
+  readonly structuredMetadataCount?: number;
 }
 
 export interface PushStream {
@@ -40,6 +43,8 @@ export interface PushProblem {
 }
 
 export interface LokiPushPipeline {
+  /** Structured metadata pairs an entry may have (`limits.max_metadata_keys`), for the decoder's bound. */
+  readonly maxMetadataPairs: number;
   /**
    * Validates the whole push against Loki's limits (all-or-nothing), masks labels, lines and
    * structured metadata with the policy of key `keyName`, and encodes one WAL payload per entry,

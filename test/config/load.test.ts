@@ -90,7 +90,7 @@ t.test('an unknown key is named with the keys that would be valid there', async 
   t.ok(isLogstackError(err, 'CONFIG_INVALID'));
   t.same(problemsOf(err).sort(), [
     'lokki: unknown key (expected one of server, security, masking, limits, wal, loki, loki_push, otlp)',
-    'server.prot: unknown key (expected one of host, port, debug, log_level, shutdown_timeout_seconds, request_timeout_seconds, headers_timeout_seconds, max_connections, trust_proxy, reload_on_change, tls)',
+    'server.prot: unknown key (expected one of host, port, debug, log_level, shutdown_timeout_seconds, request_timeout_seconds, headers_timeout_seconds, max_connections, max_pipelined_requests, trust_proxy, reload_on_change, tls)',
   ]);
 });
 

@@ -31,7 +31,7 @@ t.test("fastify's errors map onto the catalogue", async (t) => {
 
 t.test('the error body: stable code, message, request id, details only where they help', async (t) => {
   const details = [{ index: 0, pointer: '/entries/0/level', reason: 'must be one of …' }];
-  t.same(errorBody(logstackError('VALIDATION_FAILED', [1, 1], { details }), 'r-1'), {
+  t.same(errorBody(logstackError('VALIDATION_FAILED', [1, 1, ''], { details }), 'r-1'), {
     error: 'validation_failed',
     message: '1 of 1 entries are invalid; nothing of the batch was written',
     request_id: 'r-1',

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { isLogstackError } from '../../src/errors.js';
 import { decodeJsonPush, decodeLegacyJsonPush, decodeProtobufPush } from '../../src/pipeline/loki-push-decode.js';
 
-const BOUNDS = { maxEntries: 1000, maxStreams: 100 };
+const BOUNDS = { maxEntries: 1000, maxStreams: 100, maxMetadataPairs: 128 };
 const PushRequest = protobuf.loadSync(fileURLToPath(new URL('../support/loki-push.proto', import.meta.url))).lookupType('logproto.PushRequest');
 
 function encode(message: Record<string, unknown>): Buffer {
@@ -123,7 +123,7 @@ t.test('field number 0 is refused, as Loki refuses it: a block of zeros is no em
 });
 
 t.test('decoding stops at one entry or one stream past the bounds: 413, whatever the format', async (t) => {
-  const bounds = { maxEntries: 5, maxStreams: 2 };
+  const bounds = { maxEntries: 5, maxStreams: 2, maxMetadataPairs: 128 };
   const refused = (fn: () => unknown, name: 'LOKI_PUSH_TOO_MANY_ENTRIES' | 'LOKI_PUSH_TOO_MANY_STREAMS', what: string) => {
     try {
       fn();
@@ -144,4 +144,32 @@ t.test('decoding stops at one entry or one stream past the bounds: 413, whatever
   const legacy = (n: number) => Array.from({ length: n }, () => ({ ts: '2026-01-01T00:00:00Z', line: 'x' }));
   refused(() => decodeLegacyJsonPush({ streams: [{ labels: '{a="1"}', entries: legacy(6) }] }, bounds), 'LOKI_PUSH_TOO_MANY_ENTRIES', 'legacy JSON, 6 entries');
   refused(() => decodeLegacyJsonPush({ streams: [{ labels: '{}' }, { labels: '{}' }, { labels: '{}' }] }, bounds), 'LOKI_PUSH_TOO_MANY_STREAMS', 'legacy JSON, 3 streams');
+});
+
+t.test("an entry's structured metadata pairs past the bound + 1 are counted, not decoded, whatever the format", async (t) => {
+  const bounds = { ...BOUNDS, maxMetadataPairs: 2 };
+  const pairs = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `k${i}`, value: `v${i}` }));
+  const kept = [
+    ['k0', 'v0'],
+    ['k1', 'v1'],
+    ['k2', 'v2'],
+  ];
+  const protobufEntry = (n: number) => decodeProtobufPush(encode({ streams: [{ labels: '{}', entries: [{ timestamp: { seconds: '1' }, line: 'x', structuredMetadata: pairs(n) }] }] }), bounds).streams[0]!.entries[0]!;
+  t.same(protobufEntry(2).structuredMetadata, kept.slice(0, 2), 'protobuf: at the bound, all');
+  t.equal(protobufEntry(2).structuredMetadataCount, undefined);
+  t.same(protobufEntry(3).structuredMetadata, kept, 'protobuf: one over, all');
+  t.same(protobufEntry(5).structuredMetadata, kept, 'protobuf: past it, the bound + 1');
+  t.equal(protobufEntry(5).structuredMetadataCount, 5, 'and the count as sent');
+
+  const json = (n: number) =>
+    decodeJsonPush({ streams: [{ stream: {}, values: [['1', 'x', Object.fromEntries(pairs(n).map((p) => [p.name, p.value]))]] }] }, bounds).streams[0]!.entries[0]!;
+  t.same(json(2).structuredMetadata, kept.slice(0, 2), 'JSON: at the bound, all');
+  t.same(json(5).structuredMetadata, kept, 'JSON: past it, the bound + 1');
+  t.equal(json(5).structuredMetadataCount, 5);
+
+  const legacy = (n: number) =>
+    decodeLegacyJsonPush({ streams: [{ labels: '{}', entries: [{ ts: '2024-01-01T00:00:00Z', line: 'x', structuredMetadata: pairs(n) }] }] }, bounds).streams[0]!.entries[0]!;
+  t.same(legacy(3).structuredMetadata, kept, 'legacy JSON: one over, all');
+  t.same(legacy(5).structuredMetadata, kept, 'legacy JSON: past it, the bound + 1');
+  t.equal(legacy(5).structuredMetadataCount, 5);
 });

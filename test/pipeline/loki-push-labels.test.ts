@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createLabelFilter, labelProblems, parseLabelText } from '../../src/pipeline/loki-push-labels.js';
+import { createLabelFilter, labelProblems, maxLabelTextLength, parseLabelText } from '../../src/pipeline/loki-push-labels.js';
 import { testConfig } from '../support/config.js';
 
 const pushConfig = (overrides: Record<string, unknown> = {}) => testConfig({ loki_push: overrides }).loki_push;
@@ -65,4 +65,32 @@ t.test("Loki's limits on a stream's labels", async (t) => {
   t.match(labelProblems([['a_long_label_name', 'v']], config), [/label "a_long_label_name" has a name longer than 12 bytes/]);
   t.match(labelProblems([['job', 'éééé']], config), [/label "job" has a value longer than 5 bytes/], 'UTF-8 bytes, not characters');
   t.match(labelProblems([['job', 'a'], ['job', 'b']], config), [/label "job" appears twice/]);
+});
+
+t.test('escapes are decoded whole, however many there are', async (t) => {
+  const escaped = '\\x41\\101\\u00e9\\U0001F600\\n\\"\\xc3\\xa9z';
+  const value = 'AAé😀\n"éz';
+  t.same(parseLabelText(`{v="${escaped.repeat(5000)}", w="x\\ty"}`), { ok: true, pairs: [['v', value.repeat(5000)], ['w', 'x\ty']] });
+});
+
+t.test('label text longer than labels within the limits could be is refused before it is read', async (t) => {
+  const config = pushConfig();
+  const max = maxLabelTextLength(config);
+  t.equal(max, 147_714, "the default: 16 labels of Loki's longest name and a value of 2,048 bytes in escapes");
+  // The longest text of labels Loki accepts: 15 and service_name, each value every byte an escape.
+  const value = '\\x41'.repeat(config.max_label_value_length);
+  const labels = Array.from({ length: config.max_label_names_per_series }, (_, i) => `l${String(i).padStart(config.max_label_name_length - 1, '0')}="${value}"`);
+  labels.push(`service_name="${value}"`);
+  const longest = `{${labels.join(', ')}}`;
+  t.ok(longest.length <= max, `${longest.length} characters`);
+  const parsed = parseLabelText(longest, max);
+  t.ok(parsed.ok, 'the longest valid text is read');
+  if (parsed.ok) t.same(labelProblems(parsed.pairs, config), []);
+
+  const atBound = `{a="${'x'.repeat(max - 6)}"}`;
+  t.equal(atBound.length, max);
+  t.match(parseLabelText(atBound, max), { ok: true });
+  const over = `{a="${'\\n'.repeat((max - 6) / 2)}x"}`;
+  t.equal(over.length, max + 1);
+  t.match(parseLabelText(over, max), { ok: false, reason: /has labels of 147715 characters; at most 147714/ });
 });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { isLogstackError, type LogstackError } from '../../src/errors.js';
 import type { EntryProblem } from '../../src/pipeline/types.js';
-import { validateIngestBody, type Limits } from '../../src/pipeline/validate.js';
+import { MAX_LISTED_PROBLEMS, validateIngestBody, type Limits } from '../../src/pipeline/validate.js';
 import { testConfig } from '../support/config.js';
 
 const SAMPLES = new URL('../fixtures/samples/', import.meta.url);
@@ -224,4 +224,25 @@ t.test('does not change the body it validates', async (t) => {
   const before = JSON.stringify(body);
   accepts(body);
   t.equal(JSON.stringify(body), before);
+});
+
+t.test('lists the first 100 problems and counts the rest; every invalid entry is counted', async (t) => {
+  const unknown = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${i}`, 0]));
+  t.equal(MAX_LISTED_PROBLEMS, 100);
+  const atBound = rejection({ entries: [entry(unknown(100))] });
+  t.equal((atBound.details as EntryProblem[]).length, 100, '100 problems: all listed');
+  t.equal(atBound.message, '1 of 1 entries are invalid; nothing of the batch was written');
+  const over = rejection({ entries: [entry(unknown(101))] });
+  t.equal((over.details as EntryProblem[]).length, 100, '101: the first 100 listed');
+  t.equal(over.message, '1 of 1 entries are invalid; nothing of the batch was written; 1 more problems are not listed');
+  t.same((over.details as EntryProblem[]).slice(0, 2), [
+    { index: 0, pointer: '/entries/0/f0', reason: 'is not a field of an entry (timestamp, level, message, service, env, metadata)' },
+    { index: 0, pointer: '/entries/0/f1', reason: 'is not a field of an entry (timestamp, level, message, service, env, metadata)' },
+  ]);
+  const flood = rejection({ entries: [entry(unknown(140_000)), entry({ level: 'LOUD' })] });
+  t.equal((flood.details as EntryProblem[]).length, 100);
+  t.equal(flood.message, '2 of 2 entries are invalid; nothing of the batch was written; 139901 more problems are not listed', 'an entry whose problem is not listed is counted');
+  const metadata = rejection({ entries: [entry({ metadata: Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`k${i}`, { ['__proto__']: 1, constructor: 1 }])) })] }, { ...LIMITS, max_metadata_keys: 1000 });
+  t.equal((metadata.details as EntryProblem[]).length, 100, 'forbidden metadata keys are capped too');
+  t.match(metadata.message, /; 200 more problems are not listed$/);
 });
