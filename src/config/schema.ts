@@ -159,6 +159,11 @@ export const ConfigSchema = Type.Object(
         max_message_bytes: Int({ default: 256000, minimum: 1, maximum: 268435456, description: "UTF-8 bytes of a line, also after masking (Loki's default max_line_size, 256KB, is 256,000 bytes)." }),
         max_metadata_depth: Int({ default: 8, minimum: 1, maximum: 64, description: 'Nesting depth of `metadata`.' }),
         max_metadata_keys: Int({ default: 128, minimum: 1, description: "Leaf keys of `metadata` (Loki's default structured metadata limit is 128 entries)." }),
+        max_metadata_key_bytes: Int({
+          default: 1024,
+          minimum: 1,
+          description: "UTF-8 bytes of one key of `metadata`, at any depth (Loki's max_label_name_length); checked before a key is used in a name.",
+        }),
         max_structured_metadata_bytes: Int({
           default: 64000,
           minimum: 1,
