@@ -92,7 +92,8 @@ function fromAjv(error: ErrorObject): EntryProblem {
   }
 }
 
-function utf8ExceedsBytes(text: string, maxBytes: number): boolean {
+/** Whether `text` is longer than `maxBytes` in UTF-8, without encoding it unless it must. */
+export function utf8ExceedsBytes(text: string, maxBytes: number): boolean {
   // A UTF-16 unit takes 1 to 3 UTF-8 bytes, so the exact count is needed only in between.
   if (text.length > maxBytes) return true;
   if (text.length * 3 <= maxBytes) return false;

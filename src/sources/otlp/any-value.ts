@@ -12,18 +12,36 @@
  * key names go through the value patterns. Nesting is checked on the way down: a map or array
  * deeper than `maxDepth` stops the walk with a ValueTooDeep, so recursion is bounded by it.
  */
+import { utf8ExceedsBytes } from '../../pipeline/validate.js';
 import { int64Value, type AnyValue, type KeyValue } from './otlp-proto.js';
 import type { KeyRule, OtlpMasker } from './otlp-masking.js';
 
-export class ValueTooDeep extends Error {
+/**
+ * A value or attribute refused while it is walked, before the rest of it costs anything. The
+ * message follows "an attribute" or "its body" in a problem.
+ */
+export class ValueRefused extends Error {}
+
+export class ValueTooDeep extends ValueRefused {
   constructor(readonly maxDepth: number) {
     super(`nests maps or arrays deeper than ${maxDepth} levels (limits.max_metadata_depth)`);
   }
 }
 
+/** Loki's limits an attribute is held to while it is flattened. */
+export interface AttributeLimits {
+  /** UTF-8 bytes of an attribute key (a map member's key too): `loki_push.max_label_name_length`. */
+  readonly maxKeyBytes: number;
+  /** Pairs of one list of structured metadata: `limits.max_metadata_keys`. */
+  readonly maxPairs: number;
+  /** Bytes of the pairs one attribute flattens to: `limits.max_structured_metadata_bytes`. */
+  readonly maxBytes: number;
+}
+
 export interface ValueContext {
   readonly masker: OtlpMasker;
   readonly maxDepth: number;
+  readonly limits: AttributeLimits;
   readonly names: AttributeNames;
 }
 
@@ -155,13 +173,17 @@ const MAX_CACHED_NAMES = 10_000;
  */
 export class AttributeNames {
   readonly #masker: OtlpMasker;
+  readonly #maxKeyBytes: number;
   #names = new Map<string, AttributeName>();
 
-  constructor(masker: OtlpMasker) {
+  constructor(masker: OtlpMasker, maxKeyBytes: number) {
     this.#masker = masker;
+    this.#maxKeyBytes = maxKeyBytes;
   }
 
+  /** Throws ValueRefused for a key over `maxKeyBytes`, before the key is copied into anything. */
   of(key: string, prefix: string): AttributeName {
+    if (utf8ExceedsBytes(key, this.#maxKeyBytes)) throw new ValueRefused(`has a key longer than ${this.#maxKeyBytes} UTF-8 bytes (loki_push.max_label_name_length)`);
     const id = prefix === '' ? key : `${prefix}\u0000${key}`;
     let known = this.#names.get(id);
     if (known === undefined) {
@@ -178,15 +200,31 @@ export class AttributeNames {
  * The pairs of one attribute, as Loki's `attributeToLabels`: a map is flattened, each key
  * joined to its parent's name with `_`; anything else is one pair of its text. A key rule
  * masks the whole value as one pair. `depth` is the level of the attribute list (1).
+ *
+ * Throws ValueRefused for a key over its limit, and as soon as a map has flattened to more pairs
+ * than a record may carry, or to more bytes: every member's name repeats its parent's, so a map
+ * of a few bytes a member would otherwise make names of the parent's length, one per member.
  */
 export function attributePairs(pairs: Pairs, attribute: KeyValue, prefix: string, context: ValueContext, depth: number): void {
+  flattenAttribute(pairs, attribute, prefix, context, depth, { units: 0 });
+}
+
+/** `flattened.units`: UTF-16 units of the pairs this attribute made so far, a lower bound of their UTF-8 bytes. */
+function flattenAttribute(pairs: Pairs, attribute: KeyValue, prefix: string, context: ValueContext, depth: number, flattened: { units: number }): void {
   const { name, rule } = context.names.of(attribute.key, prefix);
   const value = attribute.value;
   if (rule !== undefined) {
     pairs.push([name, context.masker.byRule(value?.value === 'stringValue' ? value.stringValue : null, rule)]);
   } else if (value?.value === 'kvlistValue') {
     if (depth + 1 > context.maxDepth) throw new ValueTooDeep(context.maxDepth);
-    for (const member of value.kvlistValue?.values ?? []) attributePairs(pairs, member, name, context, depth + 1);
+    const { maxPairs, maxBytes } = context.limits;
+    for (const member of value.kvlistValue?.values ?? []) {
+      const before = pairs.length;
+      flattenAttribute(pairs, member, name, context, depth + 1, flattened);
+      for (let i = before; i < pairs.length; i++) flattened.units += pairs[i]![0].length + pairs[i]![1].length;
+      if (pairs.length > maxPairs) throw new ValueRefused(`flattens to more than ${maxPairs} structured metadata pairs (limits.max_metadata_keys)`);
+      if (flattened.units > maxBytes) throw new ValueRefused(`flattens to more than ${maxBytes} bytes of structured metadata (limits.max_structured_metadata_bytes)`);
+    }
   } else {
     pairs.push([name, valueText(value, context, depth + 1)]);
   }

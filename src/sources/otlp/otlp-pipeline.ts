@@ -23,7 +23,7 @@ import { formatLabels } from '../../loki/entry.js';
 import { labelProblems } from '../../pipeline/loki-push-labels.js';
 import { sizeProblems, timestampAndCountProblems } from '../../pipeline/loki-push-validate.js';
 import type { Limits } from '../../pipeline/validate.js';
-import { AttributeNames, attributePairs, stringBody, valueText, ValueTooDeep, type Pairs, type ValueContext } from './any-value.js';
+import { AttributeNames, attributePairs, stringBody, valueText, ValueRefused, type Pairs, type ValueContext } from './any-value.js';
 import { compileOtlpMaskers } from './otlp-masking.js';
 import { int64Value, type ExportLogsRequest, type LogRecord, type ResourceLogs, type ScopeLogs } from './otlp-proto.js';
 
@@ -134,8 +134,9 @@ class Pipeline implements OtlpPipeline {
     this.#lokiPush = config.loki_push;
     this.#indexLabels = new Set(config.otlp.index_labels);
     this.#staticLabels = Object.entries(config.loki.static_labels);
+    const limits = { maxKeyBytes: config.loki_push.max_label_name_length, maxPairs: config.limits.max_metadata_keys, maxBytes: config.limits.max_structured_metadata_bytes };
     for (const [name, masker] of compileOtlpMaskers(config)) {
-      this.#contexts.set(name, { masker, maxDepth: config.limits.max_metadata_depth, names: new AttributeNames(masker) });
+      this.#contexts.set(name, { masker, maxDepth: config.limits.max_metadata_depth, limits, names: new AttributeNames(masker, limits.maxKeyBytes) });
     }
   }
 
@@ -161,7 +162,7 @@ class Pipeline implements OtlpPipeline {
         try {
           scopePairs = scopeMetadata(scope.scope, context);
         } catch (err) {
-          if (!(err instanceof ValueTooDeep)) throw err;
+          if (!(err instanceof ValueRefused)) throw err;
           reject(`resource_logs[${r}].scope_logs[${s}]`, [`its scope attribute ${err.message}`], scope.logRecords.length);
           return;
         }
@@ -190,7 +191,7 @@ class Pipeline implements OtlpPipeline {
       line = text === null ? valueText(record.body, context, 1) : context.masker.line(text);
       structuredMetadata = recordMetadata(record, context);
     } catch (err) {
-      if (err instanceof ValueTooDeep) return [`its body or an attribute ${err.message}`];
+      if (err instanceof ValueRefused) return [`its body or an attribute ${err.message}`];
       throw err;
     }
     structuredMetadata.push(...stream.metadata, ...scopePairs);
@@ -222,7 +223,7 @@ class Pipeline implements OtlpPipeline {
         }
       }
     } catch (err) {
-      if (err instanceof ValueTooDeep) return { problems: [`a resource attribute ${err.message}`] };
+      if (err instanceof ValueRefused) return { problems: [`a resource attribute ${err.message}`] };
       throw err;
     }
     if (serviceName === null) labels.set(SERVICE_NAME_LABEL, UNKNOWN_SERVICE);
