@@ -3,6 +3,11 @@
  * its key, so a long key over a map of many members became one copy of the key per member (and
  * another for the name cache's id). Keys are refused past `loki_push.max_label_name_length`
  * before they are used, and a map stops being flattened once it is past what a record may carry.
+ *
+ * The cache of those names is fed by client input: it is bounded in bytes, not in entries (a
+ * nested key's name repeats every key above it: kilobytes each, within the key limit), and it
+ * never keeps what a rejected record taught it.
+ *
  * Run with the heap limit the StatefulSet ships (`--max-old-space-size=160`).
  */
 import t from 'tap';
@@ -86,3 +91,52 @@ t.test('a map of 1,000 members under keys within the limit stops being flattened
   t.equal(run.healthFailures, 0);
   t.ok(run.healthMaxMs < 1000, `/healthz within 1 s (${run.healthMaxMs.toFixed(0)} ms)`);
 });
+
+/** Maps nested under the attribute: as deep as limits.max_metadata_depth (8) lets one nest. */
+const LEVELS = 6;
+const KEY = 'k'.repeat(1024);
+
+/**
+ * An attribute under a new 1,024-byte key, its value maps nested `LEVELS` deep under 1,024-byte
+ * keys, the last with `members` members: names of 1 to 6 kB to cache, one per member of the last
+ * map. One member: 6 kB of structured metadata, stored. 11 members: 67 kB, over the 64,000 bytes
+ * of limits.max_structured_metadata_bytes, rejected once flattened.
+ */
+function deepRecord(id: string, members: number): Json {
+  let value: Json = kvlist(...Array.from({ length: members }, (_, m) => kv(String(m), str('v'))));
+  for (let level = 1; level < LEVELS; level++) value = kvlist(kv(KEY, value));
+  return record({ attributes: [kv(id.padEnd(1024, 'k'), value)] });
+}
+
+function deepExport(request: number, records: number, rejected: boolean): Buffer {
+  const logRecords = Array.from({ length: records }, (_, r) => deepRecord(`${request}-${r}-`, rejected ? 11 : 1));
+  return protobufOf({ resourceLogs: [{ resource: { attributes: [kv('service.name', str('shop'))] }, scopeLogs: [{ logRecords }] }] });
+}
+
+const REQUESTS = 32;
+const RECORDS = 125;
+
+for (const rejected of [true, false]) {
+  const what = rejected ? 'rejected records' : 'stored records';
+  t.test(`${REQUESTS} requests of ${RECORDS} ${what} of 6 nested 1,024-byte keys: the attribute-name cache keeps at most its bytes`, async (t) => {
+    const service = await startHostileService(t, { nodeArgs: ['--max-old-space-size=160'] });
+    const bodies = Array.from({ length: REQUESTS }, (_, i) => deepExport(i, RECORDS, rejected));
+    const run = await service.measure(async () => {
+      const answers = [];
+      for (const body of bodies) answers.push(await post(service.url, body));
+      return answers;
+    });
+    t.same(
+      run.result.map((a) => [a.status, a.rejected]),
+      bodies.map(() => [200, rejected ? RECORDS : 0]),
+      `every request answered 200, its ${what} counted`,
+    );
+    t.ok(run.alive, 'the service is alive');
+    // One request (750 kB) decoded and mapped at a time, the garbage of its names until the next
+    // collection, and the cache's 2 MiB: 9-32 MiB. 102-160 MiB when the cache kept 10,000 names
+    // of any length, the names of rejected records among them.
+    t.ok(run.peakRssGrowthBytes < 64 * 1024 * 1024, `peak RSS grew ${mib(run.peakRssGrowthBytes)}`);
+    t.equal(run.healthFailures, 0);
+    t.ok(run.healthMaxMs < 1000, `/healthz within 1 s (${run.healthMaxMs.toFixed(0)} ms)`);
+  });
+}

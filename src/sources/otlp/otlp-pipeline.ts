@@ -89,7 +89,7 @@ function isSet(id: Uint8Array): boolean {
 function scopeMetadata(scope: ScopeLogs['scope'], context: ValueContext): Pairs {
   const pairs: Pairs = [];
   if (scope === null) return pairs;
-  for (const attribute of scope.attributes) attributePairs(pairs, attribute, '', context, 1);
+  for (const attribute of scope.attributes) attributePairs(pairs, attribute, context, 1);
   if (scope.name !== '') pairs.push(['scope_name', context.masker.text(scope.name)]);
   if (scope.version !== '') pairs.push(['scope_version', context.masker.text(scope.version)]);
   if (scope.droppedAttributesCount !== 0) pairs.push(['scope_dropped_attributes_count', String(scope.droppedAttributesCount)]);
@@ -99,7 +99,7 @@ function scopeMetadata(scope: ScopeLogs['scope'], context: ValueContext): Pairs 
 /** The record's own structured metadata, before the resource's and the scope's. */
 function recordMetadata(record: LogRecord, context: ValueContext): Pairs {
   const pairs: Pairs = [];
-  for (const attribute of record.attributes) attributePairs(pairs, attribute, '', context, 1);
+  for (const attribute of record.attributes) attributePairs(pairs, attribute, context, 1);
   const time = int64Value(record.timeUnixNano);
   const observed = int64Value(record.observedTimeUnixNano);
   if (time !== 0n && observed !== 0n) pairs.push(['observed_timestamp', observed.toString()]);
@@ -147,6 +147,8 @@ class Pipeline implements OtlpPipeline {
     const problems: OtlpProblem[] = [];
     let rejected = 0;
     const reject = (where: string, reasons: readonly string[], records = 1): void => {
+      // The attribute names a rejected record (or resource, or scope) taught the cache go again.
+      context.names.abandon();
       rejected += records;
       for (const reason of reasons) if (problems.length < MAX_LISTED_PROBLEMS) problems.push({ where, reason });
     };
@@ -169,9 +171,12 @@ class Pipeline implements OtlpPipeline {
         scope.logRecords.forEach((record, l) => {
           const reasons = this.#encode(record, stream, scopePairs, context, nowMs, payloads);
           if (reasons.length > 0) reject(`resource_logs[${r}].scope_logs[${s}].log_records[${l}]`, reasons);
+          else context.names.commit();
         });
       });
     });
+    // Names of a resource or scope without records served none.
+    context.names.abandon();
     return { payloads, accepted: payloads.length, rejected, problems };
   }
 
@@ -212,11 +217,11 @@ class Pipeline implements OtlpPipeline {
       if (attributes.some((a) => a.key === SERVICE_NAME && valueText(a.value, context, 2) !== '')) serviceName = SERVICE_NAME;
       for (const attribute of attributes) {
         if (!this.#indexLabels.has(attribute.key)) {
-          attributePairs(metadata, attribute, '', context, 1);
+          attributePairs(metadata, attribute, context, 1);
           continue;
         }
         const pairs: Pairs = [];
-        attributePairs(pairs, attribute, '', context, 1);
+        attributePairs(pairs, attribute, context, 1);
         for (const [name, value] of pairs) {
           labels.set(name, value);
           if (serviceName === null && SERVICE_NAME_SOURCES.has(name)) serviceName = name;
