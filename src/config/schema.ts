@@ -182,7 +182,7 @@ export const ConfigSchema = Type.Object(
         token_wal_quota_bytes: Int({ default: 2147483648, minimum: 1048576, description: 'WAL bytes per token before 429 wal_quota_exceeded (2 GiB).' }),
         sync: Type.Boolean({ default: true, description: 'fsync before 202. `false` is UNSAFE: a crash may lose acknowledged entries.' }),
         disk_reserve_percent: Type.Number({ default: 5, minimum: 0, maximum: 99, description: 'Free space (percent of the volume) kept; below it ingest answers 503.' }),
-        lock_stale_seconds: Int({ default: 10, minimum: 2, maximum: 600, description: 'A WAL lock not refreshed for this long belongs to a dead process.' }),
+        lock_stale_seconds: Int({ default: 10, minimum: 2, maximum: 600, description: 'A WAL lock not refreshed for this long belongs to a dead process, unless its holder on this host still answers on its socket (a stalled holder keeps its lock).' }),
       },
       { additionalProperties: false, default: {} },
     ),
