@@ -177,6 +177,11 @@ export const ConfigSchema = Type.Object(
         max_message_bytes: Int({ default: 256000, minimum: 1, maximum: 268435456, description: "UTF-8 bytes of a line, also after masking (Loki's default max_line_size, 256KB, is 256,000 bytes)." }),
         max_metadata_depth: Int({ default: 8, minimum: 1, maximum: 64, description: 'Nesting depth of `metadata`.' }),
         max_metadata_keys: Int({ default: 128, minimum: 1, description: "Leaf keys of `metadata` (Loki's default structured metadata limit is 128 entries)." }),
+        max_metadata_key_bytes: Int({
+          default: 1024,
+          minimum: 1,
+          description: "UTF-8 bytes of one key of `metadata`, at any depth (Loki's max_label_name_length); checked before a key is used in a name.",
+        }),
         max_structured_metadata_bytes: Int({
           default: 64000,
           minimum: 1,
@@ -195,7 +200,7 @@ export const ConfigSchema = Type.Object(
         token_wal_quota_bytes: Int({ default: 2147483648, minimum: 1048576, description: 'WAL bytes per token before 429 wal_quota_exceeded (2 GiB).' }),
         sync: Type.Boolean({ default: true, description: 'fsync before 202. `false` is UNSAFE: a crash may lose acknowledged entries.' }),
         disk_reserve_percent: Type.Number({ default: 5, minimum: 0, maximum: 99, description: 'Free space (percent of the volume) kept; below it ingest answers 503.' }),
-        lock_stale_seconds: Int({ default: 10, minimum: 2, maximum: 600, description: 'A WAL lock not refreshed for this long belongs to a dead process.' }),
+        lock_stale_seconds: Int({ default: 10, minimum: 2, maximum: 600, description: 'A WAL lock not refreshed for this long belongs to a dead process, unless its holder on this host still answers on its socket (a stalled holder keeps its lock).' }),
       },
       { additionalProperties: false, default: {} },
     ),

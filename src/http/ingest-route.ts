@@ -33,7 +33,8 @@ const bodySchema = {
     'All or nothing: one invalid entry refuses the batch, with every problem of every entry in `details` (the first 100; the message counts the rest). ' +
     'Beyond this shape: `timestamp` is RFC 3339 with a zone, within limits.max_past_seconds and limits.max_future_seconds of now; ' +
     '`message` is at most limits.max_message_bytes UTF-8 bytes; `metadata` nests at most limits.max_metadata_depth levels ' +
-    'and holds at most limits.max_metadata_keys leaf values. Sent as application/json, plain or with Content-Encoding gzip.',
+    'and holds at most limits.max_metadata_keys leaf values, under keys of at most limits.max_metadata_key_bytes UTF-8 bytes. ' +
+    'Sent as application/json, plain or with Content-Encoding gzip.',
   properties: { entries: { ...ENTRIES_SCHEMA, minItems: 1, description: '1 to limits.max_entries entries' } },
   required: ['entries'],
   additionalProperties: false,

@@ -5,7 +5,7 @@
  *
  * ajv checks the shape of each entry (compiled once, at first use); the rules it cannot express
  * are checked here: message size in UTF-8 bytes, the timestamp (strict RFC 3339 and the window
- * Loki accepts), and the depth, leaf count and keys of `metadata`.
+ * Loki accepts), and the depth, leaf count and keys (forbidden names, length) of `metadata`.
  *
  * Problems of the body as a whole (not an object, `entries` not a non-empty array, an unknown
  * top-level field) carry index -1 and do not count as invalid entries.
@@ -126,7 +126,8 @@ function fromAjv(error: ErrorObject): EntryProblem {
   }
 }
 
-function utf8ExceedsBytes(text: string, maxBytes: number): boolean {
+/** Whether `text` is longer than `maxBytes` in UTF-8, without encoding it unless it must. */
+export function utf8ExceedsBytes(text: string, maxBytes: number): boolean {
   // A UTF-16 unit takes 1 to 3 UTF-8 bytes, so the exact count is needed only in between.
   if (text.length > maxBytes) return true;
   if (text.length * 3 <= maxBytes) return false;
@@ -175,6 +176,13 @@ function walkMetadata(walk: MetadataWalk, value: unknown, depth: number): void {
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue;
     empty = false;
+    if (utf8ExceedsBytes(key, walk.limits.max_metadata_key_bytes)) {
+      // Refused before it is joined into a name per leaf below it (one copy each). The pointer
+      // is the object holding it: neither the pointer nor the reason repeats a key that long.
+      const max = walk.limits.max_metadata_key_bytes;
+      walk.problems.add(walk.index, () => metadataPointer(walk), `has a key longer than ${max} UTF-8 bytes (limits.max_metadata_key_bytes)`);
+      continue;
+    }
     walk.path.push(key);
     if (FORBIDDEN_KEYS.has(key)) {
       walk.problems.add(walk.index, () => metadataPointer(walk), 'is a forbidden key (__proto__, constructor and prototype are refused)');

@@ -9,9 +9,10 @@
  * file. A new process on the same kernel (same boot id: the same machine, or a container on
  * it) that finds the lock connects to that socket: refused, no process holds it any more —
  * the kernel closed it when the holder died, whatever its PID or PID namespace — and the lock
- * is taken at once. A live holder accepts the connection and keeps its lock; a holder on
- * another kernel (a shared volume), or one that has not written its owner file yet, is waited
- * out as before.
+ * is taken at once. A live holder accepts the connection and keeps its lock, however stale its
+ * mtime: the kernel completes the connection even while the holder's event loop is stalled
+ * (and refreshes nothing), so a stall is never mistaken for a death. A holder on another kernel
+ * (a shared volume), or one that has not written its owner file yet, is waited out as before.
  */
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
@@ -34,6 +35,8 @@ export const LOCK_DIR = '.lock';
 const OWNER_FILE = '.lock.owner';
 const OWNER_TMP_FILE = `${OWNER_FILE}.tmp`;
 const SOCKET_FILE = '.lock.sock';
+/** How often a held lock is tried again. */
+const RETRY_MS = 500;
 /** A socket path holds 108 bytes on Linux, 104 elsewhere, with its NUL. */
 const MAX_SOCKET_PATH_BYTES = 103;
 
@@ -74,38 +77,50 @@ function socketPath(dir: string, name: string): { path: string; close: () => voi
   }
 }
 
-/** Whether nothing listens on the socket `name` in `dir` (the connection is refused). */
-async function refused(dir: string, name: string): Promise<boolean> {
+type Holder = 'alive' | 'dead' | 'unknown';
+
+/**
+ * Whether a process listens on the socket `name` in `dir`: alive when the connection is made, or
+ * refused for a full backlog (someone listens, and has not accepted for a while: a stalled
+ * event loop); dead when it is refused. The kernel makes the connection whatever the listening
+ * process's event loop is doing.
+ */
+async function listener(dir: string, name: string): Promise<Holder> {
   const socket = socketPath(dir, name);
-  if (socket === null) return false;
+  if (socket === null) return 'unknown';
   try {
     return await new Promise((resolve) => {
       const connection = connect(socket.path);
       connection.once('connect', () => {
         connection.destroy();
-        resolve(false);
+        resolve('alive');
       });
-      connection.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+      connection.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' ? 'dead' : err.code === 'EAGAIN' ? 'alive' : 'unknown'));
     });
   } finally {
     socket.close();
   }
 }
 
-/** Whether the lock's holder is provably dead: see the top of this file. */
-export async function holderIsDead(root: string, bootId = kernelBootId()): Promise<boolean> {
-  if (bootId === null) return false;
+/** The lock's holder: alive or dead only on proof (see the top of this file), else unknown. */
+async function holderOf(root: string, bootId: string | null): Promise<Holder> {
+  if (bootId === null) return 'unknown';
   let owner: Owner;
   let ino: number;
   try {
     owner = JSON.parse(await readFile(join(root, OWNER_FILE), 'utf8')) as Owner;
     ino = (await stat(join(root, LOCK_DIR))).ino;
   } catch {
-    return false;
+    return 'unknown';
   }
   // The owner file must describe this very lock directory, not an earlier one.
-  if (owner.boot_id !== bootId || owner.lock_ino !== ino || typeof owner.socket !== 'string') return false;
-  return refused(root, owner.socket);
+  if (owner.boot_id !== bootId || owner.lock_ino !== ino || typeof owner.socket !== 'string') return 'unknown';
+  return listener(root, owner.socket);
+}
+
+/** Whether the lock's holder is provably dead: see the top of this file. */
+export async function holderIsDead(root: string, bootId = kernelBootId()): Promise<boolean> {
+  return (await holderOf(root, bootId)) === 'dead';
 }
 
 function listen(server: Server, path: string): Promise<void> {
@@ -156,23 +171,29 @@ export async function lockWalRoot(opts: WalLockOptions): Promise<ReleaseLock> {
     update: Math.max(1000, Math.floor(opts.staleMs / 2)),
     onCompromised: opts.onCompromised,
   };
-  const lockOnce = () => lockfile.lock(opts.root, { ...options, retries: 0 });
+  const bootId = kernelBootId();
+  // As long as a dead holder's lock takes to go stale, and a little longer.
+  const deadline = Date.now() + opts.staleMs + 1000;
   let release: () => Promise<void>;
-  try {
-    try {
-      release = await lockOnce();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
-      if (await holderIsDead(opts.root)) {
-        // As proper-lockfile takes a stale lock: remove it, then take it like anyone else.
-        await rmdir(join(opts.root, LOCK_DIR)).catch(() => {});
-      }
-      // Retry for a little longer than a dead holder's lock takes to go stale.
-      release = await lockfile.lock(opts.root, { ...options, retries: { retries: Math.ceil(opts.staleMs / 500) + 2, factor: 1, minTimeout: 500, maxTimeout: 500 } });
+  for (;;) {
+    const holder = await holderOf(opts.root, bootId);
+    if (holder === 'dead') {
+      // As proper-lockfile takes a stale lock: remove it, then take it like anyone else.
+      await rmdir(join(opts.root, LOCK_DIR)).catch(() => {});
     }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOCKED') throw logstackError('WAL_LOCKED', [opts.root], { cause: err });
-    throw err;
+    // A holder that answers is alive, however stale its lock looks: an event loop stalled past
+    // `staleMs` refreshes nothing. Its lock is never tried, so never taken over (and then
+    // removed on exit) by proper-lockfile's staleness rule.
+    if (holder !== 'alive') {
+      try {
+        release = await lockfile.lock(opts.root, { ...options, retries: 0 });
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      }
+    }
+    if (Date.now() >= deadline) throw logstackError('WAL_LOCKED', [opts.root]);
+    await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
   }
   const withdraw = await announceHolder(opts.root);
   return async () => {

@@ -189,6 +189,22 @@ t.test('bounds metadata depth and leaf count', async (t) => {
   t.equal(accepts({ entries: [entry({ metadata: {} })] }, limits).length, 1, 'empty metadata');
 });
 
+t.test('bounds the UTF-8 bytes of every metadata key, at any depth, without repeating the key', async (t) => {
+  const limits = { ...LIMITS, max_metadata_key_bytes: 8 };
+  t.equal(accepts({ entries: [entry({ metadata: { abcdefgh: 1, n: { abcdefgh: [1, 2] }, 'é€abc': 1 } })] }, limits).length, 1, '8 bytes, top, nested and in 5 characters');
+  onlyProblem(t, { entries: [entry({ metadata: { abcdefghi: 1 } })] }, '/entries/0/metadata', /has a key longer than 8 UTF-8 bytes \(limits.max_metadata_key_bytes\)/, limits);
+  onlyProblem(t, { entries: [entry({ metadata: { n: [{ abcdefghi: [1, 2] }] } })] }, '/entries/0/metadata/n/0', /longer than 8/, limits);
+  onlyProblem(t, { entries: [entry({ metadata: { 'é€abcd': 1 } })] }, '/entries/0/metadata', /longer than 8/, limits, NOW_MS);
+
+  const long = 'K'.repeat(2_000_000);
+  const problems = problemsOf({ entries: [entry({ metadata: { [long]: new Array(128).fill(0) } })] });
+  t.same(
+    problems.map((p) => [p.pointer, p.reason]),
+    [['/entries/0/metadata', 'has a key longer than 1024 UTF-8 bytes (limits.max_metadata_key_bytes)']],
+    'a 2 MB key under the default: one short problem',
+  );
+});
+
 t.test('refuses keys that could pollute prototypes, anywhere in metadata', async (t) => {
   const cases: Array<[string, string]> = [
     ['{"__proto__": {"admin": true}}', '/entries/0/metadata/__proto__'],

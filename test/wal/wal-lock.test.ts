@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { holderIsDead, kernelBootId } from '../../src/wal/wal-lock.js';
@@ -26,6 +26,41 @@ t.test('after SIGKILL the lock is taken at once, without waiting for it to go st
   const store = await openWal(root, { lockStaleSeconds: 600 });
   t.ok(Date.now() - startedAt < 30_000, `taken in ${Date.now() - startedAt} ms`);
   await store.close();
+});
+
+t.test('a holder whose event loop stalls past the stale time keeps its lock: a second process gives up and removes nothing', { skip: BOOT_ID === null && 'no kernel boot id here' }, async (t) => {
+  const root = t.testdir();
+  const resume = join(await mkdtemp(join(tmpdir(), 'wal-stall-')), 'resume');
+  t.teardown(() => rm(dirname(resume), { recursive: true, force: true }));
+  // lock_stale_seconds is 2 in the worker.
+  const holder = spawnTs(WORKER, [root, 'stall', resume]);
+  t.teardown(() => void holder.proc.kill('SIGKILL'));
+  await holder.waitForLine(/^stalling$/);
+  const lock = await stat(join(root, '.lock'));
+  while (Date.now() - (await stat(join(root, '.lock'))).mtimeMs < 3000) await new Promise((resolve) => setTimeout(resolve, 250));
+  t.equal((await stat(join(root, '.lock'))).mtimeMs, lock.mtimeMs, 'the stalled holder refreshed nothing: its lock is 3 s old');
+
+  const second = spawnTs(WORKER, [root, 'hold']);
+  t.teardown(() => void second.proc.kill('SIGKILL'));
+  // It either opens the WAL (took the lock over) or exits: whichever comes first.
+  const opened = await second.waitForLine(/^open$/).then(
+    () => true,
+    () => false,
+  );
+  t.notOk(opened, 'the second process does not open the WAL');
+  if (opened) second.proc.kill('SIGKILL');
+  t.not((await second.exited).code, 0, 'it stops');
+  t.match(second.stderr(), /LOGSTACK_ERR_WAL_LOCKED/);
+  t.equal((await stat(join(root, '.lock'))).ino, lock.ino, "the holder's lock is still there");
+  t.equal(JSON.parse(await readFile(join(root, '.lock.owner'), 'utf8')).pid, holder.proc.pid, 'and still names the holder');
+
+  await writeFile(resume, '');
+  await holder.waitForLine(/^resumed$/);
+  // Its next refreshes (every second) find the lock still its own.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  t.equal(holder.proc.exitCode, null, 'the holder runs on');
+  t.notOk(holder.lines.includes('lost'), 'it never lost its lock');
+  t.ok((await stat(join(root, '.lock'))).mtimeMs > lock.mtimeMs, 'and refreshes it again');
 });
 
 t.test('a holder is dead only on proof: same kernel, this very lock, its socket refused', { skip: BOOT_ID === null && 'no kernel boot id here' }, async (t) => {

@@ -14,18 +14,36 @@
  * stops the walk with a ValueTooDeep, so recursion is bounded by it.
  */
 import { NAME_MEMBERS, VALUE_MEMBERS } from '../../masking/mask-value.js';
+import { utf8ExceedsBytes } from '../../pipeline/validate.js';
 import { int64Value, type AnyValue, type KeyValue } from './otlp-proto.js';
 import type { KeyRule, OtlpMasker } from './otlp-masking.js';
 
-export class ValueTooDeep extends Error {
+/**
+ * A value or attribute refused while it is walked, before the rest of it costs anything. The
+ * message follows "an attribute" or "its body" in a problem.
+ */
+export class ValueRefused extends Error {}
+
+export class ValueTooDeep extends ValueRefused {
   constructor(readonly maxDepth: number) {
     super(`nests maps or arrays deeper than ${maxDepth} levels (limits.max_metadata_depth)`);
   }
 }
 
+/** Loki's limits an attribute is held to while it is flattened. */
+export interface AttributeLimits {
+  /** UTF-8 bytes of an attribute key (a map member's key too): `loki_push.max_label_name_length`. */
+  readonly maxKeyBytes: number;
+  /** Pairs of one list of structured metadata: `limits.max_metadata_keys`. */
+  readonly maxPairs: number;
+  /** Bytes of the pairs one attribute flattens to: `limits.max_structured_metadata_bytes`. */
+  readonly maxBytes: number;
+}
+
 export interface ValueContext {
   readonly masker: OtlpMasker;
   readonly maxDepth: number;
+  readonly limits: AttributeLimits;
   readonly names: AttributeNames;
 }
 
@@ -167,52 +185,111 @@ export function normalizeLabelName(name: string): string {
 
 export type Pairs = Array<readonly [name: string, value: string]>;
 
-/** What an attribute's key becomes: its pair name, and the key rule its value is masked by. */
+/**
+ * What an attribute's key becomes: its pair name, the key rule its value is masked by, and the
+ * names of its members when its value is a map.
+ */
 interface AttributeName {
   readonly name: string;
   readonly rule: KeyRule | undefined;
+  members?: Map<string, AttributeName>;
 }
 
 /**
- * Past this many names the cache starts over: a few MB at most. Services send the same
- * attribute keys record after record; the bound only keeps a client whose keys all differ
- * from growing memory.
+ * Past this many bytes the cache starts over. Services send the same attribute keys record after
+ * record; the bound keeps a client whose keys all differ, or are long, from growing memory. In
+ * entries it would not: a nested key's name repeats every key above it (kilobytes each).
  */
-const MAX_CACHED_NAMES = 10_000;
+const MAX_CACHED_NAME_BYTES = 2 * 1024 * 1024;
+/** What a cached name costs beyond its characters (UTF-16, 2 bytes each): the map entry and its object. */
+const ENTRY_OVERHEAD_BYTES = 96;
 
 /**
  * The names and rules of attribute keys under one masker, each worked out once: masking a key
- * by the value patterns and normalising it cost more than the rest of a short attribute.
+ * by the value patterns and normalising it cost more than the rest of a short attribute. A map
+ * member's name is found under its parent's, by its own key: no lookup hashes the keys above it.
+ * Bounded in bytes; what a rejected record taught it is taken out again (`abandon`), so that
+ * input Loki would refuse never stays in memory.
  */
 export class AttributeNames {
   readonly #masker: OtlpMasker;
-  #names = new Map<string, AttributeName>();
+  readonly #maxKeyBytes: number;
+  #top = new Map<string, AttributeName>();
+  /** Bytes of the names kept (committed). */
+  #bytes = 0;
+  /** Where names were added since the last commit, and their bytes. */
+  #added: Array<[Map<string, AttributeName>, string]> = [];
+  #addedBytes = 0;
 
-  constructor(masker: OtlpMasker) {
+  constructor(masker: OtlpMasker, maxKeyBytes: number) {
     this.#masker = masker;
+    this.#maxKeyBytes = maxKeyBytes;
   }
 
-  of(key: string, prefix: string): AttributeName {
-    const id = prefix === '' ? key : `${prefix}\u0000${key}`;
-    let known = this.#names.get(id);
+  /**
+   * The name of `key`, an attribute's (`parent` null) or a member of `parent`'s map. Throws
+   * ValueRefused for a key over `maxKeyBytes`, before the key is copied into anything.
+   */
+  of(key: string, parent: AttributeName | null): AttributeName {
+    if (utf8ExceedsBytes(key, this.#maxKeyBytes)) throw new ValueRefused(`has a key longer than ${this.#maxKeyBytes} UTF-8 bytes (loki_push.max_label_name_length)`);
+    const names = parent === null ? this.#top : (parent.members ??= new Map());
+    let known = names.get(key);
     if (known === undefined) {
       const masked = this.#masker.text(key);
-      known = { name: normalizeLabelName(prefix === '' ? masked : `${prefix}_${masked}`), rule: this.#masker.ruleFor(key) };
-      if (this.#names.size >= MAX_CACHED_NAMES) this.#names = new Map();
-      this.#names.set(id, known);
+      // A parent's name is normalised already: only the member's part needs it.
+      const name = parent === null || parent.name === '' ? normalizeLabelName(masked) : `${parent.name}_${masked.replace(NOT_NAME_RUNE, '_')}`;
+      known = { name, rule: this.#masker.ruleFor(key) };
+      const bytes = ENTRY_OVERHEAD_BYTES + 2 * (key.length + name.length);
+      if (this.#bytes + this.#addedBytes + bytes > MAX_CACHED_NAME_BYTES) this.#clear();
+      names.set(key, known);
+      this.#added.push([names, key]);
+      this.#addedBytes += bytes;
     }
     return known;
+  }
+
+  /** The record that used the names added since the last call was accepted: they are kept. */
+  commit(): void {
+    this.#bytes += this.#addedBytes;
+    this.#added = [];
+    this.#addedBytes = 0;
+  }
+
+  /** The names added since the last commit served no accepted record: they are taken out. */
+  abandon(): void {
+    for (const [names, key] of this.#added) names.delete(key);
+    this.#added = [];
+    this.#addedBytes = 0;
+  }
+
+  #clear(): void {
+    this.#top = new Map();
+    this.#bytes = 0;
+    // What was added since the last commit went with the maps it was added to.
+    this.#added = [];
+    this.#addedBytes = 0;
   }
 }
 
 /**
  * The pairs of one attribute, as Loki's `attributeToLabels`: a map is flattened, each key
  * joined to its parent's name with `_`; anything else is one pair of its text. A key rule
- * masks the whole value as one pair. `depth` is the level of the attribute list (1); `named` is
- * the rule a `name` member before it gives a `value` member of the same map.
+ * masks the whole value as one pair. `depth` is the level of the attribute list (1).
+ *
+ * Throws ValueRefused for a key over its limit, and as soon as a map has flattened to more pairs
+ * than a record may carry, or to more bytes: every member's name repeats its parent's, so a map
+ * of a few bytes a member would otherwise make names of the parent's length, one per member.
  */
-export function attributePairs(pairs: Pairs, attribute: KeyValue, prefix: string, context: ValueContext, depth: number, named?: KeyRule): void {
-  const known = context.names.of(attribute.key, prefix);
+export function attributePairs(pairs: Pairs, attribute: KeyValue, context: ValueContext, depth: number): void {
+  flattenAttribute(pairs, attribute, null, context, depth, { units: 0 }, undefined);
+}
+
+/**
+ * `flattened.units`: UTF-16 units of the pairs this attribute made so far, a lower bound of their
+ * UTF-8 bytes. `named` is the rule a `name` member before it gives a `value` member of the same map.
+ */
+function flattenAttribute(pairs: Pairs, attribute: KeyValue, parent: AttributeName | null, context: ValueContext, depth: number, flattened: { units: number }, named: KeyRule | undefined): void {
+  const known = context.names.of(attribute.key, parent);
   const { name } = known;
   const rule = memberRule(known.rule, attribute.key, named);
   const value = attribute.value;
@@ -220,10 +297,15 @@ export function attributePairs(pairs: Pairs, attribute: KeyValue, prefix: string
     pairs.push([name, context.masker.byRule(value?.value === 'stringValue' ? value.stringValue : null, rule)]);
   } else if (value?.value === 'kvlistValue') {
     if (depth + 1 > context.maxDepth) throw new ValueTooDeep(context.maxDepth);
+    const { maxPairs, maxBytes } = context.limits;
     let inner: KeyRule | undefined;
     for (const member of value.kvlistValue?.values ?? []) {
       inner = namedBy(member.key, member.value, context, inner);
-      attributePairs(pairs, member, name, context, depth + 1, inner);
+      const before = pairs.length;
+      flattenAttribute(pairs, member, known, context, depth + 1, flattened, inner);
+      for (let i = before; i < pairs.length; i++) flattened.units += pairs[i]![0].length + pairs[i]![1].length;
+      if (pairs.length > maxPairs) throw new ValueRefused(`flattens to more than ${maxPairs} structured metadata pairs (limits.max_metadata_keys)`);
+      if (flattened.units > maxBytes) throw new ValueRefused(`flattens to more than ${maxBytes} bytes of structured metadata (limits.max_structured_metadata_bytes)`);
     }
   } else {
     pairs.push([name, valueText(value, context, depth + 1)]);

@@ -25,7 +25,7 @@ import { sizeProblems, timestampAndCountProblems } from '../../pipeline/loki-pus
 import type { Limits } from '../../pipeline/validate.js';
 import { AppendBatchBuilder, type AppendBatch } from '../../wal/append-batch.js';
 import type { WalRoom } from '../../wal/types.js';
-import { AttributeNames, attributePairs, stringBody, valueText, ValueTooDeep, type Pairs, type ValueContext } from './any-value.js';
+import { AttributeNames, attributePairs, stringBody, valueText, ValueRefused, type Pairs, type ValueContext } from './any-value.js';
 import { compileOtlpMaskers } from './otlp-masking.js';
 import { int64Value, type ExportLogsRequest, type LogRecord, type ResourceLogs, type ScopeLogs } from './otlp-proto.js';
 
@@ -96,7 +96,7 @@ function isSet(id: Uint8Array): boolean {
 function scopeMetadata(scope: ScopeLogs['scope'], context: ValueContext): Pairs {
   const pairs: Pairs = [];
   if (scope === null) return pairs;
-  for (const attribute of scope.attributes) attributePairs(pairs, attribute, '', context, 1);
+  for (const attribute of scope.attributes) attributePairs(pairs, attribute, context, 1);
   if (scope.name !== '') pairs.push(['scope_name', context.masker.text(scope.name)]);
   if (scope.version !== '') pairs.push(['scope_version', context.masker.text(scope.version)]);
   if (scope.droppedAttributesCount !== 0) pairs.push(['scope_dropped_attributes_count', String(scope.droppedAttributesCount)]);
@@ -131,7 +131,7 @@ function observedText(observed: bigint, context: ValueContext, limits: Limits, n
 /** The record's own structured metadata, before the resource's and the scope's. */
 function recordMetadata(record: LogRecord, context: ValueContext, limits: Limits, nowMs: number): Pairs {
   const pairs: Pairs = [];
-  for (const attribute of record.attributes) attributePairs(pairs, attribute, '', context, 1);
+  for (const attribute of record.attributes) attributePairs(pairs, attribute, context, 1);
   const time = int64Value(record.timeUnixNano);
   const observed = int64Value(record.observedTimeUnixNano);
   if (time !== 0n && observed !== 0n) pairs.push(['observed_timestamp', observedText(observed, context, limits, nowMs)]);
@@ -166,8 +166,9 @@ class Pipeline implements OtlpPipeline {
     this.#lokiPush = config.loki_push;
     this.#indexLabels = new Set(config.otlp.index_labels);
     this.#staticLabels = Object.entries(config.loki.static_labels);
+    const limits = { maxKeyBytes: config.loki_push.max_label_name_length, maxPairs: config.limits.max_metadata_keys, maxBytes: config.limits.max_structured_metadata_bytes };
     for (const [name, masker] of compileOtlpMaskers(config)) {
-      this.#contexts.set(name, { masker, maxDepth: config.limits.max_metadata_depth, names: new AttributeNames(masker) });
+      this.#contexts.set(name, { masker, maxDepth: config.limits.max_metadata_depth, limits, names: new AttributeNames(masker, limits.maxKeyBytes) });
     }
   }
 
@@ -178,6 +179,8 @@ class Pipeline implements OtlpPipeline {
     const problems: OtlpProblem[] = [];
     let rejected = 0;
     const reject = (where: string, reasons: readonly string[], records = 1): void => {
+      // The attribute names a rejected record (or resource, or scope) taught the cache go again.
+      context.names.abandon();
       rejected += records;
       for (const reason of reasons) if (problems.length < MAX_LISTED_PROBLEMS) problems.push({ where, reason });
     };
@@ -193,16 +196,19 @@ class Pipeline implements OtlpPipeline {
         try {
           scopePairs = scopeMetadata(scope.scope, context);
         } catch (err) {
-          if (!(err instanceof ValueTooDeep)) throw err;
+          if (!(err instanceof ValueRefused)) throw err;
           reject(`resource_logs[${r}].scope_logs[${s}]`, [`its scope attribute ${err.message}`], scope.logRecords.length);
           return;
         }
         scope.logRecords.forEach((record, l) => {
           const reasons = this.#encode(record, stream, scopePairs, context, nowMs, batch);
           if (reasons.length > 0) reject(`resource_logs[${r}].scope_logs[${s}].log_records[${l}]`, reasons);
+          else context.names.commit();
         });
       });
     });
+    // Names of a resource or scope without records served none.
+    context.names.abandon();
     return { batch: batch.build(), accepted: batch.entries, rejected, problems };
   }
 
@@ -222,7 +228,7 @@ class Pipeline implements OtlpPipeline {
       line = text === null ? valueText(record.body, context, 1) : context.masker.line(text);
       structuredMetadata = recordMetadata(record, context, this.#limits, nowMs);
     } catch (err) {
-      if (err instanceof ValueTooDeep) return [`its body or an attribute ${err.message}`];
+      if (err instanceof ValueRefused) return [`its body or an attribute ${err.message}`];
       throw err;
     }
     structuredMetadata.push(...stream.metadata, ...scopePairs);
@@ -243,18 +249,18 @@ class Pipeline implements OtlpPipeline {
       if (attributes.some((a) => a.key === SERVICE_NAME && valueText(a.value, context, 2) !== '')) serviceName = SERVICE_NAME;
       for (const attribute of attributes) {
         if (!this.#indexLabels.has(attribute.key)) {
-          attributePairs(metadata, attribute, '', context, 1);
+          attributePairs(metadata, attribute, context, 1);
           continue;
         }
         const pairs: Pairs = [];
-        attributePairs(pairs, attribute, '', context, 1);
+        attributePairs(pairs, attribute, context, 1);
         for (const [name, value] of pairs) {
           labels.set(name, value);
           if (serviceName === null && SERVICE_NAME_SOURCES.has(name)) serviceName = name;
         }
       }
     } catch (err) {
-      if (err instanceof ValueTooDeep) return { problems: [`a resource attribute ${err.message}`] };
+      if (err instanceof ValueRefused) return { problems: [`a resource attribute ${err.message}`] };
       throw err;
     }
     if (serviceName === null) labels.set(SERVICE_NAME_LABEL, UNKNOWN_SERVICE);

@@ -222,6 +222,59 @@ t.test("Loki's per-entry limits, each exceeded by one: structured metadata pairs
   t.same((await walEntries(server)).map((e) => e.line.startsWith('{') ? 'map body' : e.line), ['19+1 pairs', '200 bytes', 'depth 3', 'map body', 'label 10']);
 });
 
+t.test('attribute keys and flattened maps, each bounded before the names are built: key bytes, pairs, bytes', async (t) => {
+  const server = await startServer(t, {
+    config: { limits: { max_metadata_keys: 20, max_structured_metadata_bytes: 200 }, loki_push: { max_label_name_length: 12 } },
+  });
+  const members = (n: number, key = (i: number) => `k${i}`) => kvlist(...Array.from({ length: n }, (_, i) => kv(key(i), str('v'))));
+  const body: Json = {
+    resourceLogs: [
+      {
+        resource: { attributes: [kv('service.name', str('shop'))] },
+        scopeLogs: [
+          {
+            scope: { name: 's' },
+            logRecords: [
+              record({ body: str('key 12'), attributes: [kv('k'.repeat(12), str('v'))] }),
+              record({ body: str('key 13'), attributes: [kv('k'.repeat(13), str('v'))] }),
+              record({ body: str('member key 12'), attributes: [kv('m', kvlist(kv('é'.repeat(6), str('v'))))] }),
+              record({ body: str('member key 13'), attributes: [kv('m', members(1000, (i) => `${'é'.repeat(6)}${i}`))] }),
+              // 19 pairs and scope_name: the limit; 20 pass the flattening and are refused after it.
+              record({ body: str('19 members'), attributes: [kv('m', members(19))] }),
+              record({ body: str('20 members'), attributes: [kv('m', members(20))] }),
+              record({ body: str('1000 members'), attributes: [kv('m', members(1000))] }),
+              // `m_a` and 197 bytes: 200, the limit, flattened; one pair more is over it.
+              record({ body: str('200 bytes flattened'), attributes: [kv('m', kvlist(kv('a', str('x'.repeat(197)))))] }),
+              record({ body: str('204 bytes flattened'), attributes: [kv('m', kvlist(kv('a', str('x'.repeat(197))), kv('b', str('x'))))] }),
+            ],
+          },
+        ],
+      },
+      { resource: { attributes: [kv('service.name', str('shop')), kv('r', kvlist(kv('k'.repeat(13), str('v'))))] }, scopeLogs: [{ logRecords: [record({ body: str('resource key 13') })] }] },
+      {
+        resource: { attributes: [kv('service.name', str('shop'))] },
+        scopeLogs: [{ scope: { attributes: [kv('k'.repeat(13), str('v'))] }, logRecords: [record({ body: str('scope key 13') })] }],
+      },
+    ],
+  };
+  const answer = await postLogs(server, protobufOf(body));
+  t.equal(answer.status, 200);
+  const message: string = answer.body.partialSuccess.errorMessage;
+  t.equal(answer.body.partialSuccess.rejectedLogRecords, '8', message);
+  t.match(message, /log_records\[1\] its body or an attribute has a key longer than 12 UTF-8 bytes \(loki_push.max_label_name_length\)/);
+  t.match(message, /log_records\[3\] its body or an attribute has a key longer than 12 UTF-8 bytes/);
+  t.match(message, /log_records\[5\] has 21 structured metadata pairs; at most 20/);
+  t.match(message, /log_records\[6\] its body or an attribute flattens to more than 20 structured metadata pairs \(limits.max_metadata_keys\)/);
+  t.match(message, /log_records\[7\] has 211 bytes of structured metadata/);
+  t.match(message, /log_records\[8\] its body or an attribute flattens to more than 200 bytes of structured metadata \(limits.max_structured_metadata_bytes\)/);
+  t.match(message, /resource_logs\[1\] a resource attribute has a key longer than 12 UTF-8 bytes/);
+  t.match(message, /resource_logs\[2\]\.scope_logs\[0\] its scope attribute has a key longer than 12 UTF-8 bytes/);
+  t.notMatch(message, 'k'.repeat(13), 'no refused key is repeated');
+  const entries = await walEntries(server);
+  t.same(entries.map((e) => e.line), ['key 12', 'member key 12', '19 members']);
+  t.same(entries[1]!.structuredMetadata[0], [`m_${'é'.repeat(6)}`, 'v'], 'a key of 12 UTF-8 bytes in 6 characters (service.name is 12 too)');
+});
+
 t.test('bounds of the request, each exceeded by one: body bytes as sent and inflated, log records', async (t) => {
   const maxBytes = 4096;
   const server = await startServer(t, { config: { limits: { max_body_bytes: maxBytes }, otlp: { max_log_records: 5 } } });
