@@ -1,8 +1,7 @@
 /**
- * An OTLP/HTTP logs body, decoded: `application/x-protobuf` (binary) or `application/json`
- * (OTLP's JSON: lowerCamelCase keys, trace and span ids in hex, 64-bit integers as decimal
- * strings, enums as numbers). Both go through protobufjs and the vendored definitions; unknown
- * fields are skipped, as the specification asks of receivers.
+ * An OTLP/HTTP logs body, decoded: `application/x-protobuf` (binary) by protobufjs, or
+ * `application/json` (OTLP's JSON, read by otlp-json.ts into the same messages), both by the
+ * vendored definitions; unknown fields are skipped, as the specification asks of receivers.
  *
  * The log records are counted before the body is decoded into objects: decoding allocates a few
  * dozen bytes for each message of the body, so the count bound is checked before that is paid.
@@ -12,6 +11,7 @@ import { describeJsonError } from '../../http/body.js';
 import { clientText } from '../../http/client-text.js';
 import { logstackError } from '../../errors.js';
 import { ProtobufReader, WIRE_LEN } from '../../loki/protobuf-wire.js';
+import { requestFromJson } from './otlp-json.js';
 import { ExportLogsServiceRequest, type ExportLogsRequest } from './otlp-proto.js';
 
 export type OtlpFormat = 'protobuf' | 'json';
@@ -80,38 +80,6 @@ function decodeProtobuf(bytes: Buffer, maxRecords: number): DecodedRequest {
   return { request, records };
 }
 
-const HEX = /^(?:[0-9a-fA-F]{2})*$/;
-
-function asArray(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
-
-/**
- * Counts the records of OTLP JSON and turns their hex ids into bytes, which protobufjs would
- * otherwise read as base64. Shapes it does not expect are left to protobufjs to refuse.
- */
-function prepareJson(json: Record<string, unknown>, maxRecords: number): number {
-  let records = 0;
-  asArray(json.resourceLogs).forEach((resource, r) => {
-    asArray((resource as Record<string, unknown> | null)?.scopeLogs).forEach((scope, s) => {
-      const logRecords = asArray((scope as Record<string, unknown> | null)?.logRecords);
-      records += logRecords.length;
-      if (records > maxRecords) return;
-      logRecords.forEach((record, l) => {
-        if (typeof record !== 'object' || record === null) return;
-        const fields = record as Record<string, unknown>;
-        for (const id of ['traceId', 'spanId'] as const) {
-          const value = fields[id];
-          if (typeof value !== 'string') continue;
-          if (!HEX.test(value)) throw undecodable(`resourceLogs[${r}].scopeLogs[${s}].logRecords[${l}].${id} is not hex`);
-          fields[id] = Buffer.from(value, 'hex');
-        }
-      });
-    });
-  });
-  return records;
-}
-
 function decodeJson(bytes: Buffer, maxRecords: number): DecodedRequest {
   const text = bytes.toString('utf8');
   let json: unknown;
@@ -120,14 +88,7 @@ function decodeJson(bytes: Buffer, maxRecords: number): DecodedRequest {
   } catch {
     throw undecodable(`it is not JSON: ${describeJsonError(text)}`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw undecodable('it is not a JSON object');
-  const records = prepareJson(json as Record<string, unknown>, maxRecords);
-  if (records > maxRecords) throw tooMany(maxRecords);
-  try {
-    return { request: ExportLogsServiceRequest.fromObject(json) as unknown as ExportLogsRequest, records };
-  } catch (err) {
-    throw undecodable(`it is not an ExportLogsServiceRequest (${(err as Error).message})`, err);
-  }
+  return requestFromJson(json, maxRecords);
 }
 
 /**

@@ -330,3 +330,39 @@ t.test('otlp.enabled: false leaves the route out', async (t) => {
   const server = await startServer(t, { config: { otlp: { enabled: false } } });
   t.equal((await postLogs(server, protobufOf(exportRequest([record()])))).status, 404);
 });
+
+t.test("OTLP/JSON with a value of the wrong type is a 400 that says where, and no answer or log line of LogStack's quotes the value", async (t) => {
+  const server = await startServer(t);
+  const card = '4111111111111111';
+  const secret = 'Bearer SECRETa1b2c3d4e5';
+  const wrong: Array<[string, Json]> = [
+    ['logRecords[0].traceId', { traceId: [65, 66, 67, 68, 69, 70, 71, 72, 65, 66, 67, 68, 69, 70, 71, 72] }],
+    ['logRecords[0].spanId', { spanId: { buffer: Number(card), length: 8 } }],
+    ['logRecords[0].body.bytesValue', { body: { bytesValue: { buffer: secret, length: 1 } } }],
+    ['logRecords[0].body.bytesValue', { body: { bytesValue: [1, 2, 3] } }],
+    ['logRecords[0].body.intValue', { body: { intValue: secret } }],
+    ['logRecords[0].timeUnixNano', { timeUnixNano: secret }],
+    ['logRecords[0].timeUnixNano', { timeUnixNano: { low: 'x', high: Number(card) } }],
+    ['logRecords[0].severityText', { severityText: { password: secret } }],
+    ['logRecords[0].severityNumber', { severityNumber: secret }],
+    ['logRecords[0].attributes[0]', { attributes: [null] }],
+    ['logRecords[0].attributes[0].key', { attributes: [{ key: Number(card), value: str('x') }] }],
+    ['logRecords[0].attributes[0].key', { attributes: [{ key: { a: secret }, value: str('x') }] }],
+    ['logRecords[0].body.stringValue', { body: { stringValue: Number(card) } }],
+    ['logRecords[0].body.stringValue', { body: { stringValue: [secret] } }],
+    ['logRecords[0].body.boolValue', { body: { boolValue: card } }],
+    ['logRecords[0].eventName', { eventName: Number(card) }],
+    ['logRecords[0].flags', { flags: secret }],
+  ];
+  for (const [where, fields] of wrong) {
+    const body = JSON.stringify(exportRequest([record(fields)]));
+    const answer = await postLogs(server, body, { type: 'application/json' });
+    t.equal(answer.status, 400, `${where}: ${JSON.stringify(fields)}`);
+    t.match(answer.body, { code: 3, details: [{ reason: 'invalid_otlp_body' }] });
+    t.ok(String(answer.body?.message).includes(`resourceLogs[0].scopeLogs[0].${where} `), `the answer says where: ${answer.body?.message}`);
+    t.notMatch(answer.raw.toString(), /4111111111111111|SECRET/, 'the answer does not quote the value');
+  }
+  t.equal((await walEntries(server)).length, 0, 'nothing is stored');
+  t.notMatch(server.logText(), /4111|SECRET/, 'no log line quotes a value');
+  t.notOk(server.logLines().some((line) => line.level === 50), 'none was an internal error');
+});

@@ -1,0 +1,231 @@
+/**
+ * OTLP's JSON encoding, read into the same messages protobufjs' binary decoder makes, the way
+ * the Collector's pdata reads it (and Loki's OTLP endpoint with it): lowerCamelCase keys, trace
+ * and span ids in hex, other bytes in base64, 64-bit integers as numbers or decimal strings,
+ * enums as numbers or names, `null` as absent, unknown keys skipped.
+ *
+ * Every value must have its field's type. protobufjs' `fromObject` coerces instead: an array or
+ * an object given for bytes became a record's `traceId`, and the mapping then failed with a 500
+ * whose log line quoted the value. Here a wrong type is a 400 that says where it is, never what
+ * it is: a value is client data, and may be a card number.
+ *
+ * Messages nest at most 100 deep, the binary decoder's limit (protoc's): the walk recurses once
+ * per level, so that bound is also its stack's.
+ */
+import protobuf from 'protobufjs';
+import { logstackError } from '../../errors.js';
+import { ExportLogsServiceRequest, type ExportLogsRequest, type Int64 } from './otlp-proto.js';
+
+const MAX_DEPTH = 100;
+/** Bytes fields OTLP's JSON spells in hex, not base64 (OTLP specification, JSON Protobuf Encoding). */
+const HEX_FIELDS: ReadonlySet<string> = new Set(['traceId', 'spanId']);
+const LOG_RECORD = 'opentelemetry.proto.logs.v1.LogRecord';
+
+const INT32_MIN = -(2n ** 31n);
+const INT32_MAX = 2n ** 31n - 1n;
+const UINT32_MAX = 2n ** 32n - 1n;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
+/** 20 digits and a sign hold every 64-bit integer; longer text is refused before BigInt parses it. */
+const DECIMAL = /^-?\d{1,20}$/;
+const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+const DECIMAL_FLOAT = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+type Scalar = 'string' | 'bytes' | 'hex' | 'int64' | 'uint64' | 'int32' | 'uint32' | 'double' | 'bool' | 'enum';
+
+interface FieldReader {
+  /** The message's property, protobufjs' name (lowerCamelCase). */
+  readonly name: string;
+  readonly repeated: boolean;
+  readonly kind: Scalar | MessageReader;
+  /** For an enum: its values by name. */
+  readonly values?: Readonly<Record<string, number>>;
+  /** The oneof this field is a member of, whose virtual property names the member set. */
+  readonly oneof?: string;
+}
+
+interface MessageReader {
+  readonly type: protobuf.Type;
+  /** By JSON key. */
+  readonly fields: Map<string, FieldReader>;
+  readonly isLogRecord: boolean;
+}
+
+const INTEGER_KINDS: Readonly<Record<string, Scalar>> = {
+  int64: 'int64',
+  sint64: 'int64',
+  sfixed64: 'int64',
+  uint64: 'uint64',
+  fixed64: 'uint64',
+  int32: 'int32',
+  sint32: 'int32',
+  sfixed32: 'int32',
+  uint32: 'uint32',
+  fixed32: 'uint32',
+};
+
+const readers = new Map<protobuf.Type, MessageReader>();
+
+function readerOf(type: protobuf.Type): MessageReader {
+  let reader = readers.get(type);
+  if (reader !== undefined) return reader;
+  reader = { type, fields: new Map(), isLogRecord: type.fullName === `.${LOG_RECORD}` };
+  // Before its fields: messages are recursive (AnyValue holds an ArrayValue of AnyValues).
+  readers.set(type, reader);
+  for (const field of type.fieldsArray) {
+    field.resolve();
+    const resolved = field.resolvedType;
+    let kind: FieldReader['kind'];
+    let values: Record<string, number> | undefined;
+    if (resolved instanceof protobuf.Type) kind = readerOf(resolved);
+    else if (resolved instanceof protobuf.Enum) {
+      kind = 'enum';
+      values = resolved.values;
+    } else if (field.type === 'bytes') kind = HEX_FIELDS.has(field.name) ? 'hex' : 'bytes';
+    else if (field.type === 'string' || field.type === 'bool') kind = field.type;
+    else if (field.type === 'double' || field.type === 'float') kind = 'double';
+    else if (INTEGER_KINDS[field.type] !== undefined) kind = INTEGER_KINDS[field.type]!;
+    else throw new TypeError(`${type.fullName}.${field.name}: protobuf type ${field.type} is not read from JSON`);
+    if (field.map) throw new TypeError(`${type.fullName}.${field.name}: map fields are not read from JSON`);
+    const oneof = field.partOf?.name;
+    reader.fields.set(field.name, { name: field.name, repeated: field.repeated, kind, ...(values === undefined ? {} : { values }), ...(oneof === undefined ? {} : { oneof }) });
+  }
+  return reader;
+}
+
+const REQUEST = readerOf(ExportLogsServiceRequest);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A JSON number that is an integer, or the same in a decimal string, within [min, max]; else null. */
+function integer(json: unknown, min: bigint, max: bigint): bigint | null {
+  let value: bigint | null = null;
+  if (typeof json === 'number' && Number.isInteger(json)) value = BigInt(json);
+  else if (typeof json === 'string' && DECIMAL.test(json)) value = BigInt(json);
+  return value !== null && value >= min && value <= max ? value : null;
+}
+
+function undecodable(reason: string): Error {
+  return logstackError('OTLP_UNDECODABLE', [reason]);
+}
+
+/** A 64-bit integer as protobufjs' decoder gives it: a Long. */
+function longOf(value: bigint, unsigned: boolean): Int64 {
+  const bits = BigInt.asUintN(64, value);
+  return new protobuf.util.LongBits(Number(bits & 0xffffffffn), Number(bits >> 32n)).toLong(unsigned);
+}
+
+class JsonReader {
+  readonly #maxRecords: number;
+  records = 0;
+  /** Where the walk is: keys and indexes from the root, for messages only. */
+  readonly #path: Array<string | number> = [];
+
+  constructor(maxRecords: number) {
+    this.#maxRecords = maxRecords;
+  }
+
+  #where(): string {
+    let out = '';
+    for (const step of this.#path) out += typeof step === 'number' ? `[${step}]` : out === '' ? step : `.${step}`;
+    return out === '' ? 'the body' : out;
+  }
+
+  #wrong(what: string): Error {
+    return undecodable(`${this.#where()} must be ${what}`);
+  }
+
+  message(reader: MessageReader, json: unknown, depth: number): protobuf.Message {
+    if (!isObject(json)) throw this.#wrong('an object');
+    if (depth > MAX_DEPTH) throw undecodable(`${this.#where()} nests messages deeper than ${MAX_DEPTH} levels`);
+    if (reader.isLogRecord && ++this.records > this.#maxRecords) throw logstackError('OTLP_TOO_MANY_RECORDS', [this.#maxRecords]);
+    const message = new reader.type.ctor() as unknown as Record<string, unknown>;
+    for (const key in json) {
+      const field = reader.fields.get(key);
+      const value = json[key];
+      // Unknown keys are skipped, as receivers must; null is a field left out.
+      if (field === undefined || value === null) continue;
+      this.#path.push(field.name);
+      message[field.name] = field.repeated ? this.#list(field, value, depth) : this.#value(field, value, depth);
+      if (field.oneof !== undefined) message[field.oneof] = field.name;
+      this.#path.pop();
+    }
+    return message as unknown as protobuf.Message;
+  }
+
+  #list(field: FieldReader, json: unknown, depth: number): unknown[] {
+    if (!Array.isArray(json)) throw this.#wrong('a list');
+    const out: unknown[] = [];
+    for (let i = 0; i < json.length; i++) {
+      this.#path.push(i);
+      out.push(this.#value(field, json[i], depth));
+      this.#path.pop();
+    }
+    return out;
+  }
+
+  #value(field: FieldReader, json: unknown, depth: number): unknown {
+    const kind = field.kind;
+    if (typeof kind !== 'string') return this.message(kind, json, depth + 1);
+    switch (kind) {
+      case 'string':
+        if (typeof json !== 'string') throw this.#wrong('a string');
+        return json;
+      case 'bool':
+        if (typeof json !== 'boolean') throw this.#wrong('true or false');
+        return json;
+      case 'hex':
+        if (typeof json !== 'string' || !HEX.test(json)) throw this.#wrong('a string of hex digits');
+        return Buffer.from(json, 'hex');
+      case 'bytes':
+        if (typeof json !== 'string' || !BASE64.test(json)) throw this.#wrong('a base64 string');
+        return Buffer.from(json, 'base64');
+      case 'int64':
+      case 'uint64': {
+        const value = kind === 'int64' ? integer(json, INT64_MIN, INT64_MAX) : integer(json, 0n, UINT64_MAX);
+        if (value === null) throw this.#wrong(`${kind === 'int64' ? 'a signed' : 'an unsigned'} 64-bit integer (a number or a decimal string)`);
+        return longOf(value, kind === 'uint64');
+      }
+      case 'int32':
+      case 'uint32': {
+        const value = kind === 'int32' ? integer(json, INT32_MIN, INT32_MAX) : integer(json, 0n, UINT32_MAX);
+        if (value === null) throw this.#wrong(`${kind === 'int32' ? 'a signed' : 'an unsigned'} 32-bit integer (a number or a decimal string)`);
+        return Number(value);
+      }
+      case 'double':
+        return this.#double(json);
+      case 'enum': {
+        if (typeof json === 'string' && Object.hasOwn(field.values!, json)) return field.values![json];
+        const value = integer(json, INT32_MIN, INT32_MAX);
+        if (value === null) throw this.#wrong('one of its enum names, or a 32-bit integer');
+        return Number(value);
+      }
+    }
+  }
+
+  /** A JSON number, or a decimal, `NaN`, `Infinity` or `-Infinity` string (proto3's JSON). */
+  #double(json: unknown): number {
+    if (typeof json === 'number') return json;
+    if (typeof json === 'string' && (json === 'NaN' || json === 'Infinity' || json === '-Infinity' || DECIMAL_FLOAT.test(json))) return Number(json);
+    throw this.#wrong('a number');
+  }
+}
+
+export interface JsonRequest {
+  readonly request: ExportLogsRequest;
+  readonly records: number;
+}
+
+/**
+ * The ExportLogsServiceRequest of parsed OTLP JSON. Throws OTLP_UNDECODABLE (400) naming where a
+ * value is wrong, or OTLP_TOO_MANY_RECORDS (413) at `maxRecords` + 1 records.
+ */
+export function requestFromJson(json: unknown, maxRecords: number): JsonRequest {
+  const reader = new JsonReader(maxRecords);
+  const request = reader.message(REQUEST, json, 1) as unknown as ExportLogsRequest;
+  return { request, records: reader.records };
+}
