@@ -1,8 +1,9 @@
 /**
  * OTLP's JSON encoding, read into the same messages protobufjs' binary decoder makes, the way
- * the Collector's pdata reads it (and Loki's OTLP endpoint with it): lowerCamelCase keys, trace
- * and span ids in hex, other bytes in base64, 64-bit integers as numbers or decimal strings,
- * enums as numbers or names, `null` as absent, unknown keys skipped.
+ * the Collector's pdata reads it (and Loki's OTLP endpoint with it): keys in lowerCamelCase or
+ * as the proto's snake_case field names (`resourceLogs` or `resource_logs`; pdata takes both),
+ * trace and span ids in hex, other bytes in base64, 64-bit integers as numbers or decimal
+ * strings, enums as numbers or names, `null` as absent, unknown keys skipped.
  *
  * Every value must have its field's type. protobufjs' `fromObject` coerces instead: an array or
  * an object given for bytes became a record's `traceId`, and the mapping then failed with a 500
@@ -48,7 +49,7 @@ interface FieldReader {
 
 interface MessageReader {
   readonly type: protobuf.Type;
-  /** By JSON key. */
+  /** By JSON key: each field under both of its spellings. */
   readonly fields: Map<string, FieldReader>;
   readonly isLogRecord: boolean;
 }
@@ -65,6 +66,17 @@ const INTEGER_KINDS: Readonly<Record<string, Scalar>> = {
   uint32: 'uint32',
   fixed32: 'uint32',
 };
+
+/**
+ * The proto's own name of a field protobufjs knows in lowerCamelCase: `timeUnixNano` →
+ * `time_unix_nano`. OTLP's field names are lowercase words joined by `_`, so the two map one to
+ * one; a name that does not come back the same is a programmer error.
+ */
+function snakeCase(name: string): string {
+  const snake = name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  if (protobuf.util.camelCase(snake) !== name) throw new TypeError(`field ${name} has no snake_case spelling`);
+  return snake;
+}
 
 const readers = new Map<protobuf.Type, MessageReader>();
 
@@ -90,7 +102,9 @@ function readerOf(type: protobuf.Type): MessageReader {
     else throw new TypeError(`${type.fullName}.${field.name}: protobuf type ${field.type} is not read from JSON`);
     if (field.map) throw new TypeError(`${type.fullName}.${field.name}: map fields are not read from JSON`);
     const oneof = field.partOf?.name;
-    reader.fields.set(field.name, { name: field.name, repeated: field.repeated, kind, ...(values === undefined ? {} : { values }), ...(oneof === undefined ? {} : { oneof }) });
+    const fieldReader: FieldReader = { name: field.name, repeated: field.repeated, kind, ...(values === undefined ? {} : { values }), ...(oneof === undefined ? {} : { oneof }) };
+    reader.fields.set(field.name, fieldReader);
+    reader.fields.set(snakeCase(field.name), fieldReader);
   }
   return reader;
 }

@@ -147,3 +147,53 @@ t.test('messages nest at most 100 deep, as in the binary decoder; records are co
   t.equal(requestFromJson(records(3), 3).records, 3);
   t.throws(() => requestFromJson(records(4), 3), { code: 'LOGSTACK_ERR_OTLP_TOO_MANY_RECORDS' });
 });
+
+t.test("every field is read under its lowerCamelCase name and under the proto's snake_case one, as pdata reads them", async (t) => {
+  const camel = oneRecord({
+    timeUnixNano: '1760000000000000001',
+    observedTimeUnixNano: '1760000000000000002',
+    severityNumber: 9,
+    severityText: 'INFO',
+    body: { arrayValue: { values: [{ stringValue: 's' }, { boolValue: true }, { intValue: '1' }, { doubleValue: 1.5 }, { bytesValue: 'aGk=' }, { kvlistValue: { values: [] } }] } },
+    attributes: [{ key: 'k', value: { stringValue: 'v' } }],
+    droppedAttributesCount: 1,
+    flags: 1,
+    traceId: '5b8efff798038103d269b633813fc60c',
+    spanId: 'eee19b7ec3c1b174',
+    eventName: 'e',
+  });
+  const snake = {
+    resource_logs: [
+      {
+        resource: { attributes: [], dropped_attributes_count: 0 },
+        schema_url: '',
+        scope_logs: [
+          {
+            scope: { name: '', version: '', attributes: [], dropped_attributes_count: 0 },
+            log_records: [
+              {
+                time_unix_nano: '1760000000000000001',
+                observed_time_unix_nano: '1760000000000000002',
+                severity_number: 9,
+                severity_text: 'INFO',
+                body: { array_value: { values: [{ string_value: 's' }, { bool_value: true }, { int_value: '1' }, { double_value: 1.5 }, { bytes_value: 'aGk=' }, { kvlist_value: { values: [] } }] } },
+                attributes: [{ key: 'k', value: { string_value: 'v' } }],
+                dropped_attributes_count: 1,
+                flags: 1,
+                trace_id: '5b8efff798038103d269b633813fc60c',
+                span_id: 'eee19b7ec3c1b174',
+                event_name: 'e',
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+  const asObject = (json: unknown) => ExportLogsServiceRequest.toObject(requestFromJson(json, 10).request as never, { longs: String, bytes: String, oneofs: true });
+  const fromCamel = asObject(camel);
+  const fromSnake = asObject(snake);
+  t.ok(fromSnake.resourceLogs[0].resource && fromSnake.resourceLogs[0].scopeLogs[0].scope, 'the resource and the scope are read');
+  t.same(fromSnake.resourceLogs[0].scopeLogs[0].logRecords, fromCamel.resourceLogs[0].scopeLogs[0].logRecords);
+  t.match(refusal({ resource_logs: [{ scope_logs: [{ log_records: [{ trace_id: 'xyz' }] }] }] }), /resourceLogs\[0\]\.scopeLogs\[0\]\.logRecords\[0\]\.traceId must be/, 'a problem is named in lowerCamelCase');
+});

@@ -366,3 +366,64 @@ t.test("OTLP/JSON with a value of the wrong type is a 400 that says where, and n
   t.notMatch(server.logText(), /4111|SECRET/, 'no log line quotes a value');
   t.notOk(server.logLines().some((line) => line.level === 50), 'none was an internal error');
 });
+
+t.test("OTLP/JSON in the proto's snake_case field names, whole or mixed with lowerCamelCase, is read as Loki's OTLP endpoint reads it", async (t) => {
+  const server = await startServer(t);
+  const time = nowNs();
+  const camel = exportRequest(
+    [record({ timeUnixNano: time, severityNumber: 9, body: str('SNAKE Bearer abcdef123456'), traceId: TRACE_ID, attributes: [kv('password', str('hunter2')), kv('n', { intValue: '7' })] })],
+    [kv('service.name', str('shop'))],
+  );
+  const snake = {
+    resource_logs: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { string_value: 'shop' } }] },
+        scope_logs: [
+          {
+            scope: { name: 'test-scope' },
+            log_records: [
+              {
+                time_unix_nano: time,
+                severity_number: 9,
+                body: { string_value: 'SNAKE Bearer abcdef123456' },
+                trace_id: TRACE_ID,
+                attributes: [
+                  { key: 'password', value: { string_value: 'hunter2' } },
+                  { key: 'n', value: { int_value: '7' } },
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+  const mixed = {
+    resourceLogs: [
+      {
+        resource: { attributes: [kv('service.name', { string_value: 'shop' })] },
+        scope_logs: [{ scope: { name: 'test-scope' }, logRecords: [{ timeUnixNano: time, severity_number: 9, body: { stringValue: 'SNAKE Bearer abcdef123456' }, trace_id: TRACE_ID, attributes: [kv('password', str('hunter2')), kv('n', { int_value: '7' })] }] }],
+      },
+    ],
+  };
+  for (const body of [camel, snake, mixed]) {
+    const answer = await postLogs(server, JSON.stringify(body), { type: 'application/json' });
+    t.equal(answer.status, 200);
+    t.same(answer.body, {}, 'every record accepted');
+  }
+  const entries = await walEntries(server);
+  t.equal(entries.length, 3, 'none was dropped');
+  for (const entry of entries) {
+    t.same(parseLabels(entry.labels), { service_name: 'shop' });
+    t.equal(tsNs(entry), time);
+    t.equal(entry.line, 'SNAKE Bearer ****', 'masked');
+    t.same(entry.structuredMetadata, [
+      ['password', '****'],
+      ['n', '7'],
+      ['severity_number', '9'],
+      ['trace_id', TRACE_ID],
+      ['scope_name', 'test-scope'],
+    ]);
+  }
+  t.notMatch(JSON.stringify(entries), /hunter2|abcdef123456/);
+});
