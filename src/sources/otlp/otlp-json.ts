@@ -11,13 +11,14 @@
  * it is: a value is client data, and may be a card number.
  *
  * Messages nest at most 100 deep, the binary decoder's limit (protoc's): the walk recurses once
- * per level, so that bound is also its stack's.
+ * per level, so that bound is also its stack's. What it makes (a message, a Long, a Buffer) is
+ * charged to the request's body budget before it is made (decode-cost.ts).
  */
 import protobuf from 'protobufjs';
 import { logstackError } from '../../errors.js';
+import { BYTES_VALUE_BYTES, LONG_BYTES, MAX_MESSAGE_DEPTH, MESSAGE_BYTES } from './decode-cost.js';
 import { ExportLogsServiceRequest, type ExportLogsRequest, type Int64 } from './otlp-proto.js';
 
-const MAX_DEPTH = 100;
 /** Bytes fields OTLP's JSON spells in hex, not base64 (OTLP specification, JSON Protobuf Encoding). */
 const HEX_FIELDS: ReadonlySet<string> = new Set(['traceId', 'spanId']);
 const LOG_RECORD = 'opentelemetry.proto.logs.v1.LogRecord';
@@ -133,14 +134,19 @@ function longOf(value: bigint, unsigned: boolean): Int64 {
   return new protobuf.util.LongBits(Number(bits & 0xffffffffn), Number(bits >> 32n)).toLong(unsigned);
 }
 
+/** Counts `bytes` against the request's budget before they are allocated; throws when they do not fit. */
+export type Charge = (bytes: number) => void;
+
 class JsonReader {
   readonly #maxRecords: number;
+  readonly #charge: Charge;
   records = 0;
   /** Where the walk is: keys and indexes from the root, for messages only. */
   readonly #path: Array<string | number> = [];
 
-  constructor(maxRecords: number) {
+  constructor(maxRecords: number, charge: Charge) {
     this.#maxRecords = maxRecords;
+    this.#charge = charge;
   }
 
   #where(): string {
@@ -155,8 +161,9 @@ class JsonReader {
 
   message(reader: MessageReader, json: unknown, depth: number): protobuf.Message {
     if (!isObject(json)) throw this.#wrong('an object');
-    if (depth > MAX_DEPTH) throw undecodable(`${this.#where()} nests messages deeper than ${MAX_DEPTH} levels`);
+    if (depth > MAX_MESSAGE_DEPTH) throw undecodable(`${this.#where()} nests messages deeper than ${MAX_MESSAGE_DEPTH} levels`);
     if (reader.isLogRecord && ++this.records > this.#maxRecords) throw logstackError('OTLP_TOO_MANY_RECORDS', [this.#maxRecords]);
+    this.#charge(MESSAGE_BYTES);
     const message = new reader.type.ctor() as unknown as Record<string, unknown>;
     for (const key in json) {
       const field = reader.fields.get(key);
@@ -194,14 +201,17 @@ class JsonReader {
         return json;
       case 'hex':
         if (typeof json !== 'string' || !HEX.test(json)) throw this.#wrong('a string of hex digits');
+        this.#charge(BYTES_VALUE_BYTES + json.length);
         return Buffer.from(json, 'hex');
       case 'bytes':
         if (typeof json !== 'string' || !BASE64.test(json)) throw this.#wrong('a base64 string');
+        this.#charge(BYTES_VALUE_BYTES + json.length);
         return Buffer.from(json, 'base64');
       case 'int64':
       case 'uint64': {
         const value = kind === 'int64' ? integer(json, INT64_MIN, INT64_MAX) : integer(json, 0n, UINT64_MAX);
         if (value === null) throw this.#wrong(`${kind === 'int64' ? 'a signed' : 'an unsigned'} 64-bit integer (a number or a decimal string)`);
+        this.#charge(LONG_BYTES);
         return longOf(value, kind === 'uint64');
       }
       case 'int32':
@@ -235,11 +245,12 @@ export interface JsonRequest {
 }
 
 /**
- * The ExportLogsServiceRequest of parsed OTLP JSON. Throws OTLP_UNDECODABLE (400) naming where a
- * value is wrong, or OTLP_TOO_MANY_RECORDS (413) at `maxRecords` + 1 records.
+ * The ExportLogsServiceRequest of parsed OTLP JSON, each allocation charged first. Throws
+ * OTLP_UNDECODABLE (400) naming where a value is wrong, OTLP_TOO_MANY_RECORDS (413) at
+ * `maxRecords` + 1 records, or what `charge` throws.
  */
-export function requestFromJson(json: unknown, maxRecords: number): JsonRequest {
-  const reader = new JsonReader(maxRecords);
-  const request = reader.message(REQUEST, json, 1) as unknown as ExportLogsRequest;
+export function requestFromJson(json: unknown, maxRecords: number, charge: Charge): JsonRequest {
+  const reader = new JsonReader(maxRecords, charge);
+  const request = reader.message(REQUEST, json, 0) as unknown as ExportLogsRequest;
   return { request, records: reader.records };
 }

@@ -3,17 +3,19 @@ import { isLogstackError } from '../../../src/errors.js';
 import { requestFromJson } from '../../../src/sources/otlp/otlp-json.js';
 import { ExportLogsServiceRequest, int64Value, type LogRecord } from '../../../src/sources/otlp/otlp-proto.js';
 
+const free = (): void => {};
+
 function oneRecord(fields: Record<string, unknown>): Record<string, unknown> {
   return { resourceLogs: [{ scopeLogs: [{ logRecords: [fields] }] }] };
 }
 
 function recordOf(json: unknown): LogRecord {
-  return requestFromJson(json, 10).request.resourceLogs[0]!.scopeLogs[0]!.logRecords[0]!;
+  return requestFromJson(json, 10, free).request.resourceLogs[0]!.scopeLogs[0]!.logRecords[0]!;
 }
 
 function refusal(json: unknown): string {
   try {
-    requestFromJson(json, 10);
+    requestFromJson(json, 10, free);
   } catch (err) {
     if (isLogstackError(err, 'OTLP_UNDECODABLE')) return err.message;
     throw err;
@@ -50,7 +52,7 @@ t.test('OTLP JSON becomes the messages the binary decoder makes of the same requ
       },
     ],
   };
-  const { request, records } = requestFromJson(json, 10);
+  const { request, records } = requestFromJson(json, 10, free);
   t.equal(records, 1);
   const binary = ExportLogsServiceRequest.decode(
     ExportLogsServiceRequest.encode(
@@ -138,14 +140,14 @@ t.test('messages nest at most 100 deep, as in the binary decoder; records are co
     for (let i = 0; i < levels; i++) value = { arrayValue: { values: [value] } };
     return value;
   };
-  // Request, ResourceLogs, ScopeLogs, LogRecord: the body's AnyValue is the fifth level, each array two more.
-  t.equal(recordOf(oneRecord({ body: nested(47) })).body!.value, 'arrayValue');
-  t.match(refusal(oneRecord({ body: nested(48) })), /nests messages deeper than 100 levels/);
+  // The request is level 0, then ResourceLogs, ScopeLogs, LogRecord: the body's AnyValue is level 4, each array two more.
+  t.equal(recordOf(oneRecord({ body: nested(48) })).body!.value, 'arrayValue');
+  t.match(refusal(oneRecord({ body: nested(49) })), /nests messages deeper than 100 levels/);
   t.match(refusal(oneRecord({ body: nested(100_000) })), /nests messages deeper than 100 levels/, 'no stack overflow');
 
   const records = (n: number) => ({ resourceLogs: [{ scopeLogs: [{ logRecords: Array.from({ length: n }, () => ({})) }] }] });
-  t.equal(requestFromJson(records(3), 3).records, 3);
-  t.throws(() => requestFromJson(records(4), 3), { code: 'LOGSTACK_ERR_OTLP_TOO_MANY_RECORDS' });
+  t.equal(requestFromJson(records(3), 3, free).records, 3);
+  t.throws(() => requestFromJson(records(4), 3, free), { code: 'LOGSTACK_ERR_OTLP_TOO_MANY_RECORDS' });
 });
 
 t.test("every field is read under its lowerCamelCase name and under the proto's snake_case one, as pdata reads them", async (t) => {
@@ -190,7 +192,7 @@ t.test("every field is read under its lowerCamelCase name and under the proto's 
       },
     ],
   };
-  const asObject = (json: unknown) => ExportLogsServiceRequest.toObject(requestFromJson(json, 10).request as never, { longs: String, bytes: String, oneofs: true });
+  const asObject = (json: unknown) => ExportLogsServiceRequest.toObject(requestFromJson(json, 10, free).request as never, { longs: String, bytes: String, oneofs: true });
   const fromCamel = asObject(camel);
   const fromSnake = asObject(snake);
   t.ok(fromSnake.resourceLogs[0].resource && fromSnake.resourceLogs[0].scopeLogs[0].scope, 'the resource and the scope are read');

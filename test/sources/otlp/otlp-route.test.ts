@@ -1,6 +1,7 @@
 import t from 'tap';
 import { decodeEntryPayload } from '../../../src/loki/entry-codec.js';
 import { parseLabels, type LokiEntry } from '../../../src/loki/entry.js';
+import { MESSAGE_BYTES } from '../../../src/sources/otlp/decode-cost.js';
 import { APP_TOKEN, send, startServer, type TestServer } from '../../support/http-server.js';
 import { exportRequest, gzip, kv, kvlist, nowNs, postLogs, protobufOf, record, str, type Json } from './otlp-helpers.js';
 
@@ -291,7 +292,7 @@ t.test('nesting past the decoder limit is a 400, not a stack overflow', async (t
   const body = field(1, field(2, field(2, logRecord)));
   const answer = await postLogs(server, body);
   t.equal(answer.status, 400);
-  t.match(answer.body.message, /max depth exceeded/);
+  t.match(answer.body.message, /messages nest deeper than 100 levels/);
 });
 
 t.test('415 for another content type or coding; 401 without a token; an empty protobuf body is an empty export', async (t) => {
@@ -426,4 +427,23 @@ t.test("OTLP/JSON in the proto's snake_case field names, whole or mixed with low
     ]);
   }
   t.notMatch(JSON.stringify(entries), /hunter2|abcdef123456/);
+});
+
+t.test("what decoding would hold is charged to the body budget first: a body of empty messages that fits exactly is taken, one message more is 413", async (t) => {
+  const resources = 1000;
+  // The body as decoded (2 bytes an empty ResourceLogs), and each message it becomes, the request's own included.
+  const budget = 2 * resources + MESSAGE_BYTES * (resources + 1);
+  const server = await startServer(t, { config: { limits: { max_body_bytes: 4096, max_body_bytes_in_flight: budget } } });
+  const empties = (n: number): Buffer => Buffer.concat(Array.from({ length: n }, () => Buffer.from([0x0a, 0x00])));
+  const atBound = await postLogs(server, empties(resources));
+  t.equal(atBound.status, 200, 'at the bound');
+  const over = await postLogs(server, empties(resources + 1));
+  t.equal(over.status, 413, 'one message more');
+  t.match(over.body, { code: 8, message: new RegExp(`would hold ${budget + 2 + MESSAGE_BYTES} bytes of memory, more than limits\\.max_body_bytes_in_flight \\(${budget}\\)`), details: [{ reason: 'payload_too_large' }] });
+  const gzipped = await postLogs(server, gzip(empties(2000)), { encoding: 'gzip' });
+  t.equal(gzipped.status, 413, 'gzipped, a few bytes as sent');
+  const json = await postLogs(server, `{"resourceLogs":[${Array(1300).fill('{}').join(',')}]}`, { type: 'application/json' });
+  t.equal(json.status, 413, 'JSON, before JSON.parse');
+  t.match(json.body, { details: [{ reason: 'payload_too_large' }] });
+  t.match((await send(server, '/metrics')).text, /^http_body_bytes_in_flight 0$/m, 'everything charged is given back');
 });
