@@ -42,6 +42,21 @@ t.test('a certificate file that cannot be read stops the start with exit code 78
   t.match(child.stderr(), /server\.tls\.cert_file: cannot read \/nonexistent\/tls\.crt: no such file/);
 });
 
+t.test('a YAML error stops the start with exit code 78, by code, line and column, never the text of the file', async (t) => {
+  const secret = 'S3cretLokiBearer99xx';
+  const dir = t.testdir({ 'folded.yaml': `loki:\n  bearer_token: >${secret}\n`, 'alias.yaml': `security:\n  admin_token: *${secret}\n` });
+  for (const [name, expected] of [
+    ['folded.yaml', /YAML error UNEXPECTED_TOKEN at line 2, column \d+/],
+    ['alias.yaml', /YAML aliases cannot be resolved/],
+  ] as const) {
+    const child = spawnTs(CLI, ['serve', '--config', join(dir, name)]);
+    const { code } = await child.exited;
+    t.equal(code, 78, name);
+    t.match(child.stderr(), expected);
+    t.notMatch(child.stderr() + child.lines.join('\n'), secret, `${name}: the secret is not printed`);
+  }
+});
+
 t.test('SIGHUP reloads the configuration file: a key added to it is accepted without a restart', async (t) => {
   const port = await freePort();
   const dir = t.testdir({});

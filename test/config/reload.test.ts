@@ -212,6 +212,28 @@ t.test('a change that needs a restart is refused by name and the rest applies; a
   t.equal(await r.metric('logstack_config_last_reload_successful'), 1, 'the next good reload clears it');
 });
 
+t.test('a reload of a file that is not YAML logs where, by line and column, never what: the text may be a secret', async (t) => {
+  const r = await run(t);
+  const root = (r.service.wal.root as string).replace(/\/wal$/, '');
+  const file = join(root, 'config.yaml');
+  const good = stringify(configWith(root, r.loki.url));
+  const secret = 'S3cretLokiPassword99';
+  for (const [what, value] of [
+    ['a block scalar header', `|${secret}`],
+    ['a folded scalar header', `>${secret}`],
+    ['an alias', `*${secret}`],
+  ] as const) {
+    await writeFile(file, `password_of:\n  loki: ${value}\n${good}`);
+    const outcome = await r.service.reload('test');
+    t.match(outcome, { ok: false, reason: /: YAML (error [A-Z_]+ at line 2, column \d+|aliases cannot be resolved \(ReferenceError\))$/ }, `${what}: ${outcome.ok ? '' : outcome.reason}`);
+    t.notMatch(JSON.stringify(outcome), secret, `${what}: not in the outcome`);
+  }
+  const failures = logLines(r).filter((l) => l.msg === 'configuration reload failed; the running configuration is unchanged');
+  t.equal(failures.length, 3);
+  t.notMatch(r.logs.join(''), secret, 'nor in any log line');
+  t.equal(await r.ingest(OLD), 202, 'the running configuration is untouched');
+});
+
 t.test('a request in flight during a reload that removes its key and changes masking finishes under the configuration it started with', async (t) => {
   const r = await run(t);
   const root = (r.service.wal.root as string).replace(/\/wal$/, '');
