@@ -21,7 +21,7 @@ import type { RateLimits } from '../http/rate-limit.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { WalStore } from '../wal/types.js';
 import { collectSecrets, configInvalid } from './config-error.js';
-import { watchFiles, type FileWatcher } from './file-watcher.js';
+import { fileSignatures, watchFiles, type FileWatcher } from './file-watcher.js';
 import { crossKeyProblems, pinoLevel } from './load.js';
 import type { Config } from './schema.js';
 
@@ -173,12 +173,16 @@ export class ConfigReloader {
 
   /** Reloads once the reload under way, if any, is done; `trigger` is logged. */
   reload(trigger: string): Promise<ReloadOutcome> {
+    return this.#enqueue(trigger, false);
+  }
+
+  #enqueue(trigger: string, quietIfUnchanged: boolean): Promise<ReloadOutcome> {
     if (this.#next) return this.#next;
     const after = this.#current ?? Promise.resolve();
     const run = after.then(() => {
       this.#next = null;
       this.#current = run;
-      return this.#reload(trigger);
+      return this.#reload(trigger, quietIfUnchanged);
     });
     this.#next = run;
     void run.then(() => {
@@ -187,11 +191,18 @@ export class ConfigReloader {
     return run;
   }
 
-  async #reload(trigger: string): Promise<ReloadOutcome> {
+  /**
+   * With `quietIfUnchanged`, a reload that finds nothing to change logs nothing: the check made
+   * when watching starts, of files read before it did.
+   */
+  async #reload(trigger: string, quietIfUnchanged: boolean): Promise<ReloadOutcome> {
     const { seams, metrics } = this.#opts;
     const log = seams.logger;
+    // Before the files are read: a change made while they are, or after, is seen by the next watcher's first poll.
+    const seen = this.#watching === null ? undefined : await fileSignatures(this.#watchedFiles(this.#running));
     let next: Config;
     let plan: ReloadPlan;
+    let keys: KeyChanges;
     try {
       next = this.#opts.load();
       plan = planReload(this.#running, next);
@@ -200,22 +211,28 @@ export class ConfigReloader {
         const restart = `; ${plan.refused.join(', ')} change only with a restart, so the new values cannot apply together`;
         throw configInvalid(plan.refused.length > 0 ? problems.map((p) => ({ ...p, message: p.message + restart })) : problems, collectSecrets(next));
       }
+      keys = keyChanges(this.#running.security.api_keys, plan.effective.security.api_keys);
+      const keysChanged = keys.added.length + keys.removed.length + keys.tokensChanged.length + keys.settingsChanged.length > 0;
+      if (quietIfUnchanged && plan.applied.length === 0 && plan.refused.length === 0 && !keysChanged) {
+        this.#rewatch(seen);
+        return { ok: true, applied: [], refused: [] };
+      }
       await apply(plan.effective, seams);
     } catch (err) {
       // A reload never takes the service down: whatever went wrong, the running configuration stays.
       const reason = isLogstackError(err) ? err.message : `internal error: ${(err as Error).message}`;
       metrics.configLastReloadSuccessful.set(0);
       log.error({ trigger, code: isLogstackError(err) ? err.code : undefined, reason }, 'configuration reload failed; the running configuration is unchanged');
+      // A watcher that polled before this reload still holds what it saw then; without one, start it.
+      if (this.#watcher === null) this.#rewatch(seen);
       return { ok: false, reason };
     }
-    const before = this.#running;
     this.#running = plan.effective;
     metrics.configLastReloadSuccessful.set(1);
     metrics.configLastReloadSuccessTimestamp.set(this.#clock() / 1000);
     if (plan.refused.length > 0) {
       log.warn({ trigger, keys: plan.refused }, `not applied, these change only with a restart and keep their running values: ${plan.refused.join(', ')}`);
     }
-    const keys = keyChanges(before.security.api_keys, plan.effective.security.api_keys);
     log.info(
       {
         trigger,
@@ -227,31 +244,40 @@ export class ConfigReloader {
       },
       plan.applied.length === 0 ? 'configuration reloaded; nothing to change' : 'configuration reloaded',
     );
-    this.#rewatch();
+    this.#rewatch(seen);
     return { ok: true, applied: plan.applied, refused: plan.refused };
   }
 
   /**
    * With `server.reload_on_change`, reloads when the configuration file or a secret file it
-   * names changes (the files of `server.tls` have their own watcher).
+   * names changes (the files of `server.tls` have their own watcher). The running configuration
+   * was read before this call: the files are read again, quietly unless they changed meanwhile,
+   * and watched from what they were before that.
    */
   watch(configFile: string, intervalMs?: number): void {
     if (!this.#running.server.reload_on_change) return;
     this.#watching = { configFile, intervalMs };
-    this.#rewatch();
+    void this.#enqueue('file change', true);
   }
 
-  /** A reload may name other secret files: the watch follows. */
-  #rewatch(): void {
-    if (this.#watching === null) return;
-    const { security } = this.#running;
-    const files = [
-      this.#watching.configFile,
+  #watchedFiles(config: Config): string[] {
+    const { security } = config;
+    return [
+      this.#watching!.configFile,
       ...(security.admin_token_file === undefined ? [] : [security.admin_token_file]),
       ...Object.values(security.api_keys).flatMap((key) => (key.token_file === undefined ? [] : [key.token_file])),
     ];
+  }
+
+  /**
+   * A reload may name other secret files: the watch follows. The new watcher's first poll
+   * compares with `seen`, taken before the files were read; a file not in it (newly named)
+   * counts as changed, and is read once more.
+   */
+  #rewatch(seen: ReadonlyMap<string, string> | undefined): void {
+    if (this.#watching === null) return;
     this.#watcher?.close();
-    this.#watcher = watchFiles(files, () => void this.reload('file change'), this.#watching.intervalMs);
+    this.#watcher = watchFiles(this.#watchedFiles(this.#running), () => void this.reload('file change'), this.#watching.intervalMs, seen ?? new Map());
   }
 
   /** Stops watching; a reload under way finishes. */

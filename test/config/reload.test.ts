@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,7 +72,14 @@ function configWith(root: string, lokiUrl: string, overrides: { security?: Recor
   };
 }
 
-async function run(t: Test, overrides: Record<string, unknown> = {}): Promise<Running> {
+interface Hooks {
+  /** Called after each reload has read the files, before it applies them. */
+  readonly afterLoad?: () => void;
+  /** Called with the configuration read, before the service starts. */
+  readonly beforeStart?: (where: { readonly file: string; readonly root: string; readonly lokiUrl: string }) => Promise<void>;
+}
+
+async function run(t: Test, overrides: Record<string, unknown> = {}, hooks: Hooks = {}): Promise<Running> {
   const loki = createLokiStandIn();
   await loki.start();
   const root = await mkdtemp(join(tmpdir(), 'logstack-reload-'));
@@ -85,8 +93,16 @@ async function run(t: Test, overrides: Record<string, unknown> = {}): Promise<Ru
     logger,
     version: 'test',
     filePollIntervalMs: 50,
-    reload: { load: () => loadConfig({ file, env: {} }), configFile: file },
+    reload: {
+      load: () => {
+        const config = loadConfig({ file, env: {} });
+        hooks.afterLoad?.();
+        return config;
+      },
+      configFile: file,
+    },
   });
+  await hooks.beforeStart?.({ file, root, lokiUrl: loki.url });
   const url = await service.start();
   t.teardown(async () => {
     await service.stop(0);
@@ -273,6 +289,45 @@ t.test('reload_on_change: a token file rotated in its Secret volume, and the con
   t.equal(await r.ingest(NEW), 202, 'the new token is valid');
   t.equal(await r.ingest(OLD), 401, 'the old one is not');
   t.ok(logLines(r).some((l) => l.msg === 'configuration reloaded' && l.trigger === 'file change' && l.keys_with_new_tokens[0] === 'payments'));
+});
+
+t.test('reload_on_change: a compromised key removed while the files are being read, at the start or during a reload, is removed all the same', async (t) => {
+  let file = '';
+  let config = (_apiKeys: Record<string, unknown>): string => '';
+  let onRead: (() => void) | null = null;
+  const r = await run(
+    t,
+    { server: { reload_on_change: true }, security: { api_keys: { [OLD]: { name: 'payments' }, [USERS]: { name: 'users' } } } },
+    {
+      afterLoad: () => {
+        onRead?.();
+        onRead = null;
+      },
+      beforeStart: async (where) => {
+        file = where.file;
+        config = (apiKeys) => stringify(configWith(where.root, where.lokiUrl, { server: { reload_on_change: true }, security: { api_keys: apiKeys } }));
+        // Read, not yet watched: the operator removes the compromised key.
+        await writeFile(file, config({ [OLD]: { name: 'payments' } }));
+      },
+    },
+  );
+  const until = async (what: string, check: () => boolean | Promise<boolean>): Promise<void> => {
+    const deadline = Date.now() + 15_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`not within 15 s: ${what}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  };
+  await until('the key removed while starting is refused', async () => (await r.ingest(USERS)) === 401);
+  t.equal(await r.ingest(OLD), 202);
+
+  // A reload adds the key back; just after it has read the file, the key is removed again.
+  onRead = () => writeFileSync(file, config({ [OLD]: { name: 'payments' } }));
+  await writeFile(file, config({ [OLD]: { name: 'payments' }, [USERS]: { name: 'users' } }));
+  await until('the reload read the file', () => onRead === null);
+  await until('the key removed while a reload read the files is refused', async () => (await r.ingest(USERS)) === 401);
+  t.equal(await r.ingest(OLD), 202, 'the other key is kept');
+  t.ok(logLines(r).some((l) => l.msg === 'configuration reloaded' && l.keys_removed?.[0] === 'users'), 'removed by a reload');
 });
 
 t.test('a token rotated under load, with reloads in between: not one request that used a valid token is refused', async (t) => {
