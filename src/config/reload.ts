@@ -20,7 +20,7 @@ import { buildEdgeSettings, type LiveEdgeSettings } from '../http/edge-settings.
 import type { RateLimits } from '../http/rate-limit.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { WalStore } from '../wal/types.js';
-import { collectSecrets, configInvalid } from './config-error.js';
+import { collectSecrets, configInvalid, type ConfigProblem } from './config-error.js';
 import { fileSignatures, watchFiles, type FileWatcher } from './file-watcher.js';
 import { crossKeyProblems, pinoLevel } from './load.js';
 import type { Config } from './schema.js';
@@ -110,7 +110,7 @@ export function keyChanges(before: Config['security']['api_keys'], after: Config
 export interface ReloadSeams {
   readonly edge: LiveEdgeSettings;
   readonly rateLimits: Pick<RateLimits, 'apply'>;
-  readonly wal: Pick<WalStore, 'addToken' | 'setQuotas'>;
+  readonly wal: Pick<WalStore, 'addToken' | 'setQuotas' | 'tokens'>;
   readonly forwarder: { applyKeys(tenants: ReadonlyMap<string, string | undefined>): Promise<void>; applySettings(settings: DeliverySettings): void };
   /** Its level is set; reloads are logged to it. */
   readonly logger: Logger;
@@ -146,6 +146,26 @@ async function apply(config: Config, seams: ReloadSeams): Promise<void> {
   seams.rateLimits.apply(config.security);
   seams.edge.apply(edge);
   seams.logger.level = pinoLevel(config);
+}
+
+/**
+ * Key names that differ only in case from a key whose WAL is open (configured, or still
+ * delivering its backlog): a key's name is its WAL directory, and on a case-insensitive file
+ * system (macOS, Windows) both would be one directory written by two WALs. One configuration
+ * cannot hold such names (load.ts); a reload that renames a key could, so it is refused.
+ */
+export function caseClashes(config: Config, walNames: readonly string[]): ConfigProblem[] {
+  const open = new Map(walNames.map((name) => [name.toLowerCase(), name]));
+  const problems: ConfigProblem[] = [];
+  for (const name of new Set(Object.values(config.security.api_keys).map((key) => key.name))) {
+    const other = open.get(name.toLowerCase());
+    if (other === undefined || other === name) continue;
+    problems.push({
+      path: 'security.api_keys',
+      message: `a key is named ${JSON.stringify(name)}, and the WAL of ${JSON.stringify(other)} is open: a name is a WAL directory, and names that differ only in case are one directory on a case-insensitive file system; keep the spelling ${JSON.stringify(other)} or choose another name`,
+    });
+  }
+  return problems;
 }
 
 export class ConfigReloader {
@@ -211,6 +231,8 @@ export class ConfigReloader {
         const restart = `; ${plan.refused.join(', ')} change only with a restart, so the new values cannot apply together`;
         throw configInvalid(plan.refused.length > 0 ? problems.map((p) => ({ ...p, message: p.message + restart })) : problems, collectSecrets(next));
       }
+      const clashes = caseClashes(plan.effective, seams.wal.tokens().map((wal) => wal.name));
+      if (clashes.length > 0) throw configInvalid(clashes, collectSecrets(next));
       keys = keyChanges(this.#running.security.api_keys, plan.effective.security.api_keys);
       const keysChanged = keys.added.length + keys.removed.length + keys.tokensChanged.length + keys.settingsChanged.length > 0;
       if (quietIfUnchanged && plan.applied.length === 0 && plan.refused.length === 0 && !keysChanged) {

@@ -330,6 +330,26 @@ t.test('reload_on_change: a compromised key removed while the files are being re
   t.ok(logLines(r).some((l) => l.msg === 'configuration reloaded' && l.keys_removed?.[0] === 'users'), 'removed by a reload');
 });
 
+t.test('a reload that renames a key to another case of a name whose WAL is open is refused: on a case-insensitive file system both are one directory', async (t) => {
+  const r = await run(t, { security: { api_keys: { [OLD]: { name: 'payments' }, [USERS]: { name: 'users' } } } });
+  const root = (r.service.wal.root as string).replace(/\/wal$/, '');
+  t.equal(await r.ingest(OLD), 202);
+  await r.write(configWith(root, r.loki.url, { security: { api_keys: { [OLD]: { name: 'Payments' }, [USERS]: { name: 'users' } } } }));
+  const renamed = await r.service.reload('test');
+  t.match(renamed, { ok: false, reason: /a key is named "Payments", and the WAL of "payments" is open/ });
+  // Removed, its WAL stays open until its backlog is delivered: not a name to take in another case either.
+  await r.write(configWith(root, r.loki.url, { security: { api_keys: { [USERS]: { name: 'users' }, [NEW]: { name: 'PAYMENTS' } } } }));
+  t.match(await r.service.reload('test'), { ok: false, reason: /"PAYMENTS", and the WAL of "payments" is open/ });
+  t.same(
+    r.service.wal.tokens().map((wal) => wal.name).sort(),
+    ['payments', 'users'],
+    'no second WAL was opened',
+  );
+  t.same([await r.ingest(OLD), await r.ingest(NEW)], [202, 401], 'the running configuration is unchanged');
+  await r.write(configWith(root, r.loki.url, { security: { api_keys: { [OLD]: { name: 'payments-v2' }, [USERS]: { name: 'users' } } } }));
+  t.match(await r.service.reload('test'), { ok: true }, 'another name is fine');
+});
+
 t.test('a token rotated under load, with reloads in between: not one request that used a valid token is refused', async (t) => {
   const limits = { rate_limit_rps: 1_000_000, rate_limit_burst: 1_000_000 };
   const r = await run(t, { security: { api_keys: { [OLD]: { name: 'payments', ...limits } } } });
