@@ -175,6 +175,8 @@ export class ConfigReloader {
   /** The reload under way, and the one asked for while it runs (one is enough: it reads the latest files). */
   #current: Promise<ReloadOutcome> | null = null;
   #next: Promise<ReloadOutcome> | null = null;
+  /** Whether the one asked for is only the quiet check of the start. */
+  #nextQuiet = false;
   #watcher: FileWatcher | null = null;
   #watching: { configFile: string; intervalMs: number | undefined } | null = null;
 
@@ -197,12 +199,18 @@ export class ConfigReloader {
   }
 
   #enqueue(trigger: string, quietIfUnchanged: boolean): Promise<ReloadOutcome> {
-    if (this.#next) return this.#next;
+    if (this.#next) {
+      // A reload asked for by someone is logged, even when it joins the quiet check of the start.
+      if (!quietIfUnchanged) this.#nextQuiet = false;
+      return this.#next;
+    }
+    this.#nextQuiet = quietIfUnchanged;
     const after = this.#current ?? Promise.resolve();
     const run = after.then(() => {
+      const quiet = this.#nextQuiet;
       this.#next = null;
       this.#current = run;
-      return this.#reload(trigger, quietIfUnchanged);
+      return this.#reload(trigger, quiet);
     });
     this.#next = run;
     void run.then(() => {
