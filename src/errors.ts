@@ -56,6 +56,7 @@ export const ERRORS = Object.freeze({
   OTLP_UNSUPPORTED_MEDIA_TYPE: spec('LOGSTACK_ERR_OTLP_UNSUPPORTED_MEDIA_TYPE', 'unsupported_media_type', 415, 'Content-Type %s is not supported; send application/x-protobuf or application/json'),
   OTLP_UNDECODABLE: spec('LOGSTACK_ERR_OTLP_UNDECODABLE', 'invalid_otlp_body', 400, 'The body is not an OTLP logs export request: %s'),
   OTLP_TOO_MANY_RECORDS: spec('LOGSTACK_ERR_OTLP_TOO_MANY_RECORDS', 'too_many_entries', 413, 'The request has more than %s log records (otlp.max_log_records); send smaller batches'),
+  OTLP_TOO_COSTLY: spec('LOGSTACK_ERR_OTLP_TOO_COSTLY', 'payload_too_large', 413, 'Decoded, the request would hold %s bytes of memory, more than limits.max_body_bytes_in_flight (%s) lets all requests hold at once; send smaller batches'),
 
   // --- WAL ----------------------------------------------------------------------------------
   WAL_QUOTA_EXCEEDED: spec('LOGSTACK_ERR_WAL_QUOTA_EXCEEDED', 'wal_quota_exceeded', 429, 'The WAL of token %s is full (%s of %s bytes); accepted data is kept, retry when it drains'),

@@ -46,7 +46,30 @@ function parseServeArgs(args: string[]): { config?: string } | string {
   return out;
 }
 
+/**
+ * SIGHUP's handler, installed before anything else `serve` does: the signal's default action
+ * ends the process, and a reload can be asked for while it starts (a configuration tool
+ * reloading every service it just changed). Until the service runs, requests are kept as one:
+ * a reload then reads the files as they are by that time.
+ */
+function reloadOnSighup(): { running(service: { reload(trigger: string): Promise<unknown> }): void } {
+  let service: { reload(trigger: string): Promise<unknown> } | null = null;
+  let queued = false;
+  process.on('SIGHUP', () => {
+    if (service === null) queued = true;
+    else void service.reload('SIGHUP');
+  });
+  return {
+    running(started) {
+      service = started;
+      if (queued) void started.reload('SIGHUP');
+      queued = false;
+    },
+  };
+}
+
 async function serve(args: string[]): Promise<number> {
+  const sighup = reloadOnSighup();
   const parsed = parseServeArgs(args);
   if (typeof parsed === 'string') {
     process.stderr.write(`logstack: ${parsed}\n\n${USAGE}`);
@@ -88,6 +111,9 @@ async function serve(args: string[]): Promise<number> {
     return 1;
   }
 
+  // As Prometheus, Alertmanager and nginx do: the outcome is logged and in the metrics.
+  sighup.running(service);
+
   return new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -111,8 +137,6 @@ async function serve(args: string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
-    // As Prometheus, Alertmanager and nginx do: the outcome is logged and in the metrics.
-    process.on('SIGHUP', () => void service.reload('SIGHUP'));
   });
 }
 

@@ -24,13 +24,22 @@ async function signature(path: string): Promise<string> {
   }
 }
 
+/** What each of `paths` is now, for `watchFiles`' `seen`: taken before reading them, a change made while they are read is not missed. */
+export async function fileSignatures(paths: readonly string[]): Promise<Map<string, string>> {
+  const unique = [...new Set(paths)];
+  const signatures = await Promise.all(unique.map(signature));
+  return new Map(unique.map((path, i) => [path, signatures[i]!]));
+}
+
 /**
  * Calls `onChange` once per poll in which any of `paths` changed (appeared, went, or was
- * rewritten or replaced) since the previous one; the first poll only records what is there.
+ * rewritten or replaced) since the previous one. Without `seen`, the first poll only records
+ * what is there; with it, the first poll compares with `seen`, and a path it does not hold counts
+ * as changed.
  */
-export function watchFiles(paths: readonly string[], onChange: () => void, intervalMs = DEFAULT_POLL_INTERVAL_MS): FileWatcher {
+export function watchFiles(paths: readonly string[], onChange: () => void, intervalMs = DEFAULT_POLL_INTERVAL_MS, seen?: ReadonlyMap<string, string>): FileWatcher {
   const unique = [...new Set(paths)];
-  let last: string[] | null = null;
+  let last: Array<string | undefined> | null = seen === undefined ? null : unique.map((path) => seen.get(path));
   let polling = false;
   let closed = false;
   const poll = async () => {

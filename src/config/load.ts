@@ -40,8 +40,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * A YAML error is reported by its position and message only: the yaml package's pretty errors
- * quote the offending line, and that line may hold a token.
+ * A YAML error is reported by the yaml package's code and its line and column only, never its
+ * message: messages quote what they could not read (a block scalar header `|S3cret…`, an alias
+ * `*S3cret…`, a duplicated key), and on a line of this file that may be a token or a password.
  */
 function readConfigFile(choice: ConfigFileChoice, cwd: string): Record<string, unknown> {
   const shownPath = choice.namedBy === 'default' ? choice.path : `${choice.path} (named by ${choice.namedBy})`;
@@ -58,7 +59,7 @@ function readConfigFile(choice: ConfigFileChoice, cwd: string): Record<string, u
   if (doc.errors.length > 0) {
     const where = doc.errors.map((e) => {
       const { line, col } = lineCounter.linePos(e.pos[0]);
-      return `YAML syntax error at line ${line}, column ${col}: ${e.message}`;
+      return `YAML error ${e.code} at line ${line}, column ${col}`;
     });
     throw logstackError('CONFIG_UNREADABLE', [shownPath, where.join('; ')]);
   }
@@ -66,7 +67,8 @@ function readConfigFile(choice: ConfigFileChoice, cwd: string): Record<string, u
   try {
     content = doc.toJS();
   } catch (err) {
-    throw logstackError('CONFIG_UNREADABLE', [shownPath, (err as Error).message]);
+    // An alias that no anchor before it defines, or aliases past the package's expansion limit.
+    throw logstackError('CONFIG_UNREADABLE', [shownPath, `YAML aliases cannot be resolved (${(err as Error).name})`]);
   }
   if (content === null || content === undefined) return {};
   if (!isRecord(content)) throw configInvalid([{ path: '(root)', message: `must be a mapping of sections (server, security, ...), got ${Array.isArray(content) ? 'a list' : typeof content}` }], []);

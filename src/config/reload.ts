@@ -20,8 +20,8 @@ import { buildEdgeSettings, type LiveEdgeSettings } from '../http/edge-settings.
 import type { RateLimits } from '../http/rate-limit.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { WalStore } from '../wal/types.js';
-import { collectSecrets, configInvalid } from './config-error.js';
-import { watchFiles, type FileWatcher } from './file-watcher.js';
+import { collectSecrets, configInvalid, type ConfigProblem } from './config-error.js';
+import { fileSignatures, watchFiles, type FileWatcher } from './file-watcher.js';
 import { crossKeyProblems, pinoLevel } from './load.js';
 import type { Config } from './schema.js';
 
@@ -110,7 +110,7 @@ export function keyChanges(before: Config['security']['api_keys'], after: Config
 export interface ReloadSeams {
   readonly edge: LiveEdgeSettings;
   readonly rateLimits: Pick<RateLimits, 'apply'>;
-  readonly wal: Pick<WalStore, 'addToken' | 'setQuotas'>;
+  readonly wal: Pick<WalStore, 'addToken' | 'setQuotas' | 'tokens'>;
   readonly forwarder: { applyKeys(tenants: ReadonlyMap<string, string | undefined>): Promise<void>; applySettings(settings: DeliverySettings): void };
   /** Its level is set; reloads are logged to it. */
   readonly logger: Logger;
@@ -148,6 +148,26 @@ async function apply(config: Config, seams: ReloadSeams): Promise<void> {
   seams.logger.level = pinoLevel(config);
 }
 
+/**
+ * Key names that differ only in case from a key whose WAL is open (configured, or still
+ * delivering its backlog): a key's name is its WAL directory, and on a case-insensitive file
+ * system (macOS, Windows) both would be one directory written by two WALs. One configuration
+ * cannot hold such names (load.ts); a reload that renames a key could, so it is refused.
+ */
+export function caseClashes(config: Config, walNames: readonly string[]): ConfigProblem[] {
+  const open = new Map(walNames.map((name) => [name.toLowerCase(), name]));
+  const problems: ConfigProblem[] = [];
+  for (const name of new Set(Object.values(config.security.api_keys).map((key) => key.name))) {
+    const other = open.get(name.toLowerCase());
+    if (other === undefined || other === name) continue;
+    problems.push({
+      path: 'security.api_keys',
+      message: `a key is named ${JSON.stringify(name)}, and the WAL of ${JSON.stringify(other)} is open: a name is a WAL directory, and names that differ only in case are one directory on a case-insensitive file system; keep the spelling ${JSON.stringify(other)} or choose another name`,
+    });
+  }
+  return problems;
+}
+
 export class ConfigReloader {
   readonly #opts: ConfigReloaderOptions;
   readonly #clock: () => number;
@@ -155,6 +175,8 @@ export class ConfigReloader {
   /** The reload under way, and the one asked for while it runs (one is enough: it reads the latest files). */
   #current: Promise<ReloadOutcome> | null = null;
   #next: Promise<ReloadOutcome> | null = null;
+  /** Whether the one asked for is only the quiet check of the start. */
+  #nextQuiet = false;
   #watcher: FileWatcher | null = null;
   #watching: { configFile: string; intervalMs: number | undefined } | null = null;
 
@@ -173,12 +195,22 @@ export class ConfigReloader {
 
   /** Reloads once the reload under way, if any, is done; `trigger` is logged. */
   reload(trigger: string): Promise<ReloadOutcome> {
-    if (this.#next) return this.#next;
+    return this.#enqueue(trigger, false);
+  }
+
+  #enqueue(trigger: string, quietIfUnchanged: boolean): Promise<ReloadOutcome> {
+    if (this.#next) {
+      // A reload asked for by someone is logged, even when it joins the quiet check of the start.
+      if (!quietIfUnchanged) this.#nextQuiet = false;
+      return this.#next;
+    }
+    this.#nextQuiet = quietIfUnchanged;
     const after = this.#current ?? Promise.resolve();
     const run = after.then(() => {
+      const quiet = this.#nextQuiet;
       this.#next = null;
       this.#current = run;
-      return this.#reload(trigger);
+      return this.#reload(trigger, quiet);
     });
     this.#next = run;
     void run.then(() => {
@@ -187,11 +219,18 @@ export class ConfigReloader {
     return run;
   }
 
-  async #reload(trigger: string): Promise<ReloadOutcome> {
+  /**
+   * With `quietIfUnchanged`, a reload that finds nothing to change logs nothing: the check made
+   * when watching starts, of files read before it did.
+   */
+  async #reload(trigger: string, quietIfUnchanged: boolean): Promise<ReloadOutcome> {
     const { seams, metrics } = this.#opts;
     const log = seams.logger;
+    // Before the files are read: a change made while they are, or after, is seen by the next watcher's first poll.
+    const seen = this.#watching === null ? undefined : await fileSignatures(this.#watchedFiles(this.#running));
     let next: Config;
     let plan: ReloadPlan;
+    let keys: KeyChanges;
     try {
       next = this.#opts.load();
       plan = planReload(this.#running, next);
@@ -200,22 +239,30 @@ export class ConfigReloader {
         const restart = `; ${plan.refused.join(', ')} change only with a restart, so the new values cannot apply together`;
         throw configInvalid(plan.refused.length > 0 ? problems.map((p) => ({ ...p, message: p.message + restart })) : problems, collectSecrets(next));
       }
+      const clashes = caseClashes(plan.effective, seams.wal.tokens().map((wal) => wal.name));
+      if (clashes.length > 0) throw configInvalid(clashes, collectSecrets(next));
+      keys = keyChanges(this.#running.security.api_keys, plan.effective.security.api_keys);
+      const keysChanged = keys.added.length + keys.removed.length + keys.tokensChanged.length + keys.settingsChanged.length > 0;
+      if (quietIfUnchanged && plan.applied.length === 0 && plan.refused.length === 0 && !keysChanged) {
+        this.#rewatch(seen);
+        return { ok: true, applied: [], refused: [] };
+      }
       await apply(plan.effective, seams);
     } catch (err) {
       // A reload never takes the service down: whatever went wrong, the running configuration stays.
       const reason = isLogstackError(err) ? err.message : `internal error: ${(err as Error).message}`;
       metrics.configLastReloadSuccessful.set(0);
       log.error({ trigger, code: isLogstackError(err) ? err.code : undefined, reason }, 'configuration reload failed; the running configuration is unchanged');
+      // A watcher that polled before this reload still holds what it saw then; without one, start it.
+      if (this.#watcher === null) this.#rewatch(seen);
       return { ok: false, reason };
     }
-    const before = this.#running;
     this.#running = plan.effective;
     metrics.configLastReloadSuccessful.set(1);
     metrics.configLastReloadSuccessTimestamp.set(this.#clock() / 1000);
     if (plan.refused.length > 0) {
       log.warn({ trigger, keys: plan.refused }, `not applied, these change only with a restart and keep their running values: ${plan.refused.join(', ')}`);
     }
-    const keys = keyChanges(before.security.api_keys, plan.effective.security.api_keys);
     log.info(
       {
         trigger,
@@ -227,31 +274,40 @@ export class ConfigReloader {
       },
       plan.applied.length === 0 ? 'configuration reloaded; nothing to change' : 'configuration reloaded',
     );
-    this.#rewatch();
+    this.#rewatch(seen);
     return { ok: true, applied: plan.applied, refused: plan.refused };
   }
 
   /**
    * With `server.reload_on_change`, reloads when the configuration file or a secret file it
-   * names changes (the files of `server.tls` have their own watcher).
+   * names changes (the files of `server.tls` have their own watcher). The running configuration
+   * was read before this call: the files are read again, quietly unless they changed meanwhile,
+   * and watched from what they were before that.
    */
   watch(configFile: string, intervalMs?: number): void {
     if (!this.#running.server.reload_on_change) return;
     this.#watching = { configFile, intervalMs };
-    this.#rewatch();
+    void this.#enqueue('file change', true);
   }
 
-  /** A reload may name other secret files: the watch follows. */
-  #rewatch(): void {
-    if (this.#watching === null) return;
-    const { security } = this.#running;
-    const files = [
-      this.#watching.configFile,
+  #watchedFiles(config: Config): string[] {
+    const { security } = config;
+    return [
+      this.#watching!.configFile,
       ...(security.admin_token_file === undefined ? [] : [security.admin_token_file]),
       ...Object.values(security.api_keys).flatMap((key) => (key.token_file === undefined ? [] : [key.token_file])),
     ];
+  }
+
+  /**
+   * A reload may name other secret files: the watch follows. The new watcher's first poll
+   * compares with `seen`, taken before the files were read; a file not in it (newly named)
+   * counts as changed, and is read once more.
+   */
+  #rewatch(seen: ReadonlyMap<string, string> | undefined): void {
+    if (this.#watching === null) return;
     this.#watcher?.close();
-    this.#watcher = watchFiles(files, () => void this.reload('file change'), this.#watching.intervalMs);
+    this.#watcher = watchFiles(this.#watchedFiles(this.#running), () => void this.reload('file change'), this.#watching.intervalMs, seen ?? new Map());
   }
 
   /** Stops watching; a reload under way finishes. */

@@ -22,6 +22,8 @@ export interface BodyLease {
   fits(bytes: number): boolean;
   /** Bytes still free for this request: what the budget has left. */
   readonly available: number;
+  /** Bytes this request holds. */
+  readonly held: number;
   /** Gives back everything this request took; idempotent. */
   release(): void;
 }
@@ -55,6 +57,9 @@ export function createBodyBudget(maxBytes: number): BodyBudget {
         },
         get available() {
           return released ? 0 : maxBytes - inFlight;
+        },
+        get held() {
+          return held;
         },
         release() {
           if (released) return;

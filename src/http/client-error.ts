@@ -22,7 +22,9 @@ export function clientErrorFor(err: NodeJS.ErrnoException): LogstackError {
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   // A reset connection has no one left to answer.
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  if (!socket.writable) {
+  // Nor one whose TLS failed (an alert, a refused renegotiation): an answer would never be sent,
+  // and waiting to send it would hold the connection open.
+  if (!socket.writable || err.code?.startsWith('ERR_SSL_') === true) {
     socket.destroy();
     return;
   }

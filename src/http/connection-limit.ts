@@ -6,6 +6,10 @@
  * trickling in), else the one whose body has been arriving the longest. A connection whose
  * request is complete and being answered is never taken; when every one is, the newcomer is
  * closed at once.
+ *
+ * Connections are counted as they arrive, TCP sockets before any TLS handshake (a client that
+ * only connects takes a place too); a request's socket is, over HTTPS, the TLS socket on top of
+ * one. Both are the same TCP connection, and so the same pair of endpoints: that is the key.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -39,11 +43,13 @@ export interface ConnectionLimitObserver {
 
 class Connection implements ConnectionView {
   readonly socket: Socket;
+  readonly key: string;
   sinceMs: number;
   request: IncomingMessage | null = null;
 
-  constructor(socket: Socket, nowMs: number) {
+  constructor(socket: Socket, key: string, nowMs: number) {
     this.socket = socket;
+    this.key = key;
     this.sinceMs = nowMs;
   }
 
@@ -58,11 +64,21 @@ export interface ConnectionLimit {
   readonly open: number;
 }
 
-/** Applies the cap to `server`'s connections. */
+/** The TCP connection a socket, or the TLS socket over it, is: its two endpoints. Null once closed. */
+function endpointsOf(socket: Socket): string | null {
+  const { remoteAddress, remotePort, localAddress, localPort } = socket;
+  if (remoteAddress === undefined || remotePort === undefined) return null;
+  return `${remoteAddress}|${remotePort}|${localAddress}|${localPort}`;
+}
+
+/** Applies the cap to `server`'s connections (HTTP or HTTPS). */
 export function limitConnections(server: Server, maxConnections: number, observer: ConnectionLimitObserver, clock: () => number = Date.now): ConnectionLimit {
-  const connections = new Map<Socket, Connection>();
+  const connections = new Map<string, Connection>();
 
   server.on('connection', (socket: Socket) => {
+    const key = endpointsOf(socket);
+    // Reset before it was seen: nothing to count.
+    if (key === null) return;
     if (connections.size >= maxConnections) {
       const evictee = pickEvictee(connections.values());
       if (evictee === null) {
@@ -70,16 +86,20 @@ export function limitConnections(server: Server, maxConnections: number, observe
         socket.destroy();
         return;
       }
-      connections.delete(evictee.socket);
+      connections.delete(evictee.key);
       evictee.socket.destroy();
       observer.evicted();
     }
-    connections.set(socket, new Connection(socket, clock()));
-    socket.once('close', () => connections.delete(socket));
+    const connection = new Connection(socket, key, clock());
+    connections.set(key, connection);
+    socket.once('close', () => {
+      if (connections.get(key) === connection) connections.delete(key);
+    });
   });
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const connection = connections.get(request.socket);
+    const key = endpointsOf(request.socket);
+    const connection = key === null ? undefined : connections.get(key);
     if (connection === undefined) return;
     connection.request = request;
     connection.sinceMs = clock();

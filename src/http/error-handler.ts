@@ -2,6 +2,10 @@
  * Every non-2xx answer: `{"error": <stable code>, "message", "request_id", "details"?}` with the
  * status of the catalogue entry. Fastify's own errors are mapped onto the catalogue; 5xx answers
  * never show internals (the error is logged under the request id instead).
+ *
+ * A 500's log line names its cause by type, code and stack frames, not by its message: a bug met
+ * on a request's input may quote that input (Node's argument errors print the value they were
+ * given), and the input may be a card number or a token.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -65,10 +69,34 @@ declare module 'fastify' {
   }
 }
 
+/** How deep a cause chain is followed in a log line: a wrapper and what it wraps, with room to spare. */
+const MAX_LOGGED_CAUSES = 3;
+
+/**
+ * What the log line of a 500 says of `err`: its type, its code (`ERR_INVALID_ARG_TYPE`,
+ * `ECONNREFUSED`, LogStack's), the stack frames that say where, and its causes alike. The message
+ * only of LogStack's own errors, whose templates are ours.
+ */
+export function internalErrorForLog(err: unknown, depth = 0): Record<string, unknown> {
+  if (!(err instanceof Error)) return { type: err === null ? 'null' : typeof err };
+  const described: Record<string, unknown> = { type: err.name };
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  if (typeof code === 'string') described['code'] = code;
+  if (typeof syscall === 'string') described['syscall'] = syscall;
+  if (isLogstackError(err)) described['message'] = err.message;
+  described['stack'] = (err.stack ?? '')
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .join('\n');
+  if (err.cause !== undefined && depth < MAX_LOGGED_CAUSES) described['cause'] = internalErrorForLog(err.cause, depth + 1);
+  return described;
+}
+
 /** Sets the status and headers of the answer to `err` on `reply`, and returns its body. */
 export function errorAnswer(err: unknown, request: FastifyRequest, reply: FastifyReply, maxBodyBytes: number): ErrorBody {
   const error = asLogstackError(err, { maxBodyBytes, contentType: request.headers['content-type'] });
-  if (error.status >= 500) request.log[error.status === 500 ? 'error' : 'warn']({ err }, error.message);
+  if (error.status === 500) request.log.error({ err: internalErrorForLog(err) }, error.message);
+  else if (error.status > 500) request.log.warn({ err }, error.message);
   const retryAfter = error.retryAfterSeconds ?? (error.status === 429 || error.status === 503 ? DEFAULT_RETRY_AFTER_SECONDS : undefined);
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   // Also here, not only in the onRequest hook: errors raised before routing (a malformed URL) skip it.

@@ -44,8 +44,29 @@ export function certificateNames(cert: PeerCertificateNames): string[] {
   return names;
 }
 
-/** The names of the verified client certificate of `socket`; none over plain HTTP, without a certificate, or with one not verified. */
+/**
+ * The certificate each connection's handshake verified, by fingerprint. `authorized` and the
+ * peer certificate are the socket's state now, and a later handshake (a TLS 1.2 renegotiation)
+ * could change the certificate and leave `authorized` as it was: only the certificate seen
+ * verified when the connection was established names its client.
+ */
+const verifiedAtHandshake = new WeakMap<TLSSocket, string>();
+
+/** On `secureConnection`: the certificate `socket` was verified with is its client's for good. */
+export function recordVerifiedClient(socket: TLSSocket): void {
+  if (!socket.authorized) return;
+  const fingerprint = socket.getPeerCertificate().fingerprint256;
+  if (fingerprint !== undefined) verifiedAtHandshake.set(socket, fingerprint);
+}
+
+/**
+ * The names of the verified client certificate of `socket`; none over plain HTTP, without a
+ * certificate, with one not verified, or with one other than the certificate verified at the handshake.
+ */
 export function verifiedClientNames(socket: unknown): string[] {
   if (!(socket instanceof TLSSocket) || !socket.authorized) return [];
-  return certificateNames(socket.getPeerCertificate());
+  const certificate = socket.getPeerCertificate();
+  const verified = verifiedAtHandshake.get(socket);
+  if (verified === undefined || certificate.fingerprint256 !== verified) return [];
+  return certificateNames(certificate);
 }

@@ -8,12 +8,14 @@
  *
  * With `client_auth: request`, a client that presents a certificate the client CAs did not
  * sign is disconnected once the handshake ends: OpenSSL's handshake can make a certificate
- * optional or mandatory, not "optional, but valid when given".
+ * optional or mandatory, not "optional, but valid when given". TLS 1.2 renegotiation is refused
+ * (tls-material.ts), and the client certificate is the one verified as the connection was established.
  */
 import type { ServerOptions } from 'node:https';
 import type { Server, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { watchFiles, type FileWatcher } from '../config/file-watcher.js';
+import { recordVerifiedClient } from './client-identity.js';
 import { describeCertificate, loadTlsMaterial, type TlsConfig, type TlsMaterial } from './tls-material.js';
 
 export interface TlsListenerOptions {
@@ -49,6 +51,7 @@ export class TlsListener {
   /** Starts watching the files and enforcing `client_auth: request` on `server`. */
   attach(server: Server): void {
     const { tls, logger } = this.#opts;
+    if (tls.client_auth !== 'none') server.on('secureConnection', recordVerifiedClient);
     if (tls.client_auth === 'request') server.on('secureConnection', (socket: TLSSocket) => this.#refuseUnverified(socket));
     const files = [tls.cert_file, tls.key_file, tls.client_ca_file].filter((f) => f !== undefined);
     this.#watcher = watchFiles(files, () => this.#reload(server), this.#opts.pollIntervalMs);

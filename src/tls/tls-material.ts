@@ -3,7 +3,7 @@
  * before use: a certificate that parses, a private key that is the certificate's, client CAs
  * that parse. Every problem names its key; no message quotes a file's content.
  */
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { constants, createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { readBoundedFile } from '../config/bounded-file.js';
 import { configInvalid, type ConfigProblem } from '../config/config-error.js';
@@ -70,7 +70,9 @@ export function loadTlsMaterial(tls: TlsConfig): TlsMaterial {
   }
   if (problems.length > 0 || certificate === null || certPem === null || keyPem === null) throw configInvalid(problems, []);
 
-  const context: SecureContextOptions = { cert: certPem, key: keyPem, minVersion: tls.min_version, ...(caPem === null ? {} : { ca: caPem }) };
+  // No TLS 1.2 renegotiation: a client could present a second certificate after the verified one,
+  // and Node would go on reporting the connection as authorized. In the context, so a reload keeps it.
+  const context: SecureContextOptions = { cert: certPem, key: keyPem, minVersion: tls.min_version, secureOptions: constants.SSL_OP_NO_RENEGOTIATION, ...(caPem === null ? {} : { ca: caPem }) };
   try {
     // What OpenSSL itself refuses (a key type it cannot use, a chain in the wrong order).
     createSecureContext(context);

@@ -3,8 +3,10 @@
  * stop the start, and SIGHUP. Apart from serve.test.ts so that each file keeps tap's time budget
  * on a busy machine: every test here starts the CLI.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, open, readFile, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -40,6 +42,21 @@ t.test('a certificate file that cannot be read stops the start with exit code 78
   t.match(child.stderr(), /server\.tls\.cert_file: cannot read \/nonexistent\/tls\.crt: no such file/);
 });
 
+t.test('a YAML error stops the start with exit code 78, by code, line and column, never the text of the file', async (t) => {
+  const secret = 'S3cretLokiBearer99xx';
+  const dir = t.testdir({ 'folded.yaml': `loki:\n  bearer_token: >${secret}\n`, 'alias.yaml': `security:\n  admin_token: *${secret}\n` });
+  for (const [name, expected] of [
+    ['folded.yaml', /YAML error UNEXPECTED_TOKEN at line 2, column \d+/],
+    ['alias.yaml', /YAML aliases cannot be resolved/],
+  ] as const) {
+    const child = spawnTs(CLI, ['serve', '--config', join(dir, name)]);
+    const { code } = await child.exited;
+    t.equal(code, 78, name);
+    t.match(child.stderr(), expected);
+    t.notMatch(child.stderr() + child.lines.join('\n'), secret, `${name}: the secret is not printed`);
+  }
+});
+
 t.test('SIGHUP reloads the configuration file: a key added to it is accepted without a restart', async (t) => {
   const port = await freePort();
   const dir = t.testdir({});
@@ -71,5 +88,69 @@ t.test('SIGHUP reloads the configuration file: a key added to it is accepted wit
   t.same([line.trigger, line.keys_added], ['SIGHUP', ['added']]);
   t.equal(await ingest(url, added), 202, 'accepted after the reload');
   t.equal(await ingest(url, TOKEN), 202, 'and the key it had');
+  t.equal(child.proc.exitCode, null, 'still running');
+});
+
+t.test('SIGHUP while the service is starting does not end it: the reload is kept, and done once it runs', async (t) => {
+  const port = await freePort();
+  const dir = t.testdir({});
+  const file = join(dir, 'config.yaml');
+  const walRoot = join(dir, 'wal');
+  const config = {
+    server: { host: '127.0.0.1', port, shutdown_timeout_seconds: 1 },
+    security: { api_keys: { [TOKEN]: { name: 'cli' } } as Record<string, unknown> },
+    wal: { wal_root_path: walRoot, lock_stale_seconds: 10 },
+    loki: { base_url: 'http://127.0.0.1:9' },
+  };
+  await writeFile(file, stringify(config));
+  // The WAL root is locked by a holder the start cannot ask (its owner file is a FIFO this test
+  // writes to): the start waits for the lock to go stale, in the middle of starting.
+  const lock = join(walRoot, '.lock');
+  await mkdir(lock, { recursive: true });
+  const owner = join(walRoot, '.lock.owner');
+  execFileSync('mkfifo', [owner]);
+  let holding = true;
+  const refresh = (async () => {
+    while (holding) {
+      const now = new Date();
+      await utimes(lock, now, now);
+      await sleep(500);
+    }
+  })();
+  t.teardown(async () => {
+    holding = false;
+    await refresh;
+  });
+  const child = spawnTs(CLI, ['serve', '--config', file]);
+  t.teardown(async () => {
+    if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
+    await child.exited;
+  });
+  // Opened once the start reads it: the configuration is loaded, the WAL lock being taken.
+  const fifo = await open(owner, 'w');
+  await fifo.writeFile('{}');
+  await fifo.close();
+
+  const added = 'tok_added_while_starting_0123';
+  config.security.api_keys[added] = { name: 'added' };
+  await writeFile(file, stringify(config));
+  child.proc.kill('SIGHUP');
+  child.proc.kill('SIGHUP');
+  await sleep(500);
+  t.same([child.proc.exitCode, child.proc.signalCode], [null, null], 'still starting');
+  t.notOk(child.lines.some((l) => /LogStack is serving/.test(l)), 'not serving yet when the signals came');
+  // Stale in 2 s: the start takes the lock and goes on.
+  holding = false;
+  await refresh;
+  const past = new Date(Date.now() - 8_000);
+  await utimes(lock, past, past);
+
+  await child.waitForLine(/LogStack is serving/, 60_000);
+  const line = JSON.parse(await child.waitForLine(/configuration reloaded/, 60_000)) as { trigger: string; keys_added: string[] };
+  t.same([line.trigger, line.keys_added], ['SIGHUP', ['added']], 'the reload asked for while starting');
+  const url = `http://127.0.0.1:${port}`;
+  t.equal(await ingest(url, added), 202, 'the key added while it started is accepted');
+  await sleep(500);
+  t.equal(child.lines.filter((l) => /configuration reloaded/.test(l)).length, 1, 'two signals, one reload');
   t.equal(child.proc.exitCode, null, 'still running');
 });

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,7 +72,14 @@ function configWith(root: string, lokiUrl: string, overrides: { security?: Recor
   };
 }
 
-async function run(t: Test, overrides: Record<string, unknown> = {}): Promise<Running> {
+interface Hooks {
+  /** Called after each reload has read the files, before it applies them. */
+  readonly afterLoad?: () => void;
+  /** Called with the configuration read, before the service starts. */
+  readonly beforeStart?: (where: { readonly file: string; readonly root: string; readonly lokiUrl: string }) => Promise<void>;
+}
+
+async function run(t: Test, overrides: Record<string, unknown> = {}, hooks: Hooks = {}): Promise<Running> {
   const loki = createLokiStandIn();
   await loki.start();
   const root = await mkdtemp(join(tmpdir(), 'logstack-reload-'));
@@ -85,8 +93,16 @@ async function run(t: Test, overrides: Record<string, unknown> = {}): Promise<Ru
     logger,
     version: 'test',
     filePollIntervalMs: 50,
-    reload: { load: () => loadConfig({ file, env: {} }), configFile: file },
+    reload: {
+      load: () => {
+        const config = loadConfig({ file, env: {} });
+        hooks.afterLoad?.();
+        return config;
+      },
+      configFile: file,
+    },
   });
+  await hooks.beforeStart?.({ file, root, lokiUrl: loki.url });
   const url = await service.start();
   t.teardown(async () => {
     await service.stop(0);
@@ -212,6 +228,28 @@ t.test('a change that needs a restart is refused by name and the rest applies; a
   t.equal(await r.metric('logstack_config_last_reload_successful'), 1, 'the next good reload clears it');
 });
 
+t.test('a reload of a file that is not YAML logs where, by line and column, never what: the text may be a secret', async (t) => {
+  const r = await run(t);
+  const root = (r.service.wal.root as string).replace(/\/wal$/, '');
+  const file = join(root, 'config.yaml');
+  const good = stringify(configWith(root, r.loki.url));
+  const secret = 'S3cretLokiPassword99';
+  for (const [what, value] of [
+    ['a block scalar header', `|${secret}`],
+    ['a folded scalar header', `>${secret}`],
+    ['an alias', `*${secret}`],
+  ] as const) {
+    await writeFile(file, `password_of:\n  loki: ${value}\n${good}`);
+    const outcome = await r.service.reload('test');
+    t.match(outcome, { ok: false, reason: /: YAML (error [A-Z_]+ at line 2, column \d+|aliases cannot be resolved \(ReferenceError\))$/ }, `${what}: ${outcome.ok ? '' : outcome.reason}`);
+    t.notMatch(JSON.stringify(outcome), secret, `${what}: not in the outcome`);
+  }
+  const failures = logLines(r).filter((l) => l.msg === 'configuration reload failed; the running configuration is unchanged');
+  t.equal(failures.length, 3);
+  t.notMatch(r.logs.join(''), secret, 'nor in any log line');
+  t.equal(await r.ingest(OLD), 202, 'the running configuration is untouched');
+});
+
 t.test('a request in flight during a reload that removes its key and changes masking finishes under the configuration it started with', async (t) => {
   const r = await run(t);
   const root = (r.service.wal.root as string).replace(/\/wal$/, '');
@@ -251,6 +289,66 @@ t.test('reload_on_change: a token file rotated in its Secret volume, and the con
   t.equal(await r.ingest(NEW), 202, 'the new token is valid');
   t.equal(await r.ingest(OLD), 401, 'the old one is not');
   t.ok(logLines(r).some((l) => l.msg === 'configuration reloaded' && l.trigger === 'file change' && l.keys_with_new_tokens[0] === 'payments'));
+});
+
+t.test('reload_on_change: a compromised key removed while the files are being read, at the start or during a reload, is removed all the same', async (t) => {
+  let file = '';
+  let config = (_apiKeys: Record<string, unknown>): string => '';
+  let onRead: (() => void) | null = null;
+  const r = await run(
+    t,
+    { server: { reload_on_change: true }, security: { api_keys: { [OLD]: { name: 'payments' }, [USERS]: { name: 'users' } } } },
+    {
+      afterLoad: () => {
+        onRead?.();
+        onRead = null;
+      },
+      beforeStart: async (where) => {
+        file = where.file;
+        config = (apiKeys) => stringify(configWith(where.root, where.lokiUrl, { server: { reload_on_change: true }, security: { api_keys: apiKeys } }));
+        // Read, not yet watched: the operator removes the compromised key.
+        await writeFile(file, config({ [OLD]: { name: 'payments' } }));
+      },
+    },
+  );
+  const until = async (what: string, check: () => boolean | Promise<boolean>): Promise<void> => {
+    // Generous: a reload is a few ms, but a busy machine stretches everything.
+    const deadline = Date.now() + 60_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`not within 60 s: ${what}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  };
+  await until('the key removed while starting is refused', async () => (await r.ingest(USERS)) === 401);
+  t.equal(await r.ingest(OLD), 202);
+
+  // A reload adds the key back; just after it has read the file, the key is removed again.
+  onRead = () => writeFileSync(file, config({ [OLD]: { name: 'payments' } }));
+  await writeFile(file, config({ [OLD]: { name: 'payments' }, [USERS]: { name: 'users' } }));
+  await until('the reload read the file', () => onRead === null);
+  await until('the key removed while a reload read the files is refused', async () => (await r.ingest(USERS)) === 401);
+  t.equal(await r.ingest(OLD), 202, 'the other key is kept');
+  t.ok(logLines(r).some((l) => l.msg === 'configuration reloaded' && l.keys_removed?.[0] === 'users'), 'removed by a reload');
+});
+
+t.test('a reload that renames a key to another case of a name whose WAL is open is refused: on a case-insensitive file system both are one directory', async (t) => {
+  const r = await run(t, { security: { api_keys: { [OLD]: { name: 'payments' }, [USERS]: { name: 'users' } } } });
+  const root = (r.service.wal.root as string).replace(/\/wal$/, '');
+  t.equal(await r.ingest(OLD), 202);
+  await r.write(configWith(root, r.loki.url, { security: { api_keys: { [OLD]: { name: 'Payments' }, [USERS]: { name: 'users' } } } }));
+  const renamed = await r.service.reload('test');
+  t.match(renamed, { ok: false, reason: /a key is named "Payments", and the WAL of "payments" is open/ });
+  // Removed, its WAL stays open until its backlog is delivered: not a name to take in another case either.
+  await r.write(configWith(root, r.loki.url, { security: { api_keys: { [USERS]: { name: 'users' }, [NEW]: { name: 'PAYMENTS' } } } }));
+  t.match(await r.service.reload('test'), { ok: false, reason: /"PAYMENTS", and the WAL of "payments" is open/ });
+  t.same(
+    r.service.wal.tokens().map((wal) => wal.name).sort(),
+    ['payments', 'users'],
+    'no second WAL was opened',
+  );
+  t.same([await r.ingest(OLD), await r.ingest(NEW)], [202, 401], 'the running configuration is unchanged');
+  await r.write(configWith(root, r.loki.url, { security: { api_keys: { [OLD]: { name: 'payments-v2' }, [USERS]: { name: 'users' } } } }));
+  t.match(await r.service.reload('test'), { ok: true }, 'another name is fine');
 });
 
 t.test('a token rotated under load, with reloads in between: not one request that used a valid token is refused', async (t) => {

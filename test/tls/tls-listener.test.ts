@@ -3,7 +3,8 @@ import { request as httpsRequest, Agent } from 'node:https';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { constants as cryptoConstants } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { isLogstackError } from '../../src/errors.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -38,6 +39,8 @@ interface TlsSetup {
   readonly clientAuth?: 'none' | 'request' | 'require';
   readonly minVersion?: 'TLSv1.2' | 'TLSv1.3';
   readonly apiKeys?: Record<string, unknown>;
+  /** Serve with TLS 1.2 renegotiation allowed, as Node does by default. */
+  readonly renegotiation?: boolean;
 }
 
 /** The HTTP edge over HTTPS, its files in a directory updated like a Kubernetes Secret volume. */
@@ -62,7 +65,8 @@ async function tlsServer(t: Test, setup: TlsSetup = {}): Promise<Tls> {
     logger: createLogger({ level: 'info', destination: { write: (l: string) => void logs.push(l) } }),
     pollIntervalMs: 50,
   });
-  const server = await startServer(t, { config: { server: config.server, security: config.security }, deps: { https: listener.serverOptions } });
+  const https = setup.renegotiation ? { ...listener.serverOptions, secureOptions: (listener.serverOptions.secureOptions ?? 0) & ~cryptoConstants.SSL_OP_NO_RENEGOTIATION } : listener.serverOptions;
+  const server = await startServer(t, { config: { server: config.server, security: config.security }, deps: { https } });
   listener.attach(server.app.server as unknown as TlsServer);
   t.teardown(() => listener.close());
   return { server, volume, port: Number(new URL(server.url).port), logs };
@@ -201,6 +205,52 @@ t.test("client_subject: a key's token is accepted only over a connection with a 
   t.match(refusals[0]!['msg'], /client certificate/, "the log says why, by the key's name");
 });
 
+/**
+ * Over TLS 1.2: a handshake, then a renegotiation, then an ingest with `token`. What came of it:
+ * the answer's status line, or what ended the connection. (Node's client presents the same
+ * certificate again; an attacker's OpenSSL client can present another.)
+ */
+function renegotiated(port: number, identity: Issued, token: string): Promise<string> {
+  return new Promise((resolve) => {
+    const body = batch(1);
+    const request = `POST /v1/logs:ingest HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+    let received = '';
+    let outcome = '';
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: ca.cert, maxVersion: 'TLSv1.2', cert: identity.cert, key: identity.key }, () => {
+      const started = socket.renegotiate({ rejectUnauthorized: true }, (err) => {
+        if (err !== null) outcome = `renegotiation failed: ${err.message}`;
+        socket.write(request);
+      });
+      if (!started) socket.write(request);
+    });
+    socket.setEncoding('utf8').on('data', (d: string) => (received += d));
+    socket.on('error', (err) => (outcome ||= `connection error: ${err.message}`));
+    socket.on('close', () => resolve(received.split('\r\n', 1)[0] || outcome || 'closed'));
+    socket.setTimeout(10_000, () => socket.destroy());
+  });
+}
+
+t.test('client_subject: the listener refuses TLS 1.2 renegotiation, by which a client could present a second certificate after the verified one', async (t) => {
+  const apiKeys = { [PAYMENTS]: { name: 'payments', client_subject: 'payments-api' } };
+  const { server, port, volume } = await tlsServer(t, { clientAuth: 'request', apiKeys });
+  t.equal((await get(port, '/v1/logs:ingest', { token: PAYMENTS, body: batch(1), identity: goodClient, maxVersion: 'TLSv1.2' })).status, 202, 'TLS 1.2 without renegotiating');
+  const outcome = await renegotiated(port, goodClient, PAYMENTS);
+  t.notMatch(outcome, /^HTTP\//, `renegotiating: ${outcome}`);
+  const connections = () => new Promise<number>((resolve, reject) => server.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+  await until('the refused connection is closed', async () => (await connections()) === 0);
+
+  // Still so with files renewed: the new secure context refuses it too.
+  const renewed = issueServerCertificate(ca);
+  await volume.update({ 'tls.crt': renewed.cert, 'tls.key': renewed.key, 'ca.crt': ca.cert });
+  await until('the renewed certificate is served', async () => (await get(port, '/healthz')).fingerprint === renewed.fingerprint);
+  t.notMatch(await renegotiated(port, goodClient, PAYMENTS), /^HTTP\//, 'renegotiating after a reload');
+  await until('that connection is closed too', async () => (await connections()) === 0);
+
+  // Were it allowed, the certificate verified as the connection was established still names the client.
+  const lenient = await tlsServer(t, { clientAuth: 'request', apiKeys, renegotiation: true });
+  t.match(await renegotiated(lenient.port, goodClient, PAYMENTS), /^HTTP\/1\.1 202/, 'renegotiation allowed: the same certificate');
+});
+
 t.test('min_version TLSv1.3 turns a TLS 1.2 client away', async (t) => {
   const { port } = await tlsServer(t, { minVersion: 'TLSv1.3' });
   t.equal((await get(port, '/healthz')).socket.getProtocol(), 'TLSv1.3');
@@ -287,7 +337,7 @@ t.test('the service serves HTTPS: an entry sent over TLS reaches Loki; the metri
   await volume.update({ 'tls.crt': renewed.cert, 'tls.key': serverCert.key });
   await until('the mismatched pair is refused', async () => (await gauge('logstack_tls_last_reload_successful')) === 0);
   t.equal(await gauge('logstack_tls_certificate_expiry_timestamp_seconds'), notAfter(serverCert.cert), 'the served certificate is still the old one');
-  await volume.update({ 'tls.crt': renewed.cert, 'tls.key': renewed.key });
+  await volume.update({ 'tls.crt': renewed.cert, 'tls.key': renewed.key, 'ca.crt': ca.cert });
   await until('the pair is taken', async () => (await gauge('logstack_tls_last_reload_successful')) === 1);
   t.equal(await gauge('logstack_tls_certificate_expiry_timestamp_seconds'), notAfter(renewed.cert));
 });

@@ -186,12 +186,15 @@ class Pipeline implements OtlpPipeline {
     };
 
     request.resourceLogs.forEach((resource, r) => {
+      // A resource or scope without records makes no entry: its labels and metadata are not worked out.
+      if (!resource.scopeLogs.some((scope) => scope.logRecords.length > 0)) return;
       const stream = this.#streamOf(resource, context);
       if ('problems' in stream) {
         reject(`resource_logs[${r}]`, stream.problems, resource.scopeLogs.reduce((n, scope) => n + scope.logRecords.length, 0));
         return;
       }
       resource.scopeLogs.forEach((scope, s) => {
+        if (scope.logRecords.length === 0) return;
         let scopePairs: Pairs;
         try {
           scopePairs = scopeMetadata(scope.scope, context);

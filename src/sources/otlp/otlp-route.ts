@@ -9,6 +9,7 @@
  * Answers follow export-answer.ts, encoded like the request.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { logstackError } from '../../errors.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
 import { admitBody, boundedBody, contentCoding, decorateBodyLease, serverBusy, type BodyLimits } from '../../http/body.js';
 import { errorAnswer } from '../../http/error-handler.js';
@@ -56,9 +57,16 @@ export const otlpRoute: FastifyPluginAsync<OtlpRouteOptions> = async (app, { wal
   app.removeAllContentTypeParsers();
   // Every content type reaches this parser; the preParsing hook refused the unsupported ones.
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: body.maxBytes }, async (request: FastifyRequest, raw: Buffer) => {
-    const decoded = decodeOtlpRequest(raw, otlpFormat(request.headers['content-type']), maxLogRecords);
-    // Decoding runs on the event loop, one request at a time: this is counted before another begins.
-    if (!request.bodyLease!.take(decoded.records * HELD_ENTRY_BYTES)) throw serverBusy();
+    const lease = request.bodyLease!;
+    // Decoding runs on the event loop, one request at a time: each charge is counted before another request's.
+    const charge = (bytes: number): void => {
+      if (lease.take(bytes)) return;
+      // More than the whole budget: refused for good, where a retry of a 503 would be refused again.
+      if (lease.held + bytes > body.budget.maxBytes) throw logstackError('OTLP_TOO_COSTLY', [lease.held + bytes, body.budget.maxBytes]);
+      throw serverBusy();
+    };
+    const decoded = decodeOtlpRequest(raw, otlpFormat(request.headers['content-type']), maxLogRecords, charge);
+    charge(decoded.records * HELD_ENTRY_BYTES);
     return decoded;
   });
 
@@ -90,8 +98,8 @@ export const otlpRoute: FastifyPluginAsync<OtlpRouteOptions> = async (app, { wal
    * and held through the WAL's fsync they were promoted to the old generation by the megabyte.
    */
   const prepare = (request: FastifyRequest, format: OtlpFormat, name: string, room: WalRoom): { prepared: PreparedExport; records: number } => {
-    // No body at all: fastify skips the parser. An empty protobuf message is an empty request.
-    const decoded = (request.body as DecodedRequest | undefined) ?? decodeOtlpRequest(Buffer.alloc(0), format, maxLogRecords);
+    // No body at all: fastify skips the parser. An empty protobuf message is an empty request, one message.
+    const decoded = (request.body as DecodedRequest | undefined) ?? decodeOtlpRequest(Buffer.alloc(0), format, maxLogRecords, () => {});
     const pipeline = request.settings.otlp;
     if (pipeline === null) throw new TypeError('the OTLP route is served only with otlp.enabled');
     const prepared = pipeline.prepare(name, decoded.request, clock(), room);

@@ -1,17 +1,16 @@
 /**
- * An OTLP/HTTP logs body, decoded: `application/x-protobuf` (binary) or `application/json`
- * (OTLP's JSON: lowerCamelCase keys, trace and span ids in hex, 64-bit integers as decimal
- * strings, enums as numbers). Both go through protobufjs and the vendored definitions; unknown
- * fields are skipped, as the specification asks of receivers.
+ * An OTLP/HTTP logs body, decoded: `application/x-protobuf` (binary) by protobufjs, or
+ * `application/json` (OTLP's JSON, read by otlp-json.ts into the same messages), both by the
+ * vendored definitions; unknown fields are skipped, as the specification asks of receivers.
  *
- * The log records are counted before the body is decoded into objects: decoding allocates a few
- * dozen bytes for each message of the body, so the count bound is checked before that is paid.
- * Counting walks three levels of the wire format and allocates nothing.
+ * Nothing is decoded before its cost is charged (decode-cost.ts): the log records are counted
+ * and the messages weighed on the wire, JSON's values before JSON.parse makes them.
  */
 import { describeJsonError } from '../../http/body.js';
 import { clientText } from '../../http/client-text.js';
 import { logstackError } from '../../errors.js';
-import { ProtobufReader, WIRE_LEN } from '../../loki/protobuf-wire.js';
+import { jsonParseCost, protobufCost, type ProtobufCost } from './decode-cost.js';
+import { requestFromJson, type Charge } from './otlp-json.js';
 import { ExportLogsServiceRequest, type ExportLogsRequest } from './otlp-proto.js';
 
 export type OtlpFormat = 'protobuf' | 'json';
@@ -38,81 +37,27 @@ function tooMany(max: number): Error {
   return logstackError('OTLP_TOO_MANY_RECORDS', [max]);
 }
 
-/** The length-delimited fields numbered `field` in [start, end), as [start, end) pairs. */
-function* fields(buf: Buffer, start: number, end: number, field: number): Generator<[number, number]> {
-  const reader = new ProtobufReader(buf, start, end);
-  while (!reader.done) {
-    const tag = reader.varint();
-    if (tag >>> 3 === field && (tag & 7) === WIRE_LEN) yield reader.lengthDelimited();
-    else reader.skip(tag & 7);
-  }
-}
-
-/**
- * Log records of a binary ExportLogsServiceRequest: resource_logs = 1 → scope_logs = 2 →
- * log_records = 2. Stops counting past `max`. Throws RangeError for a malformed body.
- */
-export function countLogRecords(bytes: Buffer, max: number): number {
-  let records = 0;
-  for (const [rs, re] of fields(bytes, 0, bytes.length, 1)) {
-    for (const [ss, se] of fields(bytes, rs, re, 2)) {
-      for (const _ of fields(bytes, ss, se, 2)) if (++records > max) return records;
-    }
-  }
-  return records;
-}
-
-function decodeProtobuf(bytes: Buffer, maxRecords: number): DecodedRequest {
-  let records: number;
+function decodeProtobuf(bytes: Buffer, maxRecords: number, charge: Charge): DecodedRequest {
+  let cost: ProtobufCost;
   let request: ExportLogsRequest;
   try {
-    records = countLogRecords(bytes, maxRecords);
+    cost = protobufCost(bytes, maxRecords);
   } catch (err) {
     throw undecodable(`it is not valid protobuf (${(err as Error).message})`, err);
   }
-  if (records > maxRecords) throw tooMany(maxRecords);
+  if (cost.records > maxRecords) throw tooMany(maxRecords);
+  charge(cost.bytes);
   try {
     request = ExportLogsServiceRequest.decode(bytes) as unknown as ExportLogsRequest;
   } catch (err) {
     // protobufjs says what and where (offset, wire type, depth), never the bytes.
     throw undecodable(`it is not an ExportLogsServiceRequest (${(err as Error).message})`, err);
   }
-  return { request, records };
+  return { request, records: cost.records };
 }
 
-const HEX = /^(?:[0-9a-fA-F]{2})*$/;
-
-function asArray(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
-
-/**
- * Counts the records of OTLP JSON and turns their hex ids into bytes, which protobufjs would
- * otherwise read as base64. Shapes it does not expect are left to protobufjs to refuse.
- */
-function prepareJson(json: Record<string, unknown>, maxRecords: number): number {
-  let records = 0;
-  asArray(json.resourceLogs).forEach((resource, r) => {
-    asArray((resource as Record<string, unknown> | null)?.scopeLogs).forEach((scope, s) => {
-      const logRecords = asArray((scope as Record<string, unknown> | null)?.logRecords);
-      records += logRecords.length;
-      if (records > maxRecords) return;
-      logRecords.forEach((record, l) => {
-        if (typeof record !== 'object' || record === null) return;
-        const fields = record as Record<string, unknown>;
-        for (const id of ['traceId', 'spanId'] as const) {
-          const value = fields[id];
-          if (typeof value !== 'string') continue;
-          if (!HEX.test(value)) throw undecodable(`resourceLogs[${r}].scopeLogs[${s}].logRecords[${l}].${id} is not hex`);
-          fields[id] = Buffer.from(value, 'hex');
-        }
-      });
-    });
-  });
-  return records;
-}
-
-function decodeJson(bytes: Buffer, maxRecords: number): DecodedRequest {
+function decodeJson(bytes: Buffer, maxRecords: number, charge: Charge): DecodedRequest {
+  charge(jsonParseCost(bytes));
   const text = bytes.toString('utf8');
   let json: unknown;
   try {
@@ -120,20 +65,13 @@ function decodeJson(bytes: Buffer, maxRecords: number): DecodedRequest {
   } catch {
     throw undecodable(`it is not JSON: ${describeJsonError(text)}`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw undecodable('it is not a JSON object');
-  const records = prepareJson(json as Record<string, unknown>, maxRecords);
-  if (records > maxRecords) throw tooMany(maxRecords);
-  try {
-    return { request: ExportLogsServiceRequest.fromObject(json) as unknown as ExportLogsRequest, records };
-  } catch (err) {
-    throw undecodable(`it is not an ExportLogsServiceRequest (${(err as Error).message})`, err);
-  }
+  return requestFromJson(json, maxRecords, charge);
 }
 
 /**
- * The request in `bytes` (already inflated). Throws OTLP_UNDECODABLE (400) or
- * OTLP_TOO_MANY_RECORDS (413).
+ * The request in `bytes` (already inflated), what decoding holds charged before it is held.
+ * Throws OTLP_UNDECODABLE (400), OTLP_TOO_MANY_RECORDS (413), or what `charge` throws.
  */
-export function decodeOtlpRequest(bytes: Buffer, format: OtlpFormat, maxRecords: number): DecodedRequest {
-  return format === 'protobuf' ? decodeProtobuf(bytes, maxRecords) : decodeJson(bytes, maxRecords);
+export function decodeOtlpRequest(bytes: Buffer, format: OtlpFormat, maxRecords: number, charge: Charge): DecodedRequest {
+  return format === 'protobuf' ? decodeProtobuf(bytes, maxRecords, charge) : decodeJson(bytes, maxRecords, charge);
 }

@@ -25,6 +25,7 @@ const request = () =>
     protobufOf(exportRequest(Array.from({ length: 10 }, (_, i) => record({ timeUnixNano: nowNs(-i), body: str(`line ${i}`) })))),
     'protobuf',
     1000,
+    () => {},
   ).request;
 
 t.test("an export's records are checked against the WAL's room as they are built: refused at the record that passes it, before it is written", async (t) => {

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { decodeEntryAdapter } from '../../../src/loki/entry-codec.js';
 import { parseLabels, type LokiEntry } from '../../../src/loki/entry.js';
+import { MESSAGE_BYTES } from '../../../src/sources/otlp/decode-cost.js';
 import { APP_TOKEN, send, startServer, type TestServer } from '../../support/http-server.js';
 import { exportRequest, gzip, kv, kvlist, nowNs, postLogs, protobufOf, record, str, type Json } from './otlp-helpers.js';
 
@@ -344,7 +345,7 @@ t.test('nesting past the decoder limit is a 400, not a stack overflow', async (t
   const body = field(1, field(2, field(2, logRecord)));
   const answer = await postLogs(server, body);
   t.equal(answer.status, 400);
-  t.match(answer.body.message, /max depth exceeded/);
+  t.match(answer.body.message, /messages nest deeper than 100 levels/);
 });
 
 t.test('415 for another content type or coding; 401 without a token; an empty protobuf body is an empty export', async (t) => {
@@ -382,4 +383,120 @@ t.test('what may be retried says so: 429 for a full WAL quota, 503 under the dis
 t.test('otlp.enabled: false leaves the route out', async (t) => {
   const server = await startServer(t, { config: { otlp: { enabled: false } } });
   t.equal((await postLogs(server, protobufOf(exportRequest([record()])))).status, 404);
+});
+
+t.test("OTLP/JSON with a value of the wrong type is a 400 that says where, and no answer or log line of LogStack's quotes the value", async (t) => {
+  const server = await startServer(t);
+  const card = '4111111111111111';
+  const secret = 'Bearer SECRETa1b2c3d4e5';
+  const wrong: Array<[string, Json]> = [
+    ['logRecords[0].traceId', { traceId: [65, 66, 67, 68, 69, 70, 71, 72, 65, 66, 67, 68, 69, 70, 71, 72] }],
+    ['logRecords[0].spanId', { spanId: { buffer: Number(card), length: 8 } }],
+    ['logRecords[0].body.bytesValue', { body: { bytesValue: { buffer: secret, length: 1 } } }],
+    ['logRecords[0].body.bytesValue', { body: { bytesValue: [1, 2, 3] } }],
+    ['logRecords[0].body.intValue', { body: { intValue: secret } }],
+    ['logRecords[0].timeUnixNano', { timeUnixNano: secret }],
+    ['logRecords[0].timeUnixNano', { timeUnixNano: { low: 'x', high: Number(card) } }],
+    ['logRecords[0].severityText', { severityText: { password: secret } }],
+    ['logRecords[0].severityNumber', { severityNumber: secret }],
+    ['logRecords[0].attributes[0]', { attributes: [null] }],
+    ['logRecords[0].attributes[0].key', { attributes: [{ key: Number(card), value: str('x') }] }],
+    ['logRecords[0].attributes[0].key', { attributes: [{ key: { a: secret }, value: str('x') }] }],
+    ['logRecords[0].body.stringValue', { body: { stringValue: Number(card) } }],
+    ['logRecords[0].body.stringValue', { body: { stringValue: [secret] } }],
+    ['logRecords[0].body.boolValue', { body: { boolValue: card } }],
+    ['logRecords[0].eventName', { eventName: Number(card) }],
+    ['logRecords[0].flags', { flags: secret }],
+  ];
+  for (const [where, fields] of wrong) {
+    const body = JSON.stringify(exportRequest([record(fields)]));
+    const answer = await postLogs(server, body, { type: 'application/json' });
+    t.equal(answer.status, 400, `${where}: ${JSON.stringify(fields)}`);
+    t.match(answer.body, { code: 3, details: [{ reason: 'invalid_otlp_body' }] });
+    t.ok(String(answer.body?.message).includes(`resourceLogs[0].scopeLogs[0].${where} `), `the answer says where: ${answer.body?.message}`);
+    t.notMatch(answer.raw.toString(), /4111111111111111|SECRET/, 'the answer does not quote the value');
+  }
+  t.equal((await walEntries(server)).length, 0, 'nothing is stored');
+  t.notMatch(server.logText(), /4111|SECRET/, 'no log line quotes a value');
+  t.notOk(server.logLines().some((line) => line.level === 50), 'none was an internal error');
+});
+
+t.test("OTLP/JSON in the proto's snake_case field names, whole or mixed with lowerCamelCase, is read as Loki's OTLP endpoint reads it", async (t) => {
+  const server = await startServer(t);
+  const time = nowNs();
+  const camel = exportRequest(
+    [record({ timeUnixNano: time, severityNumber: 9, body: str('SNAKE Bearer abcdef123456'), traceId: TRACE_ID, attributes: [kv('password', str('hunter2')), kv('n', { intValue: '7' })] })],
+    [kv('service.name', str('shop'))],
+  );
+  const snake = {
+    resource_logs: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { string_value: 'shop' } }] },
+        scope_logs: [
+          {
+            scope: { name: 'test-scope' },
+            log_records: [
+              {
+                time_unix_nano: time,
+                severity_number: 9,
+                body: { string_value: 'SNAKE Bearer abcdef123456' },
+                trace_id: TRACE_ID,
+                attributes: [
+                  { key: 'password', value: { string_value: 'hunter2' } },
+                  { key: 'n', value: { int_value: '7' } },
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+  const mixed = {
+    resourceLogs: [
+      {
+        resource: { attributes: [kv('service.name', { string_value: 'shop' })] },
+        scope_logs: [{ scope: { name: 'test-scope' }, logRecords: [{ timeUnixNano: time, severity_number: 9, body: { stringValue: 'SNAKE Bearer abcdef123456' }, trace_id: TRACE_ID, attributes: [kv('password', str('hunter2')), kv('n', { int_value: '7' })] }] }],
+      },
+    ],
+  };
+  for (const body of [camel, snake, mixed]) {
+    const answer = await postLogs(server, JSON.stringify(body), { type: 'application/json' });
+    t.equal(answer.status, 200);
+    t.same(answer.body, {}, 'every record accepted');
+  }
+  const entries = await walEntries(server);
+  t.equal(entries.length, 3, 'none was dropped');
+  for (const entry of entries) {
+    t.same(parseLabels(entry.labels), { service_name: 'shop' });
+    t.equal(tsNs(entry), time);
+    t.equal(entry.line, 'SNAKE Bearer ****', 'masked');
+    t.same(entry.structuredMetadata, [
+      ['password', '****'],
+      ['n', '7'],
+      ['severity_number', '9'],
+      ['trace_id', TRACE_ID],
+      ['scope_name', 'test-scope'],
+    ]);
+  }
+  t.notMatch(JSON.stringify(entries), /hunter2|abcdef123456/);
+});
+
+t.test("what decoding would hold is charged to the body budget first: a body of empty messages that fits exactly is taken, one message more is 413", async (t) => {
+  const resources = 1000;
+  // The body as decoded (2 bytes an empty ResourceLogs), and each message it becomes, the request's own included.
+  const budget = 2 * resources + MESSAGE_BYTES * (resources + 1);
+  const server = await startServer(t, { config: { limits: { max_body_bytes: 4096, max_body_bytes_in_flight: budget } } });
+  const empties = (n: number): Buffer => Buffer.concat(Array.from({ length: n }, () => Buffer.from([0x0a, 0x00])));
+  const atBound = await postLogs(server, empties(resources));
+  t.equal(atBound.status, 200, 'at the bound');
+  const over = await postLogs(server, empties(resources + 1));
+  t.equal(over.status, 413, 'one message more');
+  t.match(over.body, { code: 8, message: new RegExp(`would hold ${budget + 2 + MESSAGE_BYTES} bytes of memory, more than limits\\.max_body_bytes_in_flight \\(${budget}\\)`), details: [{ reason: 'payload_too_large' }] });
+  const gzipped = await postLogs(server, gzip(empties(2000)), { encoding: 'gzip' });
+  t.equal(gzipped.status, 413, 'gzipped, a few bytes as sent');
+  const json = await postLogs(server, `{"resourceLogs":[${Array(1300).fill('{}').join(',')}]}`, { type: 'application/json' });
+  t.equal(json.status, 413, 'JSON, before JSON.parse');
+  t.match(json.body, { details: [{ reason: 'payload_too_large' }] });
+  t.match((await send(server, '/metrics')).text, /^http_body_bytes_in_flight 0$/m, 'everything charged is given back');
 });
