@@ -94,10 +94,19 @@ export class ProtobufReader {
     return this.buf.toString('utf8', start, end);
   }
 
+  /** Moves past a varint of any 64-bit value: one that is skipped is never read as a number. */
+  skipVarint(): void {
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new RangeError('protobuf: truncated varint');
+      if (this.buf[this.pos++]! < 0x80) return;
+    }
+    throw new RangeError('protobuf: varint longer than 10 bytes');
+  }
+
   skip(wireType: number): void {
     switch (wireType) {
       case WIRE_VARINT:
-        this.varint();
+        this.skipVarint();
         return;
       case WIRE_I64:
         this.pos += 8;

@@ -44,6 +44,13 @@ t.test('the walk reads the wire as protobufjs does: messages and records counted
   t.equal(protobufCost(field(1, field(2, repeat(field(2, EMPTY), 100_000))), 5).records, 6, 'counting stops one past the bound');
 });
 
+t.test('64-bit integers past 2^53 are walked as protobufjs reads them: a 19-digit intValue and a negative one', async (t) => {
+  for (const intValue of ['6177503476599092000', '-1']) {
+    const body = protobufOf(exportRequest([record({ attributes: [kv('n', { intValue })] })]));
+    t.equal(protobufCost(body, 10).records, 1, intValue);
+  }
+});
+
 t.test('what protobufjs would refuse is refused before it is decoded: truncation, field 0, groups, nesting past 100 messages', async (t) => {
   t.throws(() => protobufCost(Buffer.from([0x0a, 0x05, 0x12]), 10), RangeError, 'truncated');
   t.throws(() => protobufCost(Buffer.from([0x0a, 0x02, 0x12, 0x05]), 10), RangeError, 'a field past the end of its message');

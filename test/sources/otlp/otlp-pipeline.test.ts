@@ -20,9 +20,11 @@ function room(bytes: number): WalRoom & { asked: number[] } {
   };
 }
 
+// The same times in every request: a record's cost depends on its timestamp's encoded length.
+const times = Array.from({ length: 10 }, (_, i) => nowNs(-i));
 const request = () =>
   decodeOtlpRequest(
-    protobufOf(exportRequest(Array.from({ length: 10 }, (_, i) => record({ timeUnixNano: nowNs(-i), body: str(`line ${i}`) })))),
+    protobufOf(exportRequest(times.map((time, i) => record({ timeUnixNano: time, body: str(`line ${i}`) })))),
     'protobuf',
     1000,
     () => {},
