@@ -70,6 +70,11 @@ function walLogObserver(logger: Logger): WalObserver {
     tornTail: (token, segment, bytes) => logger.warn({ token_name: token, segment, bytes }, 'WAL torn tail truncated at recovery (unacknowledged writes cut by a crash)'),
     cursorReset: (token, reason) => logger.warn({ token_name: token, reason }, 'WAL cursor not used; delivery restarts at the oldest segment (Loki drops duplicates)'),
     leftoverKey: (token) => logger.warn({ token_name: token }, 'WAL of a key no longer configured: its backlog is delivered; remove the folder once it is empty'),
+    lockWait: (holder, staleSeconds) =>
+      logger.warn(
+        { holder, lock_stale_seconds: staleSeconds },
+        holder === 'alive' ? 'WAL root locked by a running process; waiting for it to stop' : 'WAL root locked by another process; waiting for its lock to go stale',
+      ),
     setAside: (token, name, reason) => logger.warn({ ...(token === null ? {} : { token_name: token }), file: name, reason }, 'WAL: a file that is not the WAL’s was left alone'),
     writeFailed: (token, err) => logger.error({ token_name: token, err }, 'WAL write failed'),
   };

@@ -68,6 +68,7 @@ class DiskWalStore implements WalStore {
       this.#release = await lockWalRoot({
         root: this.root,
         staleMs: this.#opts.lockStaleSeconds * 1000,
+        onWait: (holder) => this.#opts.observer?.lockWait?.(holder, this.#opts.lockStaleSeconds),
         onCompromised:
           this.#opts.onLockCompromised ??
           ((err) => {

@@ -202,5 +202,10 @@ export interface WalObserver {
   setAside?(token: string | null, name: string, reason: string): void;
   /** The WAL folder of a key no longer configured was found: its backlog is delivered. */
   leftoverKey?(token: string): void;
+  /**
+   * The WAL root is locked by another process, alive (it answered on its socket) or not provably
+   * dead: the start waits up to `staleSeconds` for its lock to go stale.
+   */
+  lockWait?(holder: 'alive' | 'unknown', staleSeconds: number): void;
   writeFailed?(token: string, error: Error): void;
 }

@@ -14,8 +14,8 @@
  * (and refreshes nothing), so a stall is never mistaken for a death. A holder on another kernel
  * (a shared volume), or one that has not written its owner file yet, is waited out as before.
  */
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { open, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -26,6 +26,8 @@ export interface WalLockOptions {
   readonly staleMs: number;
   /** The lock was lost while held (e.g. the event loop stalled past `staleMs`). */
   readonly onCompromised: (err: Error) => void;
+  /** Another holder, not provably dead, has the lock: called once, before waiting for it. */
+  readonly onWait?: (holder: 'alive' | 'unknown') => void;
 }
 
 export type ReleaseLock = () => Promise<void>;
@@ -108,7 +110,7 @@ async function holderOf(root: string, bootId: string | null): Promise<Holder> {
   let owner: Owner;
   let ino: number;
   try {
-    owner = JSON.parse(await readFile(join(root, OWNER_FILE), 'utf8')) as Owner;
+    owner = JSON.parse(await readOwnerFile(root)) as Owner;
     ino = (await stat(join(root, LOCK_DIR))).ino;
   } catch {
     return 'unknown';
@@ -116,6 +118,26 @@ async function holderOf(root: string, bootId: string | null): Promise<Holder> {
   // The owner file must describe this very lock directory, not an earlier one.
   if (owner.boot_id !== bootId || owner.lock_ino !== ino || typeof owner.socket !== 'string') return 'unknown';
   return listener(root, owner.socket);
+}
+
+/** An owner file is a few hundred bytes; anything larger is not one. */
+const MAX_OWNER_BYTES = 4096;
+
+/**
+ * The owner file's text. Whatever sits at its path is read without blocking or following a link:
+ * a FIFO or a device there (a damaged or tampered WAL root) must not hang a start.
+ */
+async function readOwnerFile(root: string): Promise<string> {
+  const file = await open(join(root, OWNER_FILE), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  try {
+    const stats = await file.stat();
+    if (!stats.isFile() || stats.size > MAX_OWNER_BYTES) throw new Error('not an owner file');
+    const buffer = Buffer.alloc(stats.size);
+    const { bytesRead } = await file.read(buffer, 0, stats.size, 0);
+    return buffer.toString('utf8', 0, bytesRead);
+  } finally {
+    await file.close();
+  }
 }
 
 /** Whether the lock's holder is provably dead: see the top of this file. */
@@ -133,31 +155,40 @@ function listen(server: Server, path: string): Promise<void> {
   });
 }
 
-/** Listens on the liveness socket and writes the owner file; returns what undoes both. */
+/**
+ * Listens on the liveness socket and writes the owner file; returns what undoes both. Either may
+ * fail (a file system without sockets; something not ours at their paths): the lock is held all
+ * the same, and a later start waits for it to go stale instead of asking.
+ */
 async function announceHolder(root: string): Promise<() => Promise<void>> {
   const bootId = kernelBootId();
   const socket = bootId === null ? null : socketPath(root, SOCKET_FILE);
   let server: Server | null = null;
   if (socket !== null) {
-    // A dead holder's socket file is left behind: it must go before a new one can be bound.
-    await rm(join(root, SOCKET_FILE), { force: true });
     server = createServer((connection) => connection.destroy());
     try {
+      // A dead holder's socket file is left behind: it must go before a new one can be bound.
+      await rm(join(root, SOCKET_FILE), { force: true });
       await listen(server, socket.path);
       server.unref();
     } catch {
-      // A file system without sockets: a later start waits for staleness instead.
       server = null;
     }
   }
+  let announced = false;
   if (bootId !== null) {
     const owner: Owner = { boot_id: bootId, lock_ino: (await stat(join(root, LOCK_DIR))).ino, socket: server === null ? null : SOCKET_FILE, pid: process.pid };
     const tmp = join(root, OWNER_TMP_FILE);
-    await writeFile(tmp, JSON.stringify(owner));
-    await rename(tmp, join(root, OWNER_FILE));
+    try {
+      await writeFile(tmp, JSON.stringify(owner));
+      await rename(tmp, join(root, OWNER_FILE));
+      announced = true;
+    } catch {
+      await rm(tmp, { force: true }).catch(() => {});
+    }
   }
   return async () => {
-    await rm(join(root, OWNER_FILE), { force: true });
+    if (announced) await rm(join(root, OWNER_FILE), { force: true });
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
     socket?.close();
   };
@@ -175,6 +206,7 @@ export async function lockWalRoot(opts: WalLockOptions): Promise<ReleaseLock> {
   // As long as a dead holder's lock takes to go stale, and a little longer.
   const deadline = Date.now() + opts.staleMs + 1000;
   let release: () => Promise<void>;
+  let waited = false;
   for (;;) {
     const holder = await holderOf(opts.root, bootId);
     if (holder === 'dead') {
@@ -193,6 +225,8 @@ export async function lockWalRoot(opts: WalLockOptions): Promise<ReleaseLock> {
       }
     }
     if (Date.now() >= deadline) throw logstackError('WAL_LOCKED', [opts.root]);
+    if (!waited && holder !== 'dead') opts.onWait?.(holder);
+    waited = true;
     await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
   }
   const withdraw = await announceHolder(opts.root);

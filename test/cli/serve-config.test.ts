@@ -3,8 +3,7 @@
  * stop the start, and SIGHUP. Apart from serve.test.ts so that each file keeps tap's time budget
  * on a busy machine: every test here starts the CLI.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdir, open, readFile, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
@@ -103,12 +102,10 @@ t.test('SIGHUP while the service is starting does not end it: the reload is kept
     loki: { base_url: 'http://127.0.0.1:9' },
   };
   await writeFile(file, stringify(config));
-  // The WAL root is locked by a holder the start cannot ask (its owner file is a FIFO this test
-  // writes to): the start waits for the lock to go stale, in the middle of starting.
+  // The WAL root is locked by a holder the start cannot ask (no owner file): the start waits
+  // for the lock to go stale, in the middle of starting.
   const lock = join(walRoot, '.lock');
   await mkdir(lock, { recursive: true });
-  const owner = join(walRoot, '.lock.owner');
-  execFileSync('mkfifo', [owner]);
   let holding = true;
   const refresh = (async () => {
     while (holding) {
@@ -126,10 +123,9 @@ t.test('SIGHUP while the service is starting does not end it: the reload is kept
     if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
     await child.exited;
   });
-  // Opened once the start reads it: the configuration is loaded, the WAL lock being taken.
-  const fifo = await open(owner, 'w');
-  await fifo.writeFile('{}');
-  await fifo.close();
+  // The configuration is loaded, the WAL lock being waited for.
+  const waiting = JSON.parse(await child.waitForLine(/waiting for its lock to go stale/, 60_000)) as { lock_stale_seconds: number };
+  t.equal(waiting.lock_stale_seconds, 10, 'the wait is announced with its bound');
 
   const added = 'tok_added_while_starting_0123';
   config.security.api_keys[added] = { name: 'added' };

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { holderIsDead, kernelBootId } from '../../src/wal/wal-lock.js';
+import { holderIsDead, kernelBootId, lockWalRoot } from '../../src/wal/wal-lock.js';
 import { spawnTs } from '../support/child.js';
 import { openWal } from '../support/wal.js';
 
@@ -88,4 +88,40 @@ t.test('a holder is dead only on proof: same kernel, this very lock, its socket 
   t.equal(await holderIsDead(root), false, 'an owner file of an earlier lock: not this holder');
   await owner({ socket: null });
   t.equal(await holderIsDead(root), false, 'no socket announced: not provable');
+});
+
+t.test('what sits at the owner file’s path is read without blocking: a FIFO, a folder or an oversized file there proves nothing, and a stale lock is still taken', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'wal-lock-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  await mkdir(join(root, '.lock'));
+  // And a folder where the liveness socket goes: the lock is held without one.
+  await mkdir(join(root, '.lock.sock'));
+  const past = new Date(Date.now() - 60_000);
+  for (const [what, make] of [
+    ['a FIFO', () => spawnSync('mkfifo', [join(root, '.lock.owner')])],
+    ['a folder', () => mkdir(join(root, '.lock.owner'))],
+    ['5 kB of text', () => writeFile(join(root, '.lock.owner'), ' '.repeat(5000))],
+  ] as const) {
+    await rm(join(root, '.lock.owner'), { recursive: true, force: true });
+    await make();
+    t.equal(await holderIsDead(root), false, `${what}: not provably dead`);
+    await mkdir(join(root, '.lock'), { recursive: true });
+    await utimes(join(root, '.lock'), past, past);
+    const waits: string[] = [];
+    const release = await lockWalRoot({ root, staleMs: 2_000, onCompromised: () => {}, onWait: (holder) => waits.push(holder) });
+    t.same(waits, [], `${what}: a lock stale for a minute is taken without waiting`);
+    await release();
+  }
+});
+
+t.test('a start that finds a fresh lock of a holder it cannot ask says once that it waits, then takes the lock when it goes stale', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'wal-lock-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  await mkdir(join(root, '.lock'));
+  const waits: string[] = [];
+  const started = Date.now();
+  const release = await lockWalRoot({ root, staleMs: 2_000, onCompromised: () => {}, onWait: (holder) => waits.push(holder) });
+  t.same(waits, ['unknown'], 'announced once');
+  t.ok(Date.now() - started >= 1_500, 'waited for the lock to go stale');
+  await release();
 });
