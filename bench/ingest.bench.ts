@@ -8,7 +8,7 @@ import { testConfigForBench } from './bench-config.js';
 import { pacedLoad } from './paced-load.js';
 import { BENCH_TOKEN, sampleBody, startService } from './service-process.js';
 import { compileMaskingPolicy } from '../src/masking/policy.js';
-import { maskEntry } from '../src/pipeline/mask-entry.js';
+import { maskEntry } from '../src/sources/native/mask-entry.js';
 import type { IngestEntry } from '../src/pipeline/types.js';
 import { HEADER_BYTES } from '../src/wal/segment-format.js';
 

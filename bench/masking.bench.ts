@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { maskObject } from '../src/masking/mask-value.js';
 import { compileMaskingPolicy, type MaskingPolicy } from '../src/masking/policy.js';
 import { RULE_IDS } from '../src/masking/rules.js';
-import { maskEntry } from '../src/pipeline/mask-entry.js';
+import { maskEntry } from '../src/sources/native/mask-entry.js';
 import type { IngestEntry } from '../src/pipeline/types.js';
 import { maskingCorpus } from '../test/fixtures/masking-corpus.js';
 import { evaluateCorpus, maskedOutput, ruleAlone } from '../test/fixtures/masking-corpus-evaluation.js';

@@ -5,8 +5,8 @@
  * allocates per entry (the garbage the service collects under load).
  */
 import { readFileSync } from 'node:fs';
-import { createIngestPipeline } from '../src/pipeline/ingest-pipeline.js';
-import { validateIngestBody } from '../src/pipeline/validate.js';
+import { createIngestPipeline } from '../src/sources/native/ingest-pipeline.js';
+import { validateIngestBody } from '../src/sources/native/validate.js';
 import { allocatedPerItem, cpuMicrosPerItem, perSecond, testConfigForBench } from './bench-config.js';
 import type { Scenario } from './run.js';
 

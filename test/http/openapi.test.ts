@@ -1,7 +1,7 @@
 import { Ajv } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import t, { type Test } from 'tap';
-import { ENTRIES_SCHEMA } from '../../src/pipeline/validate.js';
+import { ENTRIES_SCHEMA } from '../../src/sources/native/validate.js';
 import { ADMIN_TOKEN, APP_TOKEN, entry, send, startServer, type TestServer } from '../support/http-server.js';
 
 type Json = any;

@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { buildApp, type AppDeps } from '../../src/http/app.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics, walObserver, type Metrics } from '../../src/observability/metrics.js';
-import { createIngestPipeline } from '../../src/pipeline/ingest-pipeline.js';
+import { createIngestPipeline } from '../../src/sources/native/ingest-pipeline.js';
 import type { Config } from '../../src/config/schema.js';
 import type { WalStore } from '../../src/wal/types.js';
 import { testConfig } from './config.js';

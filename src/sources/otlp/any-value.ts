@@ -14,7 +14,7 @@
  * stops the walk with a ValueTooDeep, so recursion is bounded by it.
  */
 import { NAME_MEMBERS, VALUE_MEMBERS } from '../../masking/mask-value.js';
-import { utf8ExceedsBytes } from '../../pipeline/validate.js';
+import { utf8ExceedsBytes } from '../native/validate.js';
 import { int64Value, type AnyValue, type KeyValue } from './otlp-proto.js';
 import type { KeyRule, OtlpMasker } from './otlp-masking.js';
 

@@ -13,7 +13,7 @@ import { logstackError } from '../../errors.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
 import { admitBody, boundedBody, contentCoding, decorateBodyLease, serverBusy, type BodyLimits } from '../../http/body.js';
 import { errorAnswer } from '../../http/error-handler.js';
-import { UNAUTHENTICATED } from '../../http/ingest-route.js';
+import { UNAUTHENTICATED } from '../native/ingest-route.js';
 import { API_KEY_SECURITY } from '../../http/openapi.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
 import type { Metrics } from '../../observability/metrics.js';

@@ -5,14 +5,14 @@
  * Everything that depends only on the config (masking policies per key name, value patterns,
  * label building) is compiled here once; `prepare` does per-entry work only.
  */
-import type { Config } from '../config/schema.js';
-import { appendEntry } from '../loki/entry-codec.js';
-import type { LokiEntry } from '../loki/entry.js';
-import { AppendBatchBuilder } from '../wal/append-batch.js';
-import type { WalRoom } from '../wal/types.js';
-import { compilePolicies, type MaskingPolicy } from '../masking/policy.js';
+import type { Config } from '../../config/schema.js';
+import { appendEntry } from '../../loki/entry-codec.js';
+import type { LokiEntry } from '../../loki/entry.js';
+import { AppendBatchBuilder } from '../../wal/append-batch.js';
+import type { WalRoom } from '../../wal/types.js';
+import { compilePolicies, type MaskingPolicy } from '../../masking/policy.js';
 import { createLokiEntryBuilder, type LokiEntryBuilder } from './to-loki-entry.js';
-import type { EntryProblem, IngestPipeline, PreparedBatch } from './types.js';
+import type { EntryProblem, IngestPipeline, PreparedBatch } from '../../pipeline/types.js';
 import { validateIngestBody, validationFailed, type Limits, type ValidatedEntry } from './validate.js';
 
 class Pipeline implements IngestPipeline {

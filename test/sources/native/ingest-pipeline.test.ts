@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import t from 'tap';
-import { isLogstackError } from '../../src/errors.js';
-import { parseLabels } from '../../src/loki/entry.js';
-import { createIngestPipeline } from '../../src/pipeline/ingest-pipeline.js';
-import { parseTimestamp } from '../../src/pipeline/timestamp.js';
-import type { EntryProblem, IngestPipeline, PreparedBatch } from '../../src/pipeline/types.js';
-import { APP_TOKEN, testConfig } from '../support/config.js';
-import { decodedEntries } from '../support/wal.js';
+import { isLogstackError } from '../../../src/errors.js';
+import { parseLabels } from '../../../src/loki/entry.js';
+import { createIngestPipeline } from '../../../src/sources/native/ingest-pipeline.js';
+import { parseTimestamp } from '../../../src/pipeline/timestamp.js';
+import type { EntryProblem, IngestPipeline, PreparedBatch } from '../../../src/pipeline/types.js';
+import { APP_TOKEN, testConfig } from '../../support/config.js';
+import { decodedEntries } from '../../support/wal.js';
 
-const SAMPLES = new URL('../fixtures/samples/', import.meta.url);
+const SAMPLES = new URL('../../fixtures/samples/', import.meta.url);
 const NOW_MS = Date.parse('2025-09-24T12:05:00Z');
 /** Secrets of the shared samples that masking must keep out of every payload. */
 const SAMPLE_SECRETS = ['hunter2', 'sk_live_51H8abcdefghijklmnop', '4111 1111 1111 1111', '4111-1111-1111-1111', 'ak_9f8e7d6c5b4a3210', 'jane.doe0@example.com'];

@@ -2,9 +2,9 @@
  * Masking of one ingest entry before it touches disk: by key inside `metadata` (the policy's
  * rules, at any depth, inside arrays too) and by value pattern in every other string of the entry.
  */
-import { maskObject } from '../masking/mask-value.js';
-import type { MaskingPolicy } from '../masking/policy.js';
-import type { IngestEntry } from './types.js';
+import { maskObject } from '../../masking/mask-value.js';
+import type { MaskingPolicy } from '../../masking/policy.js';
+import type { IngestEntry } from '../../pipeline/types.js';
 
 /**
  * A masked copy of `entry` without its metadata. The value patterns run over `service` and

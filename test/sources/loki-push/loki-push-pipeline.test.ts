@@ -1,10 +1,10 @@
 import t from 'tap';
-import { isLogstackError, type LogstackError } from '../../src/errors.js';
-import { createLokiPushPipeline } from '../../src/pipeline/loki-push-pipeline.js';
-import type { LokiPushRequest, PushStream } from '../../src/pipeline/loki-push-request.js';
-import { MAX_LISTED_PROBLEMS } from '../../src/pipeline/loki-push-validate.js';
-import { testConfig } from '../support/config.js';
-import { decodedEntries } from '../support/wal.js';
+import { isLogstackError, type LogstackError } from '../../../src/errors.js';
+import { createLokiPushPipeline } from '../../../src/sources/loki-push/loki-push-pipeline.js';
+import type { LokiPushRequest, PushStream } from '../../../src/sources/loki-push/loki-push-request.js';
+import { MAX_LISTED_PROBLEMS } from '../../../src/sources/loki-push/loki-push-validate.js';
+import { testConfig } from '../../support/config.js';
+import { decodedEntries } from '../../support/wal.js';
 
 const NOW_MS = Date.UTC(2025, 8, 24, 12);
 const NOW_S = NOW_MS / 1000;

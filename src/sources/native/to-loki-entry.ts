@@ -15,16 +15,16 @@
  * `json_line`: the line is the JSON text of `{message, level?, service?, env?, metadata?}` with
  * the fields that are not labels; there is no structured metadata.
  *
- * Masking is the policy's, exactly as `maskEntry` does it (src/pipeline/mask-entry.ts); in
+ * Masking is the policy's, exactly as `maskEntry` does it (src/sources/native/mask-entry.ts); in
  * `structured_metadata` mode it happens while the metadata is flattened, so that no masked copy
  * of every metadata object is made only to be walked once and dropped.
  */
-import type { Config } from '../config/schema.js';
-import { formatLabels, type LokiEntry } from '../loki/entry.js';
-import { maskByRule, maskScalar, memberRule, namedBy } from '../masking/mask-value.js';
-import type { KeyRule, MaskingPolicy } from '../masking/policy.js';
+import type { Config } from '../../config/schema.js';
+import { formatLabels, type LokiEntry } from '../../loki/entry.js';
+import { maskByRule, maskScalar, memberRule, namedBy } from '../../masking/mask-value.js';
+import type { KeyRule, MaskingPolicy } from '../../masking/policy.js';
 import { maskEntry, maskFields } from './mask-entry.js';
-import type { IngestEntry } from './types.js';
+import type { IngestEntry } from '../../pipeline/types.js';
 
 export type LokiConfig = Config['loki'];
 type EntryField = 'level' | 'service' | 'env';

@@ -4,9 +4,9 @@
  * client's to fix. Sizes are UTF-8 bytes, as Loki counts them, of the masked line and
  * structured metadata: what reaches Loki.
  */
-import { logstackError } from '../errors.js';
+import { logstackError } from '../../errors.js';
 import type { LabelPairs, PushProblem } from './loki-push-request.js';
-import { FORBIDDEN_KEYS, type Limits } from './validate.js';
+import { FORBIDDEN_KEYS, type Limits } from '../native/validate.js';
 
 /** Problems listed in a 400's `details`: a push of many thousands of bad entries stays readable. */
 export const MAX_LISTED_PROBLEMS = 100;

@@ -4,13 +4,13 @@
  * once the append is durable.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { Metrics } from '../observability/metrics.js';
-import { ENTRIES_SCHEMA } from '../pipeline/validate.js';
-import type { WalStore } from '../wal/types.js';
-import { HELD_ENTRY_BYTES } from './body-budget.js';
-import { acceptJsonBodies, serverBusy, type BodyLimits } from './body.js';
-import { API_KEY_SECURITY, errorResponses } from './openapi.js';
-import { decorateReleasedBody, releaseBody } from './released-body.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { ENTRIES_SCHEMA } from './validate.js';
+import type { WalStore } from '../../wal/types.js';
+import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
+import { acceptJsonBodies, serverBusy, type BodyLimits } from '../../http/body.js';
+import { API_KEY_SECURITY, errorResponses } from '../../http/openapi.js';
+import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
 
 /** Fastify's spelling of `/v1/logs:ingest`: a single colon would declare a path parameter. */
 export const INGEST_ROUTE = '/v1/logs::ingest';

@@ -11,10 +11,10 @@
  * top-level field) carry index -1 and do not count as invalid entries.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import type { Config } from '../config/schema.js';
-import { logstackError } from '../errors.js';
-import { parseTimestamp } from './timestamp.js';
-import type { EntryProblem, IngestEntry } from './types.js';
+import type { Config } from '../../config/schema.js';
+import { logstackError } from '../../errors.js';
+import { parseTimestamp } from '../../pipeline/timestamp.js';
+import type { EntryProblem, IngestEntry } from '../../pipeline/types.js';
 
 export type Limits = Config['limits'];
 

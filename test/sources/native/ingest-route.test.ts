@@ -1,8 +1,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
-import { decodeEntryAdapter } from '../../src/loki/entry-codec.js';
-import { APP_TOKEN, SAMPLES, batch, entry, send, startServer } from '../support/http-server.js';
+import { decodeEntryAdapter } from '../../../src/loki/entry-codec.js';
+import { APP_TOKEN, SAMPLES, batch, entry, send, startServer } from '../../support/http-server.js';
 
 t.test('202 only once the entries are in the WAL', async (t) => {
   const server = await startServer(t);

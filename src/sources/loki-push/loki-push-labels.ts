@@ -7,7 +7,7 @@
  * values as Go string literals — double-quoted with Go's escapes (`\n`, `\"`, `\x41`, `\u00e9`,
  * `\101`, …) or back-quoted raw — and whitespace anywhere between tokens.
  */
-import type { Config } from '../config/schema.js';
+import type { Config } from '../../config/schema.js';
 import type { LabelPairs } from './loki-push-request.js';
 
 export type LokiPushConfig = Config['loki_push'];

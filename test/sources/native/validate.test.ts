@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
-import { isLogstackError, type LogstackError } from '../../src/errors.js';
-import type { EntryProblem } from '../../src/pipeline/types.js';
-import { MAX_LISTED_PROBLEMS, validateIngestBody, type Limits } from '../../src/pipeline/validate.js';
-import { testConfig } from '../support/config.js';
+import { isLogstackError, type LogstackError } from '../../../src/errors.js';
+import type { EntryProblem } from '../../../src/pipeline/types.js';
+import { MAX_LISTED_PROBLEMS, validateIngestBody, type Limits } from '../../../src/sources/native/validate.js';
+import { testConfig } from '../../support/config.js';
 
-const SAMPLES = new URL('../fixtures/samples/', import.meta.url);
+const SAMPLES = new URL('../../fixtures/samples/', import.meta.url);
 const LIMITS: Limits = testConfig().limits;
 /** Five minutes after the samples' first timestamp. */
 const NOW_MS = Date.parse('2025-09-24T12:05:00Z');

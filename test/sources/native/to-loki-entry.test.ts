@@ -1,12 +1,12 @@
 import { deepStrictEqual } from 'node:assert/strict';
 import fc from 'fast-check';
 import t from 'tap';
-import { parseLabels } from '../../src/loki/entry.js';
-import { compileMaskingPolicy, type MaskingPolicy } from '../../src/masking/policy.js';
-import { maskEntry } from '../../src/pipeline/mask-entry.js';
-import { createLokiEntryBuilder, type LokiConfig } from '../../src/pipeline/to-loki-entry.js';
-import type { IngestEntry } from '../../src/pipeline/types.js';
-import { testConfig } from '../support/config.js';
+import { parseLabels } from '../../../src/loki/entry.js';
+import { compileMaskingPolicy, type MaskingPolicy } from '../../../src/masking/policy.js';
+import { maskEntry } from '../../../src/sources/native/mask-entry.js';
+import { createLokiEntryBuilder, type LokiConfig } from '../../../src/sources/native/to-loki-entry.js';
+import type { IngestEntry } from '../../../src/pipeline/types.js';
+import { testConfig } from '../../support/config.js';
 
 const LOKI: LokiConfig = testConfig().loki;
 const MASKING = testConfig().masking;

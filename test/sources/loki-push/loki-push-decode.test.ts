@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import t, { type Test } from 'tap';
-import { isLogstackError } from '../../src/errors.js';
-import { decodeJsonPush, decodeLegacyJsonPush, decodeProtobufPush } from '../../src/pipeline/loki-push-decode.js';
+import { isLogstackError } from '../../../src/errors.js';
+import { decodeJsonPush, decodeLegacyJsonPush, decodeProtobufPush } from '../../../src/sources/loki-push/loki-push-decode.js';
 
 const BOUNDS = { maxEntries: 1000, maxStreams: 100, maxMetadataPairs: 128 };
-const PushRequest = protobuf.loadSync(fileURLToPath(new URL('../support/loki-push.proto', import.meta.url))).lookupType('logproto.PushRequest');
+const PushRequest = protobuf.loadSync(fileURLToPath(new URL('../../support/loki-push.proto', import.meta.url))).lookupType('logproto.PushRequest');
 
 function encode(message: Record<string, unknown>): Buffer {
   return Buffer.from(PushRequest.encode(PushRequest.fromObject(message)).finish());

@@ -9,18 +9,18 @@
  * whatever `loki.metadata_mode` says: that setting shapes entries of `/v1/logs:ingest`, while a
  * Loki client already chose its line and metadata.
  */
-import type { Config } from '../config/schema.js';
-import { appendEntry } from '../loki/entry-codec.js';
-import { formatLabels } from '../loki/entry.js';
-import { AppendBatchBuilder } from '../wal/append-batch.js';
-import type { WalRoom } from '../wal/types.js';
-import { maskPairs } from '../masking/mask-value.js';
-import { compilePolicies, type MaskingPolicy } from '../masking/policy.js';
+import type { Config } from '../../config/schema.js';
+import { appendEntry } from '../../loki/entry-codec.js';
+import { formatLabels } from '../../loki/entry.js';
+import { AppendBatchBuilder } from '../../wal/append-batch.js';
+import type { WalRoom } from '../../wal/types.js';
+import { maskPairs } from '../../masking/mask-value.js';
+import { compilePolicies, type MaskingPolicy } from '../../masking/policy.js';
 import { createLabelFilter, labelProblems, maxLabelTextLength, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
 import type { LabelPairs, LokiPushPipeline, LokiPushRequest, PushProblem, PushStream } from './loki-push-request.js';
 import { metadataNameProblem, pushInvalid, sizeProblems, timestampAndCountProblems } from './loki-push-validate.js';
-import type { PreparedBatch } from './types.js';
-import type { Limits } from './validate.js';
+import type { PreparedBatch } from '../../pipeline/types.js';
+import type { Limits } from '../native/validate.js';
 
 type StreamLabels = { readonly text: string } | { readonly problems: readonly string[] };
 

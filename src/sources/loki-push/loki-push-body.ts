@@ -10,10 +10,10 @@
 import { promisify } from 'node:util';
 import { gunzip, inflate, inflateRaw, type ZlibOptions } from 'node:zlib';
 import { uncompressSync } from 'snappy';
-import { logstackError } from '../errors.js';
-import type { BodyLease } from './body-budget.js';
-import { serverBusy } from './body.js';
-import { clientText } from './client-text.js';
+import { logstackError } from '../../errors.js';
+import type { BodyLease } from '../../http/body-budget.js';
+import { serverBusy } from '../../http/body.js';
+import { clientText } from '../../http/client-text.js';
 
 export interface PushBodyFormat {
   readonly type: 'protobuf' | 'json';
