@@ -4,13 +4,13 @@
  * figures are the ingest path alone: HTTP, validation, masking, encoding, WAL group commit.
  */
 import autocannon from 'autocannon';
+import { compileMaskingPolicy } from '../src/masking/policy.js';
+import type { IngestEntry } from '../src/pipeline/types.js';
+import { maskEntry } from '../src/sources/native/mask-entry.js';
+import { HEADER_BYTES } from '../src/wal/segment-format.js';
 import { testConfigForBench } from './bench-config.js';
 import { pacedLoad } from './paced-load.js';
 import { BENCH_TOKEN, sampleBody, startService } from './service-process.js';
-import { compileMaskingPolicy } from '../src/masking/policy.js';
-import { maskEntry } from '../src/sources/native/mask-entry.js';
-import type { IngestEntry } from '../src/pipeline/types.js';
-import { HEADER_BYTES } from '../src/wal/segment-format.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const HALF_TARGET_REQUESTS_PER_SECOND = 250; // 25,000 entries/s: half the 50,000 target

@@ -17,6 +17,9 @@ import { ERRORS, logstackError, type ErrorName } from '../errors.js';
 import { verifiedClientNames } from '../tls/client-identity.js';
 import { routeLabel } from './route-label.js';
 
+/** `token` label of refusals before any key was recognised; no key name can look like this. */
+export const UNAUTHENTICATED = '(none)';
+
 export interface Credentials {
   /** The API key the token belongs to, if any. */
   readonly key: { readonly name: string; readonly active: boolean; readonly clientSubject?: string } | null;

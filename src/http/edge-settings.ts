@@ -8,10 +8,10 @@
  */
 import fp from 'fastify-plugin';
 import type { Config } from '../config/schema.js';
-import { createIngestPipeline } from '../sources/native/ingest-pipeline.js';
+import type { IngestPipeline } from '../pipeline/types.js';
 import { createLokiPushPipeline } from '../sources/loki-push/loki-push-pipeline.js';
 import type { LokiPushPipeline } from '../sources/loki-push/loki-push-request.js';
-import type { IngestPipeline } from '../pipeline/types.js';
+import { createIngestPipeline } from '../sources/native/ingest-pipeline.js';
 import { createOtlpPipeline, type OtlpPipeline } from '../sources/otlp/otlp-pipeline.js';
 import { createKeyring, type Keyring } from './auth.js';
 

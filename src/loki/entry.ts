@@ -4,6 +4,9 @@
  * to be byte-identical, so that Loki drops it as a duplicate.
  */
 
+/** Name–value pairs in the order the client sent them. */
+export type LabelPairs = ReadonlyArray<readonly [name: string, value: string]>;
+
 export interface LokiEntry {
   /** Whole seconds since the Unix epoch. */
   seconds: number;

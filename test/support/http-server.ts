@@ -5,14 +5,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Test } from 'tap';
 import type { FastifyInstance } from 'fastify';
+import type { Test } from 'tap';
 import { request } from 'undici';
+import type { Config } from '../../src/config/schema.js';
 import { buildApp, type AppDeps } from '../../src/http/app.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics, walObserver, type Metrics } from '../../src/observability/metrics.js';
 import { createIngestPipeline } from '../../src/sources/native/ingest-pipeline.js';
-import type { Config } from '../../src/config/schema.js';
 import type { WalStore } from '../../src/wal/types.js';
 import { testConfig } from './config.js';
 import { openWal } from './wal.js';

@@ -7,9 +7,10 @@
  * Like Loki, unknown fields are skipped, so newer clients keep working.
  */
 import { logstackError } from '../../errors.js';
+import type { LabelPairs } from '../../loki/entry.js';
 import { ProtobufReader, WIRE_LEN, WIRE_VARINT } from '../../loki/protobuf-wire.js';
-import type { LabelPairs, LokiPushRequest, PushEntry, PushStream } from './loki-push-request.js';
 import { parseTimestamp } from '../../pipeline/timestamp.js';
+import type { LokiPushRequest, PushEntry, PushStream } from './loki-push-request.js';
 
 function undecodable(where: string, reason: string): Error {
   return logstackError('LOKI_PUSH_UNDECODABLE', [`${where} ${reason}`]);

@@ -1,30 +1,24 @@
 /**
  * The labels of a pushed stream: read from the text Loki clients send (`{app="shop", env="prod"}`),
- * filtered by the operator's allow and deny lists, and checked against the limits Loki enforces
- * on a stream, so that no stream is accepted that Loki would refuse later.
+ * filtered by the operator's allow and deny lists; Loki's limits on them are checked in
+ * src/loki/limits.ts, so that no stream is accepted that Loki would refuse later.
  *
  * The text is read as Loki reads it (LogQL's `syntax.ParseLabels`): equality matchers only,
  * values as Go string literals — double-quoted with Go's escapes (`\n`, `\"`, `\x41`, `\u00e9`,
  * `\101`, …) or back-quoted raw — and whitespace anywhere between tokens.
  */
 import type { Config } from '../../config/schema.js';
-import type { LabelPairs } from './loki-push-request.js';
+import type { LabelPairs } from '../../loki/entry.js';
 
 export type LokiPushConfig = Config['loki_push'];
 
 export type LabelTextParse = { readonly ok: true; readonly pairs: LabelPairs } | { readonly ok: false; readonly reason: string };
 
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 /** A name runs up to the next delimiter; whether it is a valid name is checked with the limits. */
 const NAME_RUN = /[^\s=!~{},"`]+/y;
 const SPACE = /[ \t\r\n]*/y;
 /** A double-quoted value without escapes: the common case, taken without decoding. */
 const PLAIN_VALUE = /"([^"\\\n]*)"/y;
-/** Loki does not count it: Loki adds it itself (service name discovery). */
-const SERVICE_NAME = 'service_name';
-/** Longest label name quoted in a reason; names are client text. */
-const MAX_QUOTED_NAME = 64;
-
 const HEX = /^[0-9a-fA-F]+$/;
 const SIMPLE_ESCAPES: Readonly<Record<string, number>> = { a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11, '\\': 92, '"': 34 };
 
@@ -179,36 +173,3 @@ export function createLabelFilter(config: LokiPushConfig): (name: string) => boo
   return (name) => (allow === null || allow.has(name)) && !deny.has(name);
 }
 
-function shownName(name: string, position: number): string {
-  return LABEL_NAME.test(name) && name.length <= MAX_QUOTED_NAME ? `label "${name}"` : `label ${position}`;
-}
-
-/**
- * Why Loki would refuse a stream with these labels (those that reach Loki: kept client labels
- * and static labels); empty when it would not. Lengths are UTF-8 bytes, as Loki counts them.
- */
-export function labelProblems(pairs: LabelPairs, config: LokiPushConfig): string[] {
-  const problems: string[] = [];
-  if (pairs.length === 0) return ['has no labels; Loki needs at least one (mind loki_push.label_allowlist and label_denylist)'];
-  const counted = pairs.filter(([name]) => name !== SERVICE_NAME).length;
-  if (counted > config.max_label_names_per_series) {
-    problems.push(`has ${counted} labels; Loki accepts at most ${config.max_label_names_per_series} (loki_push.max_label_names_per_series, loki.static_labels included)`);
-  }
-  const seen = new Set<string>();
-  pairs.forEach(([name, value], position) => {
-    const label = shownName(name, position);
-    if (!LABEL_NAME.test(name)) {
-      problems.push(`${label} has an invalid name: it must match [a-zA-Z_][a-zA-Z0-9_]*`);
-    } else if (name.startsWith('__')) {
-      problems.push(`${label} starts with __, which Loki reserves`);
-    } else if (Buffer.byteLength(name) > config.max_label_name_length) {
-      problems.push(`${label} has a name longer than ${config.max_label_name_length} bytes (loki_push.max_label_name_length)`);
-    }
-    if (seen.has(name)) problems.push(`${label} appears twice`);
-    seen.add(name);
-    if (Buffer.byteLength(value) > config.max_label_value_length) {
-      problems.push(`${label} has a value longer than ${config.max_label_value_length} bytes (loki_push.max_label_value_length)`);
-    }
-  });
-  return problems;
-}

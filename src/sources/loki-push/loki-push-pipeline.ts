@@ -11,16 +11,17 @@
  */
 import type { Config } from '../../config/schema.js';
 import { appendEntry } from '../../loki/entry-codec.js';
-import { formatLabels } from '../../loki/entry.js';
-import { AppendBatchBuilder } from '../../wal/append-batch.js';
-import type { WalRoom } from '../../wal/types.js';
+import { formatLabels, type LabelPairs } from '../../loki/entry.js';
+import { labelProblems, sizeProblems, timestampAndCountProblems } from '../../loki/limits.js';
 import { maskPairs } from '../../masking/mask-value.js';
 import { compilePolicies, type MaskingPolicy } from '../../masking/policy.js';
-import { createLabelFilter, labelProblems, maxLabelTextLength, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
-import type { LabelPairs, LokiPushPipeline, LokiPushRequest, PushProblem, PushStream } from './loki-push-request.js';
-import { metadataNameProblem, pushInvalid, sizeProblems, timestampAndCountProblems } from './loki-push-validate.js';
+import type { Limits } from '../../pipeline/limits.js';
 import type { PreparedBatch } from '../../pipeline/types.js';
-import type { Limits } from '../native/validate.js';
+import { AppendBatchBuilder } from '../../wal/append-batch.js';
+import type { WalRoom } from '../../wal/types.js';
+import { createLabelFilter, maxLabelTextLength, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
+import type { LokiPushPipeline, LokiPushRequest, PushProblem, PushStream } from './loki-push-request.js';
+import { metadataNameProblem, pushInvalid } from './loki-push-validate.js';
 
 type StreamLabels = { readonly text: string } | { readonly problems: readonly string[] };
 

@@ -3,11 +3,9 @@
  * JSON of `/api/prom/push`): streams of entries with exact nanosecond timestamps. Validation,
  * masking and the WAL payloads work on this form only.
  */
-import type { WalRoom } from '../../wal/types.js';
+import type { LabelPairs } from '../../loki/entry.js';
 import type { PreparedBatch } from '../../pipeline/types.js';
-
-/** Name–value pairs in the order the client sent them. */
-export type LabelPairs = ReadonlyArray<readonly [name: string, value: string]>;
+import type { WalRoom } from '../../wal/types.js';
 
 export interface PushEntry {
   /** Whole seconds since the Unix epoch. */

@@ -15,15 +15,15 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { logstackError } from '../../errors.js';
-import type { Metrics } from '../../observability/metrics.js';
-import { decodeJsonPush, decodeLegacyJsonPush, decodeProtobufPush, type PushBounds } from './loki-push-decode.js';
-import type { LokiPushRequest } from './loki-push-request.js';
-import type { WalStore } from '../../wal/types.js';
+import { UNAUTHENTICATED } from '../../http/auth.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
 import { admitBody, boundedBody, decorateBodyLease, describeJsonError, serverBusy, type BodyLimits } from '../../http/body.js';
-import { UNAUTHENTICATED } from '../native/ingest-route.js';
-import { decompressPushBody, pushBodyFormat } from './loki-push-body.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
+import type { Metrics } from '../../observability/metrics.js';
+import type { WalStore } from '../../wal/types.js';
+import { decompressPushBody, pushBodyFormat } from './loki-push-body.js';
+import { decodeJsonPush, decodeLegacyJsonPush, decodeProtobufPush, type PushBounds } from './loki-push-decode.js';
+import type { LokiPushRequest } from './loki-push-request.js';
 
 export const LOKI_PUSH_ROUTE = '/loki/api/v1/push';
 /** Loki's route before its v1 API; its JSON is logproto's, not v1's. */

@@ -8,12 +8,13 @@
 import type { Config } from '../../config/schema.js';
 import { appendEntry } from '../../loki/entry-codec.js';
 import type { LokiEntry } from '../../loki/entry.js';
+import { compilePolicies, type MaskingPolicy } from '../../masking/policy.js';
+import type { Limits } from '../../pipeline/limits.js';
+import type { EntryProblem, IngestPipeline, PreparedBatch } from '../../pipeline/types.js';
 import { AppendBatchBuilder } from '../../wal/append-batch.js';
 import type { WalRoom } from '../../wal/types.js';
-import { compilePolicies, type MaskingPolicy } from '../../masking/policy.js';
 import { createLokiEntryBuilder, type LokiEntryBuilder } from './to-loki-entry.js';
-import type { EntryProblem, IngestPipeline, PreparedBatch } from '../../pipeline/types.js';
-import { validateIngestBody, validationFailed, type Limits, type ValidatedEntry } from './validate.js';
+import { validateIngestBody, validationFailed, type ValidatedEntry } from './validate.js';
 
 class Pipeline implements IngestPipeline {
   readonly #limits: Limits;

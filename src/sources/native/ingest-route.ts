@@ -4,19 +4,17 @@
  * once the append is durable.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { Metrics } from '../../observability/metrics.js';
-import { ENTRIES_SCHEMA } from './validate.js';
-import type { WalStore } from '../../wal/types.js';
+import { UNAUTHENTICATED } from '../../http/auth.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
 import { acceptJsonBodies, serverBusy, type BodyLimits } from '../../http/body.js';
 import { API_KEY_SECURITY, errorResponses } from '../../http/openapi.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
+import type { Metrics } from '../../observability/metrics.js';
+import type { WalStore } from '../../wal/types.js';
+import { ENTRIES_SCHEMA } from './validate.js';
 
 /** Fastify's spelling of `/v1/logs:ingest`: a single colon would declare a path parameter. */
 export const INGEST_ROUTE = '/v1/logs::ingest';
-
-/** `token` label of refusals before any key was recognised; no key name can look like this. */
-export const UNAUTHENTICATED = '(none)';
 
 /** The pipeline is the request's own (`request.settings.ingest`, edge-settings.ts). */
 export interface IngestRouteOptions {

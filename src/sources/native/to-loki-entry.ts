@@ -23,8 +23,8 @@ import type { Config } from '../../config/schema.js';
 import { formatLabels, type LokiEntry } from '../../loki/entry.js';
 import { maskByRule, maskScalar, memberRule, namedBy } from '../../masking/mask-value.js';
 import type { KeyRule, MaskingPolicy } from '../../masking/policy.js';
-import { maskEntry, maskFields } from './mask-entry.js';
 import type { IngestEntry } from '../../pipeline/types.js';
+import { maskEntry, maskFields } from './mask-entry.js';
 
 export type LokiConfig = Config['loki'];
 type EntryField = 'level' | 'service' | 'env';

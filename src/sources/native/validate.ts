@@ -11,12 +11,10 @@
  * top-level field) carry index -1 and do not count as invalid entries.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import type { Config } from '../../config/schema.js';
 import { logstackError } from '../../errors.js';
+import { FORBIDDEN_KEYS, utf8ExceedsBytes, type Limits } from '../../pipeline/limits.js';
 import { parseTimestamp } from '../../pipeline/timestamp.js';
 import type { EntryProblem, IngestEntry } from '../../pipeline/types.js';
-
-export type Limits = Config['limits'];
 
 /** An entry that passed validation, with its timestamp already parsed. */
 export interface ValidatedEntry {
@@ -29,12 +27,6 @@ export const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] as co
 const FIELDS = ['timestamp', 'level', 'message', 'service', 'env', 'metadata'];
 const LABEL_SAFE = '^[A-Za-z0-9_.:-]{1,128}$';
 
-/**
- * Keys that reach `Object.prototype` when a consumer assigns through them onto a plain object.
- * LogStack itself never does (null-prototype objects), but the entries travel on to Loki and to
- * whatever reads Loki, so such a key is refused rather than passed along.
- */
-export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** The shape of `entries` as ajv checks it; the API description (openapi.json) shows the same. */
 export const ENTRIES_SCHEMA = {
@@ -126,13 +118,6 @@ function fromAjv(error: ErrorObject): EntryProblem {
   }
 }
 
-/** Whether `text` is longer than `maxBytes` in UTF-8, without encoding it unless it must. */
-export function utf8ExceedsBytes(text: string, maxBytes: number): boolean {
-  // A UTF-16 unit takes 1 to 3 UTF-8 bytes, so the exact count is needed only in between.
-  if (text.length > maxBytes) return true;
-  if (text.length * 3 <= maxBytes) return false;
-  return Buffer.byteLength(text, 'utf8') > maxBytes;
-}
 
 interface MetadataWalk {
   readonly index: number;

@@ -14,9 +14,9 @@
  * stops the walk with a ValueTooDeep, so recursion is bounded by it.
  */
 import { NAME_MEMBERS, VALUE_MEMBERS } from '../../masking/mask-value.js';
-import { utf8ExceedsBytes } from '../native/validate.js';
-import { int64Value, type AnyValue, type KeyValue } from './otlp-proto.js';
+import { utf8ExceedsBytes } from '../../pipeline/limits.js';
 import type { KeyRule, OtlpMasker } from './otlp-masking.js';
+import { int64Value, type AnyValue, type KeyValue } from './otlp-proto.js';
 
 /**
  * A value or attribute refused while it is walked, before the rest of it costs anything. The

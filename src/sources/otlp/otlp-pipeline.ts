@@ -20,9 +20,8 @@
 import type { Config } from '../../config/schema.js';
 import { appendEntry } from '../../loki/entry-codec.js';
 import { formatLabels } from '../../loki/entry.js';
-import { labelProblems } from '../loki-push/loki-push-labels.js';
-import { sizeProblems, timestampAndCountProblems } from '../loki-push/loki-push-validate.js';
-import type { Limits } from '../native/validate.js';
+import { labelProblems, sizeProblems, timestampAndCountProblems } from '../../loki/limits.js';
+import type { Limits } from '../../pipeline/limits.js';
 import { AppendBatchBuilder, type AppendBatch } from '../../wal/append-batch.js';
 import type { WalRoom } from '../../wal/types.js';
 import { AttributeNames, attributePairs, stringBody, valueText, ValueRefused, type Pairs, type ValueContext } from './any-value.js';

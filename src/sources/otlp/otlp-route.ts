@@ -10,10 +10,10 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { logstackError } from '../../errors.js';
+import { UNAUTHENTICATED } from '../../http/auth.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
 import { admitBody, boundedBody, contentCoding, decorateBodyLease, serverBusy, type BodyLimits } from '../../http/body.js';
 import { errorAnswer } from '../../http/error-handler.js';
-import { UNAUTHENTICATED } from '../native/ingest-route.js';
 import { API_KEY_SECURITY } from '../../http/openapi.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
 import type { Metrics } from '../../observability/metrics.js';

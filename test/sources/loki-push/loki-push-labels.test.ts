@@ -1,5 +1,6 @@
 import t from 'tap';
-import { createLabelFilter, labelProblems, maxLabelTextLength, parseLabelText } from '../../../src/sources/loki-push/loki-push-labels.js';
+import { labelProblems } from '../../../src/loki/limits.js';
+import { createLabelFilter, maxLabelTextLength, parseLabelText } from '../../../src/sources/loki-push/loki-push-labels.js';
 import { testConfig } from '../../support/config.js';
 
 const pushConfig = (overrides: Record<string, unknown> = {}) => testConfig({ loki_push: overrides }).loki_push;

@@ -6,8 +6,8 @@ import { tokenOf } from '../../../src/http/auth.js';
 import { decodeEntryAdapter } from '../../../src/loki/entry-codec.js';
 import { parseLabels, type LokiEntry } from '../../../src/loki/entry.js';
 import { MAX_LABEL_SET_BYTES } from '../../../src/wal/segment-format.js';
-import { referenceProtobufPush, type ReferenceStream } from '../../support/loki-stand-in.js';
 import { APP_TOKEN, send, startServer, type Answer, type TestServer } from '../../support/http-server.js';
+import { referenceProtobufPush, type ReferenceStream } from '../../support/loki-stand-in.js';
 
 const PUSH = '/loki/api/v1/push';
 const PROTOBUF = 'application/x-protobuf';

@@ -3,9 +3,9 @@ import fc from 'fast-check';
 import t from 'tap';
 import { isLogstackError } from '../../../src/errors.js';
 import { parseLabels } from '../../../src/loki/entry.js';
-import { createIngestPipeline } from '../../../src/sources/native/ingest-pipeline.js';
 import { parseTimestamp } from '../../../src/pipeline/timestamp.js';
 import type { EntryProblem, IngestPipeline, PreparedBatch } from '../../../src/pipeline/types.js';
+import { createIngestPipeline } from '../../../src/sources/native/ingest-pipeline.js';
 import { APP_TOKEN, testConfig } from '../../support/config.js';
 import { decodedEntries } from '../../support/wal.js';
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { compileMaskingPolicy } from '../../../src/masking/policy.js';
-import { maskEntry } from '../../../src/sources/native/mask-entry.js';
 import type { IngestEntry } from '../../../src/pipeline/types.js';
+import { maskEntry } from '../../../src/sources/native/mask-entry.js';
 import { testConfig } from '../../support/config.js';
 
 const policy = compileMaskingPolicy(testConfig().masking);

@@ -3,9 +3,9 @@ import fc from 'fast-check';
 import t from 'tap';
 import { parseLabels } from '../../../src/loki/entry.js';
 import { compileMaskingPolicy, type MaskingPolicy } from '../../../src/masking/policy.js';
+import type { IngestEntry } from '../../../src/pipeline/types.js';
 import { maskEntry } from '../../../src/sources/native/mask-entry.js';
 import { createLokiEntryBuilder, type LokiConfig } from '../../../src/sources/native/to-loki-entry.js';
-import type { IngestEntry } from '../../../src/pipeline/types.js';
 import { testConfig } from '../../support/config.js';
 
 const LOKI: LokiConfig = testConfig().loki;

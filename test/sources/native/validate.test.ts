@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { isLogstackError, type LogstackError } from '../../../src/errors.js';
+import type { Limits } from '../../../src/pipeline/limits.js';
 import type { EntryProblem } from '../../../src/pipeline/types.js';
-import { MAX_LISTED_PROBLEMS, validateIngestBody, type Limits } from '../../../src/sources/native/validate.js';
+import { MAX_LISTED_PROBLEMS, validateIngestBody } from '../../../src/sources/native/validate.js';
 import { testConfig } from '../../support/config.js';
 
 const SAMPLES = new URL('../../fixtures/samples/', import.meta.url);
