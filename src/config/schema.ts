@@ -171,7 +171,7 @@ export const ConfigSchema = Type.Object(
         max_body_bytes_in_flight: Int({
           default: 33554432,
           minimum: 1024,
-          description: 'Bytes of request bodies held at once across all requests, as sent, decompressed and decoded (an entry counts 512 bytes) (32 MiB; at least max_body_bytes); past it 503 server_busy.',
+          description: 'Bytes of request bodies held at once across all requests, as sent, decompressed and decoded (an entry counts 512 bytes; a JSON body what JSON.parse makes of it, 5-8× its bytes for log batches) (32 MiB; at least max_body_bytes); past it 503 server_busy, and 413 payload_too_large for a body whose decoding alone would go past it.',
         }),
         max_entries: Int({ default: 1000, minimum: 1, description: 'Entries per request.' }),
         max_message_bytes: Int({ default: 256000, minimum: 1, maximum: 268435456, description: "UTF-8 bytes of a line, also after masking (Loki's default max_line_size, 256KB, is 256,000 bytes)." }),

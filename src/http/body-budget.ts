@@ -24,6 +24,8 @@ export interface BodyLease {
   readonly available: number;
   /** Bytes this request holds. */
   readonly held: number;
+  /** Gives back `bytes` of what this request holds (at most all of it), once what they counted is unreachable. */
+  give(bytes: number): void;
   /** Gives back everything this request took; idempotent. */
   release(): void;
 }
@@ -60,6 +62,11 @@ export function createBodyBudget(maxBytes: number): BodyBudget {
         },
         get held() {
           return held;
+        },
+        give(bytes) {
+          const given = Math.min(bytes, held);
+          inFlight -= given;
+          held -= given;
         },
         release() {
           if (released) return;

@@ -13,12 +13,29 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { logstackError, type LogstackError } from '../errors.js';
 import type { BodyBudget, BodyLease } from './body-budget.js';
 import { clientText } from './client-text.js';
+import { jsonParseCost } from './json-parse-cost.js';
 
 /** How long a client refused for the body budget is asked to wait (s): bodies in flight last about that long. */
 export const BUSY_RETRY_AFTER_SECONDS = 1;
 
 export function serverBusy(): LogstackError {
   return logstackError('HTTP_BUSY', [BUSY_RETRY_AFTER_SECONDS], { retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS });
+}
+
+/**
+ * Takes from the request's lease what JSON.parse will hold for `body` (json-parse-cost.ts),
+ * before it runs, until the parsed body is released (released-body.ts): 413 when that is more
+ * than the whole budget, where a retry of a 503 would be refused again; 503 when it is more than
+ * the budget has left now.
+ */
+export function chargeJsonParse(request: FastifyRequest, body: Buffer, budget: BodyBudget): void {
+  const lease = request.bodyLease!;
+  const bytes = jsonParseCost(body);
+  if (!lease.take(bytes)) {
+    if (lease.held + bytes > budget.maxBytes) throw logstackError('HTTP_JSON_TOO_COSTLY', [lease.held + bytes, budget.maxBytes]);
+    throw serverBusy();
+  }
+  request.parsedBodyBytes += bytes;
 }
 
 export type ContentCoding = 'identity' | 'gzip';
@@ -161,12 +178,20 @@ export function boundedBody(raw: Readable, coding: ContentCoding, limits: BodyLi
 
 /**
  * Makes the routes of `app` (an encapsulated context) accept JSON bodies only, read as above,
- * parsed with fastify's secure parser (`__proto__` and `constructor.prototype` keys refused).
+ * what parsing holds charged before it is parsed, with fastify's secure parser (`__proto__` and
+ * `constructor.prototype` keys refused).
  */
 export function acceptJsonBodies(app: FastifyInstance, limits: BodyLimits): void {
   const secureParse = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser<string>('application/json', { parseAs: 'string', bodyLimit: limits.maxBytes }, (request, text, done) => {
+  app.addContentTypeParser<Buffer>('application/json', { parseAs: 'buffer', bodyLimit: limits.maxBytes }, (request, body, done) => {
+    try {
+      chargeJsonParse(request, body, limits.budget);
+    } catch (err) {
+      done(err as LogstackError);
+      return;
+    }
+    const text = body.toString('utf8');
     secureParse(request, text, (err, value) => {
       if (err === null) done(null, value);
       else done(logstackError('HTTP_INVALID_JSON', [describeJsonError(text)]));

@@ -2,7 +2,9 @@
  * A request body is released once its payloads exist. The parsed JSON of a 100-entry batch is
  * tens of KB of objects; kept on the request, it lived for as long as the append waited for
  * its fsync, and under load the GC promoted it to the old generation by the megabyte. What the
- * refusal metrics need of it afterwards, the number of entries, is kept.
+ * refusal metrics need of it afterwards, the number of entries, is kept; what its parse was
+ * charged to the body budget is given back, so that a request waiting for its fsync holds its
+ * bytes and its entries' payloads only.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
@@ -10,14 +12,19 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Entries of a released body; null while the body is still on the request. */
     releasedEntries: number | null;
+    /** What parsing the body was charged to the body budget (json-parse-cost.ts); given back on release. */
+    parsedBodyBytes: number;
   }
 }
 
 export function decorateReleasedBody(app: FastifyInstance): void {
   app.decorateRequest('releasedEntries', null);
+  app.decorateRequest('parsedBodyBytes', 0);
 }
 
 export function releaseBody(request: FastifyRequest, entries: number): void {
   request.releasedEntries = entries;
   request.body = undefined;
+  request.bodyLease?.give(request.parsedBodyBytes);
+  request.parsedBodyBytes = 0;
 }

@@ -17,7 +17,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { logstackError } from '../../errors.js';
 import { UNAUTHENTICATED } from '../../http/auth.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
-import { admitBody, boundedBody, decorateBodyLease, describeJsonError, serverBusy, type BodyLimits } from '../../http/body.js';
+import { admitBody, boundedBody, chargeJsonParse, decorateBodyLease, describeJsonError, serverBusy, type BodyLimits } from '../../http/body.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { WalStore } from '../../wal/types.js';
@@ -52,17 +52,18 @@ function parseJson(bytes: Buffer): unknown {
   }
 }
 
-async function decodePush(request: FastifyRequest, raw: Buffer, maxBytes: number, pushBounds: Omit<PushBounds, 'maxMetadataPairs'>): Promise<LokiPushRequest> {
+async function decodePush(request: FastifyRequest, raw: Buffer, limits: BodyLimits, pushBounds: Omit<PushBounds, 'maxMetadataPairs'>): Promise<LokiPushRequest> {
   const pipeline = request.settings.lokiPush;
   if (pipeline === null) throw new TypeError('the Loki push route is served only with loki_push.enabled');
   const bounds: PushBounds = { ...pushBounds, maxMetadataPairs: pipeline.maxMetadataPairs };
   const format = pushBodyFormat(request.headers['content-type'], request.headers['content-encoding']);
   const lease = request.bodyLease!;
-  const bytes = await decompressPushBody(raw, format, maxBytes, lease);
+  const bytes = await decompressPushBody(raw, format, limits.maxBytes, lease);
   let push: LokiPushRequest;
   if (format.type === 'protobuf') {
     push = decodeProtobufPush(bytes, bounds);
   } else {
+    chargeJsonParse(request, bytes, limits.budget);
     const json = parseJson(bytes);
     push = request.routeOptions.url === LEGACY_PUSH_ROUTE ? decodeLegacyJsonPush(json, bounds) : decodeJsonPush(json, bounds);
   }
@@ -75,7 +76,7 @@ export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (ap
   app.removeAllContentTypeParsers();
   // Every content type reaches this parser; pushBodyFormat refused the unsupported ones already.
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: body.maxBytes }, async (request: FastifyRequest, raw: Buffer) =>
-    decodePush(request, raw, body.maxBytes, bounds),
+    decodePush(request, raw, body, bounds),
   );
 
   decorateBodyLease(app);

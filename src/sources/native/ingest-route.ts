@@ -78,7 +78,7 @@ export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, {
             400: '`validation_failed` (the first 100 problems in `details`), `invalid_json`, `invalid_content_encoding` or `bad_request`',
             401: '`unauthorized`: no API key, or an unknown or inactive one',
             408: '`request_timeout`: the request did not arrive within server.request_timeout_seconds',
-            413: '`payload_too_large` (limits.max_body_bytes) or `too_many_entries` (limits.max_entries)',
+            413: '`payload_too_large` (limits.max_body_bytes, or parsed it would hold more than limits.max_body_bytes_in_flight) or `too_many_entries` (limits.max_entries)',
             415: '`unsupported_media_type` or `unsupported_content_encoding`',
             429: '`rate_limit_exceeded` or `wal_quota_exceeded`; see Retry-After',
             503: '`server_busy` (limits.max_body_bytes_in_flight), `disk_reserve_reached`, `wal_unavailable` or `shutting_down`; see Retry-After',

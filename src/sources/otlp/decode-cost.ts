@@ -8,18 +8,20 @@
  * protobufjs' decoder will read it (a known field with another wire type is an unknown field,
  * skipped); the walk allocates nothing and refuses what protobufjs would refuse anyway
  * (truncation, field number 0, nesting past 100 messages) and groups, which OTLP never sends.
- * JSON is scanned for the values JSON.parse will make; what otlp-json.ts then makes of them
- * (messages, 64-bit integers, bytes) it charges value by value before making it.
+ * JSON is scanned for the values JSON.parse will make (json-parse-cost.ts, shared with the other
+ * JSON ways in); what otlp-json.ts then makes of them (messages, 64-bit integers, bytes) it
+ * charges value by value before making it.
  *
  * The weights are heap bytes on Node 24, measured with room to spare (test/sources/otlp/
  * decode-cost.test.ts checks each hostile shape's retained heap against its charge): a message
  * with its repeated fields' arrays 75-87, a Long 65-90, a Buffer over the body's bytes 130-145,
  * a JSON object 64, an array 40. With the body itself, one request is charged at most 81× its
- * decoded size (protobuf: an AnyValue of empty 2-byte `bytes` fields, each a Buffer) or 59×
+ * decoded size (protobuf: an AnyValue of empty 2-byte `bytes` fields, each a Buffer) or 58×
  * (JSON: `{}` in a list of messages, the object and its message), and never more than the
  * whole budget.
  */
 import protobuf from 'protobufjs';
+import { STRING_BYTES } from '../../http/json-parse-cost.js';
 import { ProtobufReader, WIRE_LEN, WIRE_VARINT } from '../../loki/protobuf-wire.js';
 import { ExportLogsServiceRequest } from './otlp-proto.js';
 
@@ -29,13 +31,6 @@ export const MESSAGE_BYTES = 96;
 export const LONG_BYTES = 96;
 /** A `bytes` value: a Buffer object (protobuf: a view of the body; JSON: plus its bytes). */
 export const BYTES_VALUE_BYTES = 160;
-/** A string's header; its characters cost at most 2 bytes for each of its UTF-8 bytes. */
-export const STRING_BYTES = 24;
-/** JSON.parse: an object or an array, and a number, a member's or an element's slot. */
-const JSON_CONTAINER_BYTES = 64;
-const JSON_NUMBER_BYTES = 16;
-const JSON_MEMBER_BYTES = 24;
-const JSON_ELEMENT_BYTES = 8;
 /** protobufjs' recursion limit (protoc's): the request is level 0. */
 export const MAX_MESSAGE_DEPTH = 100;
 
@@ -122,40 +117,4 @@ export function protobufCost(body: Buffer, maxRecords: number): ProtobufCost {
     }
     if (reader.pos > end) throw new RangeError('protobuf: field runs past its message');
   }
-}
-
-/**
- * What JSON.parse will hold for the JSON in `body`, and the text it reads: an upper bound from
- * one pass over the bytes, allocating nothing. Malformed JSON is JSON.parse's to refuse.
- */
-export function jsonParseCost(body: Buffer): number {
-  // The text, decoded: two bytes a character at most, and no more characters than bytes.
-  let bytes = 2 * body.length;
-  let inString = false;
-  let escaped = false;
-  let stringStart = 0;
-  let inNumber = false;
-  for (let i = 0; i < body.length; i++) {
-    const c = body[i]!;
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c === 0x5c) escaped = true;
-      else if (c === 0x22) {
-        inString = false;
-        bytes += STRING_BYTES + 2 * (i - stringStart);
-      }
-      continue;
-    }
-    const numeric = c === 0x2d || (c >= 0x30 && c <= 0x39);
-    if (numeric && !inNumber) bytes += JSON_NUMBER_BYTES;
-    inNumber = numeric;
-    if (c === 0x7b || c === 0x5b) bytes += JSON_CONTAINER_BYTES;
-    else if (c === 0x3a) bytes += JSON_MEMBER_BYTES;
-    else if (c === 0x2c) bytes += JSON_ELEMENT_BYTES;
-    else if (c === 0x22) {
-      inString = true;
-      stringStart = i + 1;
-    }
-  }
-  return bytes;
 }

@@ -8,8 +8,9 @@
  */
 import { describeJsonError } from '../../http/body.js';
 import { clientText } from '../../http/client-text.js';
+import { jsonParseCost } from '../../http/json-parse-cost.js';
 import { logstackError } from '../../errors.js';
-import { jsonParseCost, protobufCost, type ProtobufCost } from './decode-cost.js';
+import { protobufCost, type ProtobufCost } from './decode-cost.js';
 import { requestFromJson, type Charge } from './otlp-json.js';
 import { ExportLogsServiceRequest, type ExportLogsRequest } from './otlp-proto.js';
 

@@ -3,6 +3,7 @@ import { compressSync, uncompressSync } from 'snappy';
 import t from 'tap';
 import { request } from 'undici';
 import { tokenOf } from '../../../src/http/auth.js';
+import { jsonParseCost } from '../../../src/http/json-parse-cost.js';
 import { decodeEntryAdapter } from '../../../src/loki/entry-codec.js';
 import { parseLabels, type LokiEntry } from '../../../src/loki/entry.js';
 import { MAX_LABEL_SET_BYTES } from '../../../src/wal/segment-format.js';
@@ -221,6 +222,30 @@ t.test('413 for bodies over limits.max_body_bytes, as sent or once decompressed:
     const answer = await push(server, body, options);
     t.equal(answer.status, 413, what);
     t.match(answer.json, { error: 'payload_too_large', message: /65536 bytes/ }, what);
+  }
+});
+
+t.test('what JSON.parse would hold is charged to the body budget first, JSON and legacy JSON: a body that fits exactly is parsed, one value more is 413', async (t) => {
+  // No entries, so that nothing but the body and its parse is charged: members, and empty objects, under a field Loki ignores.
+  const members = (n: number) => Buffer.from(`{"streams":[{"stream":{"a":"b"},"values":[],"x":{${Array.from({ length: n }, (_, i) => `"k${i}":""`).join(',')}}}]}`);
+  const objects = (n: number) => Buffer.from(`{"streams":[{"labels":"{a=\\"b\\"}","entries":[],"x":[${Array(n).fill('{}').join(',')}]}]}`);
+  const charged = (body: Buffer) => body.length + jsonParseCost(body);
+  for (const [what, body, path] of [
+    ['JSON', members, PUSH],
+    ['legacy JSON', objects, '/api/prom/push'],
+  ] as const) {
+    const atBound = body(1000);
+    const budget = charged(atBound);
+    const server = await startServer(t, { config: { limits: { max_body_bytes: 16384, max_body_bytes_in_flight: budget } } });
+    t.equal((await push(server, atBound, { path, type: 'application/json' })).status, 204, `${what} at the bound: parsed`);
+    const over = body(1001);
+    const refused = await push(server, over, { path, type: 'application/json' });
+    t.equal(refused.status, 413, `${what}, one value more`);
+    t.match(refused.json, { error: 'payload_too_large', message: `Parsed, the JSON body would hold ${charged(over)} bytes of memory, more than limits.max_body_bytes_in_flight (${budget})` });
+    const gzipped = await push(server, gzipSync(body(2000)), { path, type: 'application/json', encoding: 'gzip' });
+    t.equal(gzipped.status, 413, `${what} gzipped: what it inflates to`);
+    t.match((await send(server, '/metrics')).text, /^http_body_bytes_in_flight 0$/m, `${what}: everything charged is given back`);
+    t.equal(server.wal.token('app').stats().lastSeq, 0, `${what}: nothing is written`);
   }
 });
 

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
+import { jsonParseCost } from '../../../src/http/json-parse-cost.js';
 import { decodeEntryAdapter } from '../../../src/loki/entry-codec.js';
 import { APP_TOKEN, SAMPLES, batch, entry, send, startServer } from '../../support/http-server.js';
 
@@ -72,6 +73,33 @@ t.test('413 too_many_entries over limits.max_entries', async (t) => {
   const answer = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: batch(4) });
   t.equal(answer.status, 413);
   t.match(answer.json, { error: 'too_many_entries', message: /4 entries; at most 3/ });
+});
+
+t.test('what JSON.parse would hold is charged to the body budget first: a body of empty objects that fits exactly is parsed, one object more is 413', async (t) => {
+  const objects = (n: number) => Buffer.from(JSON.stringify({ entries: [entry({ metadata: { a: Array(n).fill({}) } })] }));
+  const charged = (body: Buffer) => body.length + jsonParseCost(body);
+  const atBound = objects(1000);
+  const budget = charged(atBound);
+  const server = await startServer(t, { config: { limits: { max_body_bytes: 8192, max_body_bytes_in_flight: budget } } });
+  const parsed = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: atBound });
+  t.equal(parsed.status, 400, 'at the bound: parsed, and refused for its leaf values');
+  t.match(JSON.stringify(parsed.json), 'has 1000 leaf values');
+  const over = objects(1001);
+  const refused = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: over });
+  t.equal(refused.status, 413, 'one object more');
+  t.match(refused.json, { error: 'payload_too_large', message: `Parsed, the JSON body would hold ${charged(over)} bytes of memory, more than limits.max_body_bytes_in_flight (${budget})` });
+  const gzipped = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: gzipSync(objects(2000)), headers: { 'content-encoding': 'gzip' } });
+  t.equal(gzipped.status, 413, 'gzipped: what it inflates to');
+  t.match((await send(server, '/metrics')).text, /^http_body_bytes_in_flight 0$/m, 'everything charged is given back');
+  t.equal(server.wal.token('app').stats().lastSeq, 0, 'nothing is written');
+});
+
+t.test('an ordinary batch is charged its bytes, its parse and 512 bytes an entry, and taken at that budget', async (t) => {
+  const body = readFileSync(new URL('ingest-100.json', SAMPLES));
+  const budget = body.length + jsonParseCost(body) + 100 * 512;
+  t.ok(budget < 8 * body.length, `charged ${(budget / body.length).toFixed(1)}× its bytes`);
+  const server = await startServer(t, { config: { limits: { max_past_seconds: 100 * 365 * 86400, max_body_bytes_in_flight: budget } } });
+  t.match((await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body })).json, { accepted: 100 });
 });
 
 t.test('429 wal_quota_exceeded with Retry-After when the key WAL is full', async (t) => {

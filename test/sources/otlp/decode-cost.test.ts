@@ -1,7 +1,8 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import t from 'tap';
-import { jsonParseCost, MESSAGE_BYTES, protobufCost } from '../../../src/sources/otlp/decode-cost.js';
+import { jsonParseCost } from '../../../src/http/json-parse-cost.js';
+import { MESSAGE_BYTES, protobufCost } from '../../../src/sources/otlp/decode-cost.js';
 import { requestFromJson } from '../../../src/sources/otlp/otlp-json.js';
 import { ExportLogsServiceRequest } from '../../../src/sources/otlp/otlp-proto.js';
 import { exportRequest, kv, kvlist, protobufOf, record, str } from './otlp-helpers.js';

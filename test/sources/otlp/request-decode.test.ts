@@ -1,6 +1,7 @@
 import t from 'tap';
 import { isLogstackError } from '../../../src/errors.js';
-import { jsonParseCost, LONG_BYTES, MESSAGE_BYTES, protobufCost } from '../../../src/sources/otlp/decode-cost.js';
+import { jsonParseCost } from '../../../src/http/json-parse-cost.js';
+import { LONG_BYTES, MESSAGE_BYTES, protobufCost } from '../../../src/sources/otlp/decode-cost.js';
 import { decodeOtlpRequest } from '../../../src/sources/otlp/request-decode.js';
 
 function varint(n: number): Buffer {
