@@ -1,9 +1,10 @@
+import { logstackError } from '../../src/errors.js';
 import { appendEntry, decodeEntryAdapter, encodeEntry } from '../../src/loki/entry-codec.js';
 import type { LokiEntry } from '../../src/loki/entry.js';
 import type { ShippedEntry } from '../../src/loki/push-request.js';
 import { AppendBatchBuilder, batchOf, entryOf, type AppendBatch } from '../../src/wal/append-batch.js';
 import { createDiskWalStore, type DiskWalStoreOptions } from '../../src/wal/disk-wal-store.js';
-import type { WalDamage, WalObserver, WalPosition, WalStore } from '../../src/wal/types.js';
+import type { WalDamage, WalObserver, WalPosition, WalRoom, WalStore } from '../../src/wal/types.js';
 
 export interface ObservedEvents {
   fsyncs: number;
@@ -112,4 +113,17 @@ export async function filled(root: string, n: number, opts: Partial<DiskWalStore
   if (ackSeq > 0) await wal.ack(placed[ackSeq - 1]!.next, ackSeq);
   await store.close();
   return placed;
+}
+
+/** A room of `bytes` for key `token` that records what it was asked, and refuses as the WAL's quota does. */
+export function recordingRoom(bytes: number, token: string): WalRoom & { asked: number[] } {
+  const asked: number[] = [];
+  return {
+    asked,
+    roomBytes: () => bytes,
+    admit(n) {
+      asked.push(n);
+      if (n > bytes) throw logstackError('WAL_QUOTA_EXCEEDED', [token, 0, bytes], { retryAfterSeconds: 30 });
+    },
+  };
 }

@@ -2,22 +2,9 @@ import t from 'tap';
 import { appendEntry } from '../../src/loki/entry-codec.js';
 import { AppendBatchBuilder, entryRecordBytes, labelSetRecordBytes } from '../../src/wal/append-batch.js';
 import { MAX_LABEL_SET_BYTES, MAX_WRITTEN_FRAME_BYTES } from '../../src/wal/segment-format.js';
-import { logstackError } from '../../src/errors.js';
-import type { WalRoom } from '../../src/wal/types.js';
-import { entries, openWal, payload } from '../support/wal.js';
+import { entries, openWal, payload, recordingRoom } from '../support/wal.js';
 
-/** A room of `bytes` that says whether it was asked, and refuses as the WAL's quota does. */
-function room(bytes: number): WalRoom & { asked: number[] } {
-  const asked: number[] = [];
-  return {
-    asked,
-    roomBytes: () => bytes,
-    admit(n) {
-      asked.push(n);
-      if (n > bytes) throw logstackError('WAL_QUOTA_EXCEEDED', ['alpha', 0, bytes], { retryAfterSeconds: 30 });
-    },
-  };
-}
+const room = (bytes: number) => recordingRoom(bytes, 'alpha');
 
 const entry = (i: number, labels = '{app="a"}') => ({ labels, line: 'x'.repeat(20), seconds: 1_700_000_000, nanos: 1 + (i % 100), structuredMetadata: [] });
 

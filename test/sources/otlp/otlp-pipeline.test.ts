@@ -1,24 +1,11 @@
 import t from 'tap';
-import { logstackError } from '../../../src/errors.js';
 import { createOtlpPipeline } from '../../../src/sources/otlp/otlp-pipeline.js';
 import { decodeOtlpRequest } from '../../../src/sources/otlp/request-decode.js';
-import type { WalRoom } from '../../../src/wal/types.js';
 import { testConfig } from '../../support/config.js';
-import { decodedEntries } from '../../support/wal.js';
+import { decodedEntries, recordingRoom } from '../../support/wal.js';
 import { exportRequest, nowNs, protobufOf, record, str } from './otlp-helpers.js';
 
-/** A room of `bytes` that records what it was asked, and refuses as the WAL's quota does. */
-function room(bytes: number): WalRoom & { asked: number[] } {
-  const asked: number[] = [];
-  return {
-    asked,
-    roomBytes: () => bytes,
-    admit(n) {
-      asked.push(n);
-      if (n > bytes) throw logstackError('WAL_QUOTA_EXCEEDED', ['app', 0, bytes], { retryAfterSeconds: 30 });
-    },
-  };
-}
+const room = (bytes: number) => recordingRoom(bytes, 'app');
 
 // The same times in every request: a record's cost depends on its timestamp's encoded length.
 const times = Array.from({ length: 10 }, (_, i) => nowNs(-i));
