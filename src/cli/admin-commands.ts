@@ -8,6 +8,7 @@ import { isLogstackError } from '../errors.js';
 import { createAdminClient, type AdminClient } from './admin-client.js';
 import { ADMIN_EXIT_CODES, AdminFailure } from './admin-failure.js';
 import { formatDeadLetters, formatFlush, formatFlushProgress, formatReplay, formatStatus } from './admin-output.js';
+import { printable } from './text-format.js';
 import { CA_VAR, resolveAdminTarget, TOKEN_VAR, URL_VAR, type AdminTarget } from './admin-target.js';
 import { parseDuration } from './duration.js';
 
@@ -190,7 +191,8 @@ export async function adminCommand(command: AdminCommand, argv: readonly string[
   // The token may reach a message only by a service that echoes it back (a misrouted URL):
   // whatever is printed passes through here.
   const redact = (text: string) => (token === undefined || token === '' ? text : text.split(token).join('****'));
-  const out: AdminIo = { ...io, stdout: (text) => io.stdout(redact(text)), stderr: (text) => io.stderr(redact(text)) };
+  // A failure's message may quote the service's answer: its control characters are escaped.
+  const out: AdminIo = { ...io, stdout: (text) => io.stdout(redact(text)), stderr: (text) => io.stderr(printable(redact(text), true)) };
   let client: AdminClient | undefined;
   try {
     const args = parseArgs(command, argv);

@@ -5,7 +5,7 @@
  * service still gets a readable table.
  */
 import type { FlushAnswer, FlushProgress, Json } from './admin-client.js';
-import { formatAge, formatBytes, formatCount, formatTable } from './text-format.js';
+import { formatAge, formatBytes, formatCount, formatTable, printable } from './text-format.js';
 
 const NONE = '-';
 
@@ -17,21 +17,27 @@ function num(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
+/** A string of the answer, printable (it may hold a client's text). */
 function str(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
+  return typeof value === 'string' ? printable(value) : undefined;
+}
+
+function raw(value: unknown): string {
+  return typeof value === 'string' ? value : '';
 }
 
 function records(value: unknown): Array<[string, Record<string, unknown>]> {
   if (!isRecord(value)) return [];
   return Object.entries(value)
     .filter((entry): entry is [string, Record<string, unknown>] => isRecord(entry[1]))
+    .map(([name, record]): [string, Record<string, unknown>] => [printable(name), record])
     .sort(([a], [b]) => a.localeCompare(b));
 }
 
-/** Keeps a terminal line to one line: Loki's messages may hold newlines and run long. */
+/** Keeps a terminal line to one line: Loki's messages may hold newlines and run long. Cut before escaping, so no escape is cut in two. */
 function oneLine(text: string, max = 160): string {
   const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+  return printable(flat.length > max ? `${flat.slice(0, max - 1)}…` : flat);
 }
 
 function deliveryText(token: Record<string, unknown>): string {
@@ -67,7 +73,7 @@ function statusHeadline(status: Json): string {
   }
   let line = parts.join(', ');
   if (isRecord(status.loki)) {
-    const reachable = status.loki.reachable === true ? 'reachable' : status.loki.reachable === false ? `unreachable (${oneLine(str(status.loki.detail) ?? '')})` : 'not checked yet';
+    const reachable = status.loki.reachable === true ? 'reachable' : status.loki.reachable === false ? `unreachable (${oneLine(raw(status.loki.detail))})` : 'not checked yet';
     line += `\nLoki ${str(status.loki.url) ?? ''}: ${reachable}`;
   }
   return `${line}\n`;
@@ -98,7 +104,7 @@ function progressText(p: FlushProgress): string {
   if (p.delivered === true) return 'delivered';
   const left = p.pendingEntries === undefined ? 'not delivered' : `${formatCount(p.pendingEntries)} entries left`;
   const seqs = p.ackedSeq !== undefined && p.targetSeq !== undefined ? ` (delivered up to seq ${p.ackedSeq} of ${p.targetSeq})` : '';
-  const health = p.health !== undefined && p.health !== 'ok' ? `, delivery ${p.health}` : '';
+  const health = p.health !== undefined && p.health !== 'ok' ? `, delivery ${printable(p.health)}` : '';
   return `${left}${seqs}${health}`;
 }
 
@@ -125,7 +131,7 @@ export function formatDeadLetters(answer: Json): string {
   const rows = keys.map(([name, d]) => {
     const reasons = isRecord(d.reasons)
       ? Object.entries(d.reasons)
-          .map(([reason, n]) => `${reason} ${formatCount(num(n) ?? 0)}`)
+          .map(([reason, n]) => `${printable(reason)} ${formatCount(num(n) ?? 0)}`)
           .join(', ')
       : '';
     const entries = num(d.entries);
@@ -140,8 +146,8 @@ export function formatDeadLetters(answer: Json): string {
     out += `\n${name}, newest refusals:\n`;
     for (const s of samples) {
       const first = isRecord(s.first) ? s.first : {};
-      out += `  ${str(s.at) ?? NONE}  ${num(s.status) ?? NONE} ${str(s.reason) ?? ''}, ${formatCount(num(s.entries) ?? 0)} entries: ${oneLine(str(s.message) ?? '')}\n`;
-      out += `    first: ${str(first.labels) ?? ''} ${oneLine(str(first.line) ?? '', 120)}\n`;
+      out += `  ${str(s.at) ?? NONE}  ${num(s.status) ?? NONE} ${str(s.reason) ?? ''}, ${formatCount(num(s.entries) ?? 0)} entries: ${oneLine(raw(s.message))}\n`;
+      out += `    first: ${str(first.labels) ?? ''} ${oneLine(raw(first.line), 120)}\n`;
     }
   }
   const total = keys.reduce((sum, [, d]) => sum + (num(d.entries) ?? 0), 0);
@@ -154,6 +160,6 @@ export function formatReplay(replayed: Readonly<Record<string, number>>): string
   const names = Object.keys(replayed).sort();
   if (names.length === 0) return 'nothing to replay: no keys configured\n';
   const total = names.reduce((sum, name) => sum + (replayed[name] ?? 0), 0);
-  const lines = names.map((name) => `  ${name}: ${formatCount(replayed[name] ?? 0)} entries requeued\n`).join('');
+  const lines = names.map((name) => `  ${printable(name)}: ${formatCount(replayed[name] ?? 0)} entries requeued\n`).join('');
   return `${total === 0 ? 'no dead letters to replay' : `${formatCount(total)} entries requeued into the WAL; they are delivered like any entry`}\n${lines}`;
 }

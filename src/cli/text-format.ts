@@ -37,3 +37,22 @@ export function formatTable(header: readonly string[], rows: ReadonlyArray<reado
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
+
+// C0 and C1 controls, DEL, and the bidi embeddings, overrides and isolates: from a terminal's
+// point of view, commands (move the cursor, retitle the window, hide text, reorder a line).
+const CONTROLS = /[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+const CONTROLS_BUT_NEWLINE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+
+function escaped(c: string): string {
+  const code = c.charCodeAt(0);
+  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * Text from the service (a client's line or labels, Loki's message) as a terminal shows it
+ * literally: every control character written as an escape (`\x1b`, `\u202e`). `lines` keeps
+ * newlines, for text that is ours and several lines long.
+ */
+export function printable(text: string, lines = false): string {
+  return text.replace(lines ? CONTROLS_BUT_NEWLINE : CONTROLS, escaped);
+}

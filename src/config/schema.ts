@@ -102,7 +102,11 @@ export const ConfigSchema = Type.Object(
           description:
             'Requests one connection may have outstanding (HTTP/1.1 pipelining: sent before the answers to the earlier ones were read). They are processed one at a time, the connection not read while one waits; a client that sends more is disconnected.',
         }),
-        trust_proxy: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For.' }),
+        trust_proxy: Type.Boolean({
+          default: false,
+          description:
+            'Take the client address from X-Forwarded-For. `true` trusts every hop: the address logged is the leftmost, which the client writes itself (LogStack logs `invalid` for one that is not an IP address). Only behind a proxy that overwrites the header.',
+        }),
         reload_on_change: Type.Boolean({
           default: false,
           description: 'Reload the configuration, as SIGHUP does, when its file or a secret file it names (`token_file`, `admin_token_file`) changes.',

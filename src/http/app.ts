@@ -8,6 +8,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { logstackError } from '../errors.js';
+import { compileMaskingPolicy } from '../masking/policy.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { IngestPipeline } from '../pipeline/types.js';
 import { createLokiPushPipeline } from '../sources/loki-push/loki-push-pipeline.js';
@@ -29,7 +30,7 @@ import { openapiPlugin } from './openapi.js';
 import { limitPipelining } from './pipelined-requests.js';
 import { createRateLimits, rateLimitPlugin, type RateLimits } from './rate-limit.js';
 import { walReadiness, type Readiness } from './readiness.js';
-import { genRequestId, requestIdPlugin } from './request-id.js';
+import { requestIdGenerator, requestIdPlugin } from './request-id.js';
 import { requestTelemetryPlugin } from './request-telemetry.js';
 import { routeTablePlugin } from './route-table.js';
 import { PROBE_ROUTES, serviceRoutes } from './service-routes.js';
@@ -72,6 +73,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const maxBodyBytes = config.limits.max_body_bytes;
   const loggerInstance: FastifyBaseLogger = deps.logger;
   const requestTimeoutMs = config.server.request_timeout_seconds * 1000;
+  const settings =
+    deps.settings ??
+    liveEdgeSettings({
+      keyring: createKeyring(config.security),
+      ingest: deps.pipeline ?? createIngestPipeline(config),
+      lokiPush: config.loki_push.enabled ? (deps.lokiPushPipeline ?? createLokiPushPipeline(config)) : null,
+      otlp: config.otlp.enabled ? (deps.otlpPipeline ?? createOtlpPipeline(config)) : null,
+      masking: compileMaskingPolicy(config.masking),
+    });
 
   const app = Fastify({
     ...(deps.https === undefined ? {} : { https: deps.https }),
@@ -85,7 +95,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
     // Our own per-request line (request-telemetry.ts) replaces fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
-    genReqId: genRequestId,
+    genReqId: requestIdGenerator(() => settings.current.masking),
     bodyLimit: maxBodyBytes,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
@@ -124,14 +134,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(unreadBodyPlugin);
   app.register(requestIdPlugin);
   app.register(errorHandlerPlugin, { maxBodyBytes });
-  const settings =
-    deps.settings ??
-    liveEdgeSettings({
-      keyring: createKeyring(config.security),
-      ingest: deps.pipeline ?? createIngestPipeline(config),
-      lokiPush: config.loki_push.enabled ? (deps.lokiPushPipeline ?? createLokiPushPipeline(config)) : null,
-      otlp: config.otlp.enabled ? (deps.otlpPipeline ?? createOtlpPipeline(config)) : null,
-    });
   app.register(edgeSettingsPlugin, { settings });
   app.register(authPlugin);
   app.register(rateLimitPlugin, { limits: deps.rateLimits ?? createRateLimits(config.security), metrics });

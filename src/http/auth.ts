@@ -15,6 +15,7 @@ import fp from 'fastify-plugin';
 import type { Config } from '../config/schema.js';
 import { ERRORS, logstackError, type ErrorName } from '../errors.js';
 import { verifiedClientNames } from '../tls/client-identity.js';
+import { clientAddress } from './client-address.js';
 import { routeLabel } from './route-label.js';
 
 /** `token` label of refusals before any key was recognised; no key name can look like this. */
@@ -151,7 +152,7 @@ export const authPlugin = fp(
           return;
         }
         request.log.warn(
-          { event: 'auth_refused', status: ERRORS[refusal].status, route: routeLabel(request), client: request.ip, token_name: credentials.key?.name },
+          { event: 'auth_refused', status: ERRORS[refusal].status, route: routeLabel(request), client: clientAddress(request.ip), token_name: credentials.key?.name },
           refusalReason(access, credentials, keyring.adminConfigured),
         );
         if (refusal === 'HTTP_UNAUTHORIZED') reply.header('www-authenticate', schemes.includes('basic') ? 'Bearer realm="logstack", Basic realm="logstack"' : 'Bearer realm="logstack"');

@@ -8,6 +8,7 @@
  */
 import fp from 'fastify-plugin';
 import type { Config } from '../config/schema.js';
+import { compileMaskingPolicy, type MaskingPolicy } from '../masking/policy.js';
 import type { IngestPipeline } from '../pipeline/types.js';
 import { createLokiPushPipeline } from '../sources/loki-push/loki-push-pipeline.js';
 import type { LokiPushPipeline } from '../sources/loki-push/loki-push-request.js';
@@ -22,6 +23,8 @@ export interface EdgeSettings {
   readonly lokiPush: LokiPushPipeline | null;
   /** Null when `otlp.enabled` is false. */
   readonly otlp: OtlpPipeline | null;
+  /** The `masking` section's own policy, for what a client sends before its key is known (request-id.ts). */
+  readonly masking: MaskingPolicy;
 }
 
 export interface LiveEdgeSettings {
@@ -40,6 +43,7 @@ export function buildEdgeSettings(config: Config): EdgeSettings {
     ingest: createIngestPipeline(config),
     lokiPush: config.loki_push.enabled ? createLokiPushPipeline(config) : null,
     otlp: config.otlp.enabled ? createOtlpPipeline(config) : null,
+    masking: compileMaskingPolicy(config.masking),
   };
 }
 

@@ -10,6 +10,7 @@ import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from 'rate-limit
 import type { Config } from '../config/schema.js';
 import { logstackError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
+import { clientAddress } from './client-address.js';
 import { routeLabel } from './route-label.js';
 
 export interface LimiterWindow {
@@ -127,7 +128,7 @@ export const rateLimitPlugin = fp<RateLimitOptions>(
       if (wait === null) return;
       metrics.rateLimitExceeded.inc({ token: name });
       request.log.warn(
-        { event: 'rate_limited', status: 429, route: routeLabel(request), client: request.ip, token_name: name, retry_after_seconds: wait },
+        { event: 'rate_limited', status: 429, route: routeLabel(request), client: clientAddress(request.ip), token_name: name, retry_after_seconds: wait },
         'rate limit exceeded',
       );
       throw logstackError('HTTP_RATE_LIMITED', [name, wait], { retryAfterSeconds: wait });

@@ -5,19 +5,26 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import fp from 'fastify-plugin';
+import type { MaskingPolicy } from '../masking/policy.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
 // Bounded and free of spaces, quotes and control characters: it lands verbatim in logs and headers.
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function requestIdFrom(header: string | string[] | undefined): string {
-  return typeof header === 'string' && SANE_REQUEST_ID.test(header) ? header : randomUUID();
+/**
+ * `header` when it is sane and no masking rule would change it, else a new UUID. The id lands in
+ * every log line of the request, so `password:hunter2` or a card number must not: it is judged
+ * before the request's key is known, so by `policy`, the `masking` section's. At most 128
+ * characters of masking per request.
+ */
+export function requestIdFrom(header: string | string[] | undefined, policy: Pick<MaskingPolicy, 'maskText'>): string {
+  return typeof header === 'string' && SANE_REQUEST_ID.test(header) && policy.maskText(header) === header ? header : randomUUID();
 }
 
-/** Fastify's `genReqId`. */
-export function genRequestId(req: IncomingMessage): string {
-  return requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+/** Fastify's `genReqId`, masking by the policy current when a request arrives (a reload replaces it). */
+export function requestIdGenerator(policy: () => Pick<MaskingPolicy, 'maskText'>): (req: IncomingMessage) => string {
+  return (req) => requestIdFrom(req.headers[REQUEST_ID_HEADER], policy());
 }
 
 export const requestIdPlugin = fp(

@@ -208,6 +208,60 @@ t.test('dead-letters prints counts, reasons and the newest refusals', async (t) 
   t.same(JSON.parse(json.stdout), answer);
 });
 
+// Every character a terminal takes as a command: C0, DEL, C1 (CSI is \x9b), bidi overrides and isolates.
+const TERMINAL_COMMANDS = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+
+t.test("dead-letters shows a client's escape sequences as escapes, never sends them to the terminal", async (t) => {
+  const line = '\x1b]0;PWNED\x07\x1b[2J\x1b[31mFAKE: all keys delivered\x1b[0m \u202etxt.exe\u202c \x9b2J';
+  const answer = {
+    tokens: {
+      'payments-api': {
+        entries: 1,
+        bytes: 100,
+        droppedEntries: 0,
+        reasons: { 'bad\x1b[8m': 1 },
+        samples: [
+          {
+            at: '2026-11-23T09:00:00.000Z\x1b[2K',
+            status: 400,
+            reason: 'invalid_labels\x7f',
+            message: 'error at \x1b[1mline\x1b[0m\u2066',
+            entries: 1,
+            first: { ts: '2026-11-23T09:00:00Z', labels: '{evil="a\n\nFAKE ROW\x1b[8m"}', line },
+          },
+        ],
+      },
+    },
+  };
+  await adminApi(t, { 'dead-letters': () => HttpResponse.json(answer) });
+  const { code, stdout } = await run('dead-letters');
+  t.equal(code, 0);
+  t.notMatch(stdout, TERMINAL_COMMANDS, 'no control character, C1 or bidi override reaches the terminal');
+  t.match(stdout, /^ {4}first: \{evil="a\\x0a\\x0aFAKE ROW\\x1b\[8m"\} \\x1b\]0;PWNED\\x07\\x1b\[2J\\x1b\[31mFAKE: all keys delivered\\x1b\[0m \\u202etxt\.exe\\u202c \\x9b2J$/m);
+  t.notMatch(stdout, /^FAKE ROW/m, 'the labels stay on their line');
+  t.match(stdout, /bad\\x1b\[8m 1/);
+  t.match(stdout, /invalid_labels\\x7f, 1 entries: error at \\x1b\[1mline\\x1b\[0m\\u2066$/m);
+  const json = await run('dead-letters', ['--json']);
+  t.same(JSON.parse(json.stdout), answer, '--json is the answer itself, JSON-escaped');
+});
+
+t.test("status and a service's refusal show control characters as escapes", async (t) => {
+  await adminApi(t, {
+    status: () => HttpResponse.json({ version: '1.0\x1b[2J', loki: { url: 'http://loki\u202e', reachable: false, detail: 'refused\x07' }, tokens: { 'payments-api': { delivery: 'retrying\x1b[31m', pending_entries: 1 } } }),
+    replay: () => apiError(400, 'bad_request', 'no token named "\x1b]0;PWNED\x07"'),
+  });
+  const status = await run('status');
+  t.equal(status.code, 0);
+  t.notMatch(status.stdout, TERMINAL_COMMANDS);
+  t.match(status.stdout, /LogStack 1\.0\\x1b\[2J/);
+  t.match(status.stdout, /Loki http:\/\/loki\\u202e: unreachable \(refused\\x07\)/);
+  t.match(status.stdout, /retrying\\x1b\[31m/);
+  const refused = await run('dead-letters', ['--replay', '--key', 'payments']);
+  t.equal(refused.code, 8);
+  t.notMatch(refused.stderr, TERMINAL_COMMANDS);
+  t.match(refused.stderr, /no token named "\\x1b\]0;PWNED\\x07"\n$/);
+});
+
 t.test('dead-letters --replay --key requeues one key', async (t) => {
   const api = await adminApi(t, { replay: () => HttpResponse.json({ replayed: { 'payments-api': 12 } }) });
   const { code, stdout } = await run('dead-letters', ['--replay', '--key', 'payments-api']);
