@@ -69,6 +69,7 @@ function walLogObserver(logger: Logger): WalObserver {
       logger.warn({ token_name: token, entries_lost: entries, segment, offset, bytes, reason }, entries > 0 ? 'WAL damage: entries lost' : 'WAL damage: nothing lost'),
     tornTail: (token, segment, bytes) => logger.warn({ token_name: token, segment, bytes }, 'WAL torn tail truncated at recovery (unacknowledged writes cut by a crash)'),
     cursorReset: (token, reason) => logger.warn({ token_name: token, reason }, 'WAL cursor not used; delivery restarts at the oldest segment (Loki drops duplicates)'),
+    renamedAside: (token, name, renamedTo, reason) => logger.warn({ token_name: token, file: name, renamed_to: renamedTo, reason }, 'WAL: set aside (renamed, kept, not read)'),
     leftoverKey: (token) => logger.warn({ token_name: token }, 'WAL of a key no longer configured: its backlog is delivered; remove the folder once it is empty'),
     setAside: (token, name, reason) => logger.warn({ ...(token === null ? {} : { token_name: token }), file: name, reason }, 'WAL: a file that is not the WAL’s was left alone'),
     writeFailed: (token, err) => logger.error({ token_name: token, err }, 'WAL write failed'),

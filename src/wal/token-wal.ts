@@ -24,6 +24,7 @@ import { CursorFile, type StoredCursor } from './cursor-file.js';
 import type { FrameBuffers } from './frame-buffers.js';
 import { frameEndingAt, readRange, scanFrames } from './frame-scanner.js';
 import { fsyncDir } from './fs-sync.js';
+import { setAside } from './set-aside.js';
 import { frameGroup, groupBytesBound } from './group-frames.js';
 import { LabelSetReader, SegmentLabelTable } from './label-sets.js';
 import { comparePositions } from './position.js';
@@ -159,6 +160,10 @@ export class DiskTokenWal implements TokenWal {
     const survey = await surveyTokenDir(dir);
     for (const leftover of survey.leftovers) await rm(join(dir, leftover), { force: true });
     for (const { name: file, reason } of survey.setAside) observer.setAside?.(name, file, reason);
+    for (const { segment, reason } of survey.overlapping) {
+      const file = segmentFileName(segment.segment);
+      observer.renamedAside?.(name, file, await setAside(dir, file), reason);
+    }
 
     const judgement = await judgeSurveyedCursor(survey);
     const trusted = judgement?.kind === 'trusted' ? judgement : null;
@@ -184,7 +189,8 @@ export class DiskTokenWal implements TokenWal {
     this.#segments = kept.map((s) => ({ segment: s.segment, createdAtMs: s.header?.createdAtMs ?? this.#opts.clock(), size: s.bytes, sealed: true }));
 
     const last = kept.at(-1);
-    let lastSeq = trusted?.afterSeq ?? 0;
+    // Above every seq on disk, whichever segment holds it: new appends never reuse one.
+    let lastSeq = Math.max(trusted?.afterSeq ?? 0, ...kept.map((s) => s.lastSeq ?? (s.firstSeq ?? 1) - 1));
     if (last) {
       const from = trusted && trusted.resumeAt.segment === last.segment ? trusted.resumeAt.offset : HEADER_BYTES;
       const tailSeq = await this.#recoverTail(this.#segments.at(-1)!, from);

@@ -12,7 +12,8 @@
  * acknowledged is in it) or, beside a running service, a write in progress.
  */
 import type { CursorRead } from './cursor-file.js';
-import type { SegmentHeader } from './segment-format.js';
+import { segmentFileName, type SegmentHeader } from './segment-format.js';
+import { SET_ASIDE_SUFFIX } from './set-aside.js';
 import type { SetAside } from './token-dir-survey.js';
 import type { DamageNote, WalPosition } from './types.js';
 import { walkRecords, type TokenSnapshot } from './wal-inspector.js';
@@ -146,6 +147,9 @@ export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): P
       const outlook = lockHeld ? 'possibly a write in progress' : 'truncated at the next start; a crash leaves it, nothing acknowledged is in it';
       findings.push({ severity: 'note', message: `${at} offset ${s.tornTail.offset}: torn tail: ${plural(s.tornTail.bytes, 'byte')}, ${outlook}` });
     }
+  }
+  for (const { segment, reason } of survey.overlapping) {
+    findings.push({ severity: 'damage', message: `segment ${segment.segment}: ${reason}; not read, set aside (renamed ${segmentFileName(segment.segment)}${SET_ASIDE_SUFFIX}) at the next start` });
   }
   if (cursorState.state === 'not-used') {
     findings.push({ severity: 'damage', message: `cursor ${cursorState.reason}; the next start redelivers from the oldest segment (Loki drops the duplicates)` });
