@@ -18,7 +18,7 @@ import { open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fsyncDir } from './fs-sync.js';
-import { MAX_U48 } from './segment-format.js';
+import { MAX_U48, WAL_ID } from './segment-format.js';
 import type { WalPosition } from './types.js';
 
 export const CURSOR_FILE = 'cursor.json';
@@ -38,7 +38,8 @@ export interface StoredCursor extends WalPosition {
 }
 
 export type CursorRead =
-  | { readonly kind: 'ok'; readonly cursor: StoredCursor; readonly generation: number }
+  /** `walId`: the id of the WAL that wrote it (segment-format.ts); null from earlier releases. */
+  | { readonly kind: 'ok'; readonly cursor: StoredCursor; readonly generation: number; readonly walId: string | null }
   /** The file holds no cursor yet: nothing was ever delivered since it was made. */
   | { readonly kind: 'none' }
   /** No file: deleted, or left by the previous release before its first delivery. */
@@ -49,12 +50,12 @@ function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-function body(generation: number, c: StoredCursor): string {
-  return `{"version":2,"generation":${generation},"segment":${c.segment},"offset":${c.offset},"acked_seq":${c.ackedSeq}`;
+function body(generation: number, c: StoredCursor, walId: string | null): string {
+  return `{"version":2,"generation":${generation},"segment":${c.segment},"offset":${c.offset},"acked_seq":${c.ackedSeq}${walId === null ? '' : `,"wal":"${walId}"`}`;
 }
 
-function slotText(generation: number, c: StoredCursor): Buffer {
-  const text = body(generation, c);
+function slotText(generation: number, c: StoredCursor, walId: string | null): Buffer {
+  const text = body(generation, c, walId);
   const slot = Buffer.alloc(SLOT_BYTES, 0x20);
   slot.write(`${text},"crc":${crc32(text)}}`, 0, 'latin1');
   slot[SLOT_BYTES - 1] = 0x0a;
@@ -68,7 +69,7 @@ function fields(c: Record<string, unknown>): StoredCursor | string {
   return { segment: c.segment, offset: c.offset, ackedSeq: c.acked_seq };
 }
 
-type SlotRead = { readonly cursor: StoredCursor; readonly generation: number } | { readonly invalid: string } | null;
+type SlotRead = { readonly cursor: StoredCursor; readonly generation: number; readonly walId: string | null } | { readonly invalid: string } | null;
 
 function readSlot(bytes: Buffer): SlotRead {
   const text = bytes.toString('latin1').trimEnd();
@@ -83,8 +84,10 @@ function readSlot(bytes: Buffer): SlotRead {
   if (c === null || typeof c !== 'object' || c.version !== 2) return { invalid: 'unknown cursor version' };
   const cursor = fields(c);
   if (typeof cursor === 'string') return { invalid: cursor };
-  if (!isCount(c.generation) || c.crc !== crc32(body(c.generation, cursor))) return { invalid: 'CRC mismatch' };
-  return { cursor, generation: c.generation };
+  const walId = c.wal === undefined ? null : c.wal;
+  if (walId !== null && (typeof walId !== 'string' || !WAL_ID.test(walId))) return { invalid: 'the WAL id is not 16 hex digits' };
+  if (!isCount(c.generation) || c.crc !== crc32(body(c.generation, cursor, walId))) return { invalid: 'CRC mismatch' };
+  return { cursor, generation: c.generation, walId };
 }
 
 /** The previous release's single object, or null when the file is not one. */
@@ -99,7 +102,7 @@ function readLegacy(bytes: Buffer): CursorRead | null {
   if (c !== null && typeof c === 'object' && c.version === 2) return null;
   if (c === null || typeof c !== 'object' || c.version !== 1) return { kind: 'invalid', reason: 'unknown cursor version' };
   const cursor = fields(c);
-  return typeof cursor === 'string' ? { kind: 'invalid', reason: cursor } : { kind: 'ok', cursor, generation: 0 };
+  return typeof cursor === 'string' ? { kind: 'invalid', reason: cursor } : { kind: 'ok', cursor, generation: 0, walId: null };
 }
 
 export async function readCursor(dir: string): Promise<CursorRead> {
@@ -120,7 +123,7 @@ export async function readCursor(dir: string): Promise<CursorRead> {
   if (bytes.length === 0) return { kind: 'invalid', reason: 'cursor file is empty' };
   const legacy = readLegacy(bytes);
   if (legacy !== null) return legacy;
-  let best: { cursor: StoredCursor; generation: number } | null = null;
+  let best: { cursor: StoredCursor; generation: number; walId: string | null } | null = null;
   const problems: string[] = [];
   for (let slot = 0; slot < SLOTS; slot++) {
     const read = readSlot(bytes.subarray(slot * SLOT_BYTES, (slot + 1) * SLOT_BYTES));
@@ -140,9 +143,15 @@ export class CursorFile {
   readonly #dir: string;
   #fh: FileHandle | null = null;
   #generation = 0;
+  #walId: string | null = null;
 
   constructor(dir: string) {
     this.#dir = dir;
+  }
+
+  /** The id of the WAL whose cursor this is, written with every cursor from now on. */
+  setWalId(walId: string): void {
+    this.#walId = walId;
   }
 
   /**
@@ -164,10 +173,11 @@ export class CursorFile {
       await this.#fh?.close();
       this.#fh = null;
     }
-    await this.#create(read.kind === 'ok' ? read.cursor : null);
+    // Rewritten as it was read, its WAL id too: a cursor another WAL wrote must not become ours.
+    await this.#create(read.kind === 'ok' ? read.cursor : null, read.kind === 'ok' ? read.walId : null);
   }
 
-  async #create(cursor: StoredCursor | null): Promise<void> {
+  async #create(cursor: StoredCursor | null, walId: string | null): Promise<void> {
     this.#generation = 0;
     const target = join(this.#dir, CURSOR_FILE);
     const temp = `${target}.tmp`;
@@ -176,7 +186,7 @@ export class CursorFile {
     content[FILE_BYTES - 1] = 0x0a;
     if (cursor) {
       this.#generation++;
-      slotText(this.#generation, cursor).copy(content, (this.#generation % SLOTS) * SLOT_BYTES);
+      slotText(this.#generation, cursor, walId).copy(content, (this.#generation % SLOTS) * SLOT_BYTES);
     }
     // Whatever was left under the temp name goes (a link is removed, not followed).
     await unlink(temp).catch(() => undefined);
@@ -197,9 +207,9 @@ export class CursorFile {
 
   /** Persists `cursor` in the slot not holding the latest one, and fsyncs it. */
   async write(cursor: StoredCursor): Promise<void> {
-    if (this.#fh === null) return this.#create(cursor);
+    if (this.#fh === null) return this.#create(cursor, this.#walId);
     const generation = this.#generation + 1;
-    const slot = slotText(generation, cursor);
+    const slot = slotText(generation, cursor, this.#walId);
     for (let written = 0; written < SLOT_BYTES; ) {
       written += (await this.#fh.write(slot, written, SLOT_BYTES - written, (generation % SLOTS) * SLOT_BYTES + written)).bytesWritten;
     }

@@ -46,6 +46,8 @@ export interface SegmentFile {
   readonly firstSeq: number | null;
   /** seq of its last entry, from the good frame ending the file; null when none ends it (or it is empty). */
   readonly lastSeq: number | null;
+  /** The WAL id of a header whose CRC holds, even one naming another segment (a copy); null when none. */
+  readonly walId: string | null;
 }
 
 export interface OverlappingSegment {
@@ -63,8 +65,13 @@ export interface TokenDirSurvey {
   readonly cursor: CursorRead;
   /** Ascending by segment number; the overlapping ones are not among them. */
   readonly segments: readonly SegmentFile[];
-  /** Segments whose seqs overlap or go back behind the others': set aside, not read. */
+  /** Segments of another WAL, or whose seqs overlap or go back behind the others': set aside, not read. */
   readonly overlapping: readonly OverlappingSegment[];
+  /**
+   * The folder's WAL id (segment-format.ts): the cursor's when segments carry it, else the one
+   * most segments carry (the highest segment's on a tie); null when no segment carries one.
+   */
+  readonly walId: string | null;
   /** Temp files of writes a crash interrupted: the WAL's own, removed at the next start. */
   readonly leftovers: readonly string[];
   readonly setAside: readonly SetAside[];
@@ -96,16 +103,17 @@ async function readSegmentFile(file: string, segment: number): Promise<Omit<Segm
     const decoded = decodeHeader(await readRange(fh, 0, HEADER_BYTES));
     let header = typeof decoded === 'string' ? null : decoded;
     let headerError = typeof decoded === 'string' ? decoded : null;
+    const walId = header?.walId ?? null;
     if (header && header.segment !== segment) {
       headerError = `header names segment ${header.segment}`;
       header = null;
     }
-    if (bytes <= HEADER_BYTES) return { bytes, header, headerError, firstSeq: null, lastSeq: null };
+    if (bytes <= HEADER_BYTES) return { bytes, header, headerError, firstSeq: null, lastSeq: null, walId };
     let firstSeq = header?.firstSeq ?? null;
     if (firstSeq === null) firstSeq = (await scanFrames(fh, HEADER_BYTES, bytes, { maxRecords: 1, maxBytes: 1 }, null)).frames[0]?.seq ?? null;
     const end = await frameEndingAt(fh, bytes);
     const lastSeq = end === null ? null : end.kind === KIND_LABEL_SET ? end.seq - 1 : end.seq;
-    return { bytes, header, headerError, firstSeq, lastSeq };
+    return { bytes, header, headerError, firstSeq, lastSeq, walId };
   } finally {
     await fh.close();
   }
@@ -145,6 +153,19 @@ export function splitOverlapping(segments: readonly SegmentFile[]): { kept: Segm
   return { kept: segments.filter((s) => s.firstSeq === null || chain.has(s)), overlapping };
 }
 
+function walIdOf(segments: readonly SegmentFile[], cursorWalId: string | null): string | null {
+  const counts = new Map<string, number>();
+  for (const s of segments) if (s.walId) counts.set(s.walId, (counts.get(s.walId) ?? 0) + 1);
+  if (cursorWalId !== null && counts.has(cursorWalId)) return cursorWalId;
+  let best: string | null = null;
+  // Ascending segments: on a tie the later one wins, the id new segments were written with.
+  for (const s of segments) {
+    const id = s.walId;
+    if (id && (best === null || counts.get(id)! >= counts.get(best)!)) best = id;
+  }
+  return best;
+}
+
 export async function surveyTokenDir(dir: string): Promise<TokenDirSurvey> {
   // The cursor before the listing: the service moves it before it deletes what it passed.
   const cursor = await readCursor(dir);
@@ -171,8 +192,12 @@ export async function surveyTokenDir(dir: string): Promise<TokenDirSurvey> {
     segments.push({ segment: n, file, ...read });
   }
   segments.sort((a, b) => a.segment - b.segment);
-  const { kept, overlapping } = splitOverlapping(segments);
-  return { cursor, segments: kept, overlapping, leftovers, setAside };
+  const walId = walIdOf(segments, cursor.kind === 'ok' ? cursor.walId : null);
+  const foreign = segments.filter((s) => s.walId !== null && s.walId !== walId);
+  const { kept, overlapping } = splitOverlapping(segments.filter((s) => !foreign.includes(s)));
+  for (const s of foreign) overlapping.push({ segment: s, reason: `it belongs to another WAL (id ${s.walId}; this folder's is ${walId})` });
+  overlapping.sort((a, b) => a.segment.segment - b.segment.segment);
+  return { cursor, segments: kept, overlapping, walId, leftovers, setAside };
 }
 
 export function surveyed(s: SegmentFile): SurveyedSegment {
@@ -182,6 +207,9 @@ export function surveyed(s: SegmentFile): SurveyedSegment {
 /** The survey's cursor judged against its segments (cursor-check.ts); null when there is no cursor to judge. */
 export async function judgeSurveyedCursor(survey: TokenDirSurvey): Promise<CursorJudgement | null> {
   if (survey.cursor.kind !== 'ok') return null;
+  const { walId } = survey.cursor;
+  // Offsets and seqs cannot tell another key's cursor from this one's when traffic has one shape.
+  if (walId !== null && survey.walId !== null && walId !== survey.walId) return { kind: 'distrusted', reason: `it belongs to another WAL (id ${walId}; the segments' is ${survey.walId})` };
   const handles = new Map<number, FileHandle>();
   const bySegment = new Map(survey.segments.map((s) => [s.segment, s]));
   const handle = async (segment: number) => {

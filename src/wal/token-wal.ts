@@ -14,6 +14,7 @@
  *   two leaves a segment that is deleted at the next open, never a cursor that points nowhere.
  * - A segment file appears under its final name only with a complete, fsync'd header.
  */
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,6 +37,7 @@ import {
   MAX_U48,
   checkFrame,
   encodeHeader,
+  newWalId,
   segmentFileName,
 } from './segment-format.js';
 import { judgeSurveyedCursor, surveyTokenDir, surveyed, type SegmentFile } from './token-dir-survey.js';
@@ -104,6 +106,8 @@ export class DiskTokenWal implements TokenWal {
   readonly #labelTable = new SegmentLabelTable();
   readonly #cursorFile: CursorFile;
   #lastSeq = 0;
+  /** Written in every segment header and cursor (segment-format.ts); set at open. */
+  #walId: string | null = null;
   #cursor: StoredCursor = { segment: 0, offset: HEADER_BYTES, ackedSeq: 0 };
   /** seq of the last entry before the cursor, when known; see ReadPlan.afterSeq. */
   #cursorAfterSeq: number | null = 0;
@@ -197,6 +201,8 @@ export class DiskTokenWal implements TokenWal {
       lastSeq = Math.max(lastSeq, tailSeq ?? (await this.#lastSeqBefore(kept.length - 1, kept)) ?? 0, (last.header?.firstSeq ?? 1) - 1);
     }
     this.#lastSeq = lastSeq;
+    this.#walId = survey.walId ?? (survey.cursor.kind === 'ok' ? survey.cursor.walId : null) ?? newWalId(randomBytes);
+    this.#cursorFile.setWalId(this.#walId);
 
     // Appends go to a segment of this version with a good header and room, or to a new one.
     const reusable = last && last.header?.version === FORMAT_VERSION && last.header.firstSeq <= lastSeq + 1 && this.#segments.at(-1)!.size < this.#opts.segmentMaxBytes;
@@ -451,7 +457,7 @@ export class DiskTokenWal implements TokenWal {
     // Never through a link someone left under the temp file's name.
     const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW);
     try {
-      await fh.writeFile(encodeHeader({ segment, createdAtMs, firstSeq }));
+      await fh.writeFile(encodeHeader({ segment, createdAtMs, firstSeq, walId: this.#walId }));
       await fh.sync();
     } finally {
       await fh.close();

@@ -6,13 +6,18 @@
  * checks what reached Loki, what was counted and logged, and that `logstack wal verify` said
  * the same before the start.
  */
-import { cp, readdir } from 'node:fs/promises';
+import { cp, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import t from 'tap';
-import { ADMIN, KEY, PADDING, TOKEN, cliVerify, copyOf, crashedWal, idOf, segmentPath, segmentsOf, serviceRestart, tokenDir, type ServiceOutcome } from '../support/crashed-wal.js';
+import { CursorFile } from '../../src/wal/cursor-file.js';
+import { decodeHeader, type SegmentHeader } from '../../src/wal/segment-format.js';
+import { ADMIN, KEY, PADDING, TOKEN, cliVerify, copyOf, crashedWal, idOf, layout, segmentPath, segmentsOf, serviceRestart, tokenDir, type ServiceOutcome } from '../support/crashed-wal.js';
 
 t.setTimeout(300_000);
 
 const base = await crashedWal(t, 50, 200);
+// Another key's WAL, written by another process: its own WAL id.
+const other = await crashedWal(t, 50, 200);
 
 async function ingest(r: ServiceOutcome, ids: readonly string[]): Promise<void> {
   for (let i = 0; i < ids.length; i += 10) {
@@ -54,4 +59,48 @@ t.test('an older segment restored under a number past the last: set aside and ke
   t.notMatch(text, new RegExp(`^wal_corrupt_records_total\\{token="${KEY}"\\} [1-9]`, 'm'), 'nothing counted as lost');
   t.match(r.logs, new RegExp(`"file":"${String(restored).padStart(16, '0')}\\.wal","renamed_to":"${String(restored).padStart(16, '0')}\\.wal\\.set-aside"`), 'logged with its new name');
   t.ok((await readdir(tokenDir(root))).includes(`${String(restored).padStart(16, '0')}.wal.set-aside`), 'the copy is kept');
+});
+
+t.test('another key’s cursor that fits this key’s records is not trusted: delivery restarts at the oldest segment, nothing is deleted or lost', async (t) => {
+  const root = await copyOf(t, base);
+  const before = await segmentsOf(root);
+  // What the other key's service wrote when it had delivered 150 entries, at the place its 151st
+  // record starts: the same place as this key's 151st, traffic having one shape.
+  const at = (await layout(root)).find((p) => p.seq === 151)!;
+  const otherId = decodeHeader(await readFile(join(other.root, KEY, (await readdir(join(other.root, KEY))).find((n) => n.endsWith('.wal'))!)));
+  t.type(otherId, 'object');
+  await rm(join(tokenDir(root), 'cursor.json'));
+  const foreign = new CursorFile(tokenDir(root));
+  foreign.setWalId((otherId as SegmentHeader).walId!);
+  await foreign.write({ segment: at.position.segment, offset: at.position.offset, ackedSeq: 150 });
+  await foreign.close();
+  const verify = await cliVerify(root);
+  const token = verify.json?.tokens?.find((x: { name: string }) => x.name === KEY);
+  t.equal(token?.cursor?.used, false, 'verify: the cursor is not used');
+  t.match(token?.cursor?.reason, /it belongs to another WAL \(id [0-9a-f]{16}; the segments' is [0-9a-f]{16}\)/);
+  t.equal(token?.lost_entries, 0);
+
+  const r = await serviceRestart(t, root);
+  t.equal(r.flush, 200, 'a flush completes');
+  t.same(base.pending.filter((id) => !r.received.has(id)), [], 'every acknowledged entry is delivered');
+  t.equal(r.metric(`wal_cursor_resets_total{token="${KEY}"}`), 1, 'counted as a cursor reset');
+  t.equal(r.logs.match(/it belongs to another WAL/g)?.length, 1, 'logged once');
+  t.ok(before.indexOf(at.position.segment) > 0, 'segments before the foreign cursor held undelivered entries');
+});
+
+t.test('another key’s segment copied in is set aside as another WAL’s; the key’s own entries are delivered, none of the other’s', async (t) => {
+  const root = await copyOf(t, base);
+  const mine = await segmentsOf(root);
+  const theirs = (await readdir(join(other.root, KEY))).filter((n) => n.endsWith('.wal')).sort();
+  const copied = mine.at(-1)! + 1;
+  await cp(join(other.root, KEY, theirs.at(-1)!), segmentPath(root, copied));
+  const verify = await cliVerify(root);
+  const token = verify.json?.tokens?.find((x: { name: string }) => x.name === KEY);
+  t.match(token?.findings, [{ severity: 'damage', message: new RegExp(`^segment ${copied}: it belongs to another WAL`) }], 'verify reports it');
+
+  const r = await serviceRestart(t, root);
+  t.equal(r.flush, 200);
+  t.same(base.pending.filter((id) => !r.received.has(id)), [], 'every entry of the key is delivered');
+  t.equal(r.loki.received().length, base.pending.length, 'and nothing of the other key');
+  t.match(r.logs, /"renamed_to":"\d{16}\.wal\.set-aside","reason":"it belongs to another WAL/);
 });
