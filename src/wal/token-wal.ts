@@ -173,6 +173,7 @@ export class DiskTokenWal implements TokenWal {
     const trusted = judgement?.kind === 'trusted' ? judgement : null;
     if (survey.cursor.kind === 'invalid') observer.cursorReset?.(name, `the cursor file is unreadable: ${survey.cursor.reason}`);
     if (judgement?.kind === 'distrusted') observer.cursorReset?.(name, `the cursor does not agree with the segments: ${judgement.reason}`);
+    if (trusted?.unseen) observer.damage?.(name, { entries: 0, segment: trusted.resumeAt.segment, offset: 0, bytes: 0, reason: `the cursor points before the oldest segment; ${trusted.unseen}` });
 
     let deleted = false;
     const kept: SegmentFile[] = [];

@@ -151,6 +151,9 @@ export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): P
   for (const { segment, reason } of survey.overlapping) {
     findings.push({ severity: 'damage', message: `segment ${segment.segment}: ${reason}; not read, set aside (renamed ${segmentFileName(segment.segment)}${SET_ASIDE_SUFFIX}) at the next start` });
   }
+  if (snapshot.judgement?.kind === 'trusted' && snapshot.judgement.unseen) {
+    findings.push({ severity: 'note', message: `the cursor points before the oldest segment (${snapshot.judgement.resumeAt.segment}); ${snapshot.judgement.unseen}` });
+  }
   if (cursorState.state === 'not-used') {
     findings.push({ severity: 'damage', message: `cursor ${cursorState.reason}; the next start redelivers from the oldest segment (Loki drops the duplicates)` });
   }

@@ -6,12 +6,13 @@
  * checks what reached Loki, what was counted and logged, and that `logstack wal verify` said
  * the same before the start.
  */
-import { cp, readFile, readdir, rm } from 'node:fs/promises';
+import { cp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { CursorFile } from '../../src/wal/cursor-file.js';
 import { decodeHeader, type SegmentHeader } from '../../src/wal/segment-format.js';
 import { ADMIN, KEY, PADDING, TOKEN, cliVerify, copyOf, crashedWal, idOf, layout, segmentPath, segmentsOf, serviceRestart, tokenDir, type ServiceOutcome } from '../support/crashed-wal.js';
+import { lokiAnswers } from '../support/loki-stand-in.js';
 
 t.setTimeout(300_000);
 
@@ -99,8 +100,29 @@ t.test('another key’s segment copied in is set aside as another WAL’s; the k
   t.match(token?.findings, [{ severity: 'damage', message: new RegExp(`^segment ${copied}: it belongs to another WAL`) }], 'verify reports it');
 
   const r = await serviceRestart(t, root);
-  t.equal(r.flush, 200);
+  t.equal(r.flush, 200, 'a flush completes');
   t.same(base.pending.filter((id) => !r.received.has(id)), [], 'every entry of the key is delivered');
   t.equal(r.loki.received().length, base.pending.length, 'and nothing of the other key');
   t.match(r.logs, /"renamed_to":"\d{16}\.wal\.set-aside","reason":"it belongs to another WAL/);
+});
+
+t.test('an older cursor restored from a backup: what it is behind was delivered, and is sent again, never counted as lost', async (t) => {
+  const root = await copyOf(t, base);
+  const backup = await readFile(join(tokenDir(root), 'cursor.json'));
+  const first = await serviceRestart(t, root);
+  t.same(base.pending.filter((id) => !first.received.has(id)), [], 'the backlog is delivered, and its segments deleted');
+  first.loki.setStandingAnswer(lokiAnswers.unavailable());
+  const late = Array.from({ length: 30 }, (_, i) => `late${i}`);
+  await ingest(first, late);
+  await first.service.stop(0);
+  await writeFile(join(tokenDir(root), 'cursor.json'), backup);
+
+  const verify = await cliVerify(root);
+  const token = verify.json?.tokens?.find((x: { name: string }) => x.name === KEY);
+  t.equal(token?.lost_entries, 0, 'verify counts no loss');
+  const r = await serviceRestart(t, root);
+  t.equal(r.flush, 200, 'a flush completes');
+  t.same(late.filter((id) => !r.received.has(id)), [], 'the entries acknowledged since are delivered');
+  t.equal(r.metric(`wal_corrupt_records_total{token="${KEY}"}`) ?? 0, 0, 'nothing counted as lost');
+  t.notMatch(r.logs, /entries lost/, 'nothing logged as lost');
 });
