@@ -17,6 +17,7 @@ import { ConfigReloader, type ReloadOutcome } from './config/reload.js';
 import type { Config } from './config/schema.js';
 import { createDeliveryThread, type DeliveryThreadHandle } from './forwarder/delivery-thread.js';
 import { Forwarder, type ForwarderObserver } from './forwarder/forwarder.js';
+import { printableName } from './wal/printable-name.js';
 import { createLokiHealth, type LokiHealth } from './forwarder/loki-health.js';
 import { lokiEndpoints } from './forwarder/loki-url.js';
 import { buildApp } from './http/app.js';
@@ -84,6 +85,8 @@ function forwarderLogObserver(logger: Logger): ForwarderObserver {
     },
     deadLettered: (token, reason, entries, dropped) => logger.warn({ token_name: token, reason, entries, dropped }, 'Loki refused entries; they are in the dead-letter store'),
     error: (token, err) => logger.error({ token_name: token, err }, 'forwarder error; delivery retries'),
+    deadLetterSetAside: (token, name, renamedTo, reason) =>
+      logger.warn({ token_name: token, file: `dead-letter/${printableName(name)}`, renamed_to: printableName(renamedTo), reason }, 'dead letters: set aside (renamed, kept, not read)'),
   };
 }
 

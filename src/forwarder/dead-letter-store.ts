@@ -10,7 +10,8 @@
  * about what it cost in the WAL, not the label set once per entry. Lines of the previous
  * release, with the label set in each entry (`labels`), are read too.
  */
-import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { appendEntry, decodeEntryAdapter } from '../loki/entry-codec.js';
@@ -18,6 +19,9 @@ import { timestampNs, type LokiEntry } from '../loki/entry.js';
 import type { ShippedEntry } from '../loki/push-request.js';
 import { AppendBatchBuilder, type AppendBatch } from '../wal/append-batch.js';
 import { fsyncDir } from '../wal/fs-sync.js';
+import { printableName } from '../wal/printable-name.js';
+import { fileKind, openRegularForReading } from '../wal/regular-file.js';
+import { setAside } from '../wal/set-aside.js';
 
 export interface DeadLetter {
   readonly atMs: number;
@@ -115,28 +119,62 @@ function labelsOf(line: StoredLine, e: StoredEntry): string {
   return e.labels ?? line.label_sets?.[e.l ?? -1] ?? '';
 }
 
+export interface DeadLetterObserver {
+  /** Something that was not a dead-letter file held one's name; renamed aside (printable names). */
+  setAside?(name: string, renamedTo: string, reason: string): void;
+}
+
+export interface DeadLetterStoreOptions {
+  /** Only read, never change anything: for `logstack wal`, beside a running service. */
+  readonly readOnly?: boolean;
+  readonly observer?: DeadLetterObserver;
+}
+
 export class DeadLetterStore {
   readonly #dir: string;
   readonly #quotaBytes: number;
+  readonly #readOnly: boolean;
+  readonly #observer: DeadLetterObserver;
+  readonly #problems: string[] = [];
   #files: FileInfo[] = [];
   #dropped = 0;
   #chain: Promise<unknown> = Promise.resolve();
   /** Done once every file present at open is counted. */
   #counted: Promise<void> = Promise.resolve();
 
-  constructor(dir: string, quotaBytes: number) {
+  constructor(dir: string, quotaBytes: number, opts: DeadLetterStoreOptions = {}) {
     this.#dir = dir;
     this.#quotaBytes = quotaBytes;
+    this.#readOnly = opts.readOnly ?? false;
+    this.#observer = opts.observer ?? {};
   }
 
   async open(): Promise<void> {
-    let names: string[] = [];
+    let found: Dirent[] = [];
     try {
-      names = await readdir(this.#dir);
+      found = await readdir(this.#dir, { withFileTypes: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // Not a folder: the WAL's start sets it aside (token-dir-survey.ts), and verify reports it there.
+      const { code } = err as NodeJS.ErrnoException;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
     }
-    const numbers = names.map((n) => FILE.exec(n)?.[1]).filter((n): n is string => n !== undefined).map(Number).sort((a, b) => a - b);
+    const numbers: number[] = [];
+    for (const e of found.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const m = FILE.exec(e.name);
+      if (!m) continue;
+      if (e.isFile()) {
+        numbers.push(Number(m[1]));
+        continue;
+      }
+      // Read, a folder fails and a FIFO blocks; left in place, its number is written to one day.
+      const reason = `${fileKind(e)} named like a dead-letter file`;
+      if (this.#readOnly) {
+        this.#problems.push(`${printableName(e.name)}: ${reason}; set aside at the next start`);
+      } else {
+        this.#observer.setAside?.(e.name, await setAside(this.#dir, e.name), reason);
+      }
+    }
+    numbers.sort((a, b) => a - b);
     for (const n of numbers) {
       const { size } = await stat(join(this.#dir, fileName(n)));
       this.#files.push({ n, bytes: size, batches: 0, entries: 0, reasons: new Map() });
@@ -149,15 +187,36 @@ export class DeadLetterStore {
   async #countFiles(files: readonly FileInfo[]): Promise<void> {
     for (const info of files) {
       await yieldToEventLoop();
-      let text: string;
-      try {
-        text = await readFile(join(this.#dir, fileName(info.n)), 'utf8');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw err;
-      }
+      const text = await this.#readText(info);
+      if (text === null) continue;
       countLines(text, info, (i, reason, entries) => this.#count(i, reason, entries));
     }
+  }
+
+  /** A dead-letter file's text; null when it is gone, or is no longer a file (reported). */
+  async #readText(info: FileInfo): Promise<string | null> {
+    let fh;
+    try {
+      fh = await openRegularForReading(join(this.#dir, fileName(info.n)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    if ('notAFile' in fh) {
+      this.#problems.push(`${fileName(info.n)} is ${fh.notAFile}, not a file: not read`);
+      return null;
+    }
+    try {
+      return await fh.readFile('utf8');
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** What is wrong in the store, for `logstack wal verify`; complete once `count()` has resolved. */
+  async problems(): Promise<readonly string[]> {
+    await this.#counted;
+    return this.#problems;
   }
 
   /** Entries in the store, once every file present at open is counted. */
@@ -260,7 +319,7 @@ export class DeadLetterStore {
   }
 
   async #read(f: FileInfo): Promise<StoredLine[]> {
-    const text = await readFile(join(this.#dir, fileName(f.n)), 'utf8');
+    const text = (await this.#readText(f)) ?? '';
     return text.split('\n').flatMap((l) => {
       const parsed = l ? parseLine(l) : null;
       return parsed ? [parsed] : [];

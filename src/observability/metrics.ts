@@ -139,7 +139,7 @@ export function createMetrics(): Metrics {
     }),
     walFilesSetAside: new Counter({
       name: 'wal_files_set_aside_total',
-      help: 'Files and folders renamed out of the WAL’s way at start and kept: segments whose seqs overlap the others’, things where the cursor or the dead letters go',
+      help: 'Files and folders renamed out of the WAL’s way at start and kept: segments whose seqs overlap the others’, something else where the cursor file or the dead-letter folder goes',
       labelNames: ['token'],
       registers,
     }),

@@ -18,6 +18,7 @@ import { open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fsyncDir } from './fs-sync.js';
+import { openRegularForReading } from './regular-file.js';
 import { MAX_U48, WAL_ID } from './segment-format.js';
 import type { WalPosition } from './types.js';
 
@@ -44,7 +45,8 @@ export type CursorRead =
   | { readonly kind: 'none' }
   /** No file: deleted, or left by the previous release before its first delivery. */
   | { readonly kind: 'missing' }
-  | { readonly kind: 'invalid'; readonly reason: string };
+  /** `notAFile`: something else (a folder, a FIFO) holds its name; the service sets it aside. */
+  | { readonly kind: 'invalid'; readonly reason: string; readonly notAFile?: boolean };
 
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -108,7 +110,8 @@ function readLegacy(bytes: Buffer): CursorRead | null {
 export async function readCursor(dir: string): Promise<CursorRead> {
   let bytes: Buffer;
   try {
-    const fh = await open(join(dir, CURSOR_FILE), 'r');
+    const fh = await openRegularForReading(join(dir, CURSOR_FILE));
+    if ('notAFile' in fh) return { kind: 'invalid', reason: `${CURSOR_FILE} is ${fh.notAFile}, not a file`, notAFile: true };
     try {
       const buf = Buffer.alloc(MAX_READ_BYTES);
       const { bytesRead } = await fh.read(buf, 0, MAX_READ_BYTES, 0);

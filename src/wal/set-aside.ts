@@ -28,10 +28,13 @@ async function taken(path: string): Promise<boolean> {
   }
 }
 
-/** Renames `name` in `dir` to a free set-aside name and makes the rename durable; returns the new name. */
-export async function setAside(dir: string, name: string): Promise<string> {
+/**
+ * Renames `name` in `dir` to a free name ending in `suffix` (`.2`, … after it when taken) and
+ * makes the rename durable; returns the new name.
+ */
+export async function setAside(dir: string, name: string, suffix = SET_ASIDE_SUFFIX): Promise<string> {
   for (let n = 1; n <= MAX_ATTEMPTS; n++) {
-    const target = `${name}${SET_ASIDE_SUFFIX}${n === 1 ? '' : `.${n}`}`;
+    const target = `${name}${suffix}${n === 1 ? '' : `.${n}`}`;
     // The WAL lock is held: nothing else names files here, so the check cannot race.
     if (await taken(join(dir, target))) continue;
     await rename(join(dir, name), join(dir, target));

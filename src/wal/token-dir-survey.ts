@@ -20,6 +20,7 @@ import { judgeCursor, type CursorJudgement, type FrameLookup, type FrameSeq, typ
 import { CURSOR_FILE, readCursor, type CursorRead } from './cursor-file.js';
 import { frameAt, frameEndingAt, readRange, scanFrames } from './frame-scanner.js';
 import { printableName } from './printable-name.js';
+import { fileKind } from './regular-file.js';
 import { isSetAsideName } from './set-aside.js';
 import {
   HEADER_BYTES,
@@ -75,6 +76,12 @@ export interface TokenDirSurvey {
   /** Temp files of writes a crash interrupted: the WAL's own, removed at the next start. */
   readonly leftovers: readonly string[];
   readonly setAside: readonly SetAside[];
+  /**
+   * What holds the name of the cursor file or the dead-letter folder and is not one (a folder,
+   * a FIFO, a file, a link): it cannot be left there, the WAL would never write its own; the
+   * service renames it aside (set-aside.ts).
+   */
+  readonly inTheWay: readonly SetAside[];
 }
 
 function setAsideReason(name: string, kind: 'file' | 'directory' | 'other'): string {
@@ -173,10 +180,15 @@ export async function surveyTokenDir(dir: string): Promise<TokenDirSurvey> {
   const segments: SegmentFile[] = [];
   const leftovers: string[] = [];
   const setAside: SetAside[] = [];
+  const inTheWay: SetAside[] = [];
   for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const kind = e.isFile() ? 'file' : e.isDirectory() ? 'directory' : 'other';
     if (e.name === CURSOR_FILE && kind === 'file') continue;
     if (e.name === DEAD_LETTER_DIR && kind === 'directory') continue;
+    if (e.name === CURSOR_FILE || e.name === DEAD_LETTER_DIR) {
+      inTheWay.push({ name: e.name, reason: `${fileKind(e)} where the ${e.name === CURSOR_FILE ? 'cursor file' : 'dead-letter folder'} goes` });
+      continue;
+    }
     if (OWN_TEMP.test(e.name) && kind === 'file') {
       leftovers.push(e.name);
       continue;
@@ -197,7 +209,7 @@ export async function surveyTokenDir(dir: string): Promise<TokenDirSurvey> {
   const { kept, overlapping } = splitOverlapping(segments.filter((s) => !foreign.includes(s)));
   for (const s of foreign) overlapping.push({ segment: s, reason: `it belongs to another WAL (id ${s.walId}; this folder's is ${walId})` });
   overlapping.sort((a, b) => a.segment.segment - b.segment.segment);
-  return { cursor, segments: kept, overlapping, walId, leftovers, setAside };
+  return { cursor, segments: kept, overlapping, walId, leftovers, setAside, inTheWay };
 }
 
 export function surveyed(s: SegmentFile): SurveyedSegment {

@@ -164,6 +164,7 @@ export class DiskTokenWal implements TokenWal {
     const survey = await surveyTokenDir(dir);
     for (const leftover of survey.leftovers) await rm(join(dir, leftover), { force: true });
     for (const { name: file, reason } of survey.setAside) observer.setAside?.(name, file, reason);
+    for (const { name: file, reason } of survey.inTheWay) observer.renamedAside?.(name, file, await setAside(dir, file), reason);
     for (const { segment, reason } of survey.overlapping) {
       const file = segmentFileName(segment.segment);
       observer.renamedAside?.(name, file, await setAside(dir, file), reason);

@@ -157,6 +157,7 @@ export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): P
   if (cursorState.state === 'not-used') {
     findings.push({ severity: 'damage', message: `cursor ${cursorState.reason}; the next start redelivers from the oldest segment (Loki drops the duplicates)` });
   }
+  for (const { name, reason } of survey.inTheWay) findings.push({ severity: 'warning', message: `${name}: ${reason}; set aside (renamed ${name}${SET_ASIDE_SUFFIX}) at the next start` });
   for (const { name, reason } of survey.setAside) findings.push({ severity: 'warning', message: `${name}: ${reason}; left alone` });
   for (const name of survey.leftovers) {
     findings.push({ severity: 'note', message: `${name}: ${lockHeld ? 'possibly being written' : 'left by an interrupted write, removed at the next start'}` });
