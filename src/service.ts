@@ -85,6 +85,8 @@ function forwarderLogObserver(logger: Logger): ForwarderObserver {
     },
     deadLettered: (token, reason, entries, dropped) => logger.warn({ token_name: token, reason, entries, dropped }, 'Loki refused entries; they are in the dead-letter store'),
     error: (token, err) => logger.error({ token_name: token, err }, 'forwarder error; delivery retries'),
+    deadLetterDamaged: (token, file, lines, reason, keptIn) =>
+      logger.warn({ token_name: token, file: `dead-letter/${file}`, lines, reason, kept_in: `dead-letter/${keptIn}` }, 'dead letters: lines that cannot be read'),
     deadLetterSetAside: (token, name, renamedTo, reason) =>
       logger.warn({ token_name: token, file: `dead-letter/${printableName(name)}`, renamed_to: printableName(renamedTo), reason }, 'dead letters: set aside (renamed, kept, not read)'),
   };

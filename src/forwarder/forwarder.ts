@@ -51,6 +51,8 @@ export interface ForwarderObserver {
   error?(token: string, err: Error): void;
   /** Something that was not a dead-letter file held one's name; renamed aside. */
   deadLetterSetAside?(token: string, name: string, renamedTo: string, reason: string): void;
+  /** Lines of a dead-letter file that cannot be read or replayed, and the file they are kept in. */
+  deadLetterDamaged?(token: string, file: string, lines: number, reason: string, keptIn: string): void;
 }
 
 export interface ForwarderOptions {
@@ -162,7 +164,10 @@ export class Forwarder {
   async #openLane(wal: TokenWal, tenant: string | undefined): Promise<Lane> {
     const observer = this.#opts.observer;
     const deadLetters = new DeadLetterStore(this.#opts.deadLetterDir(wal.name), this.#opts.loki.dead_letter_quota_bytes, {
-      observer: { setAside: (name, renamedTo, reason) => observer?.deadLetterSetAside?.(wal.name, name, renamedTo, reason) },
+      observer: {
+        setAside: (name, renamedTo, reason) => observer?.deadLetterSetAside?.(wal.name, name, renamedTo, reason),
+        damaged: (file, lines, reason, keptIn) => observer?.deadLetterDamaged?.(wal.name, file, lines, reason, keptIn),
+      },
     });
     try {
       await deadLetters.open();

@@ -5,7 +5,8 @@
  * Used for what must not be read as the WAL's and cannot be left where it is: a segment whose
  * seqs overlap the others', a folder or FIFO where the cursor or the dead letters go.
  */
-import { lstat, rename } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir } from './fs-sync.js';
 
@@ -42,4 +43,30 @@ export async function setAside(dir: string, name: string, suffix = SET_ASIDE_SUF
     return target;
   }
   throw Object.assign(new Error(`no free name to set ${name} aside`), { code: 'EEXIST', syscall: 'rename' });
+}
+
+/**
+ * Writes `bytes` to a new file named `<name><suffix>` (`.2`, … after it when taken) in `dir`,
+ * durably: bytes about to be cut from a file, kept for an operator. Returns the file's name.
+ */
+export async function keepCopy(dir: string, name: string, suffix: string, bytes: Buffer): Promise<string> {
+  for (let n = 1; n <= MAX_ATTEMPTS; n++) {
+    const target = `${name}${suffix}${n === 1 ? '' : `.${n}`}`;
+    let fh;
+    try {
+      fh = await open(join(dir, target), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw err;
+    }
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsyncDir(dir);
+    return target;
+  }
+  throw Object.assign(new Error(`no free name to keep a copy of ${name}`), { code: 'EEXIST', syscall: 'open' });
 }
