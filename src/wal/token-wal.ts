@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logstackError } from '../errors.js';
 import type { AppendBatch } from './append-batch.js';
@@ -89,6 +89,18 @@ class Mutex {
 
 function rejectAll(group: readonly PendingAppend[], err: Error): void {
   for (const g of group) g.reject(err);
+}
+
+/** The file system refused a write: permissions, an immutable file, a read-only volume. */
+function isRefusedWrite(err: unknown): boolean {
+  const { code } = err as NodeJS.ErrnoException;
+  return code === 'EPERM' || code === 'EACCES' || code === 'EROFS';
+}
+
+/** An error that says what failed, with the file system's code and the original as its cause. */
+function described(err: unknown, what: string): Error {
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  return Object.assign(new Error(`${what} (${code ?? 'EIO'})`, { cause: err }), { code, syscall });
 }
 
 function errno(err: unknown): string {
@@ -208,10 +220,12 @@ export class DiskTokenWal implements TokenWal {
 
     // Appends go to a segment of this version with a good header and room, or to a new one.
     const reusable = last && last.header?.version === FORMAT_VERSION && last.header.firstSeq <= lastSeq + 1 && this.#segments.at(-1)!.size < this.#opts.segmentMaxBytes;
-    if (reusable) this.#segments.at(-1)!.sealed = false;
+    let handle = reusable ? await this.#openForAppending(last.segment) : null;
+    if (handle) this.#segments.at(-1)!.sealed = false;
     else this.#segments.push(await this.#createSegment(this.#nextSegmentNumber(last?.segment ?? 0), lastSeq + 1));
     this.#active = this.#segments.at(-1)!;
-    this.#writeHandle = await open(join(dir, segmentFileName(this.#active.segment)), 'r+');
+    handle ??= await open(join(dir, segmentFileName(this.#active.segment)), 'r+');
+    this.#writeHandle = handle;
     this.#durableEnd = { segment: this.#active.segment, offset: this.#active.size };
 
     // With no segment on disk, resumeOf's start is segment 1: the one just made.
@@ -226,6 +240,21 @@ export class DiskTokenWal implements TokenWal {
       observer.writeFailed?.(name, err as Error);
     }
     this.#oldestPendingAtMs = (await this.#oldestPendingAt(this.#cursor)) ?? null;
+  }
+
+  /**
+   * The last segment opened for appends, or null when it cannot be written (made read-only or
+   * immutable, restored from a backup): it is then sealed, read all the same, and appends go to
+   * a new segment. Its records are never the reason the key is down.
+   */
+  async #openForAppending(segment: number): Promise<FileHandle | null> {
+    try {
+      return await open(join(this.#opts.dir, segmentFileName(segment)), 'r+');
+    } catch (err) {
+      if (!isRefusedWrite(err)) throw err;
+      this.#opts.observer.writeFailed?.(this.name, described(err, `segment ${segment} cannot be written; it is sealed and appends go to a new segment`));
+      return null;
+    }
   }
 
   #nextSegmentNumber(after: number): number {
@@ -267,7 +296,9 @@ export class DiskTokenWal implements TokenWal {
    */
   async #recoverTail(segment: Segment, from: number): Promise<number | null> {
     const { dir, observer, name } = this.#opts;
-    const fh = await open(join(dir, segmentFileName(segment.segment)), 'r+');
+    const file = join(dir, segmentFileName(segment.segment));
+    // Read-only: a segment that cannot be written is read all the same, and only a cut needs writing.
+    const fh = await open(file, 'r');
     try {
       let pos = from;
       let seq: number | null = null;
@@ -275,9 +306,22 @@ export class DiskTokenWal implements TokenWal {
         const r = await scanFrames(fh, pos, segment.size, TAIL_SCAN_LIMITS, seq);
         seq = r.lastSeq;
         if (r.damagedTailAt !== null) {
-          observer.tornTail?.(name, segment.segment, segment.size - r.damagedTailAt);
-          await fh.truncate(r.damagedTailAt);
-          await fh.sync();
+          let writable;
+          try {
+            writable = await open(file, 'r+');
+          } catch (err) {
+            if (!isRefusedWrite(err)) throw err;
+            // Left as it is: the reader stops at the damage, and appends go to a new segment.
+            observer.writeFailed?.(name, described(err, `the torn tail of segment ${segment.segment} cannot be cut (${segment.size - r.damagedTailAt} bytes at offset ${r.damagedTailAt})`));
+            return seq;
+          }
+          try {
+            observer.tornTail?.(name, segment.segment, segment.size - r.damagedTailAt);
+            await writable.truncate(r.damagedTailAt);
+            await writable.sync();
+          } finally {
+            await writable.close();
+          }
           segment.size = r.damagedTailAt;
           return seq;
         }
@@ -621,7 +665,11 @@ export class DiskTokenWal implements TokenWal {
       for (const s of gone) {
         await this.#readHandles.get(s.segment)?.close();
         this.#readHandles.delete(s.segment);
-        await rm(join(this.#opts.dir, segmentFileName(s.segment)), { force: true });
+        // unlink, not rm: rm takes a refusal (EPERM on an immutable file) for a folder and reports
+        // its failure to list it (ENOTDIR scandir), which says nothing of what failed.
+        await unlink(join(this.#opts.dir, segmentFileName(s.segment))).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw described(err, `the delivered segment ${s.segment} cannot be deleted; tried again at the next acknowledgement`);
+        });
         this.#segments = this.#segments.filter((x) => x !== s);
         this.#damageSeenTo.delete(s.segment);
         deleted++;
