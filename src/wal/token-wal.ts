@@ -21,11 +21,11 @@ import { join } from 'node:path';
 import { logstackError } from '../errors.js';
 import type { AppendBatch } from './append-batch.js';
 import { resumeOf } from './cursor-check.js';
-import { CursorFile, type StoredCursor } from './cursor-file.js';
+import { CursorFile, type DurableEnd, type StoredCursor } from './cursor-file.js';
 import type { FrameBuffers } from './frame-buffers.js';
 import { frameEndingAt, readRange, scanFrames } from './frame-scanner.js';
 import { fsyncDir } from './fs-sync.js';
-import { setAside } from './set-aside.js';
+import { keepCopy, setAside } from './set-aside.js';
 import { frameGroup, groupBytesBound } from './group-frames.js';
 import { LabelSetReader, SegmentLabelTable } from './label-sets.js';
 import { comparePositions } from './position.js';
@@ -118,6 +118,8 @@ export class DiskTokenWal implements TokenWal {
   readonly #labelTable = new SegmentLabelTable();
   readonly #cursorFile: CursorFile;
   #lastSeq = 0;
+  /** Damaged bytes cut from the last segment at open and kept, when they lay before the recorded durable end. */
+  #cutAside: { readonly file: string; readonly bytes: number } | null = null;
   /** Written in every segment header and cursor (segment-format.ts); set at open. */
   #walId: string | null = null;
   #cursor: StoredCursor = { segment: 0, offset: HEADER_BYTES, ackedSeq: 0 };
@@ -209,10 +211,29 @@ export class DiskTokenWal implements TokenWal {
     const last = kept.at(-1);
     // Above every seq on disk, whichever segment holds it: new appends never reuse one.
     let lastSeq = Math.max(trusted?.afterSeq ?? 0, ...kept.map((s) => s.lastSeq ?? (s.firstSeq ?? 1) - 1));
+    // Recorded with a cursor that agrees with the segments: what was durable, and acknowledged, then.
+    const end = trusted && survey.cursor.kind === 'ok' ? survey.cursor.durableEnd : undefined;
     if (last) {
       const from = trusted && trusted.resumeAt.segment === last.segment ? trusted.resumeAt.offset : HEADER_BYTES;
-      const tailSeq = await this.#recoverTail(this.#segments.at(-1)!, from);
+      const tail = this.#segments.at(-1)!;
+      const tailSeq = await this.#recoverTail(tail, from, end?.segment === last.segment ? end.offset : null);
       lastSeq = Math.max(lastSeq, tailSeq ?? (await this.#lastSeqBefore(kept.length - 1, kept)) ?? 0, (last.header?.firstSeq ?? 1) - 1);
+      if (end && end.lastSeq > lastSeq) {
+        // Entries acknowledged before the last stop are gone from the end of the WAL: counted here,
+        // once; the reader meets the same gap at the durable end and knows it is counted.
+        const lost = end.lastSeq - lastSeq;
+        const cut = this.#cutAside;
+        observer.damage?.(name, {
+          entries: lost,
+          segment: tail.segment,
+          offset: tail.size,
+          bytes: cut?.bytes ?? 0,
+          reason: `entries ${lastSeq + 1}-${end.lastSeq} were acknowledged and are not on disk: the WAL ended at segment ${end.segment} offset ${end.offset} when the cursor was last written${cut ? `; the ${cut.bytes} bytes cut are kept in ${cut.file}` : ''}`,
+        });
+        this.#corrupt += lost;
+        this.#damageSeenTo.set(tail.segment, tail.size);
+        lastSeq = end.lastSeq;
+      }
     }
     this.#lastSeq = lastSeq;
     this.#walId = survey.walId ?? (survey.cursor.kind === 'ok' ? survey.cursor.walId : null) ?? newWalId(randomBytes);
@@ -294,7 +315,7 @@ export class DiskTokenWal implements TokenWal {
    * when no good frame follows it (a torn tail: a group a crash cut, never acknowledged).
    * Returns the last entry seq seen. Seqs are taken from the frames, never from the cursor.
    */
-  async #recoverTail(segment: Segment, from: number): Promise<number | null> {
+  async #recoverTail(segment: Segment, from: number, durableEnd: number | null): Promise<number | null> {
     const { dir, observer, name } = this.#opts;
     const file = join(dir, segmentFileName(segment.segment));
     // Read-only: a segment that cannot be written is read all the same, and only a cut needs writing.
@@ -316,7 +337,13 @@ export class DiskTokenWal implements TokenWal {
             return seq;
           }
           try {
-            observer.tornTail?.(name, segment.segment, segment.size - r.damagedTailAt);
+            if (durableEnd !== null && r.damagedTailAt < durableEnd) {
+              // Before where the WAL was known to end: acknowledged bytes, damaged. Kept, never only cut.
+              const bytes = await readRange(fh, r.damagedTailAt, segment.size - r.damagedTailAt);
+              this.#cutAside = { file: await keepCopy(dir, segmentFileName(segment.segment), `.cut-${r.damagedTailAt}.damaged`, bytes), bytes: bytes.length };
+            } else {
+              observer.tornTail?.(name, segment.segment, segment.size - r.damagedTailAt);
+            }
             await writable.truncate(r.damagedTailAt);
             await writable.sync();
           } finally {
@@ -634,7 +661,7 @@ export class DiskTokenWal implements TokenWal {
   async #persistCursor(target: StoredCursor): Promise<void> {
     const cursor = this.#advancePastSealedEnd(target);
     try {
-      await this.#cursorFile.write(cursor);
+      await this.#cursorFile.write(cursor, this.#durableEndRecord());
     } catch (err) {
       // The previous cursor stays on disk, so what this one covered is delivered again after a
       // restart, never skipped; and the segments it passed stay until a write succeeds.
@@ -747,6 +774,11 @@ export class DiskTokenWal implements TokenWal {
     };
   }
 
+  /** Where the durable records end now, recorded with the cursor. */
+  #durableEndRecord(): DurableEnd {
+    return { segment: this.#durableEnd.segment, offset: this.#durableEnd.offset, lastSeq: this.#lastSeq };
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -756,6 +788,11 @@ export class DiskTokenWal implements TokenWal {
       this.#writeHandle = null;
     });
     await this.#acker.run(async () => {
+      // A clean stop records where the WAL ends: damage before it at the next start is loss,
+      // counted, not a crash's torn tail. Not after a failed write: the page cache is not the disk.
+      if (this.#failed === null && this.#cursorWriteFailed === null && this.#lastSeq > 0) {
+        await this.#cursorFile.write(this.#cursor, this.#durableEndRecord()).catch((err: Error) => this.#opts.observer.writeFailed?.(this.name, err));
+      }
       for (const fh of this.#readHandles.values()) await fh.close();
       this.#readHandles.clear();
       await this.#cursorFile.close();

@@ -111,6 +111,7 @@ export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): P
       else if (e.kind === 'damage') deliveredDamage++;
     }
   }
+  let seen = resume.afterSeq ?? 0;
   for await (const e of walkRecords(snapshot, resume.at, resume.afterSeq)) {
     switch (e.kind) {
       case 'vanished':
@@ -118,6 +119,7 @@ export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): P
         break;
       case 'record':
         count(checks.get(e.segment)!, e.seq);
+        seen = Math.max(seen, e.seq);
         break;
       case 'damage':
         checks.get(e.note.at.segment)?.damage.push(e.note);
@@ -129,6 +131,24 @@ export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): P
       case 'segment':
         break;
     }
+  }
+
+  // Where the WAL ended when its cursor was last written (every acknowledgement, a clean stop):
+  // entries up to there were acknowledged, so what is missing at the end is lost, as the start counts it.
+  const end = snapshot.judgement?.kind === 'trusted' && survey.cursor.kind === 'ok' ? survey.cursor.durableEnd : undefined;
+  const lastCheck = [...checks.values()].at(-1);
+  if (end && end.lastSeq > seen && lastCheck) {
+    const lost = end.lastSeq - seen;
+    lostEntries += lost;
+    const at = lastCheck.tornTail?.offset ?? lastCheck.bytes;
+    lastCheck.damage.push({
+      at: { segment: lastCheck.segment, offset: at },
+      entries: lost,
+      bytes: lastCheck.tornTail?.bytes ?? 0,
+      reason: `entries ${seen + 1}-${end.lastSeq} were acknowledged and are not on disk: the WAL ended at segment ${end.segment} offset ${end.offset} when the cursor was last written${lastCheck.tornTail ? '; the damaged bytes are cut at the next start and kept' : ''}`,
+      resumedAt: { segment: lastCheck.segment, offset: at },
+    });
+    lastCheck.tornTail = null;
   }
 
   const segments = [...checks.values()];

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { CursorFile } from '../../src/wal/cursor-file.js';
 import { decodeHeader, type SegmentHeader } from '../../src/wal/segment-format.js';
-import { ADMIN, KEY, PADDING, TOKEN, cliVerify, copyOf, crashedWal, idOf, layout, segmentPath, segmentsOf, serviceRestart, tokenDir, type ServiceOutcome } from '../support/crashed-wal.js';
+import { ADMIN, KEY, PADDING, TOKEN, cliVerify, copyOf, crashedWal, flip, idOf, layout, segmentPath, segmentsOf, serviceRestart, tokenDir, type ServiceOutcome } from '../support/crashed-wal.js';
 import { lokiAnswers } from '../support/loki-stand-in.js';
 
 t.setTimeout(300_000);
@@ -125,4 +125,28 @@ t.test('an older cursor restored from a backup: what it is behind was delivered,
   t.same(late.filter((id) => !r.received.has(id)), [], 'the entries acknowledged since are delivered');
   t.equal(r.metric(`wal_corrupt_records_total{token="${KEY}"}`) ?? 0, 0, 'nothing counted as lost');
   t.notMatch(r.logs, /entries lost/, 'nothing logged as lost');
+});
+
+t.test('damage at the end of the last segment after a clean stop is loss, counted and kept, not a crash’s torn tail', async (t) => {
+  const root = await copyOf(t, base);
+  const first = await serviceRestart(t, root);
+  first.loki.setStandingAnswer(lokiAnswers.unavailable());
+  const late = Array.from({ length: 30 }, (_, i) => `late${i}`);
+  await ingest(first, late);
+  await first.service.stop(0);
+  // The last record's payload, one byte flipped: no good frame follows it.
+  const last = (await segmentsOf(root)).at(-1)!;
+  const size = (await readFile(segmentPath(root, last))).length;
+  await flip(segmentPath(root, last), size - 20);
+
+  const verify = await cliVerify(root);
+  const token = verify.json?.tokens?.find((x: { name: string }) => x.name === KEY);
+  t.equal(token?.lost_entries, 1, 'verify counts the acknowledged entry lost');
+  const r = await serviceRestart(t, root);
+  t.equal(r.flush, 200, 'a flush completes');
+  t.same(late.filter((id) => !r.received.has(id)), ['late29'], 'every other entry is delivered');
+  t.equal(r.metric(`wal_corrupt_records_total{token="${KEY}"}`), 1, 'counted as lost');
+  t.equal(r.metric(`wal_torn_tail_bytes_total{token="${KEY}"}`), null, 'not taken for a torn tail');
+  t.match(r.logs, /"entries_lost":1,.*"reason":"entries \d+-\d+ were acknowledged and are not on disk: the WAL ended at segment \d+ offset \d+ when the cursor was last written; the \d+ bytes cut are kept in \d{16}\.wal\.cut-\d+\.damaged"/, 'logged once, with where the bytes are kept');
+  t.ok((await readdir(tokenDir(root))).some((n) => /\.wal\.cut-\d+\.damaged$/.test(n)), 'the bytes cut are kept');
 });
