@@ -25,7 +25,6 @@ import { CursorFile, type DurableEnd, type StoredCursor } from './cursor-file.js
 import type { FrameBuffers } from './frame-buffers.js';
 import { frameEndingAt, readRange, scanFrames } from './frame-scanner.js';
 import { fsyncDir } from './fs-sync.js';
-import { keepCopy, setAside } from './set-aside.js';
 import { frameGroup, groupBytesBound } from './group-frames.js';
 import { LabelSetReader, SegmentLabelTable } from './label-sets.js';
 import { comparePositions } from './position.js';
@@ -40,6 +39,7 @@ import {
   newWalId,
   segmentFileName,
 } from './segment-format.js';
+import { keepCopy, setAside } from './set-aside.js';
 import { judgeSurveyedCursor, surveyTokenDir, surveyed, type SegmentFile } from './token-dir-survey.js';
 import type { AppendResult, DamageNote, ReadLimits, ReadPlan, TokenWal, TokenWalStats, WalObserver, WalPosition, WalReadResult } from './types.js';
 
@@ -135,6 +135,8 @@ export class DiskTokenWal implements TokenWal {
   #failed: string | null = null;
   #cursorWriteFailed: string | null = null;
   #closed = false;
+  /** open() completed: there is a WAL whose end a clean stop records. */
+  #opened = false;
   #corrupt = 0;
   /**
    * Per segment, damage that reading resumed from at or before this offset was counted already:
@@ -241,9 +243,22 @@ export class DiskTokenWal implements TokenWal {
 
     // Appends go to a segment of this version with a good header and room, or to a new one.
     const reusable = last && last.header?.version === FORMAT_VERSION && last.header.firstSeq <= lastSeq + 1 && this.#segments.at(-1)!.size < this.#opts.segmentMaxBytes;
-    let handle = reusable ? await this.#openForAppending(last.segment) : null;
+    let handle: FileHandle | null = null;
+    let refused: unknown = null;
+    if (reusable) {
+      try {
+        handle = await open(join(dir, segmentFileName(last.segment)), 'r+');
+      } catch (err) {
+        // Made read-only or immutable (restored from a backup): sealed, read all the same, and
+        // appends go to a new segment; its records are never the reason the key is down.
+        if (!isRefusedWrite(err)) throw err;
+        refused = err;
+      }
+    }
     if (handle) this.#segments.at(-1)!.sealed = false;
     else this.#segments.push(await this.#createSegment(this.#nextSegmentNumber(last?.segment ?? 0), lastSeq + 1));
+    // Reported once a new segment took its place: a folder that cannot be written at all fails above, once.
+    if (refused) observer.writeFailed?.(name, described(refused, `segment ${last!.segment} cannot be written; it is sealed and appends go to a new segment`));
     this.#active = this.#segments.at(-1)!;
     handle ??= await open(join(dir, segmentFileName(this.#active.segment)), 'r+');
     this.#writeHandle = handle;
@@ -261,21 +276,7 @@ export class DiskTokenWal implements TokenWal {
       observer.writeFailed?.(name, err as Error);
     }
     this.#oldestPendingAtMs = (await this.#oldestPendingAt(this.#cursor)) ?? null;
-  }
-
-  /**
-   * The last segment opened for appends, or null when it cannot be written (made read-only or
-   * immutable, restored from a backup): it is then sealed, read all the same, and appends go to
-   * a new segment. Its records are never the reason the key is down.
-   */
-  async #openForAppending(segment: number): Promise<FileHandle | null> {
-    try {
-      return await open(join(this.#opts.dir, segmentFileName(segment)), 'r+');
-    } catch (err) {
-      if (!isRefusedWrite(err)) throw err;
-      this.#opts.observer.writeFailed?.(this.name, described(err, `segment ${segment} cannot be written; it is sealed and appends go to a new segment`));
-      return null;
-    }
+    this.#opened = true;
   }
 
   #nextSegmentNumber(after: number): number {
@@ -790,7 +791,7 @@ export class DiskTokenWal implements TokenWal {
     await this.#acker.run(async () => {
       // A clean stop records where the WAL ends: damage before it at the next start is loss,
       // counted, not a crash's torn tail. Not after a failed write: the page cache is not the disk.
-      if (this.#failed === null && this.#cursorWriteFailed === null && this.#lastSeq > 0) {
+      if (this.#opened && this.#failed === null && this.#cursorWriteFailed === null && this.#lastSeq > 0) {
         await this.#cursorFile.write(this.#cursor, this.#durableEndRecord()).catch((err: Error) => this.#opts.observer.writeFailed?.(this.name, err));
       }
       for (const fh of this.#readHandles.values()) await fh.close();
