@@ -17,6 +17,7 @@ import { ConfigReloader, type ReloadOutcome } from './config/reload.js';
 import type { Config } from './config/schema.js';
 import { createDeliveryThread, type DeliveryThreadHandle } from './forwarder/delivery-thread.js';
 import { Forwarder, type ForwarderObserver } from './forwarder/forwarder.js';
+import { printableName } from './wal/printable-name.js';
 import { createLokiHealth, type LokiHealth } from './forwarder/loki-health.js';
 import { lokiEndpoints } from './forwarder/loki-url.js';
 import { buildApp } from './http/app.js';
@@ -69,6 +70,7 @@ function walLogObserver(logger: Logger): WalObserver {
       logger.warn({ token_name: token, entries_lost: entries, segment, offset, bytes, reason }, entries > 0 ? 'WAL damage: entries lost' : 'WAL damage: nothing lost'),
     tornTail: (token, segment, bytes) => logger.warn({ token_name: token, segment, bytes }, 'WAL torn tail truncated at recovery (unacknowledged writes cut by a crash)'),
     cursorReset: (token, reason) => logger.warn({ token_name: token, reason }, 'WAL cursor not used; delivery restarts at the oldest segment (Loki drops duplicates)'),
+    renamedAside: (token, name, renamedTo, reason) => logger.warn({ token_name: token, file: name, renamed_to: renamedTo, reason }, 'WAL: set aside (renamed, kept, not read)'),
     leftoverKey: (token) => logger.warn({ token_name: token }, 'WAL of a key no longer configured: its backlog is delivered; remove the folder once it is empty'),
     lockWait: (holder, staleSeconds) =>
       logger.warn(
@@ -88,6 +90,10 @@ function forwarderLogObserver(logger: Logger): ForwarderObserver {
     },
     deadLettered: (token, reason, entries, dropped) => logger.warn({ token_name: token, reason, entries, dropped }, 'Loki refused entries; they are in the dead-letter store'),
     error: (token, err) => logger.error({ token_name: token, err }, 'forwarder error; delivery retries'),
+    deadLetterDamaged: (token, file, lines, reason, keptIn) =>
+      logger.warn({ token_name: token, file: `dead-letter/${file}`, lines, reason, kept_in: `dead-letter/${keptIn}` }, 'dead letters: lines that cannot be read'),
+    deadLetterSetAside: (token, name, renamedTo, reason) =>
+      logger.warn({ token_name: token, file: `dead-letter/${printableName(name)}`, renamed_to: printableName(renamedTo), reason }, 'dead letters: set aside (renamed, kept, not read)'),
   };
 }
 

@@ -157,10 +157,22 @@ function verificationJson(v: TokenVerification): Record<string, unknown> {
   };
 }
 
+async function deadLetterProblems(tokenDir: string): Promise<readonly string[]> {
+  const store = readOnlyDeadLetters(tokenDir);
+  await store.open();
+  return store.problems();
+}
+
+/** The dead-letter store's problems as findings of the token's verification. */
+function withDeadLetters(v: TokenVerification, problems: readonly string[]): TokenVerification {
+  if (problems.length === 0) return v;
+  return { ...v, damaged: true, findings: [...v.findings, ...problems.map((p) => ({ severity: 'warning' as const, message: `${DEAD_LETTER_DIR}: ${p}` }))] };
+}
+
 async function verify(wal: WalLocation, args: WalArgs): Promise<number> {
   const lockHeld = await isLockHeld(wal.root, Date.now());
   const results: TokenVerification[] = [];
-  for (const t of wal.tokens) results.push(await verifyToken(await snapshotToken(t), lockHeld));
+  for (const t of wal.tokens) results.push(withDeadLetters(await verifyToken(await snapshotToken(t), lockHeld), await deadLetterProblems(t.dir)));
   const damaged = results.filter((r) => r.damaged).length;
   const lost = results.reduce((n, r) => n + r.lostEntries, 0);
   const ignored = wal.ignored.map(({ name, reason }) => ({ severity: 'warning' as const, message: `${name} (in the WAL root): ${reason}; left alone` }));
@@ -175,9 +187,13 @@ async function verify(wal: WalLocation, args: WalArgs): Promise<number> {
 
 // --- stat --------------------------------------------------------------------------------------
 
+function readOnlyDeadLetters(tokenDir: string): DeadLetterStore {
+  // The quota matters to writes, which never happen here.
+  return new DeadLetterStore(join(tokenDir, DEAD_LETTER_DIR), Number.POSITIVE_INFINITY, { readOnly: true });
+}
+
 async function deadLetterEntries(tokenDir: string): Promise<number> {
-  // open() only reads the files; the quota matters to writes, which never happen here.
-  const store = new DeadLetterStore(join(tokenDir, DEAD_LETTER_DIR), Number.POSITIVE_INFINITY);
+  const store = readOnlyDeadLetters(tokenDir);
   await store.open();
   return store.count();
 }

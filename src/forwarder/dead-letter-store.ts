@@ -10,7 +10,8 @@
  * about what it cost in the WAL, not the label set once per entry. Lines of the previous
  * release, with the label set in each entry (`labels`), are read too.
  */
-import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { constants, type Dirent } from 'node:fs';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { appendEntry, decodeEntryAdapter } from '../loki/entry-codec.js';
@@ -18,6 +19,9 @@ import { timestampNs, type LokiEntry } from '../loki/entry.js';
 import type { ShippedEntry } from '../loki/push-request.js';
 import { AppendBatchBuilder, type AppendBatch } from '../wal/append-batch.js';
 import { fsyncDir } from '../wal/fs-sync.js';
+import { printableName } from '../wal/printable-name.js';
+import { fileKind, openRegularForReading } from '../wal/regular-file.js';
+import { keepCopy, setAside } from '../wal/set-aside.js';
 
 export interface DeadLetter {
   readonly atMs: number;
@@ -43,6 +47,8 @@ interface FileInfo {
   batches: number;
   entries: number;
   reasons: Map<string, number>;
+  /** Lines found unreadable when it was counted (reported then, not again). */
+  unreadable: number;
 }
 
 const FILE = /^(\d{16})\.jsonl$/;
@@ -83,10 +89,11 @@ const REASON = /"reason":("(?:[^"\\]|\\.)*")/;
 
 /**
  * Counts a file's refused batches, entries and reasons without parsing its entries: at start
- * a dead-letter store may hold hundreds of MB that nothing needs but these numbers. A line
- * torn by a crash mid-write does not end like a stored line and is not counted.
+ * a dead-letter store may hold hundreds of MB that nothing needs but these numbers. Returns the
+ * lines that do not begin and end like a stored line (damaged): they are not counted.
  */
-function countLines(text: string, info: FileInfo, count: (info: FileInfo, reason: string, entries: number) => void): void {
+function countLines(text: string, info: FileInfo, count: (info: FileInfo, reason: string, entries: number) => void): number {
+  let unreadable = 0;
   let from = 0;
   while (from < text.length) {
     let end = text.indexOf('\n', from);
@@ -96,9 +103,12 @@ function countLines(text: string, info: FileInfo, count: (info: FileInfo, reason
       let entries = 0;
       for (let at = text.indexOf(ENTRY_START, from); at >= 0 && at < end; at = text.indexOf(ENTRY_START, at + ENTRY_START.length)) entries++;
       count(info, reasonMatch === null ? 'unknown' : (JSON.parse(reasonMatch[1]!) as string), entries);
+    } else if (end > from) {
+      unreadable++;
     }
     from = end + 1;
   }
+  return unreadable;
 }
 
 function parseLine(text: string): StoredLine | null {
@@ -115,31 +125,69 @@ function labelsOf(line: StoredLine, e: StoredEntry): string {
   return e.labels ?? line.label_sets?.[e.l ?? -1] ?? '';
 }
 
+export interface DeadLetterObserver {
+  /** Something that was not a dead-letter file held one's name; renamed aside (printable names). */
+  setAside?(name: string, renamedTo: string, reason: string): void;
+  /** Lines of `file` that cannot be read (or replayed), and where they are kept. */
+  damaged?(file: string, lines: number, reason: string, keptIn: string): void;
+}
+
+export interface DeadLetterStoreOptions {
+  /** Only read, never change anything: for `logstack wal`, beside a running service. */
+  readonly readOnly?: boolean;
+  readonly observer?: DeadLetterObserver;
+}
+
 export class DeadLetterStore {
   readonly #dir: string;
   readonly #quotaBytes: number;
+  readonly #readOnly: boolean;
+  readonly #observer: DeadLetterObserver;
+  readonly #problems: string[] = [];
+  /** A failed write could not be cut off the last file: the next write goes to a new one. */
+  #tornEnd = false;
   #files: FileInfo[] = [];
   #dropped = 0;
   #chain: Promise<unknown> = Promise.resolve();
   /** Done once every file present at open is counted. */
   #counted: Promise<void> = Promise.resolve();
 
-  constructor(dir: string, quotaBytes: number) {
+  constructor(dir: string, quotaBytes: number, opts: DeadLetterStoreOptions = {}) {
     this.#dir = dir;
     this.#quotaBytes = quotaBytes;
+    this.#readOnly = opts.readOnly ?? false;
+    this.#observer = opts.observer ?? {};
   }
 
   async open(): Promise<void> {
-    let names: string[] = [];
+    let found: Dirent[] = [];
     try {
-      names = await readdir(this.#dir);
+      found = await readdir(this.#dir, { withFileTypes: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // Not a folder: the WAL's start sets it aside (token-dir-survey.ts), and verify reports it there.
+      const { code } = err as NodeJS.ErrnoException;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
     }
-    const numbers = names.map((n) => FILE.exec(n)?.[1]).filter((n): n is string => n !== undefined).map(Number).sort((a, b) => a - b);
+    const numbers: number[] = [];
+    for (const e of found.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const m = FILE.exec(e.name);
+      if (!m) continue;
+      if (e.isFile()) {
+        numbers.push(Number(m[1]));
+        continue;
+      }
+      // Read, a folder fails and a FIFO blocks; left in place, its number is written to one day.
+      const reason = `${fileKind(e)} named like a dead-letter file`;
+      if (this.#readOnly) {
+        this.#problems.push(`${printableName(e.name)}: ${reason}; set aside at the next start`);
+      } else {
+        this.#observer.setAside?.(e.name, await setAside(this.#dir, e.name), reason);
+      }
+    }
+    numbers.sort((a, b) => a - b);
     for (const n of numbers) {
       const { size } = await stat(join(this.#dir, fileName(n)));
-      this.#files.push({ n, bytes: size, batches: 0, entries: 0, reasons: new Map() });
+      this.#files.push({ n, bytes: size, batches: 0, entries: 0, reasons: new Map(), unreadable: 0 });
     }
     // Start-up costs what is pending, not the dead letters: they are counted after it, a file
     // at a time, before any write (writes queue behind the count) and before any summary.
@@ -149,15 +197,73 @@ export class DeadLetterStore {
   async #countFiles(files: readonly FileInfo[]): Promise<void> {
     for (const info of files) {
       await yieldToEventLoop();
-      let text: string;
-      try {
-        text = await readFile(join(this.#dir, fileName(info.n)), 'utf8');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw err;
+      const bytes = await this.#readBytes(info);
+      if (bytes === null) continue;
+      const name = fileName(info.n);
+      // In bytes, not decoded text: a damaged earlier line would shift decoded offsets.
+      const whole = bytes.lastIndexOf(0x0a) + 1;
+      if (whole < bytes.length) {
+        // A write torn by a crash (or cut short by a full disk): the next line appended would
+        // join it into one that cannot be read. Its batch was not acknowledged: the WAL has it.
+        const torn = bytes.subarray(whole);
+        if (this.#readOnly) {
+          this.#problems.push(`${name}: its last line is unterminated (${torn.length} bytes, a write torn by a crash): cut and kept aside at the next start`);
+        } else {
+          const keptIn = await keepCopy(this.#dir, name, '.torn', torn);
+          await this.#truncate(name, whole);
+          info.bytes = whole;
+          this.#observer.damaged?.(name, 1, `an unterminated last line (${torn.length} bytes, a write torn by a crash) was cut`, keptIn);
+        }
       }
-      countLines(text, info, (i, reason, entries) => this.#count(i, reason, entries));
+      const text = bytes.toString('utf8', 0, whole);
+      const unreadable = countLines(text, info, (i, reason, entries) => this.#count(i, reason, entries));
+      info.unreadable = unreadable;
+      if (unreadable > 0) {
+        const what = `${unreadable} line${unreadable === 1 ? '' : 's'} that cannot be read`;
+        if (this.#readOnly) this.#problems.push(`${name}: ${what}; a replay keeps the file as ${name}.damaged`);
+        else this.#observer.damaged?.(name, unreadable, `${what}; a replay keeps the file as .damaged`, name);
+      }
     }
+  }
+
+  /** A dead-letter file's text; null when it is gone, or is no longer a file (reported). */
+  async #readText(info: FileInfo): Promise<string | null> {
+    return (await this.#readBytes(info))?.toString('utf8') ?? null;
+  }
+
+  async #readBytes(info: FileInfo): Promise<Buffer | null> {
+    let fh;
+    try {
+      fh = await openRegularForReading(join(this.#dir, fileName(info.n)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    if ('notAFile' in fh) {
+      this.#problems.push(`${fileName(info.n)} is ${fh.notAFile}, not a file: not read`);
+      return null;
+    }
+    try {
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async #truncate(name: string, bytes: number): Promise<void> {
+    const fh = await open(join(this.#dir, name), constants.O_WRONLY | constants.O_NOFOLLOW);
+    try {
+      await fh.truncate(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** What is wrong in the store, for `logstack wal verify`; complete once `count()` has resolved. */
+  async problems(): Promise<readonly string[]> {
+    await this.#counted;
+    return this.#problems;
   }
 
   /** Entries in the store, once every file present at open is counted. */
@@ -196,15 +302,23 @@ export class DeadLetterStore {
       const bytes = Buffer.byteLength(line);
       await mkdir(this.#dir, { recursive: true });
       let current = this.#files.at(-1);
-      const created = !current || current.bytes + bytes > this.#quotaBytes / 4;
+      const created = !current || this.#tornEnd || current.bytes + bytes > this.#quotaBytes / 4;
       if (created) {
-        current = { n: (current?.n ?? 0) + 1, bytes: 0, batches: 0, entries: 0, reasons: new Map() };
+        current = { n: (current?.n ?? 0) + 1, bytes: 0, batches: 0, entries: 0, reasons: new Map(), unreadable: 0 };
         this.#files.push(current);
+        this.#tornEnd = false;
       }
-      const fh = await open(join(this.#dir, fileName(current!.n)), 'a');
+      const fh = await open(join(this.#dir, fileName(current!.n)), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW);
       try {
         await fh.writeFile(line);
         await fh.sync();
+      } catch (err) {
+        // A part of the line may be on disk (ENOSPC mid-write): cut it off, or the next line would
+        // join it into one that cannot be read. If even that fails, the next write starts a file.
+        await fh.truncate(current!.bytes).catch(() => {
+          this.#tornEnd = true;
+        });
+        throw err;
       } finally {
         await fh.close();
       }
@@ -260,7 +374,7 @@ export class DeadLetterStore {
   }
 
   async #read(f: FileInfo): Promise<StoredLine[]> {
-    const text = await readFile(join(this.#dir, fileName(f.n)), 'utf8');
+    const text = (await this.#readText(f)) ?? '';
     return text.split('\n').flatMap((l) => {
       const parsed = l ? parseLine(l) : null;
       return parsed ? [parsed] : [];
@@ -278,7 +392,14 @@ export class DeadLetterStore {
       while (this.#files.length > 0) {
         const f = this.#files[0]!;
         let builder = new AppendBatchBuilder();
-        for (const l of await this.#read(f)) {
+        let unreadable = 0;
+        for (const raw of ((await this.#readText(f)) ?? '').split('\n')) {
+          if (raw === '') continue;
+          const l = parseLine(raw);
+          if (l === null) {
+            unreadable++;
+            continue;
+          }
           for (const e of l.entries) {
             const entry: LokiEntry = { seconds: e.s, nanos: e.n, labels: labelsOf(l, e), line: e.line, structuredMetadata: e.sm };
             appendEntry(builder, entry);
@@ -293,7 +414,15 @@ export class DeadLetterStore {
           await requeue(builder.build());
           requeued += builder.entries;
         }
-        await rm(join(this.#dir, fileName(f.n)), { force: true });
+        const name = fileName(f.n);
+        if (unreadable > 0) {
+          // Never deleted with lines nobody could replay: kept for an operator to mend.
+          const keptIn = await setAside(this.#dir, name, '.damaged');
+          // Lines counted at start are not counted again; only those damaged since are new.
+          this.#observer.damaged?.(name, Math.max(0, unreadable - f.unreadable), `${unreadable} line${unreadable === 1 ? '' : 's'} could not be replayed; the rest were`, keptIn);
+        } else {
+          await rm(join(this.#dir, name), { force: true });
+        }
         this.#files.shift();
       }
       await fsyncDir(this.#dir).catch(() => {});

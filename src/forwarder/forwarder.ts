@@ -49,6 +49,10 @@ export interface ForwarderObserver {
   /** Called once per change of a lane's health, not once per retry. */
   healthChanged?(token: string, from: LaneHealth, to: LaneHealth, detail: string): void;
   error?(token: string, err: Error): void;
+  /** Something that was not a dead-letter file held one's name; renamed aside. */
+  deadLetterSetAside?(token: string, name: string, renamedTo: string, reason: string): void;
+  /** Lines of a dead-letter file that cannot be read or replayed, and the file they are kept in. */
+  deadLetterDamaged?(token: string, file: string, lines: number, reason: string, keptIn: string): void;
 }
 
 export interface ForwarderOptions {
@@ -158,8 +162,20 @@ export class Forwarder {
   }
 
   async #openLane(wal: TokenWal, tenant: string | undefined): Promise<Lane> {
-    const deadLetters = new DeadLetterStore(this.#opts.deadLetterDir(wal.name), this.#opts.loki.dead_letter_quota_bytes);
-    await deadLetters.open();
+    const observer = this.#opts.observer;
+    const deadLetters = new DeadLetterStore(this.#opts.deadLetterDir(wal.name), this.#opts.loki.dead_letter_quota_bytes, {
+      observer: {
+        setAside: (name, renamedTo, reason) => observer?.deadLetterSetAside?.(wal.name, name, renamedTo, reason),
+        damaged: (file, lines, reason, keptIn) => observer?.deadLetterDamaged?.(wal.name, file, lines, reason, keptIn),
+      },
+    });
+    try {
+      await deadLetters.open();
+    } catch (err) {
+      // One key's dead letters unreadable: its delivery goes on, and so does every other key's.
+      // A refusal that must be dead-lettered retries until the store can be written.
+      observer?.error?.(wal.name, err as Error);
+    }
     return {
       wal,
       tenant,

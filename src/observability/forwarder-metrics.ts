@@ -47,6 +47,12 @@ export function forwarderMetrics(registry: Registry, sources: ForwarderMetricsSo
     registers,
   });
   const deadDropped = new Counter({ name: 'dead_letters_dropped_total', help: 'Dead letters dropped to stay within the dead-letter quota', labelNames: ['token'], registers });
+  const deadDamaged = new Counter({
+    name: 'dead_letter_damaged_lines_total',
+    help: 'Lines of the dead-letter store that could not be read or replayed (torn by a crash, damaged); kept in a .torn or .damaged file',
+    labelNames: ['token'],
+    registers,
+  });
   const deliveryLatency = new Histogram({
     name: 'logs_delivery_latency_seconds',
     help: 'Time from an entry’s append to the WAL to Loki’s acknowledgement',
@@ -83,6 +89,9 @@ export function forwarderMetrics(registry: Registry, sources: ForwarderMetricsSo
       // One label lookup per batch, not per entry: a batch is thousands of entries.
       const latency = deliveryLatency.labels({ token });
       for (const age of ages) latency.observe(age);
+    },
+    deadLetterDamaged(token, _file, lines) {
+      deadDamaged.inc({ token }, lines);
     },
     deadLettered(token, reason, entries, dropped) {
       deadLettered.inc({ token, reason }, entries);

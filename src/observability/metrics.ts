@@ -21,6 +21,7 @@ export interface Metrics {
   readonly walCorruptRecords: Counter<'token'>;
   readonly walTornTailBytes: Counter<'token'>;
   readonly walCursorResets: Counter<'token'>;
+  readonly walFilesSetAside: Counter<'token'>;
   readonly walWriteFailures: Counter<'token'>;
   /** 1 when the last configuration reload (or the start) succeeded, 0 when it failed. */
   readonly configLastReloadSuccessful: Gauge;
@@ -136,6 +137,12 @@ export function createMetrics(): Metrics {
       labelNames: ['token'],
       registers,
     }),
+    walFilesSetAside: new Counter({
+      name: 'wal_files_set_aside_total',
+      help: 'Files and folders renamed out of the WAL’s way at start and kept: segments whose seqs overlap the others’, something else where the cursor file or the dead-letter folder goes',
+      labelNames: ['token'],
+      registers,
+    }),
     walWriteFailures: new Counter({
       name: 'wal_write_failures_total',
       help: 'WAL writes, fsyncs, rotations, cursor writes or directory opens that failed',
@@ -179,6 +186,7 @@ export function walObserver(metrics: Metrics): WalObserver {
     damage: (token, damage) => metrics.walCorruptRecords.inc({ token }, damage.entries),
     tornTail: (token, _segment, bytesTruncated) => metrics.walTornTailBytes.inc({ token }, bytesTruncated),
     cursorReset: (token) => metrics.walCursorResets.inc({ token }),
+    renamedAside: (token) => metrics.walFilesSetAside.inc({ token }),
     writeFailed: (token) => metrics.walWriteFailures.inc({ token }),
   };
 }

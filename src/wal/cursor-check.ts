@@ -41,7 +41,8 @@ export interface FrameLookup {
 
 export type CursorJudgement =
   /** Delivery resumes at `resumeAt`; every entry up to `afterSeq` is delivered. */
-  | { readonly kind: 'trusted'; readonly cursor: StoredCursor; readonly resumeAt: WalPosition; readonly afterSeq: number }
+  /** `unseen`: entries between the cursor and the oldest segment, which cannot be told delivered or lost. */
+  | { readonly kind: 'trusted'; readonly cursor: StoredCursor; readonly resumeAt: WalPosition; readonly afterSeq: number; readonly unseen?: string }
   | { readonly kind: 'distrusted'; readonly reason: string };
 
 /** The seq of the last entry up to the end of a frame. */
@@ -73,9 +74,15 @@ export async function judgeCursor(cursor: StoredCursor, segments: readonly Surve
   if (S > last.segment) return distrust(`it points at segment ${S}, past the last one (${last.segment})`);
 
   if (S < first.segment) {
-    // The segments from S on were deleted by hand: what they held after Q is lost, and counted.
+    // The segments from S on are gone. The service deletes a segment only once a persisted cursor
+    // has passed it, so this cursor is most likely older than the one that did (restored from a
+    // backup): the entries between it and the oldest segment were delivered under that later
+    // cursor. They are not counted as lost; the oldest segment is delivered whole.
     const f = await firstEntrySeq(first, lookup);
-    if (f !== null && Q < f) return trust({ segment: first.segment, offset: HEADER_BYTES });
+    if (f !== null && Q < f) {
+      const unseen = Q + 1 < f ? `entries ${Q + 1}-${f - 1} are not on disk: delivered under a later cursor if this one was restored from a backup, lost if their segments were deleted by hand` : null;
+      return { kind: 'trusted', cursor, resumeAt: { segment: first.segment, offset: HEADER_BYTES }, afterSeq: f - 1, ...(unseen === null ? {} : { unseen }) };
+    }
     return distrust(`it points at segment ${S}, before the oldest one (${first.segment}), with acked seq ${Q} at or past that segment's first entry (${f ?? 'unreadable'})`);
   }
 

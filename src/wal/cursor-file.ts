@@ -18,7 +18,8 @@ import { open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fsyncDir } from './fs-sync.js';
-import { MAX_U48 } from './segment-format.js';
+import { openRegularForReading } from './regular-file.js';
+import { MAX_U48, WAL_ID } from './segment-format.js';
 import type { WalPosition } from './types.js';
 
 export const CURSOR_FILE = 'cursor.json';
@@ -37,24 +38,36 @@ export interface StoredCursor extends WalPosition {
   readonly ackedSeq: number;
 }
 
+/**
+ * Where the WAL's durable records ended when a cursor was written (at every acknowledgement and
+ * at a clean stop): everything up to `lastSeq` was acknowledged to clients. Damage before it at
+ * the next start is loss, not the torn tail of a crash.
+ */
+export interface DurableEnd extends WalPosition {
+  readonly lastSeq: number;
+}
+
 export type CursorRead =
-  | { readonly kind: 'ok'; readonly cursor: StoredCursor; readonly generation: number }
+  /** `walId`: the id of the WAL that wrote it (segment-format.ts); null from earlier releases. */
+  | { readonly kind: 'ok'; readonly cursor: StoredCursor; readonly generation: number; readonly walId: string | null; readonly durableEnd?: DurableEnd }
   /** The file holds no cursor yet: nothing was ever delivered since it was made. */
   | { readonly kind: 'none' }
   /** No file: deleted, or left by the previous release before its first delivery. */
   | { readonly kind: 'missing' }
-  | { readonly kind: 'invalid'; readonly reason: string };
+  /** `notAFile`: something else (a folder, a FIFO) holds its name; the service sets it aside. */
+  | { readonly kind: 'invalid'; readonly reason: string; readonly notAFile?: boolean };
 
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-function body(generation: number, c: StoredCursor): string {
-  return `{"version":2,"generation":${generation},"segment":${c.segment},"offset":${c.offset},"acked_seq":${c.ackedSeq}`;
+function body(generation: number, c: StoredCursor, walId: string | null, end?: DurableEnd): string {
+  const endText = end === undefined ? '' : `,"end_segment":${end.segment},"end_offset":${end.offset},"end_seq":${end.lastSeq}`;
+  return `{"version":2,"generation":${generation},"segment":${c.segment},"offset":${c.offset},"acked_seq":${c.ackedSeq}${walId === null ? '' : `,"wal":"${walId}"`}${endText}`;
 }
 
-function slotText(generation: number, c: StoredCursor): Buffer {
-  const text = body(generation, c);
+function slotText(generation: number, c: StoredCursor, walId: string | null, end?: DurableEnd): Buffer {
+  const text = body(generation, c, walId, end);
   const slot = Buffer.alloc(SLOT_BYTES, 0x20);
   slot.write(`${text},"crc":${crc32(text)}}`, 0, 'latin1');
   slot[SLOT_BYTES - 1] = 0x0a;
@@ -68,7 +81,7 @@ function fields(c: Record<string, unknown>): StoredCursor | string {
   return { segment: c.segment, offset: c.offset, ackedSeq: c.acked_seq };
 }
 
-type SlotRead = { readonly cursor: StoredCursor; readonly generation: number } | { readonly invalid: string } | null;
+type SlotRead = { readonly cursor: StoredCursor; readonly generation: number; readonly walId: string | null; readonly durableEnd?: DurableEnd } | { readonly invalid: string } | null;
 
 function readSlot(bytes: Buffer): SlotRead {
   const text = bytes.toString('latin1').trimEnd();
@@ -83,8 +96,16 @@ function readSlot(bytes: Buffer): SlotRead {
   if (c === null || typeof c !== 'object' || c.version !== 2) return { invalid: 'unknown cursor version' };
   const cursor = fields(c);
   if (typeof cursor === 'string') return { invalid: cursor };
-  if (!isCount(c.generation) || c.crc !== crc32(body(c.generation, cursor))) return { invalid: 'CRC mismatch' };
-  return { cursor, generation: c.generation };
+  const walId = c.wal === undefined ? null : c.wal;
+  if (walId !== null && (typeof walId !== 'string' || !WAL_ID.test(walId))) return { invalid: 'the WAL id is not 16 hex digits' };
+  let durableEnd: DurableEnd | undefined;
+  if (c.end_segment !== undefined || c.end_offset !== undefined || c.end_seq !== undefined) {
+    const end = fields({ segment: c.end_segment, offset: c.end_offset, acked_seq: c.end_seq });
+    if (typeof end === 'string') return { invalid: `durable end: ${end}` };
+    durableEnd = { segment: end.segment, offset: end.offset, lastSeq: end.ackedSeq };
+  }
+  if (!isCount(c.generation) || c.crc !== crc32(body(c.generation, cursor, walId, durableEnd))) return { invalid: 'CRC mismatch' };
+  return { cursor, generation: c.generation, walId, ...(durableEnd ? { durableEnd } : {}) };
 }
 
 /** The previous release's single object, or null when the file is not one. */
@@ -99,13 +120,14 @@ function readLegacy(bytes: Buffer): CursorRead | null {
   if (c !== null && typeof c === 'object' && c.version === 2) return null;
   if (c === null || typeof c !== 'object' || c.version !== 1) return { kind: 'invalid', reason: 'unknown cursor version' };
   const cursor = fields(c);
-  return typeof cursor === 'string' ? { kind: 'invalid', reason: cursor } : { kind: 'ok', cursor, generation: 0 };
+  return typeof cursor === 'string' ? { kind: 'invalid', reason: cursor } : { kind: 'ok', cursor, generation: 0, walId: null };
 }
 
 export async function readCursor(dir: string): Promise<CursorRead> {
   let bytes: Buffer;
   try {
-    const fh = await open(join(dir, CURSOR_FILE), 'r');
+    const fh = await openRegularForReading(join(dir, CURSOR_FILE));
+    if ('notAFile' in fh) return { kind: 'invalid', reason: `${CURSOR_FILE} is ${fh.notAFile}, not a file`, notAFile: true };
     try {
       const buf = Buffer.alloc(MAX_READ_BYTES);
       const { bytesRead } = await fh.read(buf, 0, MAX_READ_BYTES, 0);
@@ -120,7 +142,7 @@ export async function readCursor(dir: string): Promise<CursorRead> {
   if (bytes.length === 0) return { kind: 'invalid', reason: 'cursor file is empty' };
   const legacy = readLegacy(bytes);
   if (legacy !== null) return legacy;
-  let best: { cursor: StoredCursor; generation: number } | null = null;
+  let best: { cursor: StoredCursor; generation: number; walId: string | null; durableEnd?: DurableEnd } | null = null;
   const problems: string[] = [];
   for (let slot = 0; slot < SLOTS; slot++) {
     const read = readSlot(bytes.subarray(slot * SLOT_BYTES, (slot + 1) * SLOT_BYTES));
@@ -140,9 +162,15 @@ export class CursorFile {
   readonly #dir: string;
   #fh: FileHandle | null = null;
   #generation = 0;
+  #walId: string | null = null;
 
   constructor(dir: string) {
     this.#dir = dir;
+  }
+
+  /** The id of the WAL whose cursor this is, written with every cursor from now on. */
+  setWalId(walId: string): void {
+    this.#walId = walId;
   }
 
   /**
@@ -164,10 +192,11 @@ export class CursorFile {
       await this.#fh?.close();
       this.#fh = null;
     }
-    await this.#create(read.kind === 'ok' ? read.cursor : null);
+    // Rewritten as it was read, its WAL id too: a cursor another WAL wrote must not become ours.
+    await this.#create(read.kind === 'ok' ? read.cursor : null, read.kind === 'ok' ? read.walId : null);
   }
 
-  async #create(cursor: StoredCursor | null): Promise<void> {
+  async #create(cursor: StoredCursor | null, walId: string | null, end?: DurableEnd): Promise<void> {
     this.#generation = 0;
     const target = join(this.#dir, CURSOR_FILE);
     const temp = `${target}.tmp`;
@@ -176,7 +205,7 @@ export class CursorFile {
     content[FILE_BYTES - 1] = 0x0a;
     if (cursor) {
       this.#generation++;
-      slotText(this.#generation, cursor).copy(content, (this.#generation % SLOTS) * SLOT_BYTES);
+      slotText(this.#generation, cursor, walId, end).copy(content, (this.#generation % SLOTS) * SLOT_BYTES);
     }
     // Whatever was left under the temp name goes (a link is removed, not followed).
     await unlink(temp).catch(() => undefined);
@@ -195,11 +224,11 @@ export class CursorFile {
     this.#fh = await open(target, WRITE_IN_PLACE);
   }
 
-  /** Persists `cursor` in the slot not holding the latest one, and fsyncs it. */
-  async write(cursor: StoredCursor): Promise<void> {
-    if (this.#fh === null) return this.#create(cursor);
+  /** Persists `cursor`, and where the durable records end, in the slot not holding the latest one, and fsyncs it. */
+  async write(cursor: StoredCursor, end?: DurableEnd): Promise<void> {
+    if (this.#fh === null) return this.#create(cursor, this.#walId, end);
     const generation = this.#generation + 1;
-    const slot = slotText(generation, cursor);
+    const slot = slotText(generation, cursor, this.#walId, end);
     for (let written = 0; written < SLOT_BYTES; ) {
       written += (await this.#fh.write(slot, written, SLOT_BYTES - written, (generation % SLOTS) * SLOT_BYTES + written)).bytesWritten;
     }

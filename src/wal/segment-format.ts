@@ -10,7 +10,9 @@
  *  16  8  segment sequence number (the file name's)
  *  24  8  creation time, ms since the epoch
  *  32  8  seq of the first entry this segment holds (or will hold)
- *  40 20  reserved, zero
+ *  40  8  WAL id: random, the same in every segment of a token's folder and in its cursor
+ *         (zero in segments of earlier releases: unknown)
+ *  48 12  reserved, zero
  *  60  4  CRC-32 of bytes 0..59
  *
  * Record frame (24-byte head + payload):
@@ -59,6 +61,25 @@ export interface SegmentHeader {
   readonly segment: number;
   readonly createdAtMs: number;
   readonly firstSeq: number;
+  /** The WAL id (16 hex digits); null when zero, as earlier releases wrote it. */
+  readonly walId: string | null;
+}
+
+/** Bytes of a WAL id; see `newWalId`. */
+const WAL_ID_BYTES = 8;
+const WAL_ID_OFFSET = 40;
+export const WAL_ID = /^[0-9a-f]{16}$/;
+
+/**
+ * A new WAL id: 64 random bits, never zero. It tells one token folder's segments and cursor
+ * from another's, which their seqs and offsets cannot: two keys with traffic of the same shape
+ * have cursors that fit each other's records.
+ */
+export function newWalId(random: (bytes: number) => Buffer): string {
+  for (;;) {
+    const id = random(WAL_ID_BYTES).toString('hex');
+    if (id !== '0'.repeat(WAL_ID_BYTES * 2)) return id;
+  }
 }
 
 function writeU48(buf: Buffer, offset: number, value: number): void {
@@ -71,7 +92,7 @@ function readU48(buf: Buffer, offset: number): number | null {
   return buf.readUIntLE(offset, 6);
 }
 
-export function encodeHeader(header: Omit<SegmentHeader, 'version'>): Buffer {
+export function encodeHeader(header: Omit<SegmentHeader, 'version' | 'walId'> & { readonly walId?: string | null }): Buffer {
   const buf = Buffer.alloc(HEADER_BYTES);
   SEGMENT_MAGIC.copy(buf, 0);
   buf.writeUInt16LE(FORMAT_VERSION, 8);
@@ -79,6 +100,7 @@ export function encodeHeader(header: Omit<SegmentHeader, 'version'>): Buffer {
   writeU48(buf, 16, header.segment);
   writeU48(buf, 24, header.createdAtMs);
   writeU48(buf, 32, header.firstSeq);
+  if (header.walId) buf.write(header.walId, WAL_ID_OFFSET, WAL_ID_BYTES, 'hex');
   buf.writeUInt32LE(crc32(buf.subarray(0, 60)), 60);
   return buf;
 }
@@ -94,7 +116,8 @@ export function decodeHeader(buf: Buffer): SegmentHeader | string {
   const createdAtMs = readU48(buf, 24);
   const firstSeq = readU48(buf, 32);
   if (segment === null || createdAtMs === null || firstSeq === null) return 'header field out of range';
-  return { version, segment, createdAtMs, firstSeq };
+  const id = buf.toString('hex', WAL_ID_OFFSET, WAL_ID_OFFSET + WAL_ID_BYTES);
+  return { version, segment, createdAtMs, firstSeq, walId: /^0+$/.test(id) ? null : id };
 }
 
 /** Writes one frame at `offset` of `buf`, its payload already at `offset + FRAME_HEAD_BYTES`; returns the offset after it. */

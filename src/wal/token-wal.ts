@@ -14,13 +14,14 @@
  *   two leaves a segment that is deleted at the next open, never a cursor that points nowhere.
  * - A segment file appears under its final name only with a complete, fsync'd header.
  */
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logstackError } from '../errors.js';
 import type { AppendBatch } from './append-batch.js';
 import { resumeOf } from './cursor-check.js';
-import { CursorFile, type StoredCursor } from './cursor-file.js';
+import { CursorFile, type DurableEnd, type StoredCursor } from './cursor-file.js';
 import type { FrameBuffers } from './frame-buffers.js';
 import { frameEndingAt, readRange, scanFrames } from './frame-scanner.js';
 import { fsyncDir } from './fs-sync.js';
@@ -35,8 +36,10 @@ import {
   MAX_U48,
   checkFrame,
   encodeHeader,
+  newWalId,
   segmentFileName,
 } from './segment-format.js';
+import { keepCopy, setAside } from './set-aside.js';
 import { judgeSurveyedCursor, surveyTokenDir, surveyed, type SegmentFile } from './token-dir-survey.js';
 import type { AppendResult, DamageNote, ReadLimits, ReadPlan, TokenWal, TokenWalStats, WalObserver, WalPosition, WalReadResult } from './types.js';
 
@@ -88,6 +91,18 @@ function rejectAll(group: readonly PendingAppend[], err: Error): void {
   for (const g of group) g.reject(err);
 }
 
+/** The file system refused a write: permissions, an immutable file, a read-only volume. */
+function isRefusedWrite(err: unknown): boolean {
+  const { code } = err as NodeJS.ErrnoException;
+  return code === 'EPERM' || code === 'EACCES' || code === 'EROFS';
+}
+
+/** An error that says what failed, with the file system's code and the original as its cause. */
+function described(err: unknown, what: string): Error {
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  return Object.assign(new Error(`${what} (${code ?? 'EIO'})`, { cause: err }), { code, syscall });
+}
+
 function errno(err: unknown): string {
   return (err as NodeJS.ErrnoException).code ?? 'EIO';
 }
@@ -103,6 +118,10 @@ export class DiskTokenWal implements TokenWal {
   readonly #labelTable = new SegmentLabelTable();
   readonly #cursorFile: CursorFile;
   #lastSeq = 0;
+  /** Damaged bytes cut from the last segment at open and kept, when they lay before the recorded durable end. */
+  #cutAside: { readonly file: string; readonly bytes: number } | null = null;
+  /** Written in every segment header and cursor (segment-format.ts); set at open. */
+  #walId: string | null = null;
   #cursor: StoredCursor = { segment: 0, offset: HEADER_BYTES, ackedSeq: 0 };
   /** seq of the last entry before the cursor, when known; see ReadPlan.afterSeq. */
   #cursorAfterSeq: number | null = 0;
@@ -116,6 +135,8 @@ export class DiskTokenWal implements TokenWal {
   #failed: string | null = null;
   #cursorWriteFailed: string | null = null;
   #closed = false;
+  /** open() completed: there is a WAL whose end a clean stop records. */
+  #opened = false;
   #corrupt = 0;
   /**
    * Per segment, damage that reading resumed from at or before this offset was counted already:
@@ -159,11 +180,17 @@ export class DiskTokenWal implements TokenWal {
     const survey = await surveyTokenDir(dir);
     for (const leftover of survey.leftovers) await rm(join(dir, leftover), { force: true });
     for (const { name: file, reason } of survey.setAside) observer.setAside?.(name, file, reason);
+    for (const { name: file, reason } of survey.inTheWay) observer.renamedAside?.(name, file, await setAside(dir, file), reason);
+    for (const { segment, reason } of survey.overlapping) {
+      const file = segmentFileName(segment.segment);
+      observer.renamedAside?.(name, file, await setAside(dir, file), reason);
+    }
 
     const judgement = await judgeSurveyedCursor(survey);
     const trusted = judgement?.kind === 'trusted' ? judgement : null;
     if (survey.cursor.kind === 'invalid') observer.cursorReset?.(name, `the cursor file is unreadable: ${survey.cursor.reason}`);
     if (judgement?.kind === 'distrusted') observer.cursorReset?.(name, `the cursor does not agree with the segments: ${judgement.reason}`);
+    if (trusted?.unseen) observer.damage?.(name, { entries: 0, segment: trusted.resumeAt.segment, offset: 0, bytes: 0, reason: `the cursor points before the oldest segment; ${trusted.unseen}` });
 
     let deleted = false;
     const kept: SegmentFile[] = [];
@@ -184,20 +211,57 @@ export class DiskTokenWal implements TokenWal {
     this.#segments = kept.map((s) => ({ segment: s.segment, createdAtMs: s.header?.createdAtMs ?? this.#opts.clock(), size: s.bytes, sealed: true }));
 
     const last = kept.at(-1);
-    let lastSeq = trusted?.afterSeq ?? 0;
+    // Above every seq on disk, whichever segment holds it: new appends never reuse one.
+    let lastSeq = Math.max(trusted?.afterSeq ?? 0, ...kept.map((s) => s.lastSeq ?? (s.firstSeq ?? 1) - 1));
+    // Recorded with a cursor that agrees with the segments: what was durable, and acknowledged, then.
+    const end = trusted && survey.cursor.kind === 'ok' ? survey.cursor.durableEnd : undefined;
     if (last) {
       const from = trusted && trusted.resumeAt.segment === last.segment ? trusted.resumeAt.offset : HEADER_BYTES;
-      const tailSeq = await this.#recoverTail(this.#segments.at(-1)!, from);
+      const tail = this.#segments.at(-1)!;
+      const tailSeq = await this.#recoverTail(tail, from, end?.segment === last.segment ? end.offset : null);
       lastSeq = Math.max(lastSeq, tailSeq ?? (await this.#lastSeqBefore(kept.length - 1, kept)) ?? 0, (last.header?.firstSeq ?? 1) - 1);
+      if (end && end.lastSeq > lastSeq) {
+        // Entries acknowledged before the last stop are gone from the end of the WAL: counted here,
+        // once; the reader meets the same gap at the durable end and knows it is counted.
+        const lost = end.lastSeq - lastSeq;
+        const cut = this.#cutAside;
+        observer.damage?.(name, {
+          entries: lost,
+          segment: tail.segment,
+          offset: tail.size,
+          bytes: cut?.bytes ?? 0,
+          reason: `entries ${lastSeq + 1}-${end.lastSeq} were acknowledged and are not on disk: the WAL ended at segment ${end.segment} offset ${end.offset} when the cursor was last written${cut ? `; the ${cut.bytes} bytes cut are kept in ${cut.file}` : ''}`,
+        });
+        this.#corrupt += lost;
+        this.#damageSeenTo.set(tail.segment, tail.size);
+        lastSeq = end.lastSeq;
+      }
     }
     this.#lastSeq = lastSeq;
+    this.#walId = survey.walId ?? (survey.cursor.kind === 'ok' ? survey.cursor.walId : null) ?? newWalId(randomBytes);
+    this.#cursorFile.setWalId(this.#walId);
 
     // Appends go to a segment of this version with a good header and room, or to a new one.
     const reusable = last && last.header?.version === FORMAT_VERSION && last.header.firstSeq <= lastSeq + 1 && this.#segments.at(-1)!.size < this.#opts.segmentMaxBytes;
-    if (reusable) this.#segments.at(-1)!.sealed = false;
+    let handle: FileHandle | null = null;
+    let refused: unknown = null;
+    if (reusable) {
+      try {
+        handle = await open(join(dir, segmentFileName(last.segment)), 'r+');
+      } catch (err) {
+        // Made read-only or immutable (restored from a backup): sealed, read all the same, and
+        // appends go to a new segment; its records are never the reason the key is down.
+        if (!isRefusedWrite(err)) throw err;
+        refused = err;
+      }
+    }
+    if (handle) this.#segments.at(-1)!.sealed = false;
     else this.#segments.push(await this.#createSegment(this.#nextSegmentNumber(last?.segment ?? 0), lastSeq + 1));
+    // Reported once a new segment took its place: a folder that cannot be written at all fails above, once.
+    if (refused) observer.writeFailed?.(name, described(refused, `segment ${last!.segment} cannot be written; it is sealed and appends go to a new segment`));
     this.#active = this.#segments.at(-1)!;
-    this.#writeHandle = await open(join(dir, segmentFileName(this.#active.segment)), 'r+');
+    handle ??= await open(join(dir, segmentFileName(this.#active.segment)), 'r+');
+    this.#writeHandle = handle;
     this.#durableEnd = { segment: this.#active.segment, offset: this.#active.size };
 
     // With no segment on disk, resumeOf's start is segment 1: the one just made.
@@ -212,6 +276,7 @@ export class DiskTokenWal implements TokenWal {
       observer.writeFailed?.(name, err as Error);
     }
     this.#oldestPendingAtMs = (await this.#oldestPendingAt(this.#cursor)) ?? null;
+    this.#opened = true;
   }
 
   #nextSegmentNumber(after: number): number {
@@ -251,9 +316,11 @@ export class DiskTokenWal implements TokenWal {
    * when no good frame follows it (a torn tail: a group a crash cut, never acknowledged).
    * Returns the last entry seq seen. Seqs are taken from the frames, never from the cursor.
    */
-  async #recoverTail(segment: Segment, from: number): Promise<number | null> {
+  async #recoverTail(segment: Segment, from: number, durableEnd: number | null): Promise<number | null> {
     const { dir, observer, name } = this.#opts;
-    const fh = await open(join(dir, segmentFileName(segment.segment)), 'r+');
+    const file = join(dir, segmentFileName(segment.segment));
+    // Read-only: a segment that cannot be written is read all the same, and only a cut needs writing.
+    const fh = await open(file, 'r');
     try {
       let pos = from;
       let seq: number | null = null;
@@ -261,9 +328,28 @@ export class DiskTokenWal implements TokenWal {
         const r = await scanFrames(fh, pos, segment.size, TAIL_SCAN_LIMITS, seq);
         seq = r.lastSeq;
         if (r.damagedTailAt !== null) {
-          observer.tornTail?.(name, segment.segment, segment.size - r.damagedTailAt);
-          await fh.truncate(r.damagedTailAt);
-          await fh.sync();
+          let writable;
+          try {
+            writable = await open(file, 'r+');
+          } catch (err) {
+            if (!isRefusedWrite(err)) throw err;
+            // Left as it is: the reader stops at the damage, and appends go to a new segment.
+            observer.writeFailed?.(name, described(err, `the torn tail of segment ${segment.segment} cannot be cut (${segment.size - r.damagedTailAt} bytes at offset ${r.damagedTailAt})`));
+            return seq;
+          }
+          try {
+            if (durableEnd !== null && r.damagedTailAt < durableEnd) {
+              // Before where the WAL was known to end: acknowledged bytes, damaged. Kept, never only cut.
+              const bytes = await readRange(fh, r.damagedTailAt, segment.size - r.damagedTailAt);
+              this.#cutAside = { file: await keepCopy(dir, segmentFileName(segment.segment), `.cut-${r.damagedTailAt}.damaged`, bytes), bytes: bytes.length };
+            } else {
+              observer.tornTail?.(name, segment.segment, segment.size - r.damagedTailAt);
+            }
+            await writable.truncate(r.damagedTailAt);
+            await writable.sync();
+          } finally {
+            await writable.close();
+          }
           segment.size = r.damagedTailAt;
           return seq;
         }
@@ -445,7 +531,7 @@ export class DiskTokenWal implements TokenWal {
     // Never through a link someone left under the temp file's name.
     const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW);
     try {
-      await fh.writeFile(encodeHeader({ segment, createdAtMs, firstSeq }));
+      await fh.writeFile(encodeHeader({ segment, createdAtMs, firstSeq, walId: this.#walId }));
       await fh.sync();
     } finally {
       await fh.close();
@@ -576,7 +662,7 @@ export class DiskTokenWal implements TokenWal {
   async #persistCursor(target: StoredCursor): Promise<void> {
     const cursor = this.#advancePastSealedEnd(target);
     try {
-      await this.#cursorFile.write(cursor);
+      await this.#cursorFile.write(cursor, this.#durableEndRecord());
     } catch (err) {
       // The previous cursor stays on disk, so what this one covered is delivered again after a
       // restart, never skipped; and the segments it passed stay until a write succeeds.
@@ -607,7 +693,11 @@ export class DiskTokenWal implements TokenWal {
       for (const s of gone) {
         await this.#readHandles.get(s.segment)?.close();
         this.#readHandles.delete(s.segment);
-        await rm(join(this.#opts.dir, segmentFileName(s.segment)), { force: true });
+        // unlink, not rm: rm takes a refusal (EPERM on an immutable file) for a folder and reports
+        // its failure to list it (ENOTDIR scandir), which says nothing of what failed.
+        await unlink(join(this.#opts.dir, segmentFileName(s.segment))).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw described(err, `the delivered segment ${s.segment} cannot be deleted; tried again at the next acknowledgement`);
+        });
         this.#segments = this.#segments.filter((x) => x !== s);
         this.#damageSeenTo.delete(s.segment);
         deleted++;
@@ -685,6 +775,11 @@ export class DiskTokenWal implements TokenWal {
     };
   }
 
+  /** Where the durable records end now, recorded with the cursor. */
+  #durableEndRecord(): DurableEnd {
+    return { segment: this.#durableEnd.segment, offset: this.#durableEnd.offset, lastSeq: this.#lastSeq };
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -694,6 +789,11 @@ export class DiskTokenWal implements TokenWal {
       this.#writeHandle = null;
     });
     await this.#acker.run(async () => {
+      // A clean stop records where the WAL ends: damage before it at the next start is loss,
+      // counted, not a crash's torn tail. Not after a failed write: the page cache is not the disk.
+      if (this.#opened && this.#failed === null && this.#cursorWriteFailed === null && this.#lastSeq > 0) {
+        await this.#cursorFile.write(this.#cursor, this.#durableEndRecord()).catch((err: Error) => this.#opts.observer.writeFailed?.(this.name, err));
+      }
       for (const fh of this.#readHandles.values()) await fh.close();
       this.#readHandles.clear();
       await this.#cursorFile.close();

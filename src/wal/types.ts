@@ -200,6 +200,11 @@ export interface WalObserver {
   cursorReset?(token: string, reason: string): void;
   /** A file or folder that is not the WAL's was left where it is. `name` is printable (see printable-name.ts). */
   setAside?(token: string | null, name: string, reason: string): void;
+  /**
+   * A file or folder that could not be left where it is was renamed out of the WAL's way, kept
+   * for an operator (set-aside.ts): `name` and `renamedTo` are printable.
+   */
+  renamedAside?(token: string, name: string, renamedTo: string, reason: string): void;
   /** The WAL folder of a key no longer configured was found: its backlog is delivered. */
   leftoverKey?(token: string): void;
   /**

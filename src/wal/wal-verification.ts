@@ -12,7 +12,8 @@
  * acknowledged is in it) or, beside a running service, a write in progress.
  */
 import type { CursorRead } from './cursor-file.js';
-import type { SegmentHeader } from './segment-format.js';
+import { segmentFileName, type SegmentHeader } from './segment-format.js';
+import { SET_ASIDE_SUFFIX } from './set-aside.js';
 import type { SetAside } from './token-dir-survey.js';
 import type { DamageNote, WalPosition } from './types.js';
 import { walkRecords, type TokenSnapshot } from './wal-inspector.js';
@@ -110,6 +111,7 @@ export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): P
       else if (e.kind === 'damage') deliveredDamage++;
     }
   }
+  let seen = resume.afterSeq ?? 0;
   for await (const e of walkRecords(snapshot, resume.at, resume.afterSeq)) {
     switch (e.kind) {
       case 'vanished':
@@ -117,6 +119,7 @@ export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): P
         break;
       case 'record':
         count(checks.get(e.segment)!, e.seq);
+        seen = Math.max(seen, e.seq);
         break;
       case 'damage':
         checks.get(e.note.at.segment)?.damage.push(e.note);
@@ -128,6 +131,24 @@ export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): P
       case 'segment':
         break;
     }
+  }
+
+  // Where the WAL ended when its cursor was last written (every acknowledgement, a clean stop):
+  // entries up to there were acknowledged, so what is missing at the end is lost, as the start counts it.
+  const end = snapshot.judgement?.kind === 'trusted' && survey.cursor.kind === 'ok' ? survey.cursor.durableEnd : undefined;
+  const lastCheck = [...checks.values()].at(-1);
+  if (end && end.lastSeq > seen && lastCheck) {
+    const lost = end.lastSeq - seen;
+    lostEntries += lost;
+    const at = lastCheck.tornTail?.offset ?? lastCheck.bytes;
+    lastCheck.damage.push({
+      at: { segment: lastCheck.segment, offset: at },
+      entries: lost,
+      bytes: lastCheck.tornTail?.bytes ?? 0,
+      reason: `entries ${seen + 1}-${end.lastSeq} were acknowledged and are not on disk: the WAL ended at segment ${end.segment} offset ${end.offset} when the cursor was last written${lastCheck.tornTail ? '; the damaged bytes are cut at the next start and kept' : ''}`,
+      resumedAt: { segment: lastCheck.segment, offset: at },
+    });
+    lastCheck.tornTail = null;
   }
 
   const segments = [...checks.values()];
@@ -147,9 +168,16 @@ export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): P
       findings.push({ severity: 'note', message: `${at} offset ${s.tornTail.offset}: torn tail: ${plural(s.tornTail.bytes, 'byte')}, ${outlook}` });
     }
   }
+  for (const { segment, reason } of survey.overlapping) {
+    findings.push({ severity: 'damage', message: `segment ${segment.segment}: ${reason}; not read, set aside (renamed ${segmentFileName(segment.segment)}${SET_ASIDE_SUFFIX}) at the next start` });
+  }
+  if (snapshot.judgement?.kind === 'trusted' && snapshot.judgement.unseen) {
+    findings.push({ severity: 'note', message: `the cursor points before the oldest segment (${snapshot.judgement.resumeAt.segment}); ${snapshot.judgement.unseen}` });
+  }
   if (cursorState.state === 'not-used') {
     findings.push({ severity: 'damage', message: `cursor ${cursorState.reason}; the next start redelivers from the oldest segment (Loki drops the duplicates)` });
   }
+  for (const { name, reason } of survey.inTheWay) findings.push({ severity: 'warning', message: `${name}: ${reason}; set aside (renamed ${name}${SET_ASIDE_SUFFIX}) at the next start` });
   for (const { name, reason } of survey.setAside) findings.push({ severity: 'warning', message: `${name}: ${reason}; left alone` });
   for (const name of survey.leftovers) {
     findings.push({ severity: 'note', message: `${name}: ${lockHeld ? 'possibly being written' : 'left by an interrupted write, removed at the next start'}` });

@@ -383,7 +383,11 @@ interface Damage {
 
 const noHarm = { lost: [], corruptRecords: null, tornTailBytes: null } as const;
 
-/** Cuts the last record of the last segment `cut` bytes after its start (a function of its size). */
+/**
+ * Cuts the last record of the last segment `cut` bytes after its start (a function of its size).
+ * The service stopped cleanly and recorded where the WAL ended: the record was acknowledged, so
+ * the cut is a loss, counted, and its bytes are kept — not the torn tail a crash leaves.
+ */
 function cutLastRecord(cut: (size: number) => number, what: string): Damage {
   const key = `cut-${what.replace(/\W+/g, '-')}`;
   return {
@@ -393,7 +397,7 @@ function cutLastRecord(cut: (size: number) => number, what: string): Damage {
       const last = (await recordsOnDisk(dir)).at(-1)!;
       const bytes = cut(last.size);
       await truncate(join(dir, last.file), last.offset + bytes);
-      return { lost: [last.id], corruptRecords: null, tornTailBytes: bytes, cursorResets: null, log: /torn tail truncated/, detail: `${bytes} of its ${last.size} bytes left` };
+      return { lost: [last.id], corruptRecords: 1, tornTailBytes: null, cursorResets: null, log: /^WAL damage: entries lost$/, detail: `${bytes} of its ${last.size} bytes left` };
     },
   };
 }
@@ -409,7 +413,10 @@ function deleteSegment(which: 'cursor' | 'next'): Damage {
       const pendingSet = new Set(pending);
       const lost = (await recordsOnDisk(dir)).filter((rec) => rec.file === file && pendingSet.has(rec.id)).map((rec) => rec.id);
       await rm(join(dir, file));
-      // The cursor still agrees with the segments around its missing one: it is used.
+      // The cursor still agrees with the segments around its missing one: it is used. Its own
+      // segment gone, it points before the oldest one, as an older cursor restored from a backup
+      // does: what lay between cannot be told delivered from lost, and is reported, not counted.
+      if (which === 'cursor') return { lost, corruptRecords: 0, tornTailBytes: null, cursorResets: null, log: /^WAL damage: nothing lost$/, detail: `${file}, ${lost.length} entries` };
       return { lost, corruptRecords: lost.length, tornTailBytes: null, cursorResets: null, log: /WAL damage: entries lost/, detail: `${file}, ${lost.length} entries` };
     },
   };
@@ -444,7 +451,7 @@ const DAMAGES: readonly Damage[] = [
     what: 'random bytes flipped inside records',
     async apply(dir, pending) {
       const pendingSet = new Set(pending);
-      // The last record is left alone: damage there is a torn tail (the cuts above).
+      // The last record is left alone: damage there is the cuts' case (above).
       const candidates = (await recordsOnDisk(dir)).filter((rec) => pendingSet.has(rec.id)).slice(0, -1);
       let seed = 20261122;
       const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;

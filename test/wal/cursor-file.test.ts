@@ -39,7 +39,7 @@ t.test('the previous release’s cursor is read, and replaced by the slotted fil
   const dir = t.testdir();
   await writeFile(join(dir, CURSOR_FILE), `${JSON.stringify({ version: 1, segment: 3, offset: 65, acked_seq: 101 })}\n`);
   const read = await readCursor(dir);
-  t.same(read, { kind: 'ok', cursor: cursor(1), generation: 0 });
+  t.same(read, { kind: 'ok', cursor: cursor(1), generation: 0, walId: null });
   const file = new CursorFile(dir);
   await file.prepare(read);
   t.equal((await stat(join(dir, CURSOR_FILE))).size, 8192);

@@ -174,7 +174,7 @@ t.test('a segment deleted by hand is skipped; delivery goes on with the next one
   await store.close();
 });
 
-t.test('a segment deleted by hand after the cursor is counted: the entries it held, exactly', async (t) => {
+t.test('a segment deleted by hand after the cursor is counted, the entries it held exactly; the cursor’s own is reported, as an older cursor would be', async (t) => {
   for (const victim of ['the cursor’s', 'the next'] as const) {
     const dir = t.testdir();
     const store = await openWal(dir, { segmentMaxBytes: 4096 });
@@ -199,8 +199,15 @@ t.test('a segment deleted by hand after the cursor is counted: the entries it he
     const reopened = await openWal(dir, { observer, segmentMaxBytes: 4096 });
     const seqs = await readSeqs(reopened.token('alpha'));
     t.same(seqs, Array.from({ length: 57 }, (_, i) => i + 4).filter((s) => !gone.includes(s)), `${victim}: the rest is delivered`);
-    t.match(events.damage, [{ entries: gone.length, reason: new RegExp(`entries ${gone[0]}-${gone.at(-1)} are not on disk`) }], `${victim}: counted`);
-    t.equal(reopened.token('alpha').stats().corruptRecords, gone.length);
+    if (victim === 'the cursor’s') {
+      // The cursor is now before the oldest segment, as an older cursor restored from a backup
+      // is: the entries between cannot be told delivered or lost, and are reported, not counted.
+      t.match(events.damage, [{ entries: 0, reason: new RegExp(`entries ${gone[0]}-${gone.at(-1)} are not on disk: delivered under a later cursor if this one was restored from a backup, lost if their segments were deleted by hand`) }], `${victim}: reported`);
+      t.equal(reopened.token('alpha').stats().corruptRecords, 0);
+    } else {
+      t.match(events.damage, [{ entries: gone.length, reason: new RegExp(`entries ${gone[0]}-${gone.at(-1)} are not on disk`) }], `${victim}: counted`);
+      t.equal(reopened.token('alpha').stats().corruptRecords, gone.length);
+    }
     t.equal(events.cursorResets.length, 0, `${victim}: the cursor still agrees with the segments around it`);
     await reopened.close();
   }
