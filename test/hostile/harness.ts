@@ -66,7 +66,8 @@ export interface HostileService {
   walBytes(): number;
   /** The service's stdout and stderr so far. */
   output(): string;
-  measure<T>(attack: () => Promise<T>): Promise<Measured<T>>;
+  /** `probeDeadlineMs`: how long a `/healthz` probe may take before it counts as failed (1 s). */
+  measure<T>(attack: () => Promise<T>, probeDeadlineMs?: number): Promise<Measured<T>>;
   /** Kills it with SIGKILL and waits for the exit. */
   kill(): Promise<void>;
   /** Starts it again on the same config and WAL; resolves with the ms until /healthz answered 200. */
@@ -180,7 +181,7 @@ export async function startHostileService(t: Test, options: HostileServiceOption
     rssBytes: () => procStatusBytes(child.pid!, 'VmRSS'),
     walBytes: () => treeBytes(walRoot),
     output: () => output,
-    async measure(attack) {
+    async measure(attack, probeDeadlineMs = PROBE_DEADLINE_MS) {
       const pid = child.pid!;
       const rssBefore = procStatusBytes(pid, 'VmRSS');
       const walBefore = treeBytes(walRoot);
@@ -199,11 +200,11 @@ export async function startHostileService(t: Test, options: HostileServiceOption
       const prober = (async () => {
         while (probing) {
           const startedAt = performance.now();
-          const status = await probe(url);
+          const status = await probe(url, '/healthz', probeDeadlineMs);
           const ms = performance.now() - startedAt;
           healthProbes++;
           if (status !== 200) healthFailures++;
-          healthMaxMs = Math.max(healthMaxMs, status === 200 ? ms : PROBE_DEADLINE_MS);
+          healthMaxMs = Math.max(healthMaxMs, status === 200 ? ms : probeDeadlineMs);
           await new Promise((resolve) => setTimeout(resolve, Math.max(0, PROBE_EVERY_MS - ms)));
         }
       })();
@@ -211,7 +212,7 @@ export async function startHostileService(t: Test, options: HostileServiceOption
       try {
         result = await attack();
         // One probe after the attack, so that a short attack is probed too.
-        const status = await probe(url);
+        const status = await probe(url, '/healthz', probeDeadlineMs);
         healthProbes++;
         if (status !== 200) healthFailures++;
       } finally {

@@ -123,10 +123,13 @@ t.test('one push of 130,000 entries, with loki_push.max_entries_per_push raised 
   t.teardown(() => loki.close());
   const service = await startService(t, loki);
   const { body, decodedBytes } = onePush(130_000, '{app="many"}');
-  const run = await service.measure(() => push(service, body));
+  // 2.6 times the default bound's entries: the 1 s the defaults keep is not claimed past it, only
+  // that the liveness probe's timeout (3 s, deploy/kubernetes/statefulset.yaml) is never reached.
+  const livenessTimeoutMs = 3000;
+  const run = await service.measure(() => push(service, body), livenessTimeoutMs);
   t.equal(run.result, 204, `accepted (${body.length} bytes as sent, ${decodedBytes} decoded)`);
   t.ok(run.alive, `the process is alive ${service.output().slice(0, 400)}`);
-  t.ok(run.healthMaxMs < HEALTHZ_BOUND_MS, `/healthz answered within ${HEALTHZ_BOUND_MS} ms throughout (slowest ${run.healthMaxMs.toFixed(0)} ms, ${run.healthFailures} of ${run.healthProbes} probes failed)`);
+  t.ok(run.healthMaxMs < livenessTimeoutMs, `/healthz answered within ${livenessTimeoutMs} ms throughout (slowest ${run.healthMaxMs.toFixed(0)} ms)`);
   t.equal(await flush(service), 200);
   t.equal(loki.received().length, 130_000, 'every entry reached Loki');
 });
