@@ -35,6 +35,7 @@ export const ERRORS = Object.freeze({
   HTTP_REQUEST_TIMEOUT: spec('LOGSTACK_ERR_HTTP_REQUEST_TIMEOUT', 'request_timeout', 408, 'The request did not arrive in time (server.request_timeout_seconds)'),
   HTTP_RATE_LIMITED: spec('LOGSTACK_ERR_HTTP_RATE_LIMITED', 'rate_limit_exceeded', 429, 'Rate limit of token %s exceeded; retry after %s s'),
   HTTP_JSON_TOO_COSTLY: spec('LOGSTACK_ERR_HTTP_JSON_TOO_COSTLY', 'payload_too_large', 413, 'Parsed, the JSON body would hold %s bytes of memory, more than limits.max_body_bytes_in_flight (%s) lets all requests hold at once; send smaller batches'),
+  HTTP_REQUEST_TOO_COSTLY: spec('LOGSTACK_ERR_HTTP_REQUEST_TOO_COSTLY', 'payload_too_large', 413, 'Decoded, the request would hold %s bytes of memory, more than limits.max_body_bytes_in_flight (%s) lets all requests hold at once; send smaller batches'),
   HTTP_BUSY: spec('LOGSTACK_ERR_HTTP_BUSY', 'server_busy', 503, 'LogStack holds as many request bodies as it may at once (limits.max_body_bytes_in_flight); retry after %s s'),
   HTTP_SHUTTING_DOWN: spec('LOGSTACK_ERR_HTTP_SHUTTING_DOWN', 'shutting_down', 503, 'LogStack is shutting down; retry on another instance'),
   HTTP_INTERNAL: spec('LOGSTACK_ERR_HTTP_INTERNAL', 'internal_error', 500, 'Internal error; see the logs for request %s'),

@@ -173,9 +173,9 @@ export const ConfigSchema = Type.Object(
       {
         max_body_bytes: Int({ default: 5242880, minimum: 1024, description: 'Bytes of a request body, counted after gzip inflation (5 MiB).' }),
         max_body_bytes_in_flight: Int({
-          default: 33554432,
+          default: 67108864,
           minimum: 1024,
-          description: 'Bytes of request bodies held at once across all requests, as sent, decompressed and decoded (an entry counts 512 bytes; a JSON body what JSON.parse makes of it, 5-8× its bytes for log batches) (32 MiB; at least max_body_bytes); past it 503 server_busy, and 413 payload_too_large for a body whose decoding alone would go past it.',
+          description: 'Bytes of request bodies held at once across all requests, as sent, decompressed and decoded (an entry counts 512 bytes; a JSON body what JSON.parse makes of it, 5-8× its bytes for log batches) (64 MiB, so that the costliest log batch within the per-request limits, 50,000 entries of a Loki JSON push, about 46 MiB, fits alone; at least max_body_bytes); past it 503 server_busy, and 413 payload_too_large for a request that alone would go past it.',
         }),
         max_entries: Int({ default: 1000, minimum: 1, description: 'Entries per request.' }),
         max_message_bytes: Int({ default: 256000, minimum: 1, maximum: 268435456, description: "UTF-8 bytes of a line, also after masking (Loki's default max_line_size, 256KB, is 256,000 bytes)." }),

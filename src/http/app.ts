@@ -30,6 +30,7 @@ import { openapiPlugin } from './openapi.js';
 import { limitPipelining } from './pipelined-requests.js';
 import { createRateLimits, rateLimitPlugin, type RateLimits } from './rate-limit.js';
 import { walReadiness, type Readiness } from './readiness.js';
+import { refusalLogPlugin } from './refusal-log.js';
 import { requestIdGenerator, requestIdPlugin } from './request-id.js';
 import { requestTelemetryPlugin } from './request-telemetry.js';
 import { routeTablePlugin } from './route-table.js';
@@ -135,6 +136,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(requestIdPlugin);
   app.register(errorHandlerPlugin, { maxBodyBytes });
   app.register(edgeSettingsPlugin, { settings });
+  app.register(refusalLogPlugin, { clock });
   app.register(authPlugin);
   app.register(rateLimitPlugin, { limits: deps.rateLimits ?? createRateLimits(config.security), metrics });
   app.register(requestTelemetryPlugin, { metrics, quietRoutes: PROBE_ROUTES });

@@ -134,6 +134,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Name of the authenticated API key; null before authentication or on admin endpoints. */
     keyName: string | null;
+    /** Whether an API key or the admin token was accepted for this request. */
+    authenticated: boolean;
   }
 }
 
@@ -148,10 +150,13 @@ export const authPlugin = fp(
         const clientNames = credentials.key?.clientSubject === undefined ? [] : verifiedClientNames(request.raw.socket);
         const refusal = authorize(access, credentials, keyring.adminConfigured, clientNames);
         if (refusal === null) {
+          request.authenticated = true;
           if (access === 'ingest') request.keyName = credentials.key!.name;
           return;
         }
-        request.log.warn(
+        app.refusalLog.write(
+          request,
+          'warn',
           { event: 'auth_refused', status: ERRORS[refusal].status, route: routeLabel(request), client: clientAddress(request.ip), token_name: credentials.key?.name },
           refusalReason(access, credentials, keyring.adminConfigured),
         );
@@ -160,9 +165,10 @@ export const authPlugin = fp(
       };
 
     app.decorateRequest('keyName', null);
+    app.decorateRequest('authenticated', false);
     app.decorate('requireApiKey', hook('ingest'));
     app.decorate('requireLokiClientKey', hook('ingest', ['bearer', 'basic']));
     app.decorate('requireAdmin', hook('admin'));
   },
-  { name: 'logstack-auth', fastify: '5.x', dependencies: ['logstack-edge-settings'] },
+  { name: 'logstack-auth', fastify: '5.x', dependencies: ['logstack-edge-settings', 'logstack-refusal-log'] },
 );

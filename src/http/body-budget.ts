@@ -3,7 +3,8 @@
  * `limits.max_body_bytes_in_flight`. Each request counts what it holds as it arrives (as sent,
  * once decompressed, and its entries once decoded) and gives it all back when its answer is
  * done: a body that would go over the budget is refused with 503 `server_busy` (a Loki client
- * retries it) instead of being read. Bytes a client has not sent cost nothing, so a slow client
+ * retries it) instead of being read, and a request that would go over it alone with 413, which
+ * no retry would ever fit. Bytes a client has not sent cost nothing, so a slow client
  * that only announces a large body does not lock others out.
  */
 
@@ -22,6 +23,8 @@ export interface BodyLease {
   fits(bytes: number): boolean;
   /** Bytes still free for this request: what the budget has left. */
   readonly available: number;
+  /** The whole budget: what this request could hold were it alone. */
+  readonly budgetBytes: number;
   /** Bytes this request holds. */
   readonly held: number;
   /** Gives back `bytes` of what this request holds (at most all of it), once what they counted is unreachable. */
@@ -60,6 +63,7 @@ export function createBodyBudget(maxBytes: number): BodyBudget {
         get available() {
           return released ? 0 : maxBytes - inFlight;
         },
+        budgetBytes: maxBytes,
         get held() {
           return held;
         },

@@ -23,18 +23,27 @@ export function serverBusy(): LogstackError {
 }
 
 /**
- * Takes from the request's lease what JSON.parse will hold for `body` (json-parse-cost.ts),
- * before it runs, until the parsed body is released (released-body.ts): 413 when that is more
- * than the whole budget, where a retry of a 503 would be refused again; 503 when it is more than
- * the budget has left now.
+ * Takes `bytes` more for the request from its lease: 503 when the budget has not that much left
+ * now; `tooCostly` (a 413) when the request would hold more than the whole budget, which no
+ * retry of a 503 would ever fit.
  */
-export function chargeJsonParse(request: FastifyRequest, body: Buffer, budget: BodyBudget): void {
-  const lease = request.bodyLease!;
+export function holdOrRefuse(lease: BodyLease, bytes: number, tooCostly: (held: number, budgetBytes: number) => LogstackError = requestTooCostly): void {
+  if (lease.take(bytes)) return;
+  if (lease.held + bytes > lease.budgetBytes) throw tooCostly(lease.held + bytes, lease.budgetBytes);
+  throw serverBusy();
+}
+
+function requestTooCostly(held: number, budgetBytes: number): LogstackError {
+  return logstackError('HTTP_REQUEST_TOO_COSTLY', [held, budgetBytes]);
+}
+
+/**
+ * Takes from the request's lease what JSON.parse will hold for `body` (json-parse-cost.ts),
+ * before it runs, until the parsed body is released (released-body.ts).
+ */
+export function chargeJsonParse(request: FastifyRequest, body: Buffer): void {
   const bytes = jsonParseCost(body);
-  if (!lease.take(bytes)) {
-    if (lease.held + bytes > budget.maxBytes) throw logstackError('HTTP_JSON_TOO_COSTLY', [lease.held + bytes, budget.maxBytes]);
-    throw serverBusy();
-  }
+  holdOrRefuse(request.bodyLease!, bytes, (held, budgetBytes) => logstackError('HTTP_JSON_TOO_COSTLY', [held, budgetBytes]));
   request.parsedBodyBytes += bytes;
 }
 
@@ -186,7 +195,7 @@ export function acceptJsonBodies(app: FastifyInstance, limits: BodyLimits): void
   app.removeAllContentTypeParsers();
   app.addContentTypeParser<Buffer>('application/json', { parseAs: 'buffer', bodyLimit: limits.maxBytes }, (request, body, done) => {
     try {
-      chargeJsonParse(request, body, limits.budget);
+      chargeJsonParse(request, body);
     } catch (err) {
       done(err as LogstackError);
       return;

@@ -127,12 +127,14 @@ export const rateLimitPlugin = fp<RateLimitOptions>(
       const wait = await limits.take(name);
       if (wait === null) return;
       metrics.rateLimitExceeded.inc({ token: name });
-      request.log.warn(
+      app.refusalLog.write(
+        request,
+        'warn',
         { event: 'rate_limited', status: 429, route: routeLabel(request), client: clientAddress(request.ip), token_name: name, retry_after_seconds: wait },
         'rate limit exceeded',
       );
       throw logstackError('HTTP_RATE_LIMITED', [name, wait], { retryAfterSeconds: wait });
     });
   },
-  { name: 'logstack-rate-limit', fastify: '5.x', dependencies: ['logstack-auth'] },
+  { name: 'logstack-rate-limit', fastify: '5.x', dependencies: ['logstack-auth', 'logstack-refusal-log'] },
 );

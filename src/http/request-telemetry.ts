@@ -4,6 +4,7 @@
  */
 import fp from 'fastify-plugin';
 import type { Metrics } from '../observability/metrics.js';
+import { REFUSED_STATUSES } from './refusal-log.js';
 import { methodLabel, routeLabel } from './route-label.js';
 
 export interface TelemetryOptions {
@@ -31,18 +32,18 @@ export const requestTelemetryPlugin = fp<TelemetryOptions>(
       metrics.httpRequests.inc(labels);
       metrics.httpRequestDuration.observe(labels, reply.elapsedTime / 1000);
       const level = reply.statusCode < 400 && quietRoutes.has(route) ? 'debug' : 'info';
-      request.log[level](
-        {
-          method: request.method,
-          route,
-          status: reply.statusCode,
-          duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
-          token_name: request.keyName ?? undefined,
-          error: request.apiError ?? undefined,
-        },
-        'request completed',
-      );
+      const fields = {
+        method: request.method,
+        route,
+        status: reply.statusCode,
+        duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
+        token_name: request.keyName ?? undefined,
+        error: request.apiError ?? undefined,
+      };
+      // Refused, unrouted or unauthenticated: the client chose to make this line; bounded.
+      if (REFUSED_STATUSES.has(reply.statusCode) || !request.authenticated) app.refusalLog.write(request, level, fields, 'request completed');
+      else request.log[level](fields, 'request completed');
     });
   },
-  { name: 'logstack-request-telemetry', fastify: '5.x', dependencies: ['logstack-route-table', 'logstack-auth', 'logstack-error-handler'] },
+  { name: 'logstack-request-telemetry', fastify: '5.x', dependencies: ['logstack-route-table', 'logstack-auth', 'logstack-error-handler', 'logstack-refusal-log'] },
 );

@@ -12,7 +12,7 @@ import { gunzip, inflate, inflateRaw, type ZlibOptions } from 'node:zlib';
 import { uncompressSync } from 'snappy';
 import { logstackError } from '../../errors.js';
 import type { BodyLease } from '../../http/body-budget.js';
-import { serverBusy } from '../../http/body.js';
+import { holdOrRefuse, serverBusy } from '../../http/body.js';
 import { clientText } from '../../http/client-text.js';
 
 export interface PushBodyFormat {
@@ -54,7 +54,7 @@ function looksZlibWrapped(body: Buffer): boolean {
 async function inflateBounded(body: Buffer, coding: 'gzip' | 'deflate', maxBytes: number, lease: BodyLease): Promise<Buffer> {
   const budgetBound = lease.available < maxBytes;
   const output = await inflateWithin(body, coding, Math.min(maxBytes, lease.available), budgetBound ? serverBusy : () => logstackError('HTTP_BODY_TOO_LARGE', [maxBytes]));
-  if (!lease.take(output.length)) throw serverBusy();
+  holdOrRefuse(lease, output.length);
   return output;
 }
 
@@ -98,7 +98,7 @@ async function unsnappy(block: Buffer, maxBytes: number, lease: BodyLease): Prom
   if (declared < 0) throw logstackError('LOKI_PUSH_UNDECODABLE', ['it is not snappy-compressed (a raw snappy block starts with its length)']);
   // The snappy package has no streaming decoder for raw blocks: the declared length is the bound.
   if (declared > maxBytes) throw logstackError('HTTP_BODY_TOO_LARGE', [maxBytes]);
-  if (!lease.take(declared)) throw serverBusy();
+  holdOrRefuse(lease, declared);
   try {
     // copyOutputData: the addon's own buffers are memory V8 does not count, so it never hurries
     // to free them (see src/loki/push-request.ts); copied, they are ordinary V8 buffers.

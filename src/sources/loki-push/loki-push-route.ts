@@ -17,7 +17,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { logstackError } from '../../errors.js';
 import { UNAUTHENTICATED } from '../../http/auth.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
-import { admitBody, boundedBody, chargeJsonParse, decorateBodyLease, describeJsonError, serverBusy, type BodyLimits } from '../../http/body.js';
+import { admitBody, boundedBody, chargeJsonParse, decorateBodyLease, describeJsonError, holdOrRefuse, type BodyLimits } from '../../http/body.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { WalStore } from '../../wal/types.js';
@@ -63,12 +63,12 @@ async function decodePush(request: FastifyRequest, raw: Buffer, limits: BodyLimi
   if (format.type === 'protobuf') {
     push = decodeProtobufPush(bytes, bounds);
   } else {
-    chargeJsonParse(request, bytes, limits.budget);
+    chargeJsonParse(request, bytes);
     const json = parseJson(bytes);
     push = request.routeOptions.url === LEGACY_PUSH_ROUTE ? decodeLegacyJsonPush(json, bounds) : decodeJsonPush(json, bounds);
   }
   // Decoding runs on the event loop, one push at a time: this is counted before another begins.
-  if (!lease.take(push.entries * HELD_ENTRY_BYTES)) throw serverBusy();
+  holdOrRefuse(lease, push.entries * HELD_ENTRY_BYTES);
   return push;
 }
 

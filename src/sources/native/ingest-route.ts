@@ -6,7 +6,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { UNAUTHENTICATED } from '../../http/auth.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
-import { acceptJsonBodies, serverBusy, type BodyLimits } from '../../http/body.js';
+import { acceptJsonBodies, holdOrRefuse, type BodyLimits } from '../../http/body.js';
 import { API_KEY_SECURITY, errorResponses } from '../../http/openapi.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -91,7 +91,7 @@ export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, {
       const tokenWal = wal.token(name);
       const batch = request.settings.ingest.prepare(name, request.body, clock(), tokenWal);
       // Counted once validated: limits.max_entries bounds what preparing costs.
-      if (!request.bodyLease!.take(batch.entries * HELD_ENTRY_BYTES)) throw serverBusy();
+      holdOrRefuse(request.bodyLease!, batch.entries * HELD_ENTRY_BYTES);
       releaseBody(request, batch.entries);
       await tokenWal.append(batch.batch);
       metrics.logsIngested.inc({ token: name }, batch.entries);

@@ -12,7 +12,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { logstackError } from '../../errors.js';
 import { UNAUTHENTICATED } from '../../http/auth.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
-import { admitBody, boundedBody, contentCoding, decorateBodyLease, serverBusy, type BodyLimits } from '../../http/body.js';
+import { admitBody, boundedBody, contentCoding, decorateBodyLease, holdOrRefuse, type BodyLimits } from '../../http/body.js';
 import { errorAnswer } from '../../http/error-handler.js';
 import { API_KEY_SECURITY } from '../../http/openapi.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
@@ -59,12 +59,7 @@ export const otlpRoute: FastifyPluginAsync<OtlpRouteOptions> = async (app, { wal
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: body.maxBytes }, async (request: FastifyRequest, raw: Buffer) => {
     const lease = request.bodyLease!;
     // Decoding runs on the event loop, one request at a time: each charge is counted before another request's.
-    const charge = (bytes: number): void => {
-      if (lease.take(bytes)) return;
-      // More than the whole budget: refused for good, where a retry of a 503 would be refused again.
-      if (lease.held + bytes > body.budget.maxBytes) throw logstackError('OTLP_TOO_COSTLY', [lease.held + bytes, body.budget.maxBytes]);
-      throw serverBusy();
-    };
+    const charge = (bytes: number): void => holdOrRefuse(lease, bytes, (held, budgetBytes) => logstackError('OTLP_TOO_COSTLY', [held, budgetBytes]));
     const decoded = decodeOtlpRequest(raw, otlpFormat(request.headers['content-type']), maxLogRecords, charge);
     charge(decoded.records * HELD_ENTRY_BYTES);
     return decoded;

@@ -249,6 +249,45 @@ t.test('what JSON.parse would hold is charged to the body budget first, JSON and
   }
 });
 
+t.test('a push at the documented limits gets 204 at the defaults; one that could never fit the budget is 413, never 503', async (t) => {
+  const maxEntries = 50_000;
+  const maxBodyBytes = 5 * 1024 * 1024;
+  const at = BigInt(Date.now()) * 1_000_000n;
+  const values = (line: string) => Array.from({ length: maxEntries }, (_, i) => [(at + BigInt(i)).toString(), line]);
+  const tiny = Buffer.from(jsonBody([{ stream: { job: 'tiny' }, values: values('x') }]));
+  // Lines long enough to bring the body up to limits.max_body_bytes exactly.
+  const lineBytes = Math.floor((maxBodyBytes - tiny.length) / maxEntries) + 1;
+  const largeBody = jsonBody([{ stream: { job: 'large' }, values: values('y'.repeat(lineBytes)) }]);
+  const large = Buffer.from(largeBody + ' '.repeat(maxBodyBytes - Buffer.byteLength(largeBody)));
+  t.equal(large.length, maxBodyBytes);
+  const protobuf = referenceProtobufPush([{ labels: '{job="proto"}', entries: Array.from({ length: maxEntries }, (_, i) => ({ tsNs: (at + BigInt(i)).toString(), line: 'z' })) }]);
+
+  // The defaults: loki_push.max_entries_per_push 50,000, limits.max_body_bytes 5 MiB.
+  const server = await startServer(t);
+  for (const [what, body, type] of [
+    ['50,000 one-byte lines, JSON', tiny, 'application/json'],
+    ['50,000 entries in 5 MiB of JSON', large, 'application/json'],
+    ['50,000 one-byte lines, protobuf', protobuf, PROTOBUF],
+  ] as const) {
+    t.equal((await push(server, body, { type })).status, 204, `${what}: stored`);
+    t.match((await send(server, '/metrics')).text, /^http_body_bytes_in_flight 0$/m, `${what}: everything charged is given back`);
+  }
+  t.equal(server.wal.token('app').stats().lastSeq, 3 * maxEntries);
+
+  // Too small a budget for one such push: refused for what it is, since a 503 would be retried forever.
+  const small = await startServer(t, { config: { limits: { max_body_bytes_in_flight: 16 * 1024 * 1024 } } });
+  for (const [what, body, type] of [
+    ['JSON', tiny, 'application/json'],
+    ['protobuf', protobuf, PROTOBUF],
+  ] as const) {
+    const refused = await push(small, body, { type });
+    t.equal(refused.status, 413, `${what}: over the whole budget`);
+    t.match(refused.json, { error: 'payload_too_large', message: /^Decoded, the request would hold \d+ bytes of memory, more than limits\.max_body_bytes_in_flight \(16777216\)/ });
+    t.equal((await push(small, body, { type })).status, 413, `${what}: again, not 503`);
+  }
+  t.equal(small.wal.token('app').stats().lastSeq, 0, 'nothing is written');
+});
+
 t.test('400 validation_failed lists each problem by stream and entry, never quoting a value; nothing is written', async (t) => {
   const server = await startServer(t, { config: { limits: { max_message_bytes: 100, max_metadata_keys: 2, max_past_seconds: 3600, max_future_seconds: 60 } } });
   const many = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`l${i}`, 'v']));
