@@ -55,7 +55,7 @@ export function isCardStart(first: number, second: number, length: number): bool
 }
 
 /** Groups `from`–`to` of `lengths` are laid out as a card number is written. */
-function isCardLayout(lengths: readonly number[], from: number, to: number): boolean {
+function isCardLayout(lengths: Int32Array, from: number, to: number): boolean {
   if (from === to) return true;
   if (to - from === 2 && lengths[from] === 4 && lengths[from + 1] === 6 && (lengths[to] === 5 || lengths[to] === 4)) return true;
   for (let g = from; g < to; g++) if (lengths[g] !== 4) return false;
@@ -67,7 +67,7 @@ function isCardLayout(lengths: readonly number[], from: number, to: number): boo
  * group of five or more digits right after a `.` or `,` that follows a digit. Cards written with
  * dots have groups of four.
  */
-function isFraction(run: string, starts: readonly number[], ends: readonly number[], lengths: readonly number[], g: number): boolean {
+function isFraction(run: string, starts: Int32Array, ends: Int32Array, lengths: Int32Array, g: number): boolean {
   if (g === 0 || lengths[g]! < 5 || starts[g]! - ends[g - 1]! !== 1) return false;
   const separator = run.charCodeAt(starts[g]! - 1);
   return separator === 0x2e || separator === 0x2c;
@@ -114,16 +114,19 @@ function lastDigits(text: string, from: number, to: number, count: number): stri
  */
 export function maskCardRun(run: string, replacement: string, gluedLeft = false, gluedRight = false): string {
   if (isOneNumber(run)) return gluedLeft || gluedRight || !isCardNumber(run) ? run : replacement + run.slice(-CARD_DIGITS_KEPT);
-  const starts: number[] = [];
-  const ends: number[] = [];
-  const lengths: number[] = [];
-  for (let i = 0; i < run.length; ) {
-    while (i < run.length && digitValue(run.charCodeAt(i)) < 0) i++;
-    if (i === run.length) break;
-    starts.push(i);
+  // Typed arrays of the run's groups, counted first: a run of 100,000 groups in JS arrays would
+  // live in V8's large-object space, where each access costs many times as much.
+  let groups = 0;
+  for (let i = 0; i < run.length; i++) if (digitValue(run.charCodeAt(i)) >= 0 && (i === 0 || digitValue(run.charCodeAt(i - 1)) < 0)) groups++;
+  const starts = new Int32Array(groups);
+  const ends = new Int32Array(groups);
+  const lengths = new Int32Array(groups);
+  for (let i = 0, g = 0; g < groups; g++) {
+    while (digitValue(run.charCodeAt(i)) < 0) i++;
+    starts[g] = i;
     while (i < run.length && digitValue(run.charCodeAt(i)) >= 0) i++;
-    ends.push(i);
-    lengths.push(i - starts[starts.length - 1]!);
+    ends[g] = i;
+    lengths[g] = i - starts[g]!;
   }
   const luhn = new LuhnPrefix();
   let out = '';
@@ -144,15 +147,22 @@ export function maskCardRun(run: string, replacement: string, gluedLeft = false,
     const d1 = digitValue(run.charCodeAt(starts[first]!));
     if (d1 < 2 || d1 > 6 || (first === 0 && gluedLeft) || isFraction(run, starts, ends, lengths, first)) continue;
     if (first > 0 && lengths[first] === 4 && lengths[first - 1] === 4 && !afterCard && !(first === 1 && gluedLeft)) continue;
+    // A card is one piece or starts with a group of four (isCardLayout): a run of short groups
+    // (`4 4 4 4 …`) starts none, and is passed over at the cost of one comparison per group.
+    if (lengths[first] !== 4 && lengths[first]! < MIN_CARD_DIGITS) continue;
     const lastUsable = gluedRight ? starts.length - 2 : starts.length - 1;
     const d2 = lengths[first]! > 1 ? digitValue(run.charCodeAt(starts[first]! + 1)) : first + 1 < starts.length ? digitValue(run.charCodeAt(starts[first + 1]!)) : -1;
     luhn.reset();
     for (let last = first; last <= lastUsable; last++) {
       for (let i = starts[last]!; i < ends[last]! && luhn.count <= MAX_CARD_DIGITS; i++) luhn.push(digitValue(run.charCodeAt(i)));
       if (luhn.count > MAX_CARD_DIGITS) break;
-      if (luhn.count < MIN_CARD_DIGITS || !luhn.valid || !isCardStart(d1, d2, luhn.count) || !isCardLayout(lengths, first, last)) continue;
-      if (maskedEnd < 0) maskedStart = starts[first]!;
-      maskedEnd = Math.max(maskedEnd, ends[last]!);
+      if (luhn.count >= MIN_CARD_DIGITS && luhn.valid && isCardStart(d1, d2, luhn.count) && isCardLayout(lengths, first, last)) {
+        if (maskedEnd < 0) maskedStart = starts[first]!;
+        maskedEnd = Math.max(maskedEnd, ends[last]!);
+      }
+      // Groups after this one make a card only after a group of four, or after 4-6 (Amex,
+      // Diners): at most five groups are read from each start, whatever the run's length.
+      if (lengths[last] !== 4 && !(last === first + 1 && lengths[last] === 6)) break;
     }
   }
   if (maskedEnd >= 0) flush();

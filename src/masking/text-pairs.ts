@@ -316,13 +316,23 @@ function separatedValue<Rule>(text: string, at: number, judge: PairJudge<Rule>):
   let from = at + 1;
   // `=>` (Ruby), `:=` (Go).
   if ((sep === 0x3d && after === 0x3e) || (colon && after === 0x3d)) from++;
-  const value = valueAfter(text, from, colon, judge.isCookie(rule));
-  if (value === null) return null;
   // `Failed to verify signature: key rotation in progress` is prose: after `name: ` in the middle
   // of a sentence, a plain word is not a value. At the start of a line or a segment (`{ , ; |`),
-  // or with a value that looks like a credential, it is one.
-  if (colon && bare && isSpace(after) && !atSegmentStart(text, nameStart) && isPlainWord(text, value.value.start)) return null;
-  return { ...value, rule };
+  // or with a value that looks like a credential, it is one. Judged before the value is read:
+  // a value after `name: ` runs on to the end of its line, and a line of such names read that
+  // far from each one would be read once per name.
+  if (colon && bare && isSpace(after) && !atSegmentStart(text, nameStart) && isPlainWord(text, valueStart(text, from))) return null;
+  const value = valueAfter(text, from, colon, judge.isCookie(rule));
+  return value === null ? null : { ...value, rule };
+}
+
+/** Where the value valueAfter reads from `from` starts: after the spaces and inside its quotes. */
+function valueStart(text: string, from: number): number {
+  let q = from;
+  while (isSpace(text.charCodeAt(q))) q++;
+  const c = text.charCodeAt(q);
+  if (c === BACKSLASH && text.charCodeAt(q + 1) === QUOTE) return q + 2;
+  return c === QUOTE || c === APOSTROPHE ? q + 1 : q;
 }
 
 /** Whether only spaces, or a delimiter that starts a segment, come before `at` on its line. */
@@ -456,8 +466,11 @@ class PasswordCommands {
 function userPassword<Rule>(text: string, from: number, judge: PairJudge<Rule>): Found<Rule> {
   const value = valueAfter(text, from, false, false);
   if (value === null) return null;
-  const colon = text.indexOf(':', value.value.start);
+  // The `:` is looked for in the value only: a search to the end of the text, from every `-u`
+  // of a text of them, would read it once per flag.
+  let colon = value.value.start;
+  while (colon < value.value.end && text.charCodeAt(colon) !== 0x3a) colon++;
   const rule = judge.ruleFor('password');
-  if (colon < 0 || colon >= value.value.end || rule === undefined) return null;
+  if (colon === value.value.end || rule === undefined) return null;
   return { value: { start: colon + 1, end: value.value.end }, next: value.next, rule };
 }

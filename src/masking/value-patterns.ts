@@ -40,16 +40,23 @@ export interface ValuePatterns {
 const PEM_BEGIN = '-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----';
 /** `scheme://`, also with the slashes JSON-escaped (`https:\/\/`). */
 const URL_AUTHORITY = ':(?://|\\\\/\\\\/)';
-/** RFC 6750's b64token after `Bearer`, the scheme in any case (RFC 7235 §2.1), then a space, `:`, `=`, `%20` or `+`. */
-const BEARER = '(?<![A-Za-z0-9])[Bb][Ee][Aa][Rr][Ee][Rr](?:[ \\t]+|[ \\t]*[:=][ \\t]*|%20|\\+)([A-Za-z0-9\\-._~+/]+=*)(?![A-Za-z0-9\\-._~+/=])';
+/**
+ * `Bearer`, the scheme in any case (RFC 7235 §2.1), then a space, `:`, `=`, `%20` or `+`, before
+ * the first character of RFC 6750's b64token. The token is read in code (`TokenRun`): read by
+ * the expression, it would be read again from each `Bearer+` inside it (`+` is both a separator
+ * and a token character), and a text of them would cost the square of its length.
+ */
+const BEARER = '(?<![A-Za-z0-9])[Bb][Ee][Aa][Rr][Ee][Rr](?:[ \\t]+|[ \\t]*[:=][ \\t]*|%20|\\+)(?=[A-Za-z0-9\\-._~+/])';
 /**
  * A word after `Bearer` is prose (`Bearer token expired`, `Bearer realm="api"`), not a token: real
  * tokens mix cases, digits or symbols, or are long. A shorter token of one word's letters stays.
  */
 const WORD = /^[A-Za-z][a-z]*$/;
-const TRAILING_PADDING = /=+$/;
 const MIN_WORD_LIKE_TOKEN = 20;
-const BASIC = '(?<![A-Za-z0-9])[Bb][Aa][Ss][Ii][Cc](?:[ \\t]+|[ \\t]*[:=][ \\t]*|%20|\\+)([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])';
+/** `Basic` and its separator before a base64 character; the credentials are read in code, as Bearer's. */
+const BASIC = '(?<![A-Za-z0-9])[Bb][Aa][Ss][Ii][Cc](?:[ \\t]+|[ \\t]*[:=][ \\t]*|%20|\\+)(?=[A-Za-z0-9+/])';
+/** Base64 of `user:password` is at least this long, padding aside. */
+const MIN_BASIC_CHARS = 4;
 /** A JWT's header is a base64url JSON object (`{"` is `eyJ`); glued to a word before it too. */
 const JWT_HEADER = 'eyJ[A-Za-z0-9_-]*';
 const EMAIL = '(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+';
@@ -85,6 +92,49 @@ function isLetter(c: number): boolean {
 
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
+/** A character of RFC 6750's b64token, its `=` padding aside. */
+function isBearerChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 0x2d || c === 0x2e || c === 0x5f || c === 0x7e || c === 0x2b || c === 0x2f;
+}
+
+function isBase64Char(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 0x2b || c === 0x2f;
+}
+
+/**
+ * The run of one alphabet's characters, then its `=` padding, that holds a position of a text.
+ * The last one read is remembered until `reset`: every start inside a run (`Bearer+Bearer+…`)
+ * ends where the run ends, so each is answered without reading the run again.
+ */
+class TokenRun {
+  readonly #isRunChar: (c: number) => boolean;
+  #from = 0;
+  /** End of the run's characters, and of its padding after them. */
+  end = 0;
+  paddedEnd = 0;
+
+  constructor(isRunChar: (c: number) => boolean) {
+    this.#isRunChar = isRunChar;
+  }
+
+  /** Forgets the run: the next text is another. */
+  reset(): void {
+    this.#from = 0;
+    this.end = 0;
+  }
+
+  /** Reads the run at `from`, a character of its alphabet, into `end` and `paddedEnd`. */
+  read(text: string, from: number): void {
+    if (from >= this.#from && from < this.end) return;
+    let i = from;
+    while (this.#isRunChar(text.charCodeAt(i))) i++;
+    this.#from = from;
+    this.end = i;
+    while (text.charCodeAt(i) === 0x3d) i++;
+    this.paddedEnd = i;
+  }
 }
 
 /** Shannon entropy of `text` in bits per character. */
@@ -182,27 +232,26 @@ class ValueRules implements ValuePatterns {
   /** Reused for every match: the scan is synchronous and does not reenter. */
   readonly #found: Replacement = { start: 0, end: 0, text: '' };
   readonly #resume = { at: 0 };
+  readonly #bearerToken = new TokenRun(isBearerChar);
+  readonly #basicToken = new TokenRun(isBase64Char);
 
   constructor(rules: ReadonlySet<RuleId>, replacement: string) {
     this.#rules = rules;
     this.#replacement = replacement;
     this.#awsSecrets = rules.has('aws-secret-access-key');
-    // Each enabled alternative is one capture group; BEARER and BASIC hold one more inside, so a
-    // kind's group number counts the groups of the alternatives before it.
+    // Each enabled alternative is one capture group.
     const alternatives: string[] = [];
-    let nextGroup = 1;
-    const add = (kind: MatchKind, source: string | null, innerGroups = 0): void => {
+    const add = (kind: MatchKind, source: string | null): void => {
       if (source === null) return;
       alternatives.push(`(${source})`);
-      this.#groups[kind] = nextGroup;
-      nextGroup += 1 + innerGroups;
+      this.#groups[kind] = alternatives.length;
     };
     const when = (rule: RuleId, source: string): string | null => (rules.has(rule) ? source : null);
     add('pem', when('private-key', PEM_BEGIN));
     add('token', prefixAlternation(rules));
     add('url', when('url-credentials', URL_AUTHORITY));
-    add('bearer', when('bearer-token', BEARER), 1);
-    add('basic', when('basic-auth', BASIC), 1);
+    add('bearer', when('bearer-token', BEARER));
+    add('basic', when('basic-auth', BASIC));
     add('jwt', when('jwt', JWT_HEADER));
     add('card', when('card-number', CARD_RUN));
     add('email', when('email-address', EMAIL));
@@ -225,6 +274,8 @@ class ValueRules implements ValuePatterns {
     let out = '';
     let copied = 0;
     scan.lastIndex = 0;
+    this.#bearerToken.reset();
+    this.#basicToken.reset();
     for (let m = scan.exec(text); m !== null; m = scan.exec(text)) {
       if (!this.#judge(text, m)) continue;
       const found = this.#found;
@@ -269,20 +320,29 @@ class ValueRules implements ValuePatterns {
       return true;
     }
     if (g.bearer > 0 && m[g.bearer] !== undefined) {
-      const token = m[g.bearer + 1]!;
-      const bare = token.replace(TRAILING_PADDING, '');
+      const run = this.#bearerToken;
+      run.read(text, end);
+      // A token is followed by neither a token character nor more after its padding (`a==b`):
+      // then no token starts here, and the scan goes on inside, as it does after a prefix.
+      if (isBearerChar(text.charCodeAt(run.paddedEnd))) return false;
+      const token = text.slice(end, run.paddedEnd);
+      const bare = text.slice(end, run.end);
+      this.#scan!.lastIndex = run.paddedEnd;
       // `Bearer realm="api"` is a challenge's parameter, not a token.
-      if (token === replacement || (bare !== token && text.charCodeAt(end) === 0x22)) return false;
+      if (token === replacement || (bare !== token && text.charCodeAt(run.paddedEnd) === 0x22)) return false;
       if (bare.length < MIN_WORD_LIKE_TOKEN && WORD.test(bare)) return false;
-      found.start = end - token.length;
-      found.end = end;
+      found.start = end;
+      found.end = run.paddedEnd;
       return true;
     }
     if (g.basic > 0 && m[g.basic] !== undefined) {
-      const token = m[g.basic + 1]!;
-      if (!isBasicCredential(token)) return false;
-      found.start = end - token.length;
-      found.end = end;
+      const run = this.#basicToken;
+      run.read(text, end);
+      if (run.end - end < MIN_BASIC_CHARS || run.paddedEnd - run.end > 2 || isBase64Char(text.charCodeAt(run.paddedEnd))) return false;
+      this.#scan!.lastIndex = run.paddedEnd;
+      if (!isBasicCredential(text.slice(end, run.paddedEnd))) return false;
+      found.start = end;
+      found.end = run.paddedEnd;
       return true;
     }
     if (g.jwt > 0 && m[g.jwt] !== undefined) {
