@@ -97,6 +97,8 @@ async function freePort(): Promise<number> {
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 const between = (min: number, max: number): number => min + Math.random() * (max - min);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** A bound raced against what should come first: it must not keep the campaign's process alive once that has. */
+const atMost = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 /**
  * A random answer from the main campaign's mix: never a 400, whose entries would leave Loki's
@@ -270,7 +272,7 @@ export async function runCrashCampaign(opts: CrashCampaignOptions): Promise<Cras
       // its entries meet the 400s): on a busy machine the first requests may take longer than
       // the whole kill window, and a kill before any 202 tests nothing. The bound only keeps a
       // service that never answers from holding the campaign.
-      await Promise.race([refusing ? refusedKeyAckedOnce : firstAck, child.exited, sleep(60_000)]);
+      await Promise.race([refusing ? refusedKeyAckedOnce : firstAck, child.exited, atMost(60_000)]);
       const killAt = between(killWindow.min, killWindow.max);
       const diedEarly = await Promise.race([sleep(killAt).then(() => false), child.exited.then(() => true)]);
       if (diedEarly) unexpectedExits.push(`round ${round}: exited on its own ${JSON.stringify(await child.exited)}; stderr: ${child.stderr().slice(-2000)}`);

@@ -51,8 +51,12 @@ const octets = (b: Buffer) => tlv(0x04, b);
 const bits = (b: Buffer, unused = 0) => tlv(0x03, Buffer.from([unused]), b);
 const utf8 = (s: string) => tlv(0x0c, Buffer.from(s, 'utf8'));
 
+/** A DER INTEGER of the unsigned big-endian `b`: minimal, so no leading zero byte unless the sign needs it. */
 function integer(b: Buffer): Buffer {
-  return tlv(0x02, b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
+  let start = 0;
+  while (start < b.length - 1 && b[start] === 0) start++;
+  const bytes = b.subarray(start);
+  return tlv(0x02, bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
 }
 
 function oid(dotted: string): Buffer {
