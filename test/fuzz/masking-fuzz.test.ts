@@ -4,16 +4,13 @@
  * HTTP to a real LogstackService; it must be in neither the WAL's segment files nor what the Loki
  * stand-in receives, and a partial rule keeps exactly what it says.
  */
-import { readFile, readdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import t, { type Test } from 'tap';
-import { createLogger } from '../../src/observability/logger.js';
-import { LogstackService } from '../../src/service.js';
-import { testConfig } from '../support/config.js';
 import { fuzzSettings } from '../support/fuzz-settings.js';
-import { createLokiStandIn, type LokiStandIn, type ReceivedEntry } from '../support/loki-stand-in.js';
+import type { ReceivedEntry } from '../support/loki-stand-in.js';
+import { startServiceWithLoki, type RunningService } from '../support/service-with-loki.js';
 
 const fuzz = fuzzSettings({ seed: 5150, runs: 150 });
 const TOKEN = 'tok_fuzz_0123456789abcdef';
@@ -36,18 +33,8 @@ const RULES: Record<string, Rule> = {
   contact: { kind: 'mask_email' },
 };
 
-interface Running {
-  readonly url: string;
-  readonly root: string;
-  readonly loki: LokiStandIn;
-}
-
-async function run(t: Test, metadataMode: 'structured_metadata' | 'json_line'): Promise<Running> {
-  const loki = createLokiStandIn();
-  await loki.start();
-  const root = await mkdtemp(join(tmpdir(), 'logstack-masking-fuzz-'));
-  const config = testConfig({
-    server: { host: '127.0.0.1', port: 0, shutdown_timeout_seconds: 2 },
+function run(t: Test, metadataMode: 'structured_metadata' | 'json_line'): Promise<RunningService> {
+  return startServiceWithLoki(t, {
     security: {
       admin_token: ADMIN,
       api_keys: {
@@ -60,17 +47,8 @@ async function run(t: Test, metadataMode: 'structured_metadata' | 'json_line'): 
     },
     masking: { replacement: REPLACEMENT },
     limits: { max_metadata_depth: 64 },
-    wal: { wal_root_path: root },
-    loki: { base_url: loki.url, metadata_mode: metadataMode, batch_max_wait_ms: 10, backoff_initial_ms: 10, backoff_max_ms: 200 },
+    loki: { metadata_mode: metadataMode },
   });
-  const service = new LogstackService({ config, logger: createLogger({ level: 'error', destination: { write: () => {} } }), version: 'test' });
-  const url = await service.start();
-  t.teardown(async () => {
-    await service.stop(0);
-    await loki.close();
-    await rm(root, { recursive: true, force: true });
-  });
-  return { url, root, loki };
 }
 
 async function post(url: string, body: unknown, token: string): Promise<{ status: number; text: string }> {

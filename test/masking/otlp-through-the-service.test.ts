@@ -4,15 +4,12 @@
  * must be hidden is in neither the WAL's segment files nor what the Loki stand-in receives, and
  * what must be kept (ids, real timestamps, ordinary numbers) reaches Loki as sent.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { createLogger } from '../../src/observability/logger.js';
-import { LogstackService } from '../../src/service.js';
 import { ExportLogsServiceRequest } from '../../src/sources/otlp/otlp-proto.js';
-import { testConfig } from '../support/config.js';
-import { createLokiStandIn, type ReceivedEntry } from '../support/loki-stand-in.js';
+import type { ReceivedEntry } from '../support/loki-stand-in.js';
+import { startServiceWithLoki, type RunningService } from '../support/service-with-loki.js';
 
 const TOKEN = 'tok_otlpmask_0123456789abcdef';
 const ADMIN = 'adm_otlpmask_0123456789abcdef';
@@ -27,35 +24,8 @@ const array = (...values: Json[]): Json => ({ arrayValue: { values } });
 const CARD_16 = '4111111111111111';
 const CARD_19 = '6177503476599092008';
 
-interface Running {
-  readonly url: string;
-  readonly root: string;
-  readonly loki: Awaited<ReturnType<typeof startLoki>>;
-}
-
-async function startLoki() {
-  const loki = createLokiStandIn();
-  await loki.start();
-  return loki;
-}
-
-async function run(t: Test, masking: Json = {}): Promise<Running> {
-  const loki = await startLoki();
-  const root = await mkdtemp(join(tmpdir(), 'logstack-otlp-masking-'));
-  const config = testConfig({
-    server: { host: '127.0.0.1', port: 0, shutdown_timeout_seconds: 2 },
-    security: { admin_token: ADMIN, api_keys: { [TOKEN]: { name: 'otlp-masking', ...masking } } },
-    wal: { wal_root_path: root },
-    loki: { base_url: loki.url, batch_max_wait_ms: 10, backoff_initial_ms: 10, backoff_max_ms: 200 },
-  });
-  const service = new LogstackService({ config, logger: createLogger({ level: 'error', destination: { write: () => {} } }), version: 'test' });
-  const url = await service.start();
-  t.teardown(async () => {
-    await service.stop(0);
-    await loki.close();
-    await rm(root, { recursive: true, force: true });
-  });
-  return { url, root, loki };
+function run(t: Test, masking: Json = {}): Promise<RunningService> {
+  return startServiceWithLoki(t, { security: { admin_token: ADMIN, api_keys: { [TOKEN]: { name: 'otlp-masking', ...masking } } } });
 }
 
 async function post(url: string, body: string | Buffer | undefined, contentType?: string, token = TOKEN): Promise<{ status: number; text: string }> {
@@ -90,7 +60,7 @@ async function walBytes(root: string): Promise<Buffer> {
  * went, so Loki keeps both), checks that no `hidden` text is in the WAL or reached Loki, and
  * returns what Loki got.
  */
-async function sendBoth(t: Test, r: Running, records: (way: string, i: number) => Json[], hidden: readonly string[], resource?: Json[], scope?: Json): Promise<ReceivedEntry[]> {
+async function sendBoth(t: Test, r: RunningService, records: (way: string, i: number) => Json[], hidden: readonly string[], resource?: Json[], scope?: Json): Promise<ReceivedEntry[]> {
   const proto = records('protobuf', 0);
   const json = records('json', proto.length);
   const sentProto = await post(`${r.url}/v1/logs`, protobufOf(exportRequest(proto, resource, scope)), 'application/x-protobuf');

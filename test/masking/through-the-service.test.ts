@@ -5,14 +5,11 @@
  * segment files nor what the Loki stand-in receives; what must be kept (the false positive, the
  * parts a rule keeps) reaches Loki as written.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { createLogger } from '../../src/observability/logger.js';
-import { LogstackService } from '../../src/service.js';
-import { testConfig } from '../support/config.js';
-import { createLokiStandIn, referenceProtobufPush, type LokiStandIn, type ReceivedEntry } from '../support/loki-stand-in.js';
+import { referenceProtobufPush, type ReceivedEntry } from '../support/loki-stand-in.js';
+import { startServiceWithLoki, type RunningService } from '../support/service-with-loki.js';
 
 const TOKEN = 'tok_mask_0123456789abcdef';
 const ADMIN = 'adm_mask_0123456789abcdef';
@@ -78,30 +75,8 @@ const keyValue = (i: number) => `KeyHidden${i}x`;
 /** Key names that are also valid Loki label names. */
 const LABEL_KEYS = ['db_password', 'client_secret', 'session_token', 'apikey'];
 
-interface Running {
-  readonly url: string;
-  readonly root: string;
-  readonly loki: LokiStandIn;
-}
-
-async function run(t: Test): Promise<Running> {
-  const loki = createLokiStandIn();
-  await loki.start();
-  const root = await mkdtemp(join(tmpdir(), 'logstack-masking-'));
-  const config = testConfig({
-    server: { host: '127.0.0.1', port: 0, shutdown_timeout_seconds: 2 },
-    security: { admin_token: ADMIN, api_keys: { [TOKEN]: { name: 'masking' } } },
-    wal: { wal_root_path: root },
-    loki: { base_url: loki.url, batch_max_wait_ms: 10, backoff_initial_ms: 10, backoff_max_ms: 200 },
-  });
-  const service = new LogstackService({ config, logger: createLogger({ level: 'error', destination: { write: () => {} } }), version: 'test' });
-  const url = await service.start();
-  t.teardown(async () => {
-    await service.stop(0);
-    await loki.close();
-    await rm(root, { recursive: true, force: true });
-  });
-  return { url, root, loki };
+function run(t: Test): Promise<RunningService> {
+  return startServiceWithLoki(t, { security: { admin_token: ADMIN, api_keys: { [TOKEN]: { name: 'masking' } } } });
 }
 
 async function post(url: string, body: string | Buffer | undefined, contentType?: string, token = TOKEN): Promise<{ status: number; text: string }> {
@@ -129,7 +104,7 @@ function allHidden(): string[] {
   return [...TEXTS.flatMap((item) => item.hidden), ...KEYS.map((_, i) => keyValue(i)), 'DeepHidden', 'MessageJsonHidden', '617750347659909', 'LabelHidden', 'SmHidden', 'NamedHidden'];
 }
 
-async function checkDelivered(t: Test, r: Running, expectedEntries: number): Promise<string> {
+async function checkDelivered(t: Test, r: RunningService, expectedEntries: number): Promise<string> {
   const wal = await walBytes(r.root);
   for (const hidden of allHidden()) t.notOk(wal.includes(Buffer.from(hidden)), `the WAL does not hold ${JSON.stringify(hidden)}`);
   const flushed = await post(`${r.url}/v1/admin/flush?wait=true&timeout_seconds=20`, undefined, undefined, ADMIN);
