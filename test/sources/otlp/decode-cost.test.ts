@@ -5,22 +5,10 @@ import { jsonParseCost } from '../../../src/http/json-parse-cost.js';
 import { MESSAGE_BYTES, protobufCost } from '../../../src/sources/otlp/decode-cost.js';
 import { requestFromJson } from '../../../src/sources/otlp/otlp-json.js';
 import { ExportLogsServiceRequest } from '../../../src/sources/otlp/otlp-proto.js';
-import { exportRequest, kv, kvlist, protobufOf, record, str } from './otlp-helpers.js';
+import { exportRequest, field, kv, kvlist, protobufOf, record, str } from './otlp-helpers.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n & 0x7f) | 0x80);
-  out.push(n);
-  return Buffer.from(out);
-}
-
-/** A length-delimited protobuf field. */
-function field(number: number, bytes: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([(number << 3) | 2]), varint(bytes.length), bytes]);
-}
 
 function repeat(bytes: Buffer, times: number): Buffer {
   return Buffer.concat(Array<Buffer>(times).fill(bytes));

@@ -93,3 +93,16 @@ export async function postLogs(server: TestServer, body: Buffer | string, option
 export function gzip(body: Buffer | string): Buffer {
   return gzipSync(body);
 }
+
+/** A protobuf varint. */
+export function varint(n: number): Buffer {
+  const out: number[] = [];
+  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n & 0x7f) | 0x80);
+  out.push(n);
+  return Buffer.from(out);
+}
+
+/** A length-delimited protobuf field. */
+export function field(number: number, bytes: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([(number << 3) | 2]), varint(bytes.length), bytes]);
+}

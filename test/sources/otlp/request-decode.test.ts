@@ -3,18 +3,7 @@ import { isLogstackError } from '../../../src/errors.js';
 import { jsonParseCost } from '../../../src/http/json-parse-cost.js';
 import { LONG_BYTES, MESSAGE_BYTES, protobufCost } from '../../../src/sources/otlp/decode-cost.js';
 import { decodeOtlpRequest } from '../../../src/sources/otlp/request-decode.js';
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n & 0x7f) | 0x80);
-  out.push(n);
-  return Buffer.from(out);
-}
-
-/** A length-delimited protobuf field. */
-function field(number: number, bytes: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([(number << 3) | 2]), varint(bytes.length), bytes]);
-}
+import { field } from './otlp-helpers.js';
 
 /** One resource, one scope, these log records (each already a LogRecord's bytes). */
 function request(records: readonly Buffer[]): Buffer {
