@@ -66,34 +66,34 @@ export default {
     figures['corpus: false positives per 10,000 ordinary lines'] = (evaluated.falsePositives.length * 10_000) / evaluated.ordinary;
     const texts = corpus.ordinary.filter((c) => c.text !== undefined).map((c) => c.text!);
     const objects = corpus.ordinary.filter((c) => c.metadata !== undefined).map((c) => c.metadata!);
-    figures['corpus: CPU µs per ordinary line of text'] = cpuMicrosPerItem(texts.length, () => {
+    figures['corpus: CPU µs per ordinary line of text'] = await cpuMicrosPerItem(texts.length, () => {
       for (const text of texts) policy.maskText(text);
     });
-    figures['corpus: CPU µs per ordinary metadata object'] = cpuMicrosPerItem(objects.length, () => {
+    figures['corpus: CPU µs per ordinary metadata object'] = await cpuMicrosPerItem(objects.length, () => {
       for (const metadata of objects) maskObject(metadata, policy);
     });
-    figures['corpus: CPU µs per case with a secret'] = cpuMicrosPerItem(corpus.secrets.length, () => {
+    figures['corpus: CPU µs per case with a secret'] = await cpuMicrosPerItem(corpus.secrets.length, () => {
       for (const c of corpus.secrets) maskedOutput(c, policy);
     });
 
     const entries = (JSON.parse(readFileSync(SAMPLE, 'utf8')) as { entries: IngestEntry[] }).entries;
     const strings = stringsOf(entries, []);
-    const maskRate = perSecond(entries.length, () => {
+    const maskRate = await perSecond(entries.length, () => {
       for (const entry of entries) maskEntry(entry, policy);
     });
-    const stringRate = perSecond(strings.length, () => {
+    const stringRate = await perSecond(strings.length, () => {
       for (const text of strings) policy.maskText(text);
     });
     figures['sample: µs per entry'] = Number((1e6 / maskRate).toFixed(2));
     figures['sample: ns per string'] = Math.round(1e9 / stringRate);
-    figures['sample: CPU µs per entry'] = cpuMicrosPerItem(entries.length, () => {
+    figures['sample: CPU µs per entry'] = await cpuMicrosPerItem(entries.length, () => {
       for (const entry of entries) maskEntry(entry, policy);
     });
     figures['sample: CPU ns per string'] = Math.round(
       1000 *
-        cpuMicrosPerItem(strings.length, () => {
+        (await cpuMicrosPerItem(strings.length, () => {
           for (const text of strings) policy.maskText(text);
-        }),
+        })),
     );
 
     let worstRule = '';

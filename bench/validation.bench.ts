@@ -22,11 +22,11 @@ export default {
     config.security.api_keys = { bench_token_0123456789: { name: 'bench', active: true } };
     const pipeline = createIngestPipeline(config);
     const size = body.entries.length;
-    const validateRate = perSecond(size, () => validateIngestBody(body, config.limits, NOW_MS));
-    const prepareRate = perSecond(size, () => pipeline.prepare('bench', body, NOW_MS));
+    const validateRate = await perSecond(size, () => validateIngestBody(body, config.limits, NOW_MS));
+    const prepareRate = await perSecond(size, () => pipeline.prepare('bench', body, NOW_MS));
     const prepareBytes = await allocatedPerItem(size, () => pipeline.prepare('bench', body, NOW_MS));
     return {
-      prepare_cpu_us_per_entry: cpuMicrosPerItem(size, () => pipeline.prepare('bench', body, NOW_MS)),
+      prepare_cpu_us_per_entry: await cpuMicrosPerItem(size, () => pipeline.prepare('bench', body, NOW_MS)),
       batch_entries: size,
       validate_entries_per_s: validateRate,
       validate_us_per_entry: Number((1e6 / validateRate).toFixed(2)),

@@ -36,7 +36,8 @@ export interface IngestPipeline {
    * encodes every entry. Throws LogstackError VALIDATION_FAILED (details: EntryProblem[]) or
    * HTTP_TOO_MANY_ENTRIES. `nowMs` bounds the timestamp window. With `room`, the WAL's room
    * is checked before each entry is encoded: a batch it cannot take is refused with its error
-   * (WAL_QUOTA_EXCEEDED, WAL_DISK_RESERVE, ...) before it is built.
+   * (WAL_QUOTA_EXCEEDED, WAL_DISK_RESERVE, ...) before it is built. Requests are prepared one
+   * at a time, in turns that give the event loop back (src/pipeline/cpu-turns.ts).
    */
-  prepare(keyName: string, body: unknown, nowMs: number, room?: WalRoom): PreparedBatch;
+  prepare(keyName: string, body: unknown, nowMs: number, room?: WalRoom): Promise<PreparedBatch>;
 }

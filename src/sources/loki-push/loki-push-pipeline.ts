@@ -15,12 +15,13 @@ import { formatLabels, type LabelPairs } from '../../loki/entry.js';
 import { labelProblems, sizeProblems, timestampAndCountProblems } from '../../loki/limits.js';
 import { maskPairs } from '../../masking/mask-value.js';
 import { compilePolicies, type MaskingPolicy } from '../../masking/policy.js';
+import { CpuTurns } from '../../pipeline/cpu-turns.js';
 import type { Limits } from '../../pipeline/limits.js';
 import type { PreparedBatch } from '../../pipeline/types.js';
 import { AppendBatchBuilder } from '../../wal/append-batch.js';
 import type { WalRoom } from '../../wal/types.js';
 import { createLabelFilter, maxLabelTextLength, parseLabelText, type LokiPushConfig } from './loki-push-labels.js';
-import type { LokiPushPipeline, LokiPushRequest, PushProblem, PushStream } from './loki-push-request.js';
+import type { LokiPushPipeline, LokiPushRequest, PushEntry, PushProblem, PushStream } from './loki-push-request.js';
 import { metadataNameProblem, pushInvalid } from './loki-push-validate.js';
 
 type StreamLabels = { readonly text: string } | { readonly problems: readonly string[] };
@@ -32,6 +33,7 @@ class Pipeline implements LokiPushPipeline {
   readonly #keep: (name: string) => boolean;
   readonly #staticLabels: LabelPairs;
   readonly #maxLabelText: number;
+  readonly #turns = new CpuTurns();
 
   constructor(config: Config) {
     this.#limits = config.limits;
@@ -47,41 +49,56 @@ class Pipeline implements LokiPushPipeline {
     return this.#limits.max_metadata_keys;
   }
 
-  prepare(keyName: string, push: LokiPushRequest, nowMs: number, room?: WalRoom): PreparedBatch {
+  async prepare(keyName: string, push: LokiPushRequest, nowMs: number, room?: WalRoom): Promise<PreparedBatch> {
     const policy = this.#policies.get(keyName);
     if (policy === undefined) throw new TypeError(`No API key is named ${keyName}`);
+    return this.#turns.run(() => this.#prepare(policy, push, nowMs, room));
+  }
+
+  async #prepare(policy: MaskingPolicy, push: LokiPushRequest, nowMs: number, room: WalRoom | undefined): Promise<PreparedBatch> {
     const problems: PushProblem[] = [];
     const builder = new AppendBatchBuilder(room, { entries: push.entries });
     let invalid = 0;
-    push.streams.forEach((stream, s) => {
+    for (let s = 0; s < push.streams.length; s++) {
+      const streamPause = this.#turns.pause();
+      if (streamPause !== undefined) await streamPause;
+      const stream = push.streams[s]!;
       const labels = this.#labelsOf(stream, policy);
       if ('problems' in labels) {
         for (const reason of labels.problems) problems.push({ stream: s, reason });
         invalid += stream.entries.length;
-        return;
+        continue;
       }
-      stream.entries.forEach((entry, e) => {
-        const metadataCount = entry.structuredMetadataCount ?? entry.structuredMetadata.length;
-        let reasons = timestampAndCountProblems(entry.seconds, entry.nanos, metadataCount, this.#limits, nowMs);
-        const forbidden = metadataNameProblem(entry.structuredMetadata);
-        if (forbidden !== null) reasons.push(forbidden);
-        if (reasons.length === 0) {
-          const line = policy.maskText(entry.line);
-          const structuredMetadata = maskPairs(entry.structuredMetadata, policy);
-          reasons = sizeProblems(line, structuredMetadata, this.#limits);
-          // Once the push is refused, encoding the rest would be wasted.
-          if (reasons.length === 0 && problems.length === 0) {
-            appendEntry(builder, { seconds: entry.seconds, nanos: entry.nanos, labels: labels.text, line, structuredMetadata });
-          }
-        }
-        if (reasons.length === 0) return;
+      for (let e = 0; e < stream.entries.length; e++) {
+        const pause = this.#turns.pause();
+        if (pause !== undefined) await pause;
+        // Its own function: values that live across an `await` are boxed on the heap, per entry.
+        const reasons = this.#addEntry(stream.entries[e]!, labels.text, policy, nowMs, problems.length === 0 ? builder : null);
+        if (reasons.length === 0) continue;
         invalid++;
         for (const reason of reasons) problems.push({ stream: s, entry: e, reason });
-      });
-    });
+      }
+    }
     if (problems.length > 0) throw pushInvalid(problems, invalid, push.entries);
     const batch = builder.build();
     return { batch, entries: batch.entries, bytes: batch.data.length };
+  }
+
+  /**
+   * Masks the entry and adds it to `builder`, or returns why Loki would refuse it. Without a
+   * builder (the push is refused already) it is only checked: encoding it would be wasted.
+   */
+  #addEntry(entry: PushEntry, labels: string, policy: MaskingPolicy, nowMs: number, builder: AppendBatchBuilder | null): string[] {
+    const metadataCount = entry.structuredMetadataCount ?? entry.structuredMetadata.length;
+    const reasons = timestampAndCountProblems(entry.seconds, entry.nanos, metadataCount, this.#limits, nowMs);
+    const forbidden = metadataNameProblem(entry.structuredMetadata);
+    if (forbidden !== null) reasons.push(forbidden);
+    if (reasons.length > 0) return reasons;
+    const line = policy.maskText(entry.line);
+    const structuredMetadata = maskPairs(entry.structuredMetadata, policy);
+    const sizes = sizeProblems(line, structuredMetadata, this.#limits);
+    if (sizes.length === 0 && builder !== null) appendEntry(builder, { seconds: entry.seconds, nanos: entry.nanos, labels, line, structuredMetadata });
+    return sizes;
   }
 
   #labelsOf(stream: PushStream, policy: MaskingPolicy): StreamLabels {

@@ -103,7 +103,7 @@ export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (ap
       const pipeline = request.settings.lokiPush;
       if (pipeline === null) throw new TypeError('the Loki push route is served only with loki_push.enabled');
       const tokenWal = wal.token(name);
-      const batch = pipeline.prepare(name, push, clock(), tokenWal);
+      const batch = await pipeline.prepare(name, push, clock(), tokenWal);
       releaseBody(request, push.entries);
       if (batch.entries > 0) await tokenWal.append(batch.batch);
       metrics.logsIngested.inc({ token: name }, batch.entries);

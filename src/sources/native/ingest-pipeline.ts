@@ -3,12 +3,14 @@
  * the API key that sent it, build its Loki entry and encode the WAL payload.
  *
  * Everything that depends only on the config (masking policies per key name, value patterns,
- * label building) is compiled here once; `prepare` does per-entry work only.
+ * label building) is compiled here once; `prepare` does per-entry work only, in turns
+ * (src/pipeline/cpu-turns.ts).
  */
 import type { Config } from '../../config/schema.js';
 import { appendEntry } from '../../loki/entry-codec.js';
 import type { LokiEntry } from '../../loki/entry.js';
 import { compilePolicies, type MaskingPolicy } from '../../masking/policy.js';
+import { CpuTurns } from '../../pipeline/cpu-turns.js';
 import type { Limits } from '../../pipeline/limits.js';
 import type { EntryProblem, IngestPipeline, PreparedBatch } from '../../pipeline/types.js';
 import { AppendBatchBuilder } from '../../wal/append-batch.js';
@@ -20,6 +22,7 @@ class Pipeline implements IngestPipeline {
   readonly #limits: Limits;
   readonly #policies: Map<string, MaskingPolicy>;
   readonly #builder: LokiEntryBuilder;
+  readonly #turns = new CpuTurns();
   /** What an over-long line is made of, for the problem's pointer and reason. */
   readonly #line: { readonly pointer: string; readonly what: string };
 
@@ -33,14 +36,18 @@ class Pipeline implements IngestPipeline {
         : { pointer: '/message', what: 'the message' };
   }
 
-  prepare(keyName: string, body: unknown, nowMs: number, room?: WalRoom): PreparedBatch {
+  async prepare(keyName: string, body: unknown, nowMs: number, room?: WalRoom): Promise<PreparedBatch> {
     const policy = this.#policies.get(keyName);
     if (policy === undefined) throw new TypeError(`No API key is named ${keyName}`);
+    return this.#turns.run(() => this.#prepare(policy, body, nowMs, room));
+  }
+
+  async #prepare(policy: MaskingPolicy, body: unknown, nowMs: number, room: WalRoom | undefined): Promise<PreparedBatch> {
     const entries = validateIngestBody(body, this.#limits, nowMs);
     const batch = new AppendBatchBuilder(room, { entries: entries.length });
     let problems: EntryProblem[];
     try {
-      problems = this.#build(entries, policy, batch);
+      problems = await this.#build(entries, policy, batch);
     } catch (err) {
       // Refused by the WAL's room while building, or failed: the caches learn nothing from it.
       this.#builder.abandon();
@@ -57,35 +64,42 @@ class Pipeline implements IngestPipeline {
   }
 
   /** Builds and encodes every entry into `batch`; returns the problems found after masking. */
-  #build(entries: readonly ValidatedEntry[], policy: MaskingPolicy, batch: AppendBatchBuilder): EntryProblem[] {
-    const maxLineBytes = this.#limits.max_message_bytes;
+  async #build(entries: readonly ValidatedEntry[], policy: MaskingPolicy, batch: AppendBatchBuilder): Promise<EntryProblem[]> {
     const problems: EntryProblem[] = [];
     for (let i = 0; i < entries.length; i++) {
-      const { entry, seconds, nanos } = entries[i]!;
-      const loki = this.#builder.build(entry, policy, seconds, nanos);
-      // Loki refuses a line over its max_line_size; refused now, it is the client's to fix,
-      // accepted it would only end as a dead letter.
-      if (loki.line.length * 3 > maxLineBytes && Buffer.byteLength(loki.line, 'utf8') > maxLineBytes) {
-        problems.push({
-          index: i,
-          pointer: `/entries/${i}${this.#line.pointer}`,
-          reason: `after masking, ${this.#line.what} is longer than ${maxLineBytes} UTF-8 bytes (limits.max_message_bytes)`,
-        });
-        continue;
-      }
-      const metadataBytes = structuredMetadataOver(loki, this.#limits.max_structured_metadata_bytes);
-      if (metadataBytes !== null) {
-        problems.push({
-          index: i,
-          pointer: `/entries/${i}/metadata`,
-          reason: `as Loki structured metadata it is ${metadataBytes} bytes, over ${this.#limits.max_structured_metadata_bytes} (limits.max_structured_metadata_bytes)`,
-        });
-        continue;
-      }
-      // Once the batch is refused, encoding the rest would be wasted.
-      if (problems.length === 0) appendEntry(batch, loki);
+      const pause = this.#turns.pause();
+      if (pause !== undefined) await pause;
+      // Its own function: values that live across an `await` are boxed on the heap, per entry.
+      this.#buildEntry(entries[i]!, i, policy, batch, problems);
     }
     return problems;
+  }
+
+  /** Builds and encodes entry `index` into `batch`, or adds why it is refused to `problems`. */
+  #buildEntry({ entry, seconds, nanos }: ValidatedEntry, index: number, policy: MaskingPolicy, batch: AppendBatchBuilder, problems: EntryProblem[]): void {
+    const maxLineBytes = this.#limits.max_message_bytes;
+    const loki = this.#builder.build(entry, policy, seconds, nanos);
+    // Loki refuses a line over its max_line_size; refused now, it is the client's to fix,
+    // accepted it would only end as a dead letter.
+    if (loki.line.length * 3 > maxLineBytes && Buffer.byteLength(loki.line, 'utf8') > maxLineBytes) {
+      problems.push({
+        index,
+        pointer: `/entries/${index}${this.#line.pointer}`,
+        reason: `after masking, ${this.#line.what} is longer than ${maxLineBytes} UTF-8 bytes (limits.max_message_bytes)`,
+      });
+      return;
+    }
+    const metadataBytes = structuredMetadataOver(loki, this.#limits.max_structured_metadata_bytes);
+    if (metadataBytes !== null) {
+      problems.push({
+        index,
+        pointer: `/entries/${index}/metadata`,
+        reason: `as Loki structured metadata it is ${metadataBytes} bytes, over ${this.#limits.max_structured_metadata_bytes} (limits.max_structured_metadata_bytes)`,
+      });
+      return;
+    }
+    // Once the batch is refused, encoding the rest would be wasted.
+    if (problems.length === 0) appendEntry(batch, loki);
   }
 }
 

@@ -89,7 +89,7 @@ export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, {
     async (request, reply) => {
       const name = request.keyName!;
       const tokenWal = wal.token(name);
-      const batch = request.settings.ingest.prepare(name, request.body, clock(), tokenWal);
+      const batch = await request.settings.ingest.prepare(name, request.body, clock(), tokenWal);
       // Counted once validated: limits.max_entries bounds what preparing costs.
       holdOrRefuse(request.bodyLease!, batch.entries * HELD_ENTRY_BYTES);
       releaseBody(request, batch.entries);

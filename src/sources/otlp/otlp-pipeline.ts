@@ -21,6 +21,7 @@ import type { Config } from '../../config/schema.js';
 import { appendEntry } from '../../loki/entry-codec.js';
 import { formatLabels } from '../../loki/entry.js';
 import { labelProblems, sizeProblems, timestampAndCountProblems } from '../../loki/limits.js';
+import { CpuTurns } from '../../pipeline/cpu-turns.js';
 import type { Limits } from '../../pipeline/limits.js';
 import { AppendBatchBuilder, type AppendBatch } from '../../wal/append-batch.js';
 import type { WalRoom } from '../../wal/types.js';
@@ -53,7 +54,7 @@ export interface OtlpPipeline {
    * it cannot take is refused whole with the WAL's error (WAL_QUOTA_EXCEEDED, WAL_DISK_RESERVE,
    * ...) before it is built, as on the other routes.
    */
-  prepare(keyName: string, request: ExportLogsRequest, nowMs: number, room?: WalRoom): PreparedExport;
+  prepare(keyName: string, request: ExportLogsRequest, nowMs: number, room?: WalRoom): Promise<PreparedExport>;
 }
 
 /** Problems kept for the partial success message: enough to see what is wrong, short to read. */
@@ -159,6 +160,7 @@ class Pipeline implements OtlpPipeline {
   readonly #staticLabels: Pairs;
   /** Per API key: its masker, the nesting bound, and the names its attribute keys become. */
   readonly #contexts = new Map<string, ValueContext>();
+  readonly #turns = new CpuTurns();
 
   constructor(config: Config) {
     this.#limits = config.limits;
@@ -171,9 +173,13 @@ class Pipeline implements OtlpPipeline {
     }
   }
 
-  prepare(keyName: string, request: ExportLogsRequest, nowMs: number, room?: WalRoom): PreparedExport {
+  async prepare(keyName: string, request: ExportLogsRequest, nowMs: number, room?: WalRoom): Promise<PreparedExport> {
     const context = this.#contexts.get(keyName);
     if (context === undefined) throw new TypeError(`No API key is named ${keyName}`);
+    return this.#turns.run(() => this.#prepare(context, request, nowMs, room));
+  }
+
+  async #prepare(context: ValueContext, request: ExportLogsRequest, nowMs: number, room: WalRoom | undefined): Promise<PreparedExport> {
     const batch = new AppendBatchBuilder(room);
     const problems: OtlpProblem[] = [];
     let rejected = 0;
@@ -184,31 +190,37 @@ class Pipeline implements OtlpPipeline {
       for (const reason of reasons) if (problems.length < MAX_LISTED_PROBLEMS) problems.push({ where, reason });
     };
 
-    request.resourceLogs.forEach((resource, r) => {
+    for (let r = 0; r < request.resourceLogs.length; r++) {
+      const resource = request.resourceLogs[r]!;
       // A resource or scope without records makes no entry: its labels and metadata are not worked out.
-      if (!resource.scopeLogs.some((scope) => scope.logRecords.length > 0)) return;
+      if (!resource.scopeLogs.some((scope) => scope.logRecords.length > 0)) continue;
+      const resourcePause = this.#turns.pause();
+      if (resourcePause !== undefined) await resourcePause;
       const stream = this.#streamOf(resource, context);
       if ('problems' in stream) {
         reject(`resource_logs[${r}]`, stream.problems, resource.scopeLogs.reduce((n, scope) => n + scope.logRecords.length, 0));
-        return;
+        continue;
       }
-      resource.scopeLogs.forEach((scope, s) => {
-        if (scope.logRecords.length === 0) return;
+      for (let s = 0; s < resource.scopeLogs.length; s++) {
+        const scope = resource.scopeLogs[s]!;
+        if (scope.logRecords.length === 0) continue;
         let scopePairs: Pairs;
         try {
           scopePairs = scopeMetadata(scope.scope, context);
         } catch (err) {
           if (!(err instanceof ValueRefused)) throw err;
           reject(`resource_logs[${r}].scope_logs[${s}]`, [`its scope attribute ${err.message}`], scope.logRecords.length);
-          return;
+          continue;
         }
-        scope.logRecords.forEach((record, l) => {
-          const reasons = this.#encode(record, stream, scopePairs, context, nowMs, batch);
+        for (let l = 0; l < scope.logRecords.length; l++) {
+          const pause = this.#turns.pause();
+          if (pause !== undefined) await pause;
+          const reasons = this.#encode(scope.logRecords[l]!, stream, scopePairs, context, nowMs, batch);
           if (reasons.length > 0) reject(`resource_logs[${r}].scope_logs[${s}].log_records[${l}]`, reasons);
           else context.names.commit();
-        });
-      });
-    });
+        }
+      }
+    }
     // Names of a resource or scope without records served none.
     context.names.abandon();
     return { batch: batch.build(), accepted: batch.entries, rejected, problems };

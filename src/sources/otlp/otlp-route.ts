@@ -92,12 +92,12 @@ export const otlpRoute: FastifyPluginAsync<OtlpRouteOptions> = async (app, { wal
    * The request's batch, its decoded records already unreachable: they are ~1 KB a record,
    * and held through the WAL's fsync they were promoted to the old generation by the megabyte.
    */
-  const prepare = (request: FastifyRequest, format: OtlpFormat, name: string, room: WalRoom): { prepared: PreparedExport; records: number } => {
+  const prepare = async (request: FastifyRequest, format: OtlpFormat, name: string, room: WalRoom): Promise<{ prepared: PreparedExport; records: number }> => {
     // No body at all: fastify skips the parser. An empty protobuf message is an empty request, one message.
     const decoded = (request.body as DecodedRequest | undefined) ?? decodeOtlpRequest(Buffer.alloc(0), format, maxLogRecords, () => {});
     const pipeline = request.settings.otlp;
     if (pipeline === null) throw new TypeError('the OTLP route is served only with otlp.enabled');
-    const prepared = pipeline.prepare(name, decoded.request, clock(), room);
+    const prepared = await pipeline.prepare(name, decoded.request, clock(), room);
     releaseBody(request, decoded.records);
     return { prepared, records: decoded.records };
   };
@@ -121,7 +121,7 @@ export const otlpRoute: FastifyPluginAsync<OtlpRouteOptions> = async (app, { wal
       const format = otlpFormat(request.headers['content-type']);
       const name = request.keyName!;
       const tokenWal = wal.token(name);
-      const { prepared, records } = prepare(request, format, name, tokenWal);
+      const { prepared, records } = await prepare(request, format, name, tokenWal);
       if (prepared.accepted > 0) await tokenWal.append(prepared.batch);
       metrics.logsIngested.inc({ token: name }, prepared.accepted);
       if (prepared.rejected > 0) metrics.logsRejected.inc({ token: name, reason: PARTIAL_REJECTION }, prepared.rejected);

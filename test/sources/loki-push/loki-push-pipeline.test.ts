@@ -13,9 +13,9 @@ function request(streams: PushStream[]): LokiPushRequest {
   return { streams, entries: streams.reduce((n, s) => n + s.entries.length, 0) };
 }
 
-function refusal(fn: () => unknown): LogstackError {
+async function refusal(prepared: Promise<unknown>): Promise<LogstackError> {
   try {
-    fn();
+    await prepared;
   } catch (err) {
     if (isLogstackError(err, 'LOKI_PUSH_INVALID')) return err;
     throw err;
@@ -27,7 +27,7 @@ t.test('each entry becomes a WAL payload: labels filtered, masked and joined wit
   const pipeline = createLokiPushPipeline(
     testConfig({ loki: { static_labels: { cluster: 'eu-1' }, metadata_mode: 'json_line' }, loki_push: { label_denylist: ['filename'] } }),
   );
-  const batch = pipeline.prepare(
+  const batch = await pipeline.prepare(
     'app',
     request([
       {
@@ -52,12 +52,12 @@ t.test('each entry becomes a WAL payload: labels filtered, masked and joined wit
 });
 
 t.test('an empty push is accepted and writes nothing', async (t) => {
-  t.match(createLokiPushPipeline(testConfig()).prepare('app', request([]), NOW_MS), { batch: { entries: 0 }, entries: 0, bytes: 0 });
+  t.match(await createLokiPushPipeline(testConfig()).prepare('app', request([]), NOW_MS), { batch: { entries: 0 }, entries: 0, bytes: 0 });
 });
 
 t.test('every problem is found, by stream and entry, and counted; the list is bounded', async (t) => {
   const pipeline = createLokiPushPipeline(testConfig({ limits: { max_structured_metadata_bytes: 10, max_message_bytes: 10 } }));
-  const err = refusal(() =>
+  const err = await refusal(
     pipeline.prepare(
       'app',
       request([
@@ -84,19 +84,19 @@ t.test('every problem is found, by stream and entry, and counted; the list is bo
   ]);
 
   const many = Array.from({ length: 500 }, () => ({ seconds: 1, nanos: 0, line: 'old', structuredMetadata: [] }));
-  const flood = refusal(() => pipeline.prepare('app', request([{ labels: '{job="a"}', entries: many }]), NOW_MS));
+  const flood = await refusal(pipeline.prepare('app', request([{ labels: '{job="a"}', entries: many }]), NOW_MS));
   t.equal(flood.message, '500 of 500 entries are invalid; nothing of the push was written');
   t.equal((flood.details as unknown[]).length, MAX_LISTED_PROBLEMS);
 });
 
 t.test('a key the pipeline does not know is a programming error', async (t) => {
-  t.throws(() => createLokiPushPipeline(testConfig()).prepare('nobody', request([]), NOW_MS), TypeError);
+  await t.rejects(createLokiPushPipeline(testConfig()).prepare('nobody', request([]), NOW_MS), TypeError);
 });
 
 t.test('__proto__, constructor and prototype as structured metadata names are refused, as ingest refuses such metadata keys', async (t) => {
   const pipeline = createLokiPushPipeline(testConfig());
   for (const name of ['__proto__', 'constructor', 'prototype']) {
-    const err = refusal(() =>
+    const err = await refusal(
       pipeline.prepare('app', request([{ labels: '{job="a"}', entries: [{ seconds: NOW_S, nanos: 0, line: 'x', structuredMetadata: [['ok', '1'], [name, 'v']] }] }]), NOW_MS),
     );
     t.same(err.details, [{ stream: 0, entry: 0, reason: 'has structured metadata pair 1 with a forbidden name (__proto__, constructor and prototype are refused)' }], name);

@@ -31,9 +31,9 @@ function entry(fields: Record<string, unknown> = {}): Record<string, unknown> {
   return { timestamp: '2025-09-24T12:00:00.000Z', level: 'INFO', message: 'hello', service: 'api', env: 'prod', ...fields };
 }
 
-function problemsOf(pipeline: IngestPipeline, body: unknown, key = 'app'): EntryProblem[] {
+async function problemsOf(pipeline: IngestPipeline, body: unknown, key = 'app'): Promise<EntryProblem[]> {
   try {
-    pipeline.prepare(key, body, NOW_MS);
+    await pipeline.prepare(key, body, NOW_MS);
   } catch (err) {
     if (isLogstackError(err, 'VALIDATION_FAILED')) return err.details as EntryProblem[];
     throw err;
@@ -51,7 +51,7 @@ t.test('prepares the shared samples with no secret left in the payload bytes', a
     const pipeline = createIngestPipeline(testConfig({ loki: { metadata_mode: mode } }));
     for (const name of ['ingest-small.json', 'ingest-100.json']) {
       const body = sample(name);
-      const batch = pipeline.prepare('app', body, NOW_MS);
+      const batch = await pipeline.prepare('app', body, NOW_MS);
       t.equal(batch.entries, body.entries.length, `${mode} ${name}`);
       t.equal(batch.batch.entries, body.entries.length);
       t.equal(batch.bytes, batch.batch.data.length);
@@ -64,7 +64,7 @@ t.test('prepares the shared samples with no secret left in the payload bytes', a
 
 t.test('decodes back to the labels, masked line, metadata and timestamps of each entry', async (t) => {
   const body = sample('ingest-small.json');
-  const batch = createIngestPipeline(testConfig()).prepare('app', body, NOW_MS);
+  const batch = await createIngestPipeline(testConfig()).prepare('app', body, NOW_MS);
   body.entries.forEach((source, i) => {
     const decoded = decodedEntries(batch.batch)[i]!;
     const ts = parseTimestamp(source.timestamp);
@@ -86,7 +86,7 @@ t.test('decodes back to the labels, masked line, metadata and timestamps of each
 
 t.test('puts masked metadata into the line in json_line mode', async (t) => {
   const pipeline = createIngestPipeline(testConfig({ loki: { metadata_mode: 'json_line', labels: ['service', 'env'] } }));
-  const batch = pipeline.prepare('app', { entries: [entry({ level: 'WARN', message: 'card 4111111111111111', metadata: { password: 'hunter2', n: 1 } })] }, NOW_MS);
+  const batch = await pipeline.prepare('app', { entries: [entry({ level: 'WARN', message: 'card 4111111111111111', metadata: { password: 'hunter2', n: 1 } })] }, NOW_MS);
   const decoded = decodedEntries(batch.batch)[0]!;
   t.same(JSON.parse(decoded.line), { message: 'card ****1111', level: 'WARN', metadata: { password: '****', n: 1 } });
   t.same(decoded.structuredMetadata, []);
@@ -105,11 +105,11 @@ t.test('masks with the policy of the key that sent the batch, by its name', asyn
   });
   const pipeline = createIngestPipeline(config);
   const body = { entries: [entry({ metadata: { email: 'jane@example.com', iban: 'DE89370400440532013000' } })] };
-  const asApp = new Map(decodedEntries(pipeline.prepare('app', body, NOW_MS).batch)[0]!.structuredMetadata);
-  const asBilling = new Map(decodedEntries(pipeline.prepare('billing', body, NOW_MS).batch)[0]!.structuredMetadata);
+  const asApp = new Map(decodedEntries((await pipeline.prepare('app', body, NOW_MS)).batch)[0]!.structuredMetadata);
+  const asBilling = new Map(decodedEntries((await pipeline.prepare('billing', body, NOW_MS)).batch)[0]!.structuredMetadata);
   t.same([asApp.get('email'), asApp.get('iban')], ['j**e@example.com', 'DE89370400440532013000']);
   t.same([asBilling.get('email'), asBilling.get('iban')], ['jane@example.com', '****']);
-  t.throws(() => pipeline.prepare('nobody', body, NOW_MS), TypeError, 'an unknown key name is a programming error');
+  await t.rejects(pipeline.prepare('nobody', body, NOW_MS), TypeError, 'an unknown key name is a programming error');
 });
 
 t.test('refuses to start with two keys of one name but different masking', async (t) => {
@@ -128,19 +128,19 @@ t.test('refuses to start with two keys of one name but different masking', async
 
 t.test('passes validation failures through, writing nothing', async (t) => {
   const pipeline = createIngestPipeline(testConfig({ limits: { max_entries: 2 } }));
-  t.same(problemsOf(pipeline, { entries: [entry(), entry({ level: 'LOUD' })] }).map((p) => p.pointer), ['/entries/1/level']);
-  t.throws(() => pipeline.prepare('app', { entries: [entry(), entry(), entry()] }, NOW_MS), { code: 'LOGSTACK_ERR_HTTP_TOO_MANY_ENTRIES', status: 413 });
+  t.same((await problemsOf(pipeline, { entries: [entry(), entry({ level: 'LOUD' })] })).map((p) => p.pointer), ['/entries/1/level']);
+  await t.rejects(pipeline.prepare('app', { entries: [entry(), entry(), entry()] }, NOW_MS), { code: 'LOGSTACK_ERR_HTTP_TOO_MANY_ENTRIES', status: 413 });
 });
 
 t.test('refuses a line that masking made longer than limits.max_message_bytes', async (t) => {
   const pipeline = createIngestPipeline(testConfig({ limits: { max_message_bytes: 10 } }));
-  t.equal(pipeline.prepare('app', { entries: [entry({ message: 'abcdefghij' })] }, NOW_MS).entries, 1, '10 bytes fit');
-  const problems = problemsOf(pipeline, { entries: [entry({ message: 'ok' }), entry({ message: 'Bearer x1' })] });
+  t.equal((await pipeline.prepare('app', { entries: [entry({ message: 'abcdefghij' })] }, NOW_MS)).entries, 1, '10 bytes fit');
+  const problems = await problemsOf(pipeline, { entries: [entry({ message: 'ok' }), entry({ message: 'Bearer x1' })] });
   t.same(problems.map((p) => [p.index, p.pointer]), [[1, '/entries/1/message']]);
   t.match(problems[0]?.reason, /after masking, the message is longer than 10 UTF-8 bytes/);
 
   const jsonLine = createIngestPipeline(testConfig({ limits: { max_message_bytes: 40 }, loki: { metadata_mode: 'json_line' } }));
-  const lineProblems = problemsOf(jsonLine, { entries: [entry({ message: 'short', metadata: { note: 'x'.repeat(30) } })] });
+  const lineProblems = await problemsOf(jsonLine, { entries: [entry({ message: 'short', metadata: { note: 'x'.repeat(30) } })] });
   t.same(lineProblems.map((p) => [p.index, p.pointer]), [[0, '/entries/0']]);
   t.match(lineProblems[0]?.reason, /JSON line/);
 });
@@ -148,9 +148,9 @@ t.test('refuses a line that masking made longer than limits.max_message_bytes', 
 t.test("refuses metadata over Loki's structured metadata size, counted in UTF-8 bytes of names and values", async (t) => {
   const pipeline = createIngestPipeline(testConfig({ limits: { max_structured_metadata_bytes: 100 } }));
   // order_id (8) + 92 bytes = 100: fits.
-  t.equal(pipeline.prepare('app', { entries: [entry({ metadata: { order_id: 'x'.repeat(92) } })] }, NOW_MS).entries, 1);
+  t.equal((await pipeline.prepare('app', { entries: [entry({ metadata: { order_id: 'x'.repeat(92) } })] }, NOW_MS)).entries, 1);
   // 31 three-byte characters: 31 UTF-16 units but 93 bytes.
-  const problems = problemsOf(pipeline, { entries: [entry(), entry({ metadata: { order_id: '€'.repeat(31) } })] });
+  const problems = await problemsOf(pipeline, { entries: [entry(), entry({ metadata: { order_id: '€'.repeat(31) } })] });
   t.same(problems.map((p) => [p.index, p.pointer]), [[1, '/entries/1/metadata']]);
   t.match(problems[0]?.reason, /101 bytes, over 100 \(limits.max_structured_metadata_bytes\)/);
   t.notMatch(problems[0]?.reason, /€/, 'the value is not echoed');
@@ -169,8 +169,8 @@ t.test('keeps every value under a masked key out of the payload, at any depth (p
     .map(([name, upper]) => [...name].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join(''));
   const marker = fc.string({ unit: 'grapheme', minLength: 8, maxLength: 40 }).map((s) => `MARK${s}`);
 
-  fc.assert(
-    fc.property(object, fc.array(key, { maxLength: 5 }), maskedKey, marker, (tree, path, secretKey, secret) => {
+  await fc.assert(
+    fc.asyncProperty(object, fc.array(key, { maxLength: 5 }), maskedKey, marker, async (tree, path, secretKey, secret) => {
       const metadata = tree as Record<string, unknown>;
       let node = metadata;
       for (const step of path) {
@@ -180,7 +180,7 @@ t.test('keeps every value under a masked key out of the payload, at any depth (p
       }
       node[secretKey] = secret;
       for (const pipeline of pipelines) {
-        const batch = pipeline.prepare('app', { entries: [entry({ metadata })] }, NOW_MS);
+        const batch = await pipeline.prepare('app', { entries: [entry({ metadata })] }, NOW_MS);
         // As it is, and as a JSON line would escape it.
         if (leaks(batch, [secret, JSON.stringify(secret).slice(1, -1)]).length > 0) throw new Error(`${JSON.stringify(secret)} under ${secretKey} leaked`);
       }

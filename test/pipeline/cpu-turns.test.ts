@@ -1,0 +1,52 @@
+import t from 'tap';
+import { CpuTurns, TURN_MS } from '../../src/pipeline/cpu-turns.js';
+
+/** Busy for `ms` of the clock, as masking is. */
+function spin(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
+t.test('a long piece of work gives the event loop back between its steps', async (t) => {
+  const turns = new CpuTurns();
+  let timerFiredAtStep = -1;
+  let step = 0;
+  setTimeout(() => (timerFiredAtStep = step), 0);
+  await turns.run(async () => {
+    for (step = 0; step < 20; step++) {
+      const pause = turns.pause();
+      if (pause !== undefined) await pause;
+      spin(TURN_MS / 4);
+    }
+  });
+  t.ok(timerFiredAtStep > 0 && timerFiredAtStep < 20, `a timer due at once ran during the work (at step ${timerFiredAtStep} of 20)`);
+});
+
+t.test('a short piece of work runs without pausing', async (t) => {
+  const turns = new CpuTurns();
+  const pauses = await turns.run(async () => {
+    let paused = 0;
+    for (let i = 0; i < 100; i++) if (turns.pause() !== undefined) paused++;
+    return paused;
+  });
+  t.equal(pauses, 0);
+});
+
+t.test('pieces of work run one at a time, in order, even when one fails', async (t) => {
+  const turns = new CpuTurns();
+  const events: string[] = [];
+  const work = (name: string, fail = false) => async () => {
+    events.push(`${name} starts`);
+    for (let i = 0; i < 6; i++) {
+      const pause = turns.pause();
+      if (pause !== undefined) await pause;
+      spin(TURN_MS / 2);
+    }
+    events.push(`${name} ends`);
+    if (fail) throw new Error(`${name} failed`);
+    return name;
+  };
+  const results = await Promise.allSettled([turns.run(work('a')), turns.run(work('b', true)), turns.run(work('c'))]);
+  t.same(events, ['a starts', 'a ends', 'b starts', 'b ends', 'c starts', 'c ends']);
+  t.match(results, [{ status: 'fulfilled', value: 'a' }, { status: 'rejected', reason: { message: 'b failed' } }, { status: 'fulfilled', value: 'c' }]);
+});
