@@ -7,25 +7,39 @@
  *
  * A pipeline prepares one request at a time. Its caches learn from a request and forget what a
  * refused request taught them; two requests interleaved would keep or forget each other's.
- * The CPU is one either way: the next request waits for the one before, while everything that
- * is not preparing (health, metrics, bodies arriving, fsyncs) runs between the turns.
+ * The CPU is one either way: while everything that is not preparing (health, metrics, bodies
+ * arriving, fsyncs) runs between the turns, the next request waits for the one before. Which
+ * request is next goes round the API keys, as delivery does: a key with many costly requests
+ * waiting makes another key's request wait for one of them, not for all.
  */
 
 /** How long a turn may last before the loop is given back. */
 export const TURN_MS = 20;
 
 export class CpuTurns {
-  #queue: Promise<unknown> = Promise.resolve();
+  /** Requests waiting, by API key, each key's in arrival order; the map's order is the keys' turn. */
+  readonly #waiting = new Map<string, Array<() => void>>();
+  #busy = false;
   #turnStart = 0;
 
-  /** Runs `work` once the requests before it are prepared; it calls `pause` between entries. */
-  run<T>(work: () => Promise<T>): Promise<T> {
-    const done = this.#queue.then(() => {
-      this.#turnStart = performance.now();
-      return work();
+  /** Runs `work` for key `key` when its turn comes; `work` calls `pause` between entries. */
+  run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const start = (): void => {
+        this.#turnStart = performance.now();
+        work()
+          .then(resolve, reject)
+          .finally(() => this.#startNext(key));
+      };
+      if (!this.#busy) {
+        this.#busy = true;
+        start();
+        return;
+      }
+      const queue = this.#waiting.get(key);
+      if (queue === undefined) this.#waiting.set(key, [start]);
+      else queue.push(start);
     });
-    this.#queue = done.catch(() => undefined);
-    return done;
   }
 
   /**
@@ -40,5 +54,24 @@ export class CpuTurns {
         resolve();
       });
     });
+  }
+
+  /** Starts the first waiting key's oldest request, another key's before `finished`'s own. */
+  #startNext(finished: string): void {
+    let chosen: string | undefined;
+    for (const key of this.#waiting.keys()) {
+      chosen = key;
+      if (key !== finished) break;
+    }
+    if (chosen === undefined) {
+      this.#busy = false;
+      return;
+    }
+    const queue = this.#waiting.get(chosen)!;
+    const next = queue.shift()!;
+    // Served: the key goes to the back of the round.
+    this.#waiting.delete(chosen);
+    if (queue.length > 0) this.#waiting.set(chosen, queue);
+    next();
   }
 }

@@ -12,7 +12,7 @@ t.test('a long piece of work gives the event loop back between its steps', async
   let timerFiredAtStep = -1;
   let step = 0;
   setTimeout(() => (timerFiredAtStep = step), 0);
-  await turns.run(async () => {
+  await turns.run('a', async () => {
     for (step = 0; step < 20; step++) {
       const pause = turns.pause();
       if (pause !== undefined) await pause;
@@ -24,7 +24,7 @@ t.test('a long piece of work gives the event loop back between its steps', async
 
 t.test('a short piece of work runs without pausing', async (t) => {
   const turns = new CpuTurns();
-  const pauses = await turns.run(async () => {
+  const pauses = await turns.run('a', async () => {
     let paused = 0;
     for (let i = 0; i < 100; i++) if (turns.pause() !== undefined) paused++;
     return paused;
@@ -32,7 +32,7 @@ t.test('a short piece of work runs without pausing', async (t) => {
   t.equal(pauses, 0);
 });
 
-t.test('pieces of work run one at a time, in order, even when one fails', async (t) => {
+t.test("one key's pieces of work run one at a time, in order, even when one fails", async (t) => {
   const turns = new CpuTurns();
   const events: string[] = [];
   const work = (name: string, fail = false) => async () => {
@@ -46,7 +46,21 @@ t.test('pieces of work run one at a time, in order, even when one fails', async 
     if (fail) throw new Error(`${name} failed`);
     return name;
   };
-  const results = await Promise.allSettled([turns.run(work('a')), turns.run(work('b', true)), turns.run(work('c'))]);
+  const results = await Promise.allSettled([turns.run('key', work('a')), turns.run('key', work('b', true)), turns.run('key', work('c'))]);
   t.same(events, ['a starts', 'a ends', 'b starts', 'b ends', 'c starts', 'c ends']);
   t.match(results, [{ status: 'fulfilled', value: 'a' }, { status: 'rejected', reason: { message: 'b failed' } }, { status: 'fulfilled', value: 'c' }]);
+});
+
+t.test('keys take turns: a key with many requests waiting makes another wait for one of them, not for all', async (t) => {
+  const turns = new CpuTurns();
+  const order: string[] = [];
+  const work = (name: string) => async () => {
+    const pause = turns.pause();
+    if (pause !== undefined) await pause;
+    order.push(name);
+  };
+  const all = [turns.run('noisy', work('noisy 1')), turns.run('noisy', work('noisy 2')), turns.run('noisy', work('noisy 3')), turns.run('quiet', work('quiet 1')), turns.run('other', work('other 1')), turns.run('quiet', work('quiet 2'))];
+  await Promise.all(all);
+  // In turn, in the order each key began waiting: noisy, quiet, other.
+  t.same(order, ['noisy 1', 'quiet 1', 'noisy 2', 'other 1', 'quiet 2', 'noisy 3']);
 });

@@ -52,7 +52,7 @@ class Pipeline implements LokiPushPipeline {
   async prepare(keyName: string, push: LokiPushRequest, nowMs: number, room?: WalRoom): Promise<PreparedBatch> {
     const policy = this.#policies.get(keyName);
     if (policy === undefined) throw new TypeError(`No API key is named ${keyName}`);
-    return this.#turns.run(() => this.#prepare(policy, push, nowMs, room));
+    return this.#turns.run(keyName, () => this.#prepare(policy, push, nowMs, room));
   }
 
   async #prepare(policy: MaskingPolicy, push: LokiPushRequest, nowMs: number, room: WalRoom | undefined): Promise<PreparedBatch> {

@@ -39,7 +39,7 @@ class Pipeline implements IngestPipeline {
   async prepare(keyName: string, body: unknown, nowMs: number, room?: WalRoom): Promise<PreparedBatch> {
     const policy = this.#policies.get(keyName);
     if (policy === undefined) throw new TypeError(`No API key is named ${keyName}`);
-    return this.#turns.run(() => this.#prepare(policy, body, nowMs, room));
+    return this.#turns.run(keyName, () => this.#prepare(policy, body, nowMs, room));
   }
 
   async #prepare(policy: MaskingPolicy, body: unknown, nowMs: number, room: WalRoom | undefined): Promise<PreparedBatch> {

@@ -176,7 +176,7 @@ class Pipeline implements OtlpPipeline {
   async prepare(keyName: string, request: ExportLogsRequest, nowMs: number, room?: WalRoom): Promise<PreparedExport> {
     const context = this.#contexts.get(keyName);
     if (context === undefined) throw new TypeError(`No API key is named ${keyName}`);
-    return this.#turns.run(() => this.#prepare(context, request, nowMs, room));
+    return this.#turns.run(keyName, () => this.#prepare(context, request, nowMs, room));
   }
 
   async #prepare(context: ValueContext, request: ExportLogsRequest, nowMs: number, room: WalRoom | undefined): Promise<PreparedExport> {
