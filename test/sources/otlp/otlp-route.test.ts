@@ -417,7 +417,7 @@ t.test("OTLP/JSON with a value of the wrong type is a 400 that says where, and n
     t.notMatch(answer.raw.toString(), /4111111111111111|SECRET/, 'the answer does not quote the value');
   }
   t.equal((await walEntries(server)).length, 0, 'nothing is stored');
-  t.notMatch(server.logText(), /4111|SECRET/, 'no log line quotes a value');
+  t.notMatch(server.logText(), /41111111|SECRET/, 'no log line quotes a value (request ids are random hex: four digits of the card may be in one)');
   t.notOk(server.logLines().some((line) => line.level === 50), 'none was an internal error');
 });
 
