@@ -71,6 +71,33 @@ t.test('a pushed entry with millions of empty structured metadata pairs is refus
   checkBounded(t, run, raw.length, `${PAIRS} empty pairs`);
 });
 
+t.test('a push of entries of 128 structured metadata pairs each, millions of pairs in all, is refused before they are decoded', async (t) => {
+  const seconds = nowSeconds();
+  const timestamp = Buffer.concat([Buffer.from([0x08]), varint(seconds)]);
+  /** A stream of entries, each of 128 copies of `pair`, about `decodedBytes` in all. */
+  const push = (pair: Buffer, decodedBytes: number): Buffer => {
+    const entry = field(2, Buffer.concat([field(1, timestamp), field(2, Buffer.from('x')), Buffer.concat(Array.from({ length: MAX_METADATA_KEYS }, () => pair))]));
+    return field(1, Buffer.concat([field(1, Buffer.from('{job="sm"}')), Buffer.concat(Array.from({ length: Math.floor(decodedBytes / entry.length) }, () => entry))]));
+  };
+  const shapes = [
+    // `1a 00`, an empty pair: 2.4 million; decoded whole they held more than the StatefulSet's heap.
+    { what: 'empty pairs', pair: Buffer.from([0x1a, 0x00]) },
+    // `aa` = "": 860,000 pairs Loki would take.
+    { what: 'pairs named aa', pair: field(3, field(1, Buffer.from('aa'))) },
+  ];
+  for (const { what, pair } of shapes) {
+    const raw = push(pair, 5_200_000);
+    const body = compressSync(raw);
+    const run = await service.measure(() => post(service, '/loki/api/v1/push', body, 'application/x-protobuf'));
+    t.equal(run.result.status, 413, `${what}: ${mib(body.length)} of snappy, ${mib(raw.length)} decoded: refused`);
+    t.equal(run.result.error, 'payload_too_large');
+    checkBounded(t, run, raw.length, what);
+  }
+  // 1,000 entries of 128 pairs: 128,000 pairs, 15 MB charged, are taken.
+  const fits = await post(service, '/loki/api/v1/push', compressSync(push(field(3, field(1, Buffer.from('aa'))), 1000 * (MAX_METADATA_KEYS * 6 + 12))), 'application/x-protobuf');
+  t.equal(fits.status, 204, '128,000 pairs: taken');
+});
+
 /** The longest label text `loki_push`'s default limits let through unread: 16 labels of 1,024 + 4 × 2,048 + 16 characters, and the braces. */
 const MAX_LABEL_TEXT = 147_714;
 

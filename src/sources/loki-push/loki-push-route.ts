@@ -22,6 +22,7 @@ import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { WalStore } from '../../wal/types.js';
 import { decompressPushBody, pushBodyFormat } from './loki-push-body.js';
+import { metadataPairsCost } from './loki-push-decode-cost.js';
 import { decodeJsonPush, decodeLegacyJsonPush, decodeProtobufPush, type PushBounds } from './loki-push-decode.js';
 import type { LokiPushRequest } from './loki-push-request.js';
 
@@ -61,6 +62,8 @@ async function decodePush(request: FastifyRequest, raw: Buffer, limits: BodyLimi
   const bytes = await decompressPushBody(raw, format, limits.maxBytes, lease);
   let push: LokiPushRequest;
   if (format.type === 'protobuf') {
+    // Its pairs weighed on the wire first: millions fit in 5 MB, each an array and two strings decoded.
+    holdOrRefuse(lease, metadataPairsCost(bytes, bounds.maxMetadataPairs));
     push = decodeProtobufPush(bytes, bounds);
   } else {
     chargeJsonParse(request, bytes);
