@@ -1,24 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import { jsonParseCost } from '../../src/http/json-parse-cost.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+import { retainedBy } from '../support/retained-heap.js';
 
 /** The heap the text of `body` and its parse retain. */
 function retainedByParse(body: Buffer): number {
-  gc();
-  gc();
-  const before = process.memoryUsage().heapUsed;
-  const text = body.toString('utf8');
-  const parsed: unknown = JSON.parse(text);
-  gc();
-  gc();
-  const retained = process.memoryUsage().heapUsed - before;
-  if (parsed === undefined || text.length === 0) throw new TypeError('nothing was parsed');
-  return retained;
+  return retainedBy(() => {
+    const text = body.toString('utf8');
+    return [text, JSON.parse(text) as unknown];
+  });
 }
 
 const COUNT = 100_000;

@@ -1,31 +1,14 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import { HELD_PAIR_BYTES, metadataPairsCost } from '../../../src/sources/loki-push/loki-push-decode-cost.js';
 import { decodeProtobufPush } from '../../../src/sources/loki-push/loki-push-decode.js';
 import { protobufPush } from '../../hostile/harness.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+import { retainedBy } from '../../support/retained-heap.js';
 
 const BOUNDS = { maxEntries: 100_000, maxStreams: 100, maxMetadataPairs: 128 };
 
 /** `entries` entries of `pairs` pairs each, in one stream. */
 function push(entries: number, pairs: ReadonlyArray<readonly [string, string]>): Buffer {
   return protobufPush([{ labels: '{job="a"}', entries: Array.from({ length: entries }, () => ({ seconds: 1, line: 'x', metadata: pairs })) }]);
-}
-
-/** The heap the decoded push retains, its body kept alive too. */
-function retainedBy(decode: () => unknown): number {
-  gc();
-  gc();
-  const before = process.memoryUsage().heapUsed;
-  const kept = decode();
-  gc();
-  gc();
-  const retained = process.memoryUsage().heapUsed - before;
-  if (kept === undefined) throw new TypeError('nothing was decoded');
-  return retained;
 }
 
 t.test('each pair costs HELD_PAIR_BYTES and its bytes on the wire; nothing else of a push does', async (t) => {

@@ -1,14 +1,10 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import { jsonParseCost } from '../../../src/http/json-parse-cost.js';
 import { MESSAGE_BYTES, protobufCost } from '../../../src/sources/otlp/decode-cost.js';
 import { requestFromJson } from '../../../src/sources/otlp/otlp-json.js';
 import { ExportLogsServiceRequest } from '../../../src/sources/otlp/otlp-proto.js';
+import { retainedBy } from '../../support/retained-heap.js';
 import { exportRequest, field, kv, kvlist, protobufOf, record, str } from './otlp-helpers.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 function repeat(bytes: Buffer, times: number): Buffer {
   return Buffer.concat(Array<Buffer>(times).fill(bytes));
@@ -65,19 +61,6 @@ interface Shape {
   readonly body: Buffer;
   readonly decode: () => unknown;
   readonly charged: number;
-}
-
-/** The heap a decoded request retains, everything it was made from kept alive too. */
-function retainedBy(decode: () => unknown): number {
-  gc();
-  gc();
-  const before = process.memoryUsage().heapUsed;
-  const kept = decode();
-  gc();
-  gc();
-  const retained = process.memoryUsage().heapUsed - before;
-  if (kept === undefined) throw new TypeError('nothing was decoded');
-  return retained;
 }
 
 t.test('decoding a hostile body retains less than it is charged, protobuf and JSON, and the multiple per decoded byte is bounded', async (t) => {
