@@ -34,9 +34,9 @@ export const ERRORS = Object.freeze({
   HTTP_HEADERS_TOO_LARGE: spec('LOGSTACK_ERR_HTTP_HEADERS_TOO_LARGE', 'headers_too_large', 431, 'The request line and headers are larger than the server accepts'),
   HTTP_REQUEST_TIMEOUT: spec('LOGSTACK_ERR_HTTP_REQUEST_TIMEOUT', 'request_timeout', 408, 'The request did not arrive in time (server.request_timeout_seconds)'),
   HTTP_RATE_LIMITED: spec('LOGSTACK_ERR_HTTP_RATE_LIMITED', 'rate_limit_exceeded', 429, 'Rate limit of token %s exceeded; retry after %s s'),
-  HTTP_JSON_TOO_COSTLY: spec('LOGSTACK_ERR_HTTP_JSON_TOO_COSTLY', 'payload_too_large', 413, 'Parsed, the JSON body would hold %s bytes of memory, more than limits.max_body_bytes_in_flight (%s) lets all requests hold at once; send smaller batches'),
-  HTTP_REQUEST_TOO_COSTLY: spec('LOGSTACK_ERR_HTTP_REQUEST_TOO_COSTLY', 'payload_too_large', 413, 'Decoded, the request would hold %s bytes of memory, more than limits.max_body_bytes_in_flight (%s) lets all requests hold at once; send smaller batches'),
-  HTTP_BUSY: spec('LOGSTACK_ERR_HTTP_BUSY', 'server_busy', 503, 'LogStack holds as many request bodies as it may at once (limits.max_body_bytes_in_flight); retry after %s s'),
+  HTTP_JSON_TOO_COSTLY: spec('LOGSTACK_ERR_HTTP_JSON_TOO_COSTLY', 'payload_too_large', 413, 'Parsed, the JSON body would hold %s bytes of memory, more than limits.max_body_bytes_in_flight_per_key (%s) lets the requests of one API key hold at once; send smaller batches'),
+  HTTP_REQUEST_TOO_COSTLY: spec('LOGSTACK_ERR_HTTP_REQUEST_TOO_COSTLY', 'payload_too_large', 413, 'Decoded, the request would hold %s bytes of memory, more than limits.max_body_bytes_in_flight_per_key (%s) lets the requests of one API key hold at once; send smaller batches'),
+  HTTP_BUSY: spec('LOGSTACK_ERR_HTTP_BUSY', 'server_busy', 503, 'LogStack holds as many request bodies as it may at once, in all or for this API key (limits.max_body_bytes_in_flight, limits.max_body_bytes_in_flight_per_key); retry after %s s'),
   HTTP_SHUTTING_DOWN: spec('LOGSTACK_ERR_HTTP_SHUTTING_DOWN', 'shutting_down', 503, 'LogStack is shutting down; retry on another instance'),
   HTTP_INTERNAL: spec('LOGSTACK_ERR_HTTP_INTERNAL', 'internal_error', 500, 'Internal error; see the logs for request %s'),
 
@@ -58,7 +58,7 @@ export const ERRORS = Object.freeze({
   OTLP_UNSUPPORTED_MEDIA_TYPE: spec('LOGSTACK_ERR_OTLP_UNSUPPORTED_MEDIA_TYPE', 'unsupported_media_type', 415, 'Content-Type %s is not supported; send application/x-protobuf or application/json'),
   OTLP_UNDECODABLE: spec('LOGSTACK_ERR_OTLP_UNDECODABLE', 'invalid_otlp_body', 400, 'The body is not an OTLP logs export request: %s'),
   OTLP_TOO_MANY_RECORDS: spec('LOGSTACK_ERR_OTLP_TOO_MANY_RECORDS', 'too_many_entries', 413, 'The request has more than %s log records (otlp.max_log_records); send smaller batches'),
-  OTLP_TOO_COSTLY: spec('LOGSTACK_ERR_OTLP_TOO_COSTLY', 'payload_too_large', 413, 'Decoded, the request would hold %s bytes of memory, more than limits.max_body_bytes_in_flight (%s) lets all requests hold at once; send smaller batches'),
+  OTLP_TOO_COSTLY: spec('LOGSTACK_ERR_OTLP_TOO_COSTLY', 'payload_too_large', 413, 'Decoded, the request would hold %s bytes of memory, more than limits.max_body_bytes_in_flight_per_key (%s) lets the requests of one API key hold at once; send smaller batches'),
 
   // --- WAL ----------------------------------------------------------------------------------
   WAL_QUOTA_EXCEEDED: spec('LOGSTACK_ERR_WAL_QUOTA_EXCEEDED', 'wal_quota_exceeded', 429, 'The WAL of token %s is full (%s of %s bytes); accepted data is kept, retry when it drains'),

@@ -131,9 +131,34 @@ function apiKeyProblems(config: Config, sources: ValueSources): ConfigProblem[] 
 }
 
 function limitProblems({ limits }: Config): ConfigProblem[] {
-  if (limits.max_body_bytes_in_flight >= limits.max_body_bytes) return [];
+  const problems: ConfigProblem[] = [];
+  const share = limits.max_body_bytes_in_flight_per_key;
   // Otherwise a body of the largest size allowed could never be read.
-  return [{ path: 'limits.max_body_bytes_in_flight', message: `must be >= limits.max_body_bytes (got ${limits.max_body_bytes_in_flight} < ${limits.max_body_bytes})` }];
+  if (limits.max_body_bytes_in_flight < limits.max_body_bytes) {
+    problems.push({ path: 'limits.max_body_bytes_in_flight', message: `must be >= limits.max_body_bytes (got ${limits.max_body_bytes_in_flight} < ${limits.max_body_bytes})` });
+  }
+  // A share that follows a budget too small is that budget's problem, told once.
+  if (share < limits.max_body_bytes && share !== limits.max_body_bytes_in_flight) {
+    problems.push({ path: 'limits.max_body_bytes_in_flight_per_key', message: `must be >= limits.max_body_bytes (got ${share} < ${limits.max_body_bytes})` });
+  }
+  if (share > limits.max_body_bytes_in_flight) {
+    problems.push({
+      path: 'limits.max_body_bytes_in_flight_per_key',
+      message: `must be <= limits.max_body_bytes_in_flight (got ${share} > ${limits.max_body_bytes_in_flight}): it is one key's share of that budget`,
+    });
+  }
+  return problems;
+}
+
+/**
+ * A key's share of the body budget is 52 MiB of the default 64 unless set, and the whole budget
+ * when only that is set: a configuration that sized the budget before keys had a share (smaller
+ * for memory, larger for bigger pushes) runs as it did.
+ */
+function defaultKeyShare(config: Record<string, unknown>): void {
+  const limits = config['limits'];
+  if (!isRecord(limits) || limits['max_body_bytes_in_flight_per_key'] !== undefined) return;
+  if (limits['max_body_bytes_in_flight'] !== undefined) limits['max_body_bytes_in_flight_per_key'] = limits['max_body_bytes_in_flight'];
 }
 
 function lokiProblems({ loki }: Config): ConfigProblem[] {
@@ -226,6 +251,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const { config } = overridden;
   const sources = new Map(overridden.sources);
   const problems = [...overridden.problems, ...resolveSecretFiles(config, sources, cwd)];
+  defaultKeyShare(config);
   const validate = validator();
   if (!validate(config)) throw configInvalid([...problems, ...problemsFromAjv(validate.errors ?? [], config, sources)], collectSecrets(config));
   const all = [...problems, ...crossKeyProblems(config, sources)];

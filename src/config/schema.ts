@@ -175,7 +175,13 @@ export const ConfigSchema = Type.Object(
         max_body_bytes_in_flight: Int({
           default: 67108864,
           minimum: 1024,
-          description: 'Bytes of request bodies held at once across all requests, as sent, decompressed and decoded (an entry counts 512 bytes; a JSON body what JSON.parse makes of it, 5-8× its bytes for log batches) (64 MiB, so that the costliest log batch within the per-request limits, 50,000 entries of a Loki JSON push, about 46 MiB, fits alone; at least max_body_bytes); past it 503 server_busy, and 413 payload_too_large for a request that alone would go past it.',
+          description: 'Bytes of request bodies held at once across all requests, as sent, decompressed and decoded (an entry counts 512 bytes; a JSON body what JSON.parse makes of it, 5-8× its bytes for log batches) (64 MiB, so that the costliest log batch within the per-request limits, 50,000 entries of a Loki JSON push, about 46 MiB, fits alone; at least max_body_bytes); past it 503 server_busy. The requests of one key hold at most max_body_bytes_in_flight_per_key of it.',
+        }),
+        max_body_bytes_in_flight_per_key: Int({
+          default: 54525952,
+          minimum: 1024,
+          description:
+            "Bytes of request bodies the requests of one API key hold at once, counted as for max_body_bytes_in_flight, so that one key's uploads leave the rest of that budget to the other keys (52 MiB: a 5 MiB Loki JSON push of 50,000 lines, charged 45 MiB, 50 MiB as gzip, fits alone, and 12 MiB stay for the others; unset while max_body_bytes_in_flight is set, that, as before keys had a share; at least max_body_bytes, at most max_body_bytes_in_flight); past it 503 server_busy for that key only, and 413 payload_too_large for a request that alone would go past it.",
         }),
         max_entries: Int({ default: 1000, minimum: 1, description: 'Entries per request.' }),
         max_message_bytes: Int({ default: 256000, minimum: 1, maximum: 268435456, description: "UTF-8 bytes of a line, also after masking (Loki's default max_line_size, 256KB, is 256,000 bytes)." }),

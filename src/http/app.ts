@@ -127,8 +127,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     refused: () => metrics.httpConnectionsClosed.inc({ reason: 'refused' }),
   });
   limitPipelining(app.server, config.server.max_pipelined_requests, { overrun: () => metrics.httpConnectionsClosed.inc({ reason: 'pipelining' }) });
-  const budget = createBodyBudget(config.limits.max_body_bytes_in_flight);
-  metrics.readEdgeFrom({ openConnections: () => connections.open, bodyBytesInFlight: () => budget.inFlight });
+  const budget = createBodyBudget(config.limits.max_body_bytes_in_flight, config.limits.max_body_bytes_in_flight_per_key);
+  metrics.readEdgeFrom({ openConnections: () => connections.open, bodyBytesInFlight: () => budget.inFlight, bodyBytesInFlightByKey: () => budget.inFlightByKey() });
   const body = { maxBytes: maxBodyBytes, timeoutMs: requestTimeoutMs, budget };
 
   app.register(routeTablePlugin);

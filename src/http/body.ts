@@ -23,9 +23,9 @@ export function serverBusy(): LogstackError {
 }
 
 /**
- * Takes `bytes` more for the request from its lease: 503 when the budget has not that much left
- * now; `tooCostly` (a 413) when the request would hold more than the whole budget, which no
- * retry of a 503 would ever fit.
+ * Takes `bytes` more for the request from its lease: 503 when the budget or its key's share has
+ * not that much left now; `tooCostly` (a 413) when the request would hold more than its key's
+ * whole share, which no retry of a 503 would ever fit.
  */
 export function holdOrRefuse(lease: BodyLease, bytes: number, tooCostly: (held: number, budgetBytes: number) => LogstackError = requestTooCostly): void {
   if (lease.take(bytes)) return;
@@ -114,7 +114,7 @@ class BoundedBody extends Transform {
 export interface BodyLimits {
   maxBytes: number;
   timeoutMs: number;
-  /** What the bodies of all requests may hold at once. */
+  /** What the bodies of all requests, and of one key's requests, may hold at once. */
   budget: BodyBudget;
 }
 
@@ -131,14 +131,15 @@ export function decorateBodyLease(app: FastifyInstance): void {
 }
 
 /**
- * The checks a preParsing hook makes before a byte of the body is read: its declared length
- * against the limit (413) and against what the budget has left (503). Returns the request's
- * lease, given back once the answer is done.
+ * The checks a preParsing hook makes, after authentication, before a byte of the body is read:
+ * its declared length against the limit (413) and against what the budget and the key's share
+ * have left (503). Returns the request's lease, given back once the answer is done.
  */
 export function admitBody(request: FastifyRequest, reply: FastifyReply, limits: BodyLimits): BodyLease {
   const declared = Number(request.headers['content-length']);
   if (declared > limits.maxBytes) throw logstackError('HTTP_BODY_TOO_LARGE', [limits.maxBytes]);
-  const lease = limits.budget.lease();
+  if (request.keyName === null) throw new TypeError('a body is read only for a request with an API key');
+  const lease = limits.budget.lease(request.keyName);
   if (declared > 0 && !lease.fits(declared)) throw serverBusy();
   request.bodyLease = lease;
   // 'close' comes whether the answer was sent or the client went away.

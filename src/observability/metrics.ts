@@ -40,6 +40,8 @@ export interface Metrics {
 export interface EdgeGauges {
   openConnections(): number;
   bodyBytesInFlight(): number;
+  /** By key name, the keys whose requests hold body bytes now. */
+  bodyBytesInFlightByKey(): ReadonlyMap<string, number>;
 }
 
 /** Gauges computed from the WAL at scrape time, so they can never drift from the disk. */
@@ -82,6 +84,13 @@ export function createMetrics(): Metrics {
       this.set(edge?.bodyBytesInFlight() ?? 0);
     },
   });
+
+  tokenGauge(
+    registry,
+    'http_body_bytes_in_flight_by_token',
+    "Bytes of request bodies the requests of a key hold now (at most limits.max_body_bytes_in_flight_per_key); keys that hold none are not listed",
+    () => edge?.bodyBytesInFlightByKey() ?? [],
+  );
 
   for (const [name, help, read] of WAL_GAUGES) {
     tokenGauge(registry, name, help, () => {

@@ -181,6 +181,24 @@ t.test('a body budget smaller than the largest body is refused: that body could 
   t.equal(loadConfig({ file: configFile(t, 'limits:\n  max_body_bytes: 2048\n  max_body_bytes_in_flight: 2048\n'), env: {} }).limits.max_body_bytes_in_flight, 2048);
 });
 
+t.test("a key's share of the body budget is between the largest body and the whole budget; unset, it follows a budget that is set", async (t) => {
+  const load = (yaml: string, env: NodeJS.ProcessEnv = {}) => loadConfig({ file: configFile(t, `limits:\n${yaml}`), env }).limits;
+  const refused = (yaml: string, env: NodeJS.ProcessEnv = {}) => problemsOf(failure(() => loadConfig({ file: configFile(t, `limits:\n${yaml}`), env })));
+  t.same(refused('  max_body_bytes_in_flight: 33554432\n  max_body_bytes_in_flight_per_key: 33554433\n'), [
+    'limits.max_body_bytes_in_flight_per_key: must be <= limits.max_body_bytes_in_flight (got 33554433 > 33554432): it is one key\'s share of that budget',
+  ]);
+  t.same(refused('  max_body_bytes: 2048\n  max_body_bytes_in_flight_per_key: 2047\n'), ['limits.max_body_bytes_in_flight_per_key: must be >= limits.max_body_bytes (got 2047 < 2048)']);
+  t.same(refused('  max_body_bytes: 1024\n', { LOGSTACK_LIMITS_MAX_BODY_BYTES_IN_FLIGHT_PER_KEY: '67108865' }), [
+    'limits.max_body_bytes_in_flight_per_key: must be <= limits.max_body_bytes_in_flight (got 67108865 > 67108864): it is one key\'s share of that budget',
+  ]);
+  t.equal(load('  max_body_bytes_in_flight_per_key: 33554432\n').max_body_bytes_in_flight_per_key, 33554432);
+  t.equal(load('  max_body_bytes_in_flight_per_key: 33554432\n').max_body_bytes_in_flight, 67108864);
+  t.equal(load('  max_body_bytes: 1024\n').max_body_bytes_in_flight_per_key, 54525952, 'by default 52 MiB of 64');
+  t.equal(load('  max_body_bytes_in_flight: 16777216\n').max_body_bytes_in_flight_per_key, 16777216, 'a budget set lower before keys had a share still starts');
+  t.equal(load('  max_body_bytes_in_flight: 134217728\n').max_body_bytes_in_flight_per_key, 134217728, 'a budget raised for larger pushes still takes them');
+  t.equal(load('  max_body_bytes_in_flight: 16777216\n  max_body_bytes_in_flight_per_key: 8388608\n').max_body_bytes_in_flight_per_key, 8388608);
+});
+
 t.test('server.tls settings that cannot work together are refused, each by its key', async (t) => {
   const problems = (tls: string, key = '') =>
     problemsOf(failure(() => loadConfig({ file: configFile(t, `server:\n  tls:\n${tls}\nsecurity:\n  api_keys:\n    ${TOKEN_A}:\n      name: payments-api\n${key}`), env: {} })));

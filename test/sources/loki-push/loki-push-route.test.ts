@@ -236,12 +236,12 @@ t.test('what JSON.parse would hold is charged to the body budget first, JSON and
   ] as const) {
     const atBound = body(1000);
     const budget = charged(atBound);
-    const server = await startServer(t, { config: { limits: { max_body_bytes: 16384, max_body_bytes_in_flight: budget } } });
+    const server = await startServer(t, { config: { limits: { max_body_bytes: 16384, max_body_bytes_in_flight: budget, max_body_bytes_in_flight_per_key: budget } } });
     t.equal((await push(server, atBound, { path, type: 'application/json' })).status, 204, `${what} at the bound: parsed`);
     const over = body(1001);
     const refused = await push(server, over, { path, type: 'application/json' });
     t.equal(refused.status, 413, `${what}, one value more`);
-    t.match(refused.json, { error: 'payload_too_large', message: `Parsed, the JSON body would hold ${charged(over)} bytes of memory, more than limits.max_body_bytes_in_flight (${budget})` });
+    t.match(refused.json, { error: 'payload_too_large', message: `Parsed, the JSON body would hold ${charged(over)} bytes of memory, more than limits.max_body_bytes_in_flight_per_key (${budget})` });
     const gzipped = await push(server, gzipSync(body(2000)), { path, type: 'application/json', encoding: 'gzip' });
     t.equal(gzipped.status, 413, `${what} gzipped: what it inflates to`);
     t.match((await send(server, '/metrics')).text, /^http_body_bytes_in_flight 0$/m, `${what}: everything charged is given back`);
@@ -275,14 +275,14 @@ t.test('a push at the documented limits gets 204 at the defaults; one that could
   t.equal(server.wal.token('app').stats().lastSeq, 3 * maxEntries);
 
   // Too small a budget for one such push: refused for what it is, since a 503 would be retried forever.
-  const small = await startServer(t, { config: { limits: { max_body_bytes_in_flight: 16 * 1024 * 1024 } } });
+  const small = await startServer(t, { config: { limits: { max_body_bytes_in_flight: 16 * 1024 * 1024, max_body_bytes_in_flight_per_key: 16 * 1024 * 1024 } } });
   for (const [what, body, type] of [
     ['JSON', tiny, 'application/json'],
     ['protobuf', protobuf, PROTOBUF],
   ] as const) {
     const refused = await push(small, body, { type });
     t.equal(refused.status, 413, `${what}: over the whole budget`);
-    t.match(refused.json, { error: 'payload_too_large', message: /^Decoded, the request would hold \d+ bytes of memory, more than limits\.max_body_bytes_in_flight \(16777216\)/ });
+    t.match(refused.json, { error: 'payload_too_large', message: /^Decoded, the request would hold \d+ bytes of memory, more than limits\.max_body_bytes_in_flight_per_key \(16777216\)/ });
     t.equal((await push(small, body, { type })).status, 413, `${what}: again, not 503`);
   }
   t.equal(small.wal.token('app').stats().lastSeq, 0, 'nothing is written');

@@ -80,14 +80,14 @@ t.test('what JSON.parse would hold is charged to the body budget first: a body o
   const charged = (body: Buffer) => body.length + jsonParseCost(body);
   const atBound = objects(1000);
   const budget = charged(atBound);
-  const server = await startServer(t, { config: { limits: { max_body_bytes: 8192, max_body_bytes_in_flight: budget } } });
+  const server = await startServer(t, { config: { limits: { max_body_bytes: 8192, max_body_bytes_in_flight: budget, max_body_bytes_in_flight_per_key: budget } } });
   const parsed = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: atBound });
   t.equal(parsed.status, 400, 'at the bound: parsed, and refused for its leaf values');
   t.match(JSON.stringify(parsed.json), 'has 1000 leaf values');
   const over = objects(1001);
   const refused = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: over });
   t.equal(refused.status, 413, 'one object more');
-  t.match(refused.json, { error: 'payload_too_large', message: `Parsed, the JSON body would hold ${charged(over)} bytes of memory, more than limits.max_body_bytes_in_flight (${budget})` });
+  t.match(refused.json, { error: 'payload_too_large', message: `Parsed, the JSON body would hold ${charged(over)} bytes of memory, more than limits.max_body_bytes_in_flight_per_key (${budget})` });
   const gzipped = await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body: gzipSync(objects(2000)), headers: { 'content-encoding': 'gzip' } });
   t.equal(gzipped.status, 413, 'gzipped: what it inflates to');
   t.match((await send(server, '/metrics')).text, /^http_body_bytes_in_flight 0$/m, 'everything charged is given back');
@@ -98,8 +98,22 @@ t.test('an ordinary batch is charged its bytes, its parse and 512 bytes an entry
   const body = readFileSync(new URL('ingest-100.json', SAMPLES));
   const budget = body.length + jsonParseCost(body) + 100 * 512;
   t.ok(budget < 8 * body.length, `charged ${(budget / body.length).toFixed(1)}× its bytes`);
-  const server = await startServer(t, { config: { limits: { max_past_seconds: 100 * 365 * 86400, max_body_bytes_in_flight: budget } } });
+  const server = await startServer(t, { config: { limits: { max_past_seconds: 100 * 365 * 86400, max_body_bytes_in_flight: budget, max_body_bytes_in_flight_per_key: budget } } });
   t.match((await send(server, '/v1/logs:ingest', { token: APP_TOKEN, body })).json, { accepted: 100 });
+});
+
+t.test("a batch is taken at its key's share of the body budget; one byte less and it is 413, whatever the whole budget has left", async (t) => {
+  const body = readFileSync(new URL('ingest-100.json', SAMPLES));
+  const charge = body.length + jsonParseCost(body) + 100 * 512;
+  const limits = { max_past_seconds: 100 * 365 * 86400, max_body_bytes_in_flight: 4 * charge };
+  const atShare = await startServer(t, { config: { limits: { ...limits, max_body_bytes_in_flight_per_key: charge } } });
+  t.match((await send(atShare, '/v1/logs:ingest', { token: APP_TOKEN, body })).json, { accepted: 100 });
+  const under = await startServer(t, { config: { limits: { ...limits, max_body_bytes_in_flight_per_key: charge - 1 } } });
+  const refused = await send(under, '/v1/logs:ingest', { token: APP_TOKEN, body });
+  t.equal(refused.status, 413, 'a retry would never fit: not 503');
+  t.match(refused.json, { error: 'payload_too_large', message: `Decoded, the request would hold ${charge} bytes of memory, more than limits.max_body_bytes_in_flight_per_key (${charge - 1})` });
+  t.equal(under.wal.token('app').stats().lastSeq, 0, 'nothing is written');
+  t.match((await send(under, '/metrics')).text, /^http_body_bytes_in_flight 0$/m, 'everything charged is given back');
 });
 
 t.test('429 wal_quota_exceeded with Retry-After when the key WAL is full', async (t) => {

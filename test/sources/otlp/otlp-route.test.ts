@@ -486,13 +486,13 @@ t.test("what decoding would hold is charged to the body budget first: a body of 
   const resources = 1000;
   // The body as decoded (2 bytes an empty ResourceLogs), and each message it becomes, the request's own included.
   const budget = 2 * resources + MESSAGE_BYTES * (resources + 1);
-  const server = await startServer(t, { config: { limits: { max_body_bytes: 4096, max_body_bytes_in_flight: budget } } });
+  const server = await startServer(t, { config: { limits: { max_body_bytes: 4096, max_body_bytes_in_flight: budget, max_body_bytes_in_flight_per_key: budget } } });
   const empties = (n: number): Buffer => Buffer.concat(Array.from({ length: n }, () => Buffer.from([0x0a, 0x00])));
   const atBound = await postLogs(server, empties(resources));
   t.equal(atBound.status, 200, 'at the bound');
   const over = await postLogs(server, empties(resources + 1));
   t.equal(over.status, 413, 'one message more');
-  t.match(over.body, { code: 8, message: new RegExp(`would hold ${budget + 2 + MESSAGE_BYTES} bytes of memory, more than limits\\.max_body_bytes_in_flight \\(${budget}\\)`), details: [{ reason: 'payload_too_large' }] });
+  t.match(over.body, { code: 8, message: new RegExp(`would hold ${budget + 2 + MESSAGE_BYTES} bytes of memory, more than limits\\.max_body_bytes_in_flight_per_key \\(${budget}\\)`), details: [{ reason: 'payload_too_large' }] });
   const gzipped = await postLogs(server, gzip(empties(2000)), { encoding: 'gzip' });
   t.equal(gzipped.status, 413, 'gzipped, a few bytes as sent');
   const json = await postLogs(server, `{"resourceLogs":[${Array(1300).fill('{}').join(',')}]}`, { type: 'application/json' });
