@@ -48,10 +48,12 @@ export function metadataPairsCost(bytes: Buffer, maxMetadataPairs: number): numb
         }
         const [entryStart, entryEnd] = stream.lengthDelimited();
         const entry = new ProtobufReader(bytes, entryStart, entryEnd);
+        // Past the bound + 1 nothing more of the entry is decoded, so nothing more is read here.
         let pairs = 0;
-        while (!entry.done) {
+        while (!entry.done && pairs <= maxMetadataPairs) {
           const entryTag = entry.tag();
-          if (entryTag === PAIR && ++pairs <= maxMetadataPairs + 1) {
+          if (entryTag === PAIR) {
+            pairs++;
             const [pairStart, pairEnd] = entry.lengthDelimited();
             cost += HELD_PAIR_BYTES + pairEnd - pairStart;
           } else {
