@@ -21,6 +21,8 @@ export interface ServiceProcess {
   /** Peak resident memory so far (VmHWM), bytes. */
   peakRssBytes(): number;
   rssBytes(): number;
+  /** Anonymous resident memory (RssAnon): RSS without the mapped files (the node binary). */
+  anonRssBytes(): number;
   /** Bytes of the token's segment files. */
   walBytes(): number;
   metrics(): Promise<string>;
@@ -87,6 +89,7 @@ export async function startService(opts: ServiceOptions): Promise<ServiceProcess
     walDir,
     peakRssBytes: () => procStatus(child.pid!, 'VmHWM'),
     rssBytes: () => procStatus(child.pid!, 'VmRSS'),
+    anonRssBytes: () => procStatus(child.pid!, 'RssAnon'),
     walBytes: () => readdirSync(tokenDir).filter((f) => f.endsWith('.wal')).reduce((n, f) => n + statSync(join(tokenDir, f)).size, 0),
     metrics: async () => (await fetch(`${url}/metrics`)).text(),
     flush: async () => (await fetch(`${url}/v1/admin/flush?wait=true`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json(),
