@@ -21,6 +21,8 @@ export interface ServiceProcess {
   /** Peak resident memory so far (VmHWM), bytes. */
   peakRssBytes(): number;
   rssBytes(): number;
+  /** Anonymous resident memory (RssAnon): RSS without the mapped files (the node binary). */
+  anonRssBytes(): number;
   /** Bytes of the token's segment files. */
   walBytes(): number;
   metrics(): Promise<string>;
@@ -42,21 +44,33 @@ function procStatus(pid: number, field: string): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
-export async function startService(opts: { lokiUrl: string; loki?: Record<string, unknown>; cpuProfileDir?: string }): Promise<ServiceProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'logstack-bench-'));
+export interface ServiceOptions {
+  lokiUrl: string;
+  loki?: Record<string, unknown>;
+  /** Keys of the `wal` section beside the bench's own. */
+  wal?: Record<string, unknown>;
+  /** Where the service's directory (config and WAL) is made; the system's temporary directory by default. */
+  parentDir?: string;
+  /** Variables added to the service's environment. */
+  env?: Record<string, string>;
+  cpuProfileDir?: string;
+}
+
+export async function startService(opts: ServiceOptions): Promise<ServiceProcess> {
+  const dir = mkdtempSync(join(opts.parentDir ?? tmpdir(), 'logstack-bench-'));
   const port = await freePort();
   const walDir = join(dir, 'wal');
   const config = {
     server: { host: '127.0.0.1', port, log_level: 'INFO' },
     security: { rate_limit_rps: 1e6, rate_limit_burst: 1e6, admin_token: ADMIN_TOKEN, api_keys: { [BENCH_TOKEN]: { name: 'bench' } } },
-    wal: { wal_root_path: walDir, sync: true, disk_reserve_percent: 1 },
+    wal: { wal_root_path: walDir, sync: true, disk_reserve_percent: 1, ...opts.wal },
     loki: { base_url: opts.lokiUrl, ...opts.loki },
   };
   writeFileSync(join(dir, 'config.yaml'), stringify(config));
   // The launcher itself, as `npm start` and the container run it: its first line holds node flags.
   const child: ChildProcess = spawn(join(REPO, 'bin/logstack.js'), ['serve', '--config', join(dir, 'config.yaml')], {
     cwd: REPO,
-    env: opts.cpuProfileDir ? { ...process.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.cpuProfileDir}` } : process.env,
+    env: { ...process.env, ...opts.env, ...(opts.cpuProfileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.cpuProfileDir}` } : {}) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -75,6 +89,7 @@ export async function startService(opts: { lokiUrl: string; loki?: Record<string
     walDir,
     peakRssBytes: () => procStatus(child.pid!, 'VmHWM'),
     rssBytes: () => procStatus(child.pid!, 'VmRSS'),
+    anonRssBytes: () => procStatus(child.pid!, 'RssAnon'),
     walBytes: () => readdirSync(tokenDir).filter((f) => f.endsWith('.wal')).reduce((n, f) => n + statSync(join(tokenDir, f)).size, 0),
     metrics: async () => (await fetch(`${url}/metrics`)).text(),
     flush: async () => (await fetch(`${url}/v1/admin/flush?wait=true`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json(),

@@ -11,6 +11,7 @@ import { Transform, finished, type Readable, type TransformCallback } from 'node
 import { createGunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { logstackError, type LogstackError } from '../errors.js';
+import { freeBuffer } from '../pipeline/freed-buffer.js';
 import type { BodyBudget, BodyLease } from './body-budget.js';
 import { clientText } from './client-text.js';
 import { jsonParseCost } from './json-parse-cost.js';
@@ -202,6 +203,7 @@ export function acceptJsonBodies(app: FastifyInstance, limits: BodyLimits): void
       return;
     }
     const text = body.toString('utf8');
+    freeBuffer(body);
     secureParse(request, text, (err, value) => {
       if (err === null) done(null, value);
       else done(logstackError('HTTP_INVALID_JSON', [describeJsonError(text)]));

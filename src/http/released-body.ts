@@ -4,9 +4,11 @@
  * its fsync, and under load the GC promoted it to the old generation by the megabyte. What the
  * refusal metrics need of it afterwards, the number of entries, is kept; what its parse was
  * charged to the body budget is given back, so that a request waiting for its fsync holds its
- * bytes and its entries' payloads only.
+ * bytes and its entries' payloads only. The bytes it was decoded from are freed then too
+ * (freed-buffer.ts), when the decoder kept views of them.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { freeBuffer } from '../pipeline/freed-buffer.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,12 +16,15 @@ declare module 'fastify' {
     releasedEntries: number | null;
     /** What parsing the body was charged to the body budget (json-parse-cost.ts); given back on release. */
     parsedBodyBytes: number;
+    /** The bytes the body was decoded from, when what it decoded to still refers to them; freed on release. */
+    bodyBytes: Buffer | null;
   }
 }
 
 export function decorateReleasedBody(app: FastifyInstance): void {
   app.decorateRequest('releasedEntries', null);
   app.decorateRequest('parsedBodyBytes', 0);
+  app.decorateRequest('bodyBytes', null);
 }
 
 export function releaseBody(request: FastifyRequest, entries: number): void {
@@ -27,4 +32,6 @@ export function releaseBody(request: FastifyRequest, entries: number): void {
   request.body = undefined;
   request.bodyLease?.give(request.parsedBodyBytes);
   request.parsedBodyBytes = 0;
+  if (request.bodyBytes !== null) freeBuffer(request.bodyBytes);
+  request.bodyBytes = null;
 }

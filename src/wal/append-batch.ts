@@ -9,6 +9,7 @@
  * the room.
  */
 import { logstackError } from '../errors.js';
+import { freeBuffer } from '../pipeline/freed-buffer.js';
 import { FRAME_HEAD_BYTES, MAX_LABEL_SET_BYTES, MAX_WRITTEN_FRAME_BYTES } from './segment-format.js';
 import type { WalRoom } from './types.js';
 
@@ -139,6 +140,7 @@ export class AppendBatchBuilder {
     if (needed > this.#data.length) {
       const data = Buffer.allocUnsafe(Math.min(MAX_DATA_BYTES, Math.max(needed, this.#data.length * 2)));
       this.#data.copy(data, 0, 0, this.#used);
+      freeBuffer(this.#data);
       this.#data = data;
     }
   }

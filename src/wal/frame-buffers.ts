@@ -5,6 +5,7 @@
  * in count and size whatever the number of tokens: a group larger than a kept buffer, or one
  * written while all are in use, gets a buffer of its own, as before.
  */
+import { freeBuffer } from '../pipeline/freed-buffer.js';
 
 /** The smallest buffer allocated: most groups fit in it. */
 const MIN_BYTES = 64 * 1024;
@@ -32,13 +33,18 @@ export class FrameBuffers {
     return Buffer.allocUnsafeSlow(Math.max(MIN_BYTES, 2 ** Math.ceil(Math.log2(bytes))));
   }
 
+  /** Takes `buffer` back once written; one not kept is freed at once (freed-buffer.ts). */
   release(buffer: Buffer): void {
-    if (buffer.length > this.#opts.maxKeptBytes) return;
+    if (buffer.length > this.#opts.maxKeptBytes) {
+      freeBuffer(buffer);
+      return;
+    }
     if (this.#free.length < this.#opts.keep) this.#free.push(buffer);
     else {
       // Full: keep the larger buffers, which serve more groups.
       const smallest = this.#free.reduce((s, b, i) => (b.length < this.#free[s]!.length ? i : s), 0);
-      if (this.#free[smallest]!.length < buffer.length) this.#free[smallest] = buffer;
+      const dropped = this.#free[smallest]!.length < buffer.length ? this.#free.splice(smallest, 1, buffer)[0]! : buffer;
+      freeBuffer(dropped);
     }
   }
 }

@@ -200,3 +200,18 @@ t.test('one Node.js major everywhere: the engines, the node that npm ci installs
   t.match(read('Dockerfile'), new RegExp(`^ARG NODE_IMAGE=node:${major}-bookworm-slim$`, 'm'), 'the official image of that major');
   t.equal(process.versions.node.split('.')[0], major, 'this suite runs on it');
 });
+
+t.test("the image and the StatefulSet run with malloc's mmap threshold fixed, as the memory benchmark measures them", async (t) => {
+  const imageEnv = stage('ENV');
+  const threshold = /MALLOC_MMAP_THRESHOLD_=(\d+)/.exec(imageEnv)?.[1];
+  t.equal(threshold, '131072', 'the image fixes it at 128 KiB');
+  const container = find(kubernetes(), 'StatefulSet', 'logstack').spec.template.spec.containers[0];
+  const env = new Map<string, string>(container.env.map((e: Doc) => [e.name, e.value]));
+  t.equal(env.get('MALLOC_MMAP_THRESHOLD_'), threshold, 'the StatefulSet too, whatever image it runs');
+  t.match(env.get('NODE_OPTIONS'), /--max-old-space-size=160\b/);
+  t.match(read('bench/memory-mixed.bench.ts'), new RegExp(`MALLOC_MMAP_THRESHOLD_: '${threshold}'`), 'the benchmark runs the service with the same');
+});
+
+function stage(keyword: string): string {
+  return (runtimeStage().get(keyword) ?? []).join(' ');
+}

@@ -14,6 +14,7 @@ import { logstackError } from '../../errors.js';
 import type { BodyLease } from '../../http/body-budget.js';
 import { holdOrRefuse, serverBusy } from '../../http/body.js';
 import { clientText } from '../../http/client-text.js';
+import { freeBuffer } from '../../pipeline/freed-buffer.js';
 
 export interface PushBodyFormat {
   readonly type: 'protobuf' | 'json';
@@ -114,5 +115,11 @@ async function unsnappy(block: Buffer, maxBytes: number, lease: BodyLease): Prom
  */
 export async function decompressPushBody(body: Buffer, format: PushBodyFormat, maxBytes: number, lease: BodyLease): Promise<Buffer> {
   const inflated = format.coding === 'identity' ? body : await inflateBounded(body, format.coding, maxBytes, lease);
-  return format.type === 'protobuf' ? unsnappy(inflated, maxBytes, lease) : inflated;
+  if (format.type === 'json') return inflated;
+  try {
+    return await unsnappy(inflated, maxBytes, lease);
+  } finally {
+    // The caller frees `body`; the snappy block in between is this function's own.
+    if (inflated !== body) freeBuffer(inflated);
+  }
 }

@@ -20,6 +20,7 @@ import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
 import { admitBody, boundedBody, chargeJsonParse, decorateBodyLease, describeJsonError, holdOrRefuse, type BodyLimits } from '../../http/body.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
 import type { Metrics } from '../../observability/metrics.js';
+import { freeBuffer } from '../../pipeline/freed-buffer.js';
 import type { WalStore } from '../../wal/types.js';
 import { decompressPushBody, pushBodyFormat } from './loki-push-body.js';
 import { metadataPairsCost } from './loki-push-decode-cost.js';
@@ -59,16 +60,23 @@ async function decodePush(request: FastifyRequest, raw: Buffer, limits: BodyLimi
   const bounds: PushBounds = { ...pushBounds, maxMetadataPairs: pipeline.maxMetadataPairs };
   const format = pushBodyFormat(request.headers['content-type'], request.headers['content-encoding']);
   const lease = request.bodyLease!;
-  const bytes = await decompressPushBody(raw, format, limits.maxBytes, lease);
+  let bytes = raw;
   let push: LokiPushRequest;
-  if (format.type === 'protobuf') {
-    // Its pairs weighed on the wire first: millions fit in 5 MB, each an array and two strings decoded.
-    holdOrRefuse(lease, metadataPairsCost(bytes, bounds.maxMetadataPairs));
-    push = decodeProtobufPush(bytes, bounds);
-  } else {
-    chargeJsonParse(request, bytes);
-    const json = parseJson(bytes);
-    push = request.routeOptions.url === LEGACY_PUSH_ROUTE ? decodeLegacyJsonPush(json, bounds) : decodeJsonPush(json, bounds);
+  try {
+    bytes = await decompressPushBody(raw, format, limits.maxBytes, lease);
+    if (format.type === 'protobuf') {
+      // Its pairs weighed on the wire first: millions fit in 5 MB, each an array and two strings decoded.
+      holdOrRefuse(lease, metadataPairsCost(bytes, bounds.maxMetadataPairs));
+      push = decodeProtobufPush(bytes, bounds);
+    } else {
+      chargeJsonParse(request, bytes);
+      const json = parseJson(bytes);
+      push = request.routeOptions.url === LEGACY_PUSH_ROUTE ? decodeLegacyJsonPush(json, bounds) : decodeJsonPush(json, bounds);
+    }
+  } finally {
+    // What the push decodes to holds copies (strings), never views of the body.
+    freeBuffer(raw);
+    freeBuffer(bytes);
   }
   // Decoding runs on the event loop, one push at a time: this is counted before another begins.
   holdOrRefuse(lease, push.entries * HELD_ENTRY_BYTES);

@@ -17,6 +17,7 @@ import { errorAnswer } from '../../http/error-handler.js';
 import { API_KEY_SECURITY } from '../../http/openapi.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
 import type { Metrics } from '../../observability/metrics.js';
+import { freeBuffer } from '../../pipeline/freed-buffer.js';
 import type { WalRoom, WalStore } from '../../wal/types.js';
 import { exportAnswer, statusAnswer } from './export-answer.js';
 import type { PreparedExport } from './otlp-pipeline.js';
@@ -60,8 +61,19 @@ export const otlpRoute: FastifyPluginAsync<OtlpRouteOptions> = async (app, { wal
     const lease = request.bodyLease!;
     // Decoding runs on the event loop, one request at a time: each charge is counted before another request's.
     const charge = (bytes: number): void => holdOrRefuse(lease, bytes, (held, budgetBytes) => logstackError('OTLP_TOO_COSTLY', [held, budgetBytes]));
-    const decoded = decodeOtlpRequest(raw, otlpFormat(request.headers['content-type']), maxLogRecords, charge);
-    charge(decoded.records * HELD_ENTRY_BYTES);
+    const format = otlpFormat(request.headers['content-type']);
+    let decoded: DecodedRequest;
+    try {
+      decoded = decodeOtlpRequest(raw, format, maxLogRecords, charge);
+      charge(decoded.records * HELD_ENTRY_BYTES);
+    } catch (err) {
+      freeBuffer(raw);
+      throw err;
+    }
+    // protobufjs decodes bytes fields (trace and span ids) as views of the body: it is freed
+    // once the records are prepared. JSON decodes to strings.
+    if (format === 'protobuf') request.bodyBytes = raw;
+    else freeBuffer(raw);
     return decoded;
   });
 
