@@ -19,10 +19,9 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
 import { HEADER_BYTES, segmentFileName } from '../../src/wal/segment-format.js';
-import { spawnTs } from '../support/child.js';
+import { spawnCli } from '../support/child.js';
 import {
   ADMIN,
-  CLI,
   KEY,
   PADDING,
   TOKEN,
@@ -258,7 +257,7 @@ t.test('stray and foreign files and folders are left alone with a warning; the t
     t.notOk(metrics.includes(raw), `nor in the metrics`);
   }
   t.match(r.logs, /evil\\\\u\{1b\}\[2J\\\\u\{202e\}\.wal/, 'the name is logged escaped');
-  const cli = spawnTs(CLI, ['wal', 'verify', root]);
+  const cli = spawnCli(['wal', 'verify', root]);
   const { code } = await cli.exited;
   const out = cli.lines.join('\n');
   t.equal(code, 1, 'verify exits 1: files to look at');
