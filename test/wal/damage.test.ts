@@ -154,11 +154,16 @@ const TABLE: Row[] = [
   },
 ];
 
+// Where the records are, read once per base from its first copy: every copy is the same bytes
+// until a row damages it.
+const layouts = new Map<keyof typeof bases, Promise<Placed[]>>();
+
 for (const row of TABLE) {
   t.test(`${row.damage}: every record with a good CRC is delivered, the loss is counted exactly, verify agrees`, async (t) => {
     const base = bases[row.base];
     const root = await copyOf(t, base);
-    const lost = new Set(await row.apply(root, pendingOf(base, await layout(root))));
+    if (!layouts.has(row.base)) layouts.set(row.base, layout(root));
+    const lost = new Set(await row.apply(root, pendingOf(base, await layouts.get(row.base)!)));
     const verify = await cliVerify(root);
     const r = await serviceRestart(t, root);
     const missing = base.pending.filter((id) => !r.received.has(id));
