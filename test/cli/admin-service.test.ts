@@ -8,15 +8,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { stringify } from 'yaml';
 import { adminCommand, type AdminCommand } from '../../src/cli/admin-commands.js';
-import { spawnTs, type Child } from '../support/child.js';
+import { spawnCli, type Child } from '../support/child.js';
 import { createLokiStandIn, lokiAnswers } from '../support/loki-stand-in.js';
 import { freePort } from '../support/ports.js';
 
-const CLI = fileURLToPath(new URL('../fixtures/logstack-cli.ts', import.meta.url));
 const TOKEN = 'tok_admin_e2e_0123456789abcdef';
 const ADMIN = 'adm_admin_e2e_0123456789abcdef';
 
@@ -43,7 +41,7 @@ const NO_TARGET = { LOGSTACK_URL: '', LOGSTACK_ADMIN_TOKEN: '', LOGSTACK_CONFIG:
 
 /** `logstack ARGS` as a process. */
 async function spawned(args: string[]): Promise<Ran> {
-  const child: Child = spawnTs(CLI, args, NO_TARGET);
+  const child: Child = spawnCli(args, NO_TARGET);
   const { code } = await child.exited;
   return { code, stdout: child.lines.join('\n'), stderr: child.stderr() };
 }
@@ -73,7 +71,7 @@ t.test('flush, status and dead-letters against a running service', async (t) => 
       loki: { base_url: loki.url, batch_max_wait_ms: 5, backoff_initial_ms: 20, backoff_max_ms: 200, max_retries: 1 },
     }),
   );
-  const service = spawnTs(CLI, ['serve', '--config', config]);
+  const service = spawnCli(['serve', '--config', config]);
   t.teardown(async () => {
     if (service.proc.exitCode === null && service.proc.signalCode === null) service.proc.kill('SIGKILL');
     await service.exited;

@@ -4,12 +4,10 @@
  * characters. Each case is a real child process reading a real file.
  */
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { spawnTs } from '../support/child.js';
+import { spawnCli } from '../support/child.js';
 
-const CLI = fileURLToPath(new URL('../fixtures/logstack-cli.ts', import.meta.url));
 
 t.test('what the configuration holds never reaches our output, not even its first characters; every bad value exits 78 with its key', async (t) => {
   const cases: Array<{ name: string; config?: Record<string, unknown>; yaml?: string; env?: NodeJS.ProcessEnv; key: RegExp; secrets: string[] }> = [
@@ -82,7 +80,7 @@ t.test('what the configuration holds never reaches our output, not even its firs
   ];
   for (const c of cases) {
     const dir = t.testdir({ 'bad.yaml': c.yaml ?? stringify(c.config ?? {}) });
-    const child = spawnTs(CLI, ['serve', '--config', join(dir, 'bad.yaml')], c.env);
+    const child = spawnCli(['serve', '--config', join(dir, 'bad.yaml')], c.env);
     t.teardown(() => {
       if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
     });

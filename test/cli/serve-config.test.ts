@@ -7,12 +7,10 @@ import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parse, stringify } from 'yaml';
-import { spawnTs } from '../support/child.js';
+import { spawnCli } from '../support/child.js';
 
-const CLI = fileURLToPath(new URL('../fixtures/logstack-cli.ts', import.meta.url));
 const TOKEN = 'tok_cli_0123456789abcdefghij';
 
 async function freePort(): Promise<number> {
@@ -35,7 +33,7 @@ t.test('a certificate file that cannot be read stops the start with exit code 78
   const dir = t.testdir({
     'tls.yaml': stringify({ server: { tls: { cert_file: '/nonexistent/tls.crt', key_file: '/nonexistent/tls.key' } }, wal: { wal_root_path: join(t.testdirName, 'wal') } }),
   });
-  const child = spawnTs(CLI, ['serve', '--config', join(dir, 'tls.yaml')]);
+  const child = spawnCli(['serve', '--config', join(dir, 'tls.yaml')]);
   const { code } = await child.exited;
   t.equal(code, 78);
   t.match(child.stderr(), /server\.tls\.cert_file: cannot read \/nonexistent\/tls\.crt: no such file/);
@@ -48,7 +46,7 @@ t.test('a YAML error stops the start with exit code 78, by code, line and column
     ['folded.yaml', /YAML error UNEXPECTED_TOKEN at line 2, column \d+/],
     ['alias.yaml', /YAML aliases cannot be resolved/],
   ] as const) {
-    const child = spawnTs(CLI, ['serve', '--config', join(dir, name)]);
+    const child = spawnCli(['serve', '--config', join(dir, name)]);
     const { code } = await child.exited;
     t.equal(code, 78, name);
     t.match(child.stderr(), expected);
@@ -69,7 +67,7 @@ t.test('SIGHUP reloads the configuration file: a key added to it is accepted wit
       loki: { base_url: 'http://127.0.0.1:9' },
     }),
   );
-  const child = spawnTs(CLI, ['serve', '--config', file]);
+  const child = spawnCli(['serve', '--config', file]);
   t.teardown(async () => {
     if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
     await child.exited;
@@ -118,7 +116,7 @@ t.test('SIGHUP while the service is starting does not end it: the reload is kept
     holding = false;
     await refresh;
   });
-  const child = spawnTs(CLI, ['serve', '--config', file]);
+  const child = spawnCli(['serve', '--config', file]);
   t.teardown(async () => {
     if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
     await child.exited;

@@ -2,16 +2,14 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { stringify } from 'yaml';
 import { decodeEntryAdapter } from '../../src/loki/entry-codec.js';
-import { spawnTs, type Child } from '../support/child.js';
+import { spawnCli, type Child } from '../support/child.js';
 import { createLokiStandIn, lokiAnswers, type LokiStandIn } from '../support/loki-stand-in.js';
 import { freePort } from '../support/ports.js';
 import { openWal } from '../support/wal.js';
 
-const CLI = fileURLToPath(new URL('../fixtures/logstack-cli.ts', import.meta.url));
 const TOKEN = 'tok_cli_0123456789abcdefghij';
 const ADMIN = 'adm_cli_0123456789abcdefghij';
 
@@ -54,7 +52,7 @@ async function setup(t: Test, loki: Record<string, unknown> = {}): Promise<Setup
     url: `http://127.0.0.1:${port}`,
     loki: standIn,
     async start() {
-      const child = spawnTs(CLI, ['serve', '--config', configFile]);
+      const child = spawnCli(['serve', '--config', configFile]);
       children.push(child);
       await child.waitForLine(/LogStack is serving/);
       return child;
@@ -85,7 +83,7 @@ t.test('an invalid config stops the start with exit code 78 and names the key, n
   const dir = t.testdir({
     'bad.yaml': stringify({ security: { admin_token: 'adm_secret_never_printed_123', api_keys: { tok_secret_never_printed_456: { name: 'has space' } } }, wal: { segment_max_bytes: 12 } }),
   });
-  const child = spawnTs(CLI, ['serve', '--config', join(dir, 'bad.yaml')]);
+  const child = spawnCli(['serve', '--config', join(dir, 'bad.yaml')]);
   const { code } = await child.exited;
   t.equal(code, 78);
   t.match(child.stderr(), /wal\.segment_max_bytes/);
@@ -157,7 +155,7 @@ t.test('SIGTERM under load: requests in flight get their 202, each is kept, exit
 t.test('a second instance on the same WAL root exits with a clear message', async (t) => {
   const s = await setup(t);
   await s.start();
-  const second = spawnTs(CLI, ['serve', '--config', s.configFile]);
+  const second = spawnCli(['serve', '--config', s.configFile]);
   const { code } = await second.exited;
   t.equal(code, 1);
   t.match(second.stderr(), /locked by another LogStack process/);

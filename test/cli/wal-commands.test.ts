@@ -7,10 +7,9 @@ import { DeadLetterStore } from '../../src/forwarder/dead-letter-store.js';
 import { timestampNs, type LokiEntry } from '../../src/loki/entry.js';
 import { segmentFileName } from '../../src/wal/segment-format.js';
 import type { TokenWal } from '../../src/wal/types.js';
-import { spawnTs } from '../support/child.js';
+import { spawnCli, spawnTs } from '../support/child.js';
 import { entries, lokiBatch, openWal, payload, shipped } from '../support/wal.js';
 
-const CLI = fileURLToPath(new URL('../fixtures/logstack-cli.ts', import.meta.url));
 const WORKER = fileURLToPath(new URL('../fixtures/wal-worker.ts', import.meta.url));
 
 interface Run {
@@ -20,7 +19,7 @@ interface Run {
 }
 
 async function wal(...args: string[]): Promise<Run> {
-  const child = spawnTs(CLI, ['wal', ...args]);
+  const child = spawnCli(['wal', ...args]);
   const { code } = await child.exited;
   return { code, stdout: child.lines.join('\n'), stderr: child.stderr() };
 }

@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { writeFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -324,7 +324,11 @@ t.test('reload_on_change: a compromised key removed while the files are being re
 
   // A reload adds the key back; just after it has read the file, the key is removed again.
   onRead = () => writeFileSync(file, config({ [OLD]: { name: 'payments' } }));
-  await writeFile(file, config({ [OLD]: { name: 'payments' }, [USERS]: { name: 'users' } }));
+  // Replaced whole, as a deployment tool does: written in place, a poll could see the file cut
+  // to nothing before the text is in, the reload read that, and the hook's write above land
+  // before this one's text, which left the key in the file for good (seen on a busy machine).
+  await writeFile(`${file}.next`, config({ [OLD]: { name: 'payments' }, [USERS]: { name: 'users' } }));
+  await rename(`${file}.next`, file);
   await until('the reload read the file', () => onRead === null);
   await until('the key removed while a reload read the files is refused', async () => (await r.ingest(USERS)) === 401);
   t.equal(await r.ingest(OLD), 202, 'the other key is kept');

@@ -8,18 +8,16 @@ import { cp, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { stringify } from 'yaml';
 import { createLogger } from '../../src/observability/logger.js';
 import { LogstackService } from '../../src/service.js';
 import { segmentFileName } from '../../src/wal/segment-format.js';
 import { isLockFile } from '../../src/wal/wal-lock.js';
-import { spawnTs } from './child.js';
+import { spawnCli } from './child.js';
 import { testConfig } from './config.js';
 import { createLokiStandIn, lokiAnswers, type LokiStandIn } from './loki-stand-in.js';
 
-export const CLI = fileURLToPath(new URL('../fixtures/logstack-cli.ts', import.meta.url));
 export const TOKEN = 'tok_damage_0123456789abcdef';
 export const ADMIN = 'adm_damage_0123456789abcdef';
 export const KEY = 'damage';
@@ -74,7 +72,7 @@ export async function crashedWal(t: Test, deliver: number, pending: number): Pro
       loki: { base_url: loki.url, batch_max_wait_ms: 5, backoff_initial_ms: 10, backoff_max_ms: 100 },
     }),
   );
-  const child = spawnTs(CLI, ['serve', '--config', config]);
+  const child = spawnCli(['serve', '--config', config]);
   t.teardown(() => {
     if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
   });
@@ -127,7 +125,7 @@ export interface Placed {
 
 /** Where every entry record is, as `logstack wal dump` shows them from the oldest segment. */
 export async function layout(root: string): Promise<Placed[]> {
-  const child = spawnTs(CLI, ['wal', 'dump', root, '--token', KEY, '--from-start']);
+  const child = spawnCli(['wal', 'dump', root, '--token', KEY, '--from-start']);
   const { code } = await child.exited;
   if (code !== 0) throw new Error(`wal dump exited ${code}: ${child.stderr()}`);
   return child.lines
@@ -138,7 +136,7 @@ export async function layout(root: string): Promise<Placed[]> {
 
 /** `logstack wal verify --json` on `root`: its exit code and what it printed. */
 export async function cliVerify(root: string): Promise<{ code: number | null; json: any; stderr: string }> {
-  const child = spawnTs(CLI, ['wal', 'verify', root, '--json']);
+  const child = spawnCli(['wal', 'verify', root, '--json']);
   const { code } = await child.exited;
   return { code, json: child.lines.length > 0 ? JSON.parse(child.lines.join('\n')) : null, stderr: child.stderr() };
 }

@@ -13,12 +13,11 @@ import { createLogger } from '../../src/observability/logger.js';
 import { LogstackService } from '../../src/service.js';
 import { readCursor } from '../../src/wal/cursor-file.js';
 import { decodeHeader, HEADER_BYTES } from '../../src/wal/segment-format.js';
-import { spawnTs } from '../support/child.js';
+import { spawnCli } from '../support/child.js';
 import { testConfig } from '../support/config.js';
 import { createLokiStandIn, lokiAnswers, type LokiStandIn, type ReceivedEntry } from '../support/loki-stand-in.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/wal-v1/', import.meta.url));
-const CLI = fileURLToPath(new URL('../fixtures/logstack-cli.ts', import.meta.url));
 const TOKEN = 'tok_app_0123456789abcdef';
 const ADMIN = 'adm_0123456789abcdef0123456789';
 
@@ -109,7 +108,7 @@ t.test('a redelivery after a crash is byte-identical to the first delivery: Loki
 });
 
 async function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnTs(CLI, ['wal', ...args]);
+  const child = spawnCli(['wal', ...args]);
   const { code } = await child.exited;
   return { code, stdout: child.lines.join('\n'), stderr: child.stderr() };
 }
