@@ -14,11 +14,13 @@ import { readdir, readFile, rm, writeFile, mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { tokenDirName } from '../../src/wal/token-dir.js';
-import { spawnCli, type Child } from '../support/child.js';
+import { spawnTs, type Child } from '../support/child.js';
 import { createLokiStandIn, lokiAnswers, type LokiStandIn, type StandInAnswer } from '../support/loki-stand-in.js';
 
+const CLI = fileURLToPath(new URL('../fixtures/logstack-cli.ts', import.meta.url));
 const ADMIN = 'adm_crash_0123456789abcdefghij';
 const SERVING = /LogStack is serving/;
 const WAL_WARNINGS = {
@@ -221,7 +223,7 @@ export async function runCrashCampaign(opts: CrashCampaignOptions): Promise<Cras
   let finalExitCode: number | null = null;
 
   const start = async (label: string): Promise<Child | null> => {
-    const child = spawnCli(['serve', '--config', configFile]);
+    const child = spawnTs(CLI, ['serve', '--config', configFile]);
     children.push(child);
     try {
       await child.waitForLine(SERVING);
