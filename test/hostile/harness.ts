@@ -1,6 +1,6 @@
 /**
- * The adversarial suite's measuring harness: a real LogStack process (the CLI, built or from the
- * TypeScript sources: test/support/child.ts) watched from outside while a hostile request runs.
+ * The adversarial suite's measuring harness: a real LogStack process (the CLI, from the
+ * TypeScript sources) watched from outside while a hostile request runs.
  *
  *   const service = await startHostileService(t, { config: { limits: { max_body_bytes: 65536 } } });
  *   const run = await service.measure(() => send(...));
@@ -22,7 +22,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { stringify } from 'yaml';
-import { logstackCommand } from '../support/child.js';
 
 export const HOSTILE_TOKEN = 'tok_hostile_0123456789abcdef';
 export const HOSTILE_ADMIN_TOKEN = 'adm_hostile_0123456789abcdef';
@@ -30,6 +29,7 @@ export const HOSTILE_ADMIN_TOKEN = 'adm_hostile_0123456789abcdef';
 export const HOSTILE_KEY = 'tenant-a';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(REPO, 'test/fixtures/logstack-cli.ts');
 const PROBE_EVERY_MS = 100;
 const PROBE_DEADLINE_MS = 1000;
 
@@ -146,7 +146,7 @@ export async function startHostileService(t: Test, options: HostileServiceOption
   let output = '';
   const launch = async (): Promise<number> => {
     const startedAt = performance.now();
-    child = spawn(process.execPath, logstackCommand(['serve', '--config', configFile], options.nodeArgs), {
+    child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', CLI, 'serve', '--config', configFile], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
