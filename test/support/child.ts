@@ -18,7 +18,7 @@ let built: boolean | undefined;
  * test the build users run; a source edited since the last `npm run build` is newer than its
  * built file, and the tests run the sources instead of a stale build.
  */
-export function builtFromSources(): boolean {
+function builtFromSources(): boolean {
   if (built !== undefined) return built;
   const src = join(REPO_ROOT, 'src');
   built = readdirSync(src, { recursive: true, encoding: 'utf8' }).every((name) => {
@@ -35,8 +35,8 @@ export function builtFromSources(): boolean {
  * current, else the sources under tsx. A start of the built CLI costs 0.2–0.7 s less CPU than
  * one under tsx, and the suite starts it some hundred times.
  */
-export function logstackCommand(args: readonly string[], nodeArgs: readonly string[] = []): string[] {
-  return builtFromSources() ? [...nodeArgs, LAUNCHER, ...args] : [...nodeArgs, '--import', 'tsx', CLI_SOURCE, ...args];
+function logstackCommand(args: readonly string[]): string[] {
+  return builtFromSources() ? [LAUNCHER, ...args] : ['--import', 'tsx', CLI_SOURCE, ...args];
 }
 
 export interface Child {
