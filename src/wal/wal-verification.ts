@@ -135,9 +135,12 @@ export async function verifyToken(snapshot: TokenSnapshot, lockHeld: boolean): P
 
   // Where the WAL ended when its cursor was last written (every acknowledgement, a clean stop):
   // entries up to there were acknowledged, so what is missing at the end is lost, as the start counts it.
+  // A segment that vanished while it was read was delivered and deleted by the process running
+  // beside this check: the walk did not see its entries, so a shortfall proves no loss.
   const end = snapshot.judgement?.kind === 'trusted' && survey.cursor.kind === 'ok' ? survey.cursor.durableEnd : undefined;
+  const changedMeanwhile = [...checks.values()].some((check) => check.vanished);
   const lastCheck = [...checks.values()].at(-1);
-  if (end && end.lastSeq > seen && lastCheck) {
+  if (end && end.lastSeq > seen && lastCheck && !changedMeanwhile) {
     const lost = end.lastSeq - seen;
     lostEntries += lost;
     const at = lastCheck.tornTail?.offset ?? lastCheck.bytes;
