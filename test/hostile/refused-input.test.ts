@@ -31,7 +31,10 @@ function batch(request: number, accepted: boolean): string {
 
 t.test('refused batches of 70 names of 1,000 characters per entry do not fill the heap', async (t) => {
   const service = await startHostileService(t, { nodeArgs: ['--max-old-space-size=160'] });
-  const REQUESTS = 32;
+  // 40 requests: names kept from each would be 168 MB, past the heap limit, so a cache fed by
+  // refused input kills the process; the peak RSS bound is a second witness, with room for a
+  // collector that runs late on a busy machine (111 MiB seen once under a full suite, 34 MiB idle).
+  const REQUESTS = 40;
   const run = await service.measure(async () => {
     const statuses: number[] = [];
     for (let r = 0; r < REQUESTS; r++) {
@@ -48,7 +51,7 @@ t.test('refused batches of 70 names of 1,000 characters per entry do not fill th
   t.same(new Set(run.result), new Set([400]), `every request answered 400 (${run.result.join(' ')})`);
   t.ok(run.alive, `the service is alive after ${REQUESTS} × ${ENTRIES} × ${ITEMS} refused names of ${KEY_CHARS} characters`);
   // One request's names (4.2 MB, from a 70 kB body) are live while it is refused; nothing after.
-  t.ok(run.peakRssGrowthBytes < 64 * 1024 * 1024, `peak RSS grew ${mib(run.peakRssGrowthBytes)}`);
+  t.ok(run.peakRssGrowthBytes < 128 * 1024 * 1024, `peak RSS grew ${mib(run.peakRssGrowthBytes)}`);
   t.equal(run.walGrowthBytes, 0);
   t.equal(run.healthFailures, 0);
   t.ok(run.healthMaxMs < 1000, `/healthz within 1 s (${run.healthMaxMs.toFixed(0)} ms)`);

@@ -183,16 +183,23 @@ for (const row of TABLE) {
 t.test('the active segment truncated while running: the entries cut are counted exactly, once, and a flush completes', async (t) => {
   const root = await copyOf(t, bases.withCursor);
   const r = await serviceRestart(t, root);
-  // Loki refuses while 100 more are accepted, so that they are only in the active segment.
+  const ingest = (ids: readonly string[]) =>
+    fetch(`${r.url}/v1/logs:ingest`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ entries: ids.map((id) => ({ timestamp: new Date().toISOString(), level: 'INFO', message: `${id}|${PADDING}`, service: 'damage', env: 'test' })) }),
+    });
+  // Loki refuses while 100 more are accepted, so that they are only in the active segment. One
+  // entry goes first and is pushed (and refused) before they arrive: the forwarder keeps pushing
+  // that batch, so the 100 are read only after the cut. Had it read them before, it would deliver
+  // them from memory, and the cut would cost nothing.
   r.loki.setStandingAnswer(lokiAnswers.unavailable());
+  const pushed = r.loki.pushes.length;
+  t.equal((await ingest(['hold'])).status, 202);
+  await r.loki.waitFor((loki) => loki.pushes.length > pushed, 10_000);
   // One request: one group, which a segment takes whole, so the 100 entries share the active segment.
   const ids = Array.from({ length: 100 }, (_, i) => `run${i}`);
-  const res202 = await fetch(`${r.url}/v1/logs:ingest`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ entries: ids.map((id) => ({ timestamp: new Date().toISOString(), level: 'INFO', message: `${id}|${PADDING}`, service: 'damage', env: 'test' })) }),
-  });
-  t.equal(res202.status, 202);
+  t.equal((await ingest(ids)).status, 202);
   const placed = await layout(root);
   const active = placed.at(-1)!.position.segment;
   const inActive = placed.filter((p) => p.position.segment === active);
@@ -211,12 +218,7 @@ t.test('the active segment truncated while running: the entries cut are counted 
   const logged = (await logLines(r)).filter((l) => l.msg === 'WAL damage: entries lost');
   t.match(logged, [{ token_name: KEY, entries_lost: 20, segment: active, offset: cutFrom.position.offset, reason: /the file ends at \d+, short of \d+/ }], 'logged once, with the segment and the offset');
   // Appends go on after the cut.
-  const after = await fetch(`${r.url}/v1/logs:ingest`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ entries: [{ timestamp: new Date().toISOString(), level: 'INFO', message: `after|${PADDING}`, service: 'damage', env: 'test' }] }),
-  });
-  t.equal(after.status, 202);
+  t.equal((await ingest(['after'])).status, 202);
   t.equal((await fetch(`${r.url}/v1/admin/flush?wait=true&timeout_seconds=20`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } })).status, 200);
   t.ok(r.loki.received().some((e) => idOf(e.line) === 'after'), 'and are delivered');
   t.match(await status(), { corrupt_records: 20 }, 'the cut is not counted again');
