@@ -163,7 +163,8 @@ t.test('40 large bodies sent and held: what is held is capped; unauthenticated o
   const answered = anonymous.result.filter((e) => e.status === 401).length;
   t.ok(answered >= 30, `${answered} of 40 read their 401 (${anonymous.result.map((e) => e.status).join(' ')})`);
   t.ok(anonymous.result.every((e) => e.status === 401 || e.status === null), 'nothing but 401 is answered');
-  t.ok(anonymous.peakRssGrowthBytes < 24 * 1024 * 1024, `unauthenticated bodies are not held: RSS grew ${mib(anonymous.peakRssGrowthBytes)}`);
+  // Held, the 40 bodies would be 38 MiB; with nothing held a busy machine's collector has added up to 32 MiB.
+  t.ok(anonymous.peakRssGrowthBytes < 36 * 1024 * 1024, `unauthenticated bodies are not held: RSS grew ${mib(anonymous.peakRssGrowthBytes)}`);
 
   const keyed = await service.measure(() => Promise.all(Array.from({ length: 40 }, () => sendMost(HOSTILE_TOKEN))));
   const statuses = keyed.result.map((e) => e.status);
