@@ -37,6 +37,7 @@ export const ERRORS = Object.freeze({
   HTTP_JSON_TOO_COSTLY: spec('LOGSTACK_ERR_HTTP_JSON_TOO_COSTLY', 'payload_too_large', 413, 'Parsed, the JSON body would hold %s bytes of memory, more than limits.max_body_bytes_in_flight_per_key (%s) lets the requests of one API key hold at once; send smaller batches'),
   HTTP_REQUEST_TOO_COSTLY: spec('LOGSTACK_ERR_HTTP_REQUEST_TOO_COSTLY', 'payload_too_large', 413, 'Decoded, the request would hold %s bytes of memory, more than limits.max_body_bytes_in_flight_per_key (%s) lets the requests of one API key hold at once; send smaller batches'),
   HTTP_BUSY: spec('LOGSTACK_ERR_HTTP_BUSY', 'server_busy', 503, 'LogStack holds as many request bodies as it may at once, in all or for this API key (limits.max_body_bytes_in_flight, limits.max_body_bytes_in_flight_per_key); retry after %s s'),
+  HTTP_CLIENT_GONE: spec('LOGSTACK_ERR_HTTP_CLIENT_GONE', 'client_closed_request', 499, 'The client closed the connection before its answer; nothing of the request was stored'),
   HTTP_SHUTTING_DOWN: spec('LOGSTACK_ERR_HTTP_SHUTTING_DOWN', 'shutting_down', 503, 'LogStack is shutting down; retry on another instance'),
   HTTP_INTERNAL: spec('LOGSTACK_ERR_HTTP_INTERNAL', 'internal_error', 500, 'Internal error; see the logs for request %s'),
 

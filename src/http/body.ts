@@ -13,6 +13,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { logstackError, type LogstackError } from '../errors.js';
 import { freeBuffer } from '../pipeline/freed-buffer.js';
 import type { BodyBudget, BodyLease } from './body-budget.js';
+import { BodyHold, decorateBodyHold } from './body-hold.js';
 import { clientText } from './client-text.js';
 import { jsonParseCost } from './json-parse-cost.js';
 
@@ -129,12 +130,14 @@ declare module 'fastify' {
 /** Lets a route's requests take from the body budget. */
 export function decorateBodyLease(app: FastifyInstance): void {
   app.decorateRequest('bodyLease', null);
+  decorateBodyHold(app);
 }
 
 /**
  * The checks a preParsing hook makes, after authentication, before a byte of the body is read:
  * its declared length against the limit (413) and against what the budget and the key's share
- * have left (503). Returns the request's lease, given back once the answer is done.
+ * have left (503). Returns the request's lease, given back once the answer is done and the
+ * route's work on the body too (body-hold.ts).
  */
 export function admitBody(request: FastifyRequest, reply: FastifyReply, limits: BodyLimits): BodyLease {
   const declared = Number(request.headers['content-length']);
@@ -143,8 +146,7 @@ export function admitBody(request: FastifyRequest, reply: FastifyReply, limits: 
   const lease = limits.budget.lease(request.keyName);
   if (declared > 0 && !lease.fits(declared)) throw serverBusy();
   request.bodyLease = lease;
-  // 'close' comes whether the answer was sent or the client went away.
-  reply.raw.once('close', () => lease.release());
+  request.bodyHold = new BodyHold(lease, reply.raw);
   return lease;
 }
 

@@ -95,8 +95,15 @@ export function internalErrorForLog(err: unknown, depth = 0): Record<string, unk
 /** Sets the status and headers of the answer to `err` on `reply`, and returns its body. */
 export function errorAnswer(err: unknown, request: FastifyRequest, reply: FastifyReply, maxBodyBytes: number): ErrorBody {
   const error = asLogstackError(err, { maxBodyBytes, contentType: request.headers['content-type'] });
+  // Failed before its handler, or in it: nothing works on its body any more.
+  request.bodyHold?.workDone();
   if (error.status === 500) request.log.error({ err: internalErrorForLog(err) }, error.message);
-  else if (error.status > 500) request.log.warn({ err }, error.message);
+  else if (error.status === 503) {
+    // Busy, stopping, or the WAL unavailable: a client makes as many of these as it likes, so the
+    // line is bounded like any refusal's, and a stack would say nothing an operator can use.
+    const cause = error.cause instanceof Error ? { cause: error.cause.message } : {};
+    request.server.refusalLog.write(request, 'warn', { code: error.code, ...cause }, error.message);
+  } else if (error.status > 500) request.log.warn({ err }, error.message);
   const retryAfter = error.retryAfterSeconds ?? (error.status === 429 || error.status === 503 ? DEFAULT_RETRY_AFTER_SECONDS : undefined);
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   // Also here, not only in the onRequest hook: errors raised before routing (a malformed URL) skip it.

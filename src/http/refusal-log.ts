@@ -20,9 +20,10 @@ export const SUMMARY_INTERVAL_MS = 10_000;
 
 /**
  * Statuses of requests refused before anything was taken: unauthenticated, forbidden, unrouted,
- * wrong method, too slow, too large, wrong type, over the rate limit.
+ * wrong method, too slow, too large, wrong type, over the rate limit, abandoned by their client,
+ * busy or unavailable (a client sends as many of those as it likes, as fast as they are refused).
  */
-export const REFUSED_STATUSES: ReadonlySet<number> = new Set([401, 403, 404, 405, 408, 413, 415, 429]);
+export const REFUSED_STATUSES: ReadonlySet<number> = new Set([401, 403, 404, 405, 408, 413, 415, 429, 499, 503]);
 
 type Level = Exclude<LevelWithSilent, 'silent'>;
 

@@ -10,7 +10,8 @@
  * The CPU is one either way: while everything that is not preparing (health, metrics, bodies
  * arriving, fsyncs) runs between the turns, the next request waits for the one before. Which
  * request is next goes round the API keys, as delivery does: a key with many costly requests
- * waiting makes another key's request wait for one of them, not for all.
+ * waiting makes another key's request wait for one of them, not for all. A request whose client
+ * has gone by its turn is not prepared: nothing of it was acknowledged.
  */
 
 /** How long a turn may last before the loop is given back. */
@@ -22,10 +23,19 @@ export class CpuTurns {
   #busy = false;
   #turnStart = 0;
 
-  /** Runs `work` for key `key` when its turn comes; `work` calls `pause` between entries. */
-  run<T>(key: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` for key `key` when its turn comes, unless `cancelled` is aborted by then (it
+   * rejects with its reason); `work` calls `pause` between entries.
+   */
+  run<T>(key: string, work: () => Promise<T>, cancelled?: AbortSignal): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const start = (): void => {
+        if (cancelled?.aborted) {
+          reject(cancelled.reason);
+          // Not from here: a queue of cancelled requests would be passed over in one deep call chain.
+          queueMicrotask(() => this.#startNext(key));
+          return;
+        }
         this.#turnStart = performance.now();
         work()
           .then(resolve, reject)

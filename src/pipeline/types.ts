@@ -37,7 +37,8 @@ export interface IngestPipeline {
    * HTTP_TOO_MANY_ENTRIES. `nowMs` bounds the timestamp window. With `room`, the WAL's room
    * is checked before each entry is encoded: a batch it cannot take is refused with its error
    * (WAL_QUOTA_EXCEEDED, WAL_DISK_RESERVE, ...) before it is built. Requests are prepared one
-   * at a time, in turns that give the event loop back (src/pipeline/cpu-turns.ts).
+   * at a time, in turns that give the event loop back (src/pipeline/cpu-turns.ts); one whose
+   * `clientGone` is aborted by its turn is not prepared (rejects with the signal's reason).
    */
-  prepare(keyName: string, body: unknown, nowMs: number, room?: WalRoom): Promise<PreparedBatch>;
+  prepare(keyName: string, body: unknown, nowMs: number, room?: WalRoom, clientGone?: AbortSignal): Promise<PreparedBatch>;
 }

@@ -53,6 +53,9 @@ function looksZlibWrapped(body: Buffer): boolean {
 
 /** Inflates at most `maxBytes`, and at most what `lease` may still take; the output is taken from it. */
 async function inflateBounded(body: Buffer, coding: 'gzip' | 'deflate', maxBytes: number, lease: BodyLease): Promise<Buffer> {
+  // zlib refuses a limit of 0 as out of range, which would read as a corrupt stream: a 400, and a
+  // Loki client drops the batch it should have retried.
+  if (lease.available < 1) throw serverBusy();
   const budgetBound = lease.available < maxBytes;
   const output = await inflateWithin(body, coding, Math.min(maxBytes, lease.available), budgetBound ? serverBusy : () => logstackError('HTTP_BODY_TOO_LARGE', [maxBytes]));
   holdOrRefuse(lease, output.length);

@@ -49,10 +49,10 @@ class Pipeline implements LokiPushPipeline {
     return this.#limits.max_metadata_keys;
   }
 
-  async prepare(keyName: string, push: LokiPushRequest, nowMs: number, room?: WalRoom): Promise<PreparedBatch> {
+  async prepare(keyName: string, push: LokiPushRequest, nowMs: number, room?: WalRoom, clientGone?: AbortSignal): Promise<PreparedBatch> {
     const policy = this.#policies.get(keyName);
     if (policy === undefined) throw new TypeError(`No API key is named ${keyName}`);
-    return this.#turns.run(keyName, () => this.#prepare(policy, push, nowMs, room));
+    return this.#turns.run(keyName, () => this.#prepare(policy, push, nowMs, room), clientGone);
   }
 
   async #prepare(policy: MaskingPolicy, push: LokiPushRequest, nowMs: number, room: WalRoom | undefined): Promise<PreparedBatch> {

@@ -48,7 +48,8 @@ export interface LokiPushPipeline {
    * structured metadata with the policy of key `keyName`, and encodes one WAL payload per entry,
    * in request order. Throws LogstackError LOKI_PUSH_INVALID (details: PushProblem[]).
    * `nowMs` bounds the timestamp window. With `room`, the WAL's room is checked before each
-   * entry is encoded (see IngestPipeline.prepare). One request at a time, in turns.
+   * entry is encoded (see IngestPipeline.prepare). One request at a time, in turns, unless
+   * `clientGone` is aborted by its turn.
    */
-  prepare(keyName: string, push: LokiPushRequest, nowMs: number, room?: WalRoom): Promise<PreparedBatch>;
+  prepare(keyName: string, push: LokiPushRequest, nowMs: number, room?: WalRoom, clientGone?: AbortSignal): Promise<PreparedBatch>;
 }

@@ -17,6 +17,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { logstackError } from '../../errors.js';
 import { UNAUTHENTICATED } from '../../http/auth.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
+import { workOnBody } from '../../http/body-hold.js';
 import { admitBody, boundedBody, chargeJsonParse, decorateBodyLease, describeJsonError, holdOrRefuse, type BodyLimits } from '../../http/body.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -106,19 +107,21 @@ export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (ap
   });
 
   for (const url of [LOKI_PUSH_ROUTE, LEGACY_PUSH_ROUTE]) {
-    app.post(url, { onRequest: [app.requireLokiClientKey, app.enforceRateLimit] }, async (request, reply) => {
-      // No Content-Type and no body: fastify skips the parser. Loki cannot read an empty body either.
-      if (request.body === undefined) throw logstackError('LOKI_PUSH_UNDECODABLE', ['the body is empty']);
-      const name = request.keyName!;
-      const push = request.body as LokiPushRequest;
-      const pipeline = request.settings.lokiPush;
-      if (pipeline === null) throw new TypeError('the Loki push route is served only with loki_push.enabled');
-      const tokenWal = wal.token(name);
-      const batch = await pipeline.prepare(name, push, clock(), tokenWal);
-      releaseBody(request, push.entries);
-      if (batch.entries > 0) await tokenWal.append(batch.batch);
-      metrics.logsIngested.inc({ token: name }, batch.entries);
-      return reply.code(204).send();
-    });
+    app.post(url, { onRequest: [app.requireLokiClientKey, app.enforceRateLimit] }, async (request, reply) =>
+      workOnBody(request, async (clientGone) => {
+        // No Content-Type and no body: fastify skips the parser. Loki cannot read an empty body either.
+        if (request.body === undefined) throw logstackError('LOKI_PUSH_UNDECODABLE', ['the body is empty']);
+        const name = request.keyName!;
+        const push = request.body as LokiPushRequest;
+        const pipeline = request.settings.lokiPush;
+        if (pipeline === null) throw new TypeError('the Loki push route is served only with loki_push.enabled');
+        const tokenWal = wal.token(name);
+        const batch = await pipeline.prepare(name, push, clock(), tokenWal, clientGone);
+        releaseBody(request, push.entries);
+        if (batch.entries > 0) await tokenWal.append(batch.batch);
+        metrics.logsIngested.inc({ token: name }, batch.entries);
+        return reply.code(204).send();
+      }),
+    );
   }
 };

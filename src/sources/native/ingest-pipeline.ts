@@ -36,10 +36,10 @@ class Pipeline implements IngestPipeline {
         : { pointer: '/message', what: 'the message' };
   }
 
-  async prepare(keyName: string, body: unknown, nowMs: number, room?: WalRoom): Promise<PreparedBatch> {
+  async prepare(keyName: string, body: unknown, nowMs: number, room?: WalRoom, clientGone?: AbortSignal): Promise<PreparedBatch> {
     const policy = this.#policies.get(keyName);
     if (policy === undefined) throw new TypeError(`No API key is named ${keyName}`);
-    return this.#turns.run(keyName, () => this.#prepare(policy, body, nowMs, room));
+    return this.#turns.run(keyName, () => this.#prepare(policy, body, nowMs, room), clientGone);
   }
 
   async #prepare(policy: MaskingPolicy, body: unknown, nowMs: number, room: WalRoom | undefined): Promise<PreparedBatch> {

@@ -6,6 +6,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { UNAUTHENTICATED } from '../../http/auth.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
+import { workOnBody } from '../../http/body-hold.js';
 import { acceptJsonBodies, holdOrRefuse, type BodyLimits } from '../../http/body.js';
 import { API_KEY_SECURITY, errorResponses } from '../../http/openapi.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
@@ -86,17 +87,18 @@ export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, {
         },
       },
     },
-    async (request, reply) => {
-      const name = request.keyName!;
-      const tokenWal = wal.token(name);
-      const batch = await request.settings.ingest.prepare(name, request.body, clock(), tokenWal);
-      // Counted once validated: limits.max_entries bounds what preparing costs.
-      holdOrRefuse(request.bodyLease!, batch.entries * HELD_ENTRY_BYTES);
-      releaseBody(request, batch.entries);
-      await tokenWal.append(batch.batch);
-      metrics.logsIngested.inc({ token: name }, batch.entries);
-      reply.code(202);
-      return { accepted: batch.entries, request_id: request.id };
-    },
+    async (request, reply) =>
+      workOnBody(request, async (clientGone) => {
+        const name = request.keyName!;
+        const tokenWal = wal.token(name);
+        const batch = await request.settings.ingest.prepare(name, request.body, clock(), tokenWal, clientGone);
+        // Counted once validated: limits.max_entries bounds what preparing costs.
+        holdOrRefuse(request.bodyLease!, batch.entries * HELD_ENTRY_BYTES);
+        releaseBody(request, batch.entries);
+        await tokenWal.append(batch.batch);
+        metrics.logsIngested.inc({ token: name }, batch.entries);
+        reply.code(202);
+        return { accepted: batch.entries, request_id: request.id };
+      }),
   );
 };

@@ -52,9 +52,10 @@ export interface OtlpPipeline {
    * Maps, masks (with the policy of key `keyName`), checks and encodes every record of
    * `request`. With `room`, the WAL's room is checked before each record is encoded: a request
    * it cannot take is refused whole with the WAL's error (WAL_QUOTA_EXCEEDED, WAL_DISK_RESERVE,
-   * ...) before it is built, as on the other routes.
+   * ...) before it is built, as on the other routes. One request at a time, in turns, unless
+   * `clientGone` is aborted by its turn.
    */
-  prepare(keyName: string, request: ExportLogsRequest, nowMs: number, room?: WalRoom): Promise<PreparedExport>;
+  prepare(keyName: string, request: ExportLogsRequest, nowMs: number, room?: WalRoom, clientGone?: AbortSignal): Promise<PreparedExport>;
 }
 
 /** Problems kept for the partial success message: enough to see what is wrong, short to read. */
@@ -173,10 +174,10 @@ class Pipeline implements OtlpPipeline {
     }
   }
 
-  async prepare(keyName: string, request: ExportLogsRequest, nowMs: number, room?: WalRoom): Promise<PreparedExport> {
+  async prepare(keyName: string, request: ExportLogsRequest, nowMs: number, room?: WalRoom, clientGone?: AbortSignal): Promise<PreparedExport> {
     const context = this.#contexts.get(keyName);
     if (context === undefined) throw new TypeError(`No API key is named ${keyName}`);
-    return this.#turns.run(keyName, () => this.#prepare(context, request, nowMs, room));
+    return this.#turns.run(keyName, () => this.#prepare(context, request, nowMs, room), clientGone);
   }
 
   async #prepare(context: ValueContext, request: ExportLogsRequest, nowMs: number, room: WalRoom | undefined): Promise<PreparedExport> {

@@ -12,6 +12,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { logstackError } from '../../errors.js';
 import { UNAUTHENTICATED } from '../../http/auth.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
+import { workOnBody } from '../../http/body-hold.js';
 import { admitBody, boundedBody, contentCoding, decorateBodyLease, holdOrRefuse, type BodyLimits } from '../../http/body.js';
 import { errorAnswer } from '../../http/error-handler.js';
 import { API_KEY_SECURITY } from '../../http/openapi.js';
@@ -104,12 +105,12 @@ export const otlpRoute: FastifyPluginAsync<OtlpRouteOptions> = async (app, { wal
    * The request's batch, its decoded records already unreachable: they are ~1 KB a record,
    * and held through the WAL's fsync they were promoted to the old generation by the megabyte.
    */
-  const prepare = async (request: FastifyRequest, format: OtlpFormat, name: string, room: WalRoom): Promise<{ prepared: PreparedExport; records: number }> => {
+  const prepare = async (request: FastifyRequest, format: OtlpFormat, name: string, room: WalRoom, clientGone: AbortSignal): Promise<{ prepared: PreparedExport; records: number }> => {
     // No body at all: fastify skips the parser. An empty protobuf message is an empty request, one message.
     const decoded = (request.body as DecodedRequest | undefined) ?? decodeOtlpRequest(Buffer.alloc(0), format, maxLogRecords, () => {});
     const pipeline = request.settings.otlp;
     if (pipeline === null) throw new TypeError('the OTLP route is served only with otlp.enabled');
-    const prepared = await pipeline.prepare(name, decoded.request, clock(), room);
+    const prepared = await pipeline.prepare(name, decoded.request, clock(), room, clientGone);
     releaseBody(request, decoded.records);
     return { prepared, records: decoded.records };
   };
@@ -129,16 +130,17 @@ export const otlpRoute: FastifyPluginAsync<OtlpRouteOptions> = async (app, { wal
         security: API_KEY_SECURITY,
       },
     },
-    async (request, reply) => {
-      const format = otlpFormat(request.headers['content-type']);
-      const name = request.keyName!;
-      const tokenWal = wal.token(name);
-      const { prepared, records } = await prepare(request, format, name, tokenWal);
-      if (prepared.accepted > 0) await tokenWal.append(prepared.batch);
-      metrics.logsIngested.inc({ token: name }, prepared.accepted);
-      if (prepared.rejected > 0) metrics.logsRejected.inc({ token: name, reason: PARTIAL_REJECTION }, prepared.rejected);
-      const answer = exportAnswer(format, prepared.rejected, prepared.rejected > 0 ? partialSuccessMessage(prepared, records) : '');
-      return reply.code(200).type(answer.contentType).send(answer.body);
-    },
+    async (request, reply) =>
+      workOnBody(request, async (clientGone) => {
+        const format = otlpFormat(request.headers['content-type']);
+        const name = request.keyName!;
+        const tokenWal = wal.token(name);
+        const { prepared, records } = await prepare(request, format, name, tokenWal, clientGone);
+        if (prepared.accepted > 0) await tokenWal.append(prepared.batch);
+        metrics.logsIngested.inc({ token: name }, prepared.accepted);
+        if (prepared.rejected > 0) metrics.logsRejected.inc({ token: name, reason: PARTIAL_REJECTION }, prepared.rejected);
+        const answer = exportAnswer(format, prepared.rejected, prepared.rejected > 0 ? partialSuccessMessage(prepared, records) : '');
+        return reply.code(200).type(answer.contentType).send(answer.body);
+      }),
   );
 };
