@@ -102,7 +102,7 @@ export function errorAnswer(err: unknown, request: FastifyRequest, reply: Fastif
     // Busy, stopping, or the WAL unavailable: a client makes as many of these as it likes, so the
     // line is bounded like any refusal's, and a stack would say nothing an operator can use.
     const cause = error.cause instanceof Error ? { cause: error.cause.message } : {};
-    request.server.refusalLog.write(request, 'warn', { code: error.code, ...cause }, error.message);
+    request.server.refusalLog.write(request, 'warn', { err: { code: error.code, message: error.message, ...cause } }, error.message);
   } else if (error.status > 500) request.log.warn({ err }, error.message);
   const retryAfter = error.retryAfterSeconds ?? (error.status === 429 || error.status === 503 ? DEFAULT_RETRY_AFTER_SECONDS : undefined);
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));

@@ -44,3 +44,23 @@ t.test('metrics count every refused request, logged or not', async (t) => {
   t.match(metrics, /^http_requests_total\{method="GET",route="unmatched",status="404"\} 300$/m);
   t.ok(server.logLines().filter((l) => l.status === 404).length < 300, 'fewer lines than requests');
 });
+
+t.test('a key sending as fast as it is refused with 503 writes at most the bound, and no stack', async (t) => {
+  // Every append is under the disk reserve: 503 disk_reserve_reached, as server_busy would be.
+  const server = await startServer(t, { diskReservePercent: 100, config: { security: { api_keys: { [APP_TOKEN]: { name: 'app' } }, rate_limit_rps: 1000, rate_limit_burst: 1000 } } });
+  const startedMs = Date.now();
+  const body = JSON.stringify({ entries: [{ timestamp: new Date().toISOString(), level: 'INFO', service: 'shop', env: 'prod', message: 'm' }] });
+  for (let round = 0; round < 20; round++) {
+    const answers = await Promise.all(Array.from({ length: 30 }, () => send(server, '/v1/logs:ingest', { method: 'POST', body, token: APP_TOKEN })));
+    t.ok(answers.every((a) => a.status === 503), `round ${round}: 503`);
+  }
+  const elapsedSeconds = (Date.now() - startedMs) / 1000;
+  await server.app.close();
+
+  const lines = server.logLines().filter((l) => l.status === 503 || (l.err as { code?: string } | undefined)?.code === 'LOGSTACK_ERR_WAL_DISK_RESERVE');
+  const bound = 2 * (REFUSAL_LOG_SHAPE.burst + REFUSAL_LOG_SHAPE.perSecond * elapsedSeconds);
+  t.ok(lines.length <= bound, `${lines.length} lines for 600 refusals in ${elapsedSeconds.toFixed(1)} s, at most ${bound.toFixed(0)}`);
+  t.ok(lines.length > 0, 'the first are written');
+  t.notMatch(server.logText(), /"stack":"[^"]/, 'no stack trace is logged for them');
+  t.ok(server.logLines().some((l) => l.event === 'refusal_lines_suppressed'), 'the rest are summed up');
+});

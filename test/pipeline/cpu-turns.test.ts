@@ -64,3 +64,20 @@ t.test('keys take turns: a key with many requests waiting makes another wait for
   // In turn, in the order each key began waiting: noisy, quiet, other.
   t.same(order, ['noisy 1', 'quiet 1', 'noisy 2', 'other 1', 'quiet 2', 'noisy 3']);
 });
+
+t.test('work whose request was cancelled before its turn does not run; the next does, even after 20,000 cancelled', async (t) => {
+  const turns = new CpuTurns();
+  const ran: string[] = [];
+  let finishFirst!: () => void;
+  const first = turns.run('a', () => new Promise<void>((resolve) => (finishFirst = () => (ran.push('first'), resolve()))));
+  const gone = new AbortController();
+  const cancelled = Array.from({ length: 20_000 }, (_, i) => turns.run('a', async () => void ran.push(`cancelled ${i}`), gone.signal));
+  const kept = turns.run('a', async () => void ran.push('kept'), new AbortController().signal);
+  gone.abort(new Error('the client went away'));
+  finishFirst();
+  await first;
+  const outcomes = await Promise.allSettled(cancelled);
+  await kept;
+  t.same(ran, ['first', 'kept'], 'only the work not cancelled ran');
+  t.ok(outcomes.every((o) => o.status === 'rejected' && (o.reason as Error).message === 'the client went away'), 'each cancelled one rejects with the reason');
+});
