@@ -3,6 +3,8 @@
  * - on the labelled corpus (test/fixtures/masking-corpus.ts): recall per rule, with the defaults
  *   and with the rule alone; false positives per 10,000 ordinary lines; the cost per line;
  * - on the shared sample `ingest-100.json` with the default policy: whole entries and strings;
+ * - on a 250 kB line of `name=value` pairs whose names are all new, as a client that invents
+ *   them sends it (the key rules judge each name once, then cache it);
  * - on 100 kB of text made to make each rule backtrack or read back and forth
  *   (test/fixtures/masking-hostile-inputs.ts): the worst input of each rule, in ms. Linear rules
  *   take about the same on any 100 kB.
@@ -21,6 +23,8 @@ import type { Scenario } from './run.js';
 
 const SAMPLE = new URL('../test/fixtures/samples/ingest-100.json', import.meta.url);
 const HOSTILE_BYTES = 100_000;
+/** A line as long as limits.max_message_bytes lets one be, about. */
+const INVENTED_LINE_BYTES = 250_000;
 
 function stringsOf(value: unknown, out: string[]): string[] {
   if (typeof value === 'string') out.push(value);
@@ -43,6 +47,35 @@ function worstMs(policy: MaskingPolicy, inputs: readonly string[]): number {
     worst = Math.max(worst, best);
   }
   return worst;
+}
+
+/**
+ * A line of `name=value` pairs whose names are all new (`αβ1kγ=v αβ1lγ=v …`, or with `suffix`
+ * after each name), as a client that invents its names sends it: the median ms of masking
+ * one, each a line never seen before, so that no name is cached.
+ */
+function inventedNamesMs(policy: MaskingPolicy, suffix: string): number {
+  let serial = 0;
+  const line = (): string => {
+    const parts: string[] = [];
+    let bytes = 0;
+    while (bytes < INVENTED_LINE_BYTES) {
+      const pair = `αβ${(serial++).toString(36)}γ${suffix}=v `;
+      parts.push(pair);
+      bytes += Buffer.byteLength(pair);
+    }
+    return parts.join('');
+  };
+  const times: number[] = [];
+  for (let i = 0; i < 13; i++) {
+    const text = line();
+    const start = process.hrtime.bigint();
+    policy.maskText(text);
+    times.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  // The first three warm up.
+  const measured = times.slice(3).sort((a, b) => a - b);
+  return measured[measured.length >> 1]!;
 }
 
 export default {
@@ -95,6 +128,9 @@ export default {
           for (const text of strings) policy.maskText(text);
         })),
     );
+
+    figures['250 kB line of invented names: median ms'] = Number(inventedNamesMs(policy, '').toFixed(1));
+    figures['250 kB line of invented names ending _key: median ms'] = Number(inventedNamesMs(policy, '_key').toFixed(1));
 
     let worstRule = '';
     let worstMsOverall = 0;

@@ -30,6 +30,7 @@ const MAX_NAME_CHARS = 128;
 /** Longest operator phrase, in words; longer ones match by their last words only. */
 const MAX_PHRASE_WORDS = 6;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+const CAPITAL = /[A-Z]/;
 
 const enum CharKind {
   Separator,
@@ -52,8 +53,25 @@ function kindOf(c: number): CharKind {
  * it five.
  */
 export function nameWords(name: string, camelCase = true): string[] {
-  let text = name.length > MAX_NAME_CHARS ? name.slice(-MAX_NAME_CHARS) : name;
-  if (!PRINTABLE_ASCII.test(text)) text = readableName(text);
+  return readWords(readName(name), camelCase);
+}
+
+/** What of `name` is read, and how a reader sees it: the text readWords splits. */
+export function readName(name: string): string {
+  const text = name.length > MAX_NAME_CHARS ? name.slice(-MAX_NAME_CHARS) : name;
+  return PRINTABLE_ASCII.test(text) ? text : readableName(text);
+}
+
+/**
+ * Whether the words of a name read (readName) may differ with `camelCase` and without: only a
+ * capital letter makes a hump.
+ */
+export function hasHumps(text: string): boolean {
+  return CAPITAL.test(text);
+}
+
+/** The words of a name read by readName: nameWords without the reading. */
+export function readWords(text: string, camelCase = true): string[] {
   const words: string[] = [];
   let start = -1;
   let previous = CharKind.Separator;
@@ -185,6 +203,12 @@ function head(words: readonly string[]): [last: string | undefined, previous: st
 
 /** The last words of the library's names of two words (`api key`, `session id`), which alone name nothing. */
 export const LIBRARY_TAILS: ReadonlySet<string> = new Set(['key', 'word', 'phrase', 'pass', 'pw', 'id', 'sid', 'number', 'num', 'no', 'card', 'code', 'verification']);
+
+/**
+ * Every word a library rule may find at the end of a name (name-ends.ts): the qualifiers, the
+ * last words, the last words of two-word names, the nouns recognised glued.
+ */
+export const LIBRARY_ENDINGS: ReadonlySet<string> = new Set([...QUALIFIERS, ...LAST_WORDS.keys(), ...LIBRARY_TAILS, ...GLUED.map(([noun]) => noun)]);
 
 /**
  * Names that alone also name things that are no secret: `pass` counts passed tests, `auth` and

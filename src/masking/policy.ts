@@ -20,9 +20,10 @@ import type { Config, MaskingOverrideConfig, PartialRuleConfig } from '../config
 import { compileCustomPatterns } from './custom-patterns.js';
 import { maskCardNumberValue } from './card-numbers.js';
 import { maskJsonText, startsAsJson, type JsonJudge } from './json-text.js';
-import { LIBRARY_TAILS, libraryKeyRule, mayBeName, nameWords, namesLiteralsToo, phraseOf, trailingPhrases } from './key-names.js';
+import { hasHumps, LIBRARY_ENDINGS, LIBRARY_TAILS, libraryKeyRule, mayBeName, nameWords, namesLiteralsToo, phraseOf, readName, readWords, trailingPhrases } from './key-names.js';
 import { maskByRule } from './mask-value.js';
 import { NameCache } from './name-cache.js';
+import { NameEnds } from './name-ends.js';
 import { enabledRules, LEGACY_PATTERN_RULES, type RuleId } from './rules.js';
 import { maskNamedValues, type PairJudge } from './text-pairs.js';
 import { compileValuePatterns, type AnchorScope, type TextMasker, type ValuePatterns } from './value-patterns.js';
@@ -115,6 +116,8 @@ class Policy implements MaskingPolicy {
   readonly #exempt = new Set<string>();
   readonly #global = new Map<string, KeyRule>();
   readonly #names = new NameCache<KeyRule | null>(MAX_CACHED_NAMES, MAX_CACHED_NAME_CHARS);
+  /** The endings of every phrase and library word that may judge a name. */
+  readonly #ends: NameEnds;
   /** Last words of names of two words and more, after which a name in text may be two words. */
   readonly #tails: ReadonlySet<string>;
   readonly #valuePatterns: ValuePatterns;
@@ -140,6 +143,7 @@ class Policy implements MaskingPolicy {
       layers.push({ disabled: override.disabled_rules, enabled: override.enabled_rules });
     }
     this.rules = enabledRules(layers);
+    this.#ends = new NameEnds([...this.#own.keys(), ...this.#global.keys(), ...LIBRARY_ENDINGS]);
     const operatorKeys = [...masking.baseline_keys, ...Object.keys(masking.partial_rules), ...(override?.extra_keys ?? []), ...Object.keys(override?.partial_rules ?? {})];
     this.#tails = new Set([...LIBRARY_TAILS, ...tailsOf(operatorKeys)]);
     const signature = [...this.rules].sort().join(' ');
@@ -194,7 +198,11 @@ class Policy implements MaskingPolicy {
   ruleFor(key: string): KeyRule | undefined {
     const cached = this.#names.get(key);
     if (cached !== undefined) return cached ?? undefined;
-    const rule = this.#judge(key);
+    const read = readName(key);
+    // Most names end in no phrase or word of the rules: passed over at once, and not cached,
+    // where a client's invented names would push out the ones that are.
+    if (!this.#ends.mayEnd(read)) return undefined;
+    const rule = this.#judge(read);
     this.#names.set(key, rule ?? null);
     return rule;
   }
@@ -207,12 +215,13 @@ class Policy implements MaskingPolicy {
     return this.#custom(maskNamedValues(this.#valuePatterns.mask(text, scope), this.#pairs));
   }
 
-  #judge(key: string): KeyRule | undefined {
-    const words = nameWords(key);
+  /** The rule of a name read by readName, in both readings. */
+  #judge(read: string): KeyRule | undefined {
+    const words = readWords(read);
     const cased = this.#judgeWords(words);
-    if (cased !== null) return cased;
+    if (cased !== null || !hasHumps(read)) return cased ?? undefined;
     // `pAsSwOrD`, `aUThoRizATIoN`: names are matched in any case, so also without camelCase humps.
-    const uncased = nameWords(key, false);
+    const uncased = readWords(read, false);
     return uncased.join(' ') === words.join(' ') ? undefined : (this.#judgeWords(uncased) ?? undefined);
   }
 

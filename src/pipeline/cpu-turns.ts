@@ -12,10 +12,19 @@
  * request is next goes round the API keys, as delivery does: a key with many costly requests
  * waiting makes another key's request wait for one of them, not for all. A request whose client
  * has gone by its turn is not prepared: nothing of it was acknowledged.
+ *
+ * Giving the loop back once is not enough: node (libuv) accepts one connection per iteration of
+ * the loop, so with a turn in every iteration it accepts one connection per turn. A turn is at
+ * least one entry, tens of milliseconds for a long line of distinct `name=value` pairs, and
+ * probes and clients that open a connection per request came faster than that: their backlog
+ * held `/healthz` for seconds while no iteration was longer than one entry. So the loop is
+ * given back for several iterations; one with nothing to do costs microseconds.
  */
 
 /** How long a turn may last before the loop is given back. */
 export const TURN_MS = 20;
+/** Iterations of the event loop between two turns: connections accepted, at most, meanwhile. */
+export const ITERATIONS_BETWEEN_TURNS = 8;
 
 export class CpuTurns {
   /** Requests waiting, by API key, each key's in arrival order; the map's order is the keys' turn. */
@@ -36,13 +45,13 @@ export class CpuTurns {
           queueMicrotask(() => this.#startNext(key));
           return;
         }
-        this.#turnStart = performance.now();
         work()
           .then(resolve, reject)
           .finally(() => this.#startNext(key));
       };
       if (!this.#busy) {
         this.#busy = true;
+        this.#turnStart = performance.now();
         start();
         return;
       }
@@ -58,12 +67,21 @@ export class CpuTurns {
    */
   pause(): Promise<void> | undefined {
     if (performance.now() - this.#turnStart < TURN_MS) return undefined;
-    return new Promise((resolve) => {
-      setImmediate(() => {
-        this.#turnStart = performance.now();
-        resolve();
-      });
-    });
+    return new Promise((resolve) => this.#giveBack(resolve));
+  }
+
+  /** Calls `then` in a new turn, ITERATIONS_BETWEEN_TURNS iterations of the loop from now. */
+  #giveBack(then: () => void): void {
+    let left = ITERATIONS_BETWEEN_TURNS;
+    const iterate = (): void => {
+      if (--left > 0) {
+        setImmediate(iterate);
+        return;
+      }
+      this.#turnStart = performance.now();
+      then();
+    };
+    setImmediate(iterate);
   }
 
   /** Starts the first waiting key's oldest request, another key's before `finished`'s own. */
@@ -82,6 +100,8 @@ export class CpuTurns {
     // Served: the key goes to the back of the round.
     this.#waiting.delete(chosen);
     if (queue.length > 0) this.#waiting.set(chosen, queue);
-    next();
+    // The next request continues the turn of the one before: it may not lengthen it past TURN_MS.
+    if (performance.now() - this.#turnStart < TURN_MS) next();
+    else this.#giveBack(next);
   }
 }

@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import t from 'tap';
-import { libraryKeyRule, mayBeName, nameWords, phraseOf, trailingPhrases } from '../../src/masking/key-names.js';
+import { hasHumps, libraryKeyRule, mayBeName, nameWords, phraseOf, readName, readWords, trailingPhrases } from '../../src/masking/key-names.js';
 import { LOOK_ALIKES, readableName } from '../../src/masking/look-alikes.js';
 
 t.test('names split into words at separators, camelCase humps and digits', async (t) => {
@@ -82,4 +83,17 @@ t.test('names that only mention a secret word are not secrets', async (t) => {
 t.test('text that ends in no word is passed over before it is read', async (t) => {
   for (const name of ['password', 'x-api-key', 'db2_pw', 'pass\u200bword', 'пароль']) t.ok(mayBeName(name), name);
   for (const name of ['12', '2025-09-24T12', '10.0.0.1', '', '-', 'a', 'v2', 'x1']) t.notOk(mayBeName(name), name);
+});
+
+t.test('a name read without capitals has no humps: both readings give the same words', async (t) => {
+  t.ok(hasHumps(readName('dbPassword')));
+  t.notOk(hasHumps(readName('db_password')));
+  t.ok(hasHumps(readName('\u0391PI_KEY')), 'a Greek capital read as a Latin one');
+  fc.assert(
+    fc.property(fc.string({ maxLength: 24, unit: fc.constantFrom('a', 'B', 'z', 'Q', '1', '_', ' ', 'α', 'Α', 'λ', 'Λ', 'ｐ', 'Ｐ', '\u200b', 'ǅ') }), (name) => {
+      const read = readName(name);
+      return hasHumps(read) || readWords(read).join(' ') === readWords(read, false).join(' ');
+    }),
+    { numRuns: 5000 },
+  );
 });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { CpuTurns, TURN_MS } from '../../src/pipeline/cpu-turns.js';
+import { CpuTurns, ITERATIONS_BETWEEN_TURNS, TURN_MS } from '../../src/pipeline/cpu-turns.js';
 
 /** Busy for `ms` of the clock, as masking is. */
 function spin(ms: number): void {
@@ -20,6 +20,48 @@ t.test('a long piece of work gives the event loop back between its steps', async
     }
   });
   t.ok(timerFiredAtStep > 0 && timerFiredAtStep < 20, `a timer due at once ran during the work (at step ${timerFiredAtStep} of 20)`);
+});
+
+/** Counts the iterations of the event loop (one check phase each) until stopped. */
+function countIterations(): { readonly count: number; stop(): void } {
+  const counter = { count: 0, running: true, stop: () => (counter.running = false) };
+  const tick = (): void => {
+    counter.count++;
+    if (counter.running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  return counter;
+}
+
+t.test('between two turns the event loop iterates several times: node accepts one connection per iteration', async (t) => {
+  const turns = new CpuTurns();
+  const iterations = countIterations();
+  const between: number[] = [];
+  await turns.run('a', async () => {
+    for (let step = 0; step < 3; step++) {
+      spin(TURN_MS);
+      const before = iterations.count;
+      const pause = turns.pause();
+      if (pause !== undefined) await pause;
+      between.push(iterations.count - before);
+    }
+  });
+  iterations.stop();
+  t.ok(between.every((n) => n >= ITERATIONS_BETWEEN_TURNS - 1), `iterations between turns: ${between.join(', ')}`);
+});
+
+t.test('a request that follows a long one waits for the loop; after a short one it continues the turn', async (t) => {
+  const turns = new CpuTurns();
+  const iterations = countIterations();
+  const startedAt: Record<string, number> = {};
+  const work = (name: string, ms: number) => async () => {
+    startedAt[name] = iterations.count;
+    spin(ms);
+  };
+  await Promise.all([turns.run('a', work('long', TURN_MS)), turns.run('b', work('after long', 0)), turns.run('c', work('after short', 0))]);
+  iterations.stop();
+  t.ok(startedAt['after long']! - startedAt['long']! >= ITERATIONS_BETWEEN_TURNS - 1, 'the loop iterated before the request after the long one');
+  t.equal(startedAt['after short'], startedAt['after long'], 'the request after a short one ran in the same turn');
 });
 
 t.test('a short piece of work runs without pausing', async (t) => {
