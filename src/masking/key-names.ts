@@ -31,12 +31,9 @@ const MAX_NAME_CHARS = 128;
 const MAX_PHRASE_WORDS = 6;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
-const enum CharKind {
-  Separator,
-  Lower,
-  Upper,
-  Digit,
-}
+// An object, not an enum: Node runs the sources by erasing types, and an enum is not erasable.
+const CharKind = { Separator: 0, Lower: 1, Upper: 2, Digit: 3 } as const;
+type CharKind = (typeof CharKind)[keyof typeof CharKind];
 
 function kindOf(c: number): CharKind {
   if (c >= 97 && c <= 122) return CharKind.Lower;
@@ -56,7 +53,7 @@ export function nameWords(name: string, camelCase = true): string[] {
   if (!PRINTABLE_ASCII.test(text)) text = readableName(text);
   const words: string[] = [];
   let start = -1;
-  let previous = CharKind.Separator;
+  let previous: CharKind = CharKind.Separator;
   const end = (at: number): void => {
     if (start >= 0) words.push(text.slice(start, at).toLowerCase());
     start = -1;
