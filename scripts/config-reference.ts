@@ -1,7 +1,7 @@
 /**
  * Prints the configuration reference, generated from the config schema:
  *
- *   node --import tsx scripts/config-reference.ts > docs/configuration.md
+ *   node --import ./scripts/resolve-ts.js scripts/config-reference.ts > docs/configuration.md
  *
  * test/config/reference.test.ts fails when docs/configuration.md differs from what this prints,
  * so a key added to the schema is documented (and its environment variable listed) by re-running it.
@@ -88,7 +88,7 @@ function envTable(): string {
 
 const INTRODUCTION = `# Configuration reference
 
-<!-- Generated from src/config/schema.ts by \`node --import tsx scripts/config-reference.ts > docs/configuration.md\`.
+<!-- Generated from src/config/schema.ts by \`node --import ./scripts/resolve-ts.js scripts/config-reference.ts > docs/configuration.md\`.
      Do not edit by hand: a test compares this file with what the script prints. -->
 
 LogStack reads one YAML file, applies the environment on top of it, and validates the result

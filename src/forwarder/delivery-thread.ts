@@ -37,8 +37,8 @@ const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 8 };
 export type SpawnWorker = (data: DeliveryThreadData) => Worker;
 
 export function spawnWorker(data: DeliveryThreadData): Worker {
-  // From source under tsx (the tests) the entry is TypeScript: the worker inherits the
-  // `--import tsx` of its parent's execArgv, which registers the loader there too.
+  // From the sources (the tests) the entry is TypeScript: the worker inherits the `--import` of
+  // its parent's execArgv, which registers the resolve hook there too (scripts/resolve-ts.js).
   const entry = import.meta.url.endsWith('.ts') ? './delivery-worker.ts' : './delivery-worker.js';
   return new Worker(new URL(entry, import.meta.url), { workerData: data, resourceLimits: RESOURCE_LIMITS });
 }

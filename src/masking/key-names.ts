@@ -32,12 +32,9 @@ const MAX_PHRASE_WORDS = 6;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 const CAPITAL = /[A-Z]/;
 
-const enum CharKind {
-  Separator,
-  Lower,
-  Upper,
-  Digit,
-}
+// An object, not an enum: Node runs the sources by erasing types, and an enum is not erasable.
+const CharKind = { Separator: 0, Lower: 1, Upper: 2, Digit: 3 } as const;
+type CharKind = (typeof CharKind)[keyof typeof CharKind];
 
 function kindOf(c: number): CharKind {
   if (c >= 97 && c <= 122) return CharKind.Lower;
@@ -74,7 +71,7 @@ export function hasHumps(text: string): boolean {
 export function readWords(text: string, camelCase = true): string[] {
   const words: string[] = [];
   let start = -1;
-  let previous = CharKind.Separator;
+  let previous: CharKind = CharKind.Separator;
   const end = (at: number): void => {
     if (start >= 0) words.push(text.slice(start, at).toLowerCase());
     start = -1;

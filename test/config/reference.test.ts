@@ -4,13 +4,14 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { listEnvVars } from '../../src/config/env-overrides.js';
 import { schemaKeys } from '../../src/config/schema-keys.js';
+import { TS_NODE_ARGS } from '../support/child.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const COMMAND = 'node --import tsx scripts/config-reference.ts > docs/configuration.md';
+const COMMAND = 'node --import ./scripts/resolve-ts.js scripts/config-reference.ts > docs/configuration.md';
 
 t.test('docs/configuration.md is what the schema generates', async (t) => {
   const committed = readFileSync(`${REPO}docs/configuration.md`, 'utf8');
-  const generated = execFileSync(process.execPath, ['--import', 'tsx', 'scripts/config-reference.ts'], { cwd: REPO, encoding: 'utf8' });
+  const generated = execFileSync(process.execPath, [...TS_NODE_ARGS, 'scripts/config-reference.ts'], { cwd: REPO, encoding: 'utf8' });
   t.equal(committed, generated, `docs/configuration.md is stale; run: ${COMMAND}`);
 });
 

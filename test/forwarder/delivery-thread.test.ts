@@ -31,7 +31,7 @@ interface Rig {
   request(overrides?: Partial<DeliveryRequest>): DeliveryRequest;
 }
 
-// One thread for the tests that keep it running: starting a thread costs a second under tsx.
+// One thread for the tests that keep it running: a start compiles the thread's sources anew.
 const shared = await (async () => {
   const loki = createLokiStandIn();
   await loki.start();

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { stringify } from 'yaml';
+import { TS_NODE_ARGS } from '../support/child.js';
 
 export const HOSTILE_TOKEN = 'tok_hostile_0123456789abcdef';
 export const HOSTILE_ADMIN_TOKEN = 'adm_hostile_0123456789abcdef';
@@ -146,7 +147,7 @@ export async function startHostileService(t: Test, options: HostileServiceOption
   let output = '';
   const launch = async (): Promise<number> => {
     const startedAt = performance.now();
-    child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', CLI, 'serve', '--config', configFile], {
+    child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...TS_NODE_ARGS, CLI, 'serve', '--config', configFile], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

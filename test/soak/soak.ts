@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { tokenDirName } from '../../src/wal/token-dir.js';
+import { TS_NODE_ARGS } from '../support/child.js';
 import { readEntryId } from './entry-id.js';
 import { faultSchedule, outagesOf, type FaultKind, type FaultPhase } from './fault-schedule.js';
 import { DEAD_LETTERED, IdLedger, type LedgerTally } from './id-ledger.js';
@@ -37,7 +38,7 @@ export interface SoakOptions {
   /** Across all keys. */
   readonly entriesPerSecond: number;
   readonly keys: number;
-  /** `built`: bin/logstack.js over dist/ (build first), as a user runs it; `source`: the TypeScript sources through tsx. */
+  /** `built`: bin/logstack.js over dist/ (build first), as a user runs it; `source`: the TypeScript sources. */
   readonly service?: 'built' | 'source';
   readonly sampleIntervalMs?: number;
   /**
@@ -174,7 +175,7 @@ async function within<T>(promise: Promise<T>, ms: number, onTimeout: () => T): P
 
 async function startService(configFile: string, kind: 'built' | 'source'): Promise<ServiceChild> {
   // Built, the launcher is executed as `npm start` does it: its first line holds node flags.
-  const [command, ...entry] = kind === 'built' ? [join(REPO, 'bin/logstack.js')] : [process.execPath, '--import', 'tsx', 'test/fixtures/logstack-cli.ts'];
+  const [command, ...entry] = kind === 'built' ? [join(REPO, 'bin/logstack.js')] : [process.execPath, ...TS_NODE_ARGS, 'test/fixtures/logstack-cli.ts'];
   const proc = spawn(command!, [...entry, 'serve', '--config', configFile], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = { warn: {} as Record<string, number>, error: {} as Record<string, number> };
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));

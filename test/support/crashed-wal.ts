@@ -4,7 +4,9 @@
  * it, damage it, look at it and restart on it — through the service, the HTTP API and the CLI
  * only, so that the same cases run against any release.
  */
-import { cp, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { cp, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -14,7 +16,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { LogstackService } from '../../src/service.js';
 import { segmentFileName } from '../../src/wal/segment-format.js';
 import { isLockFile } from '../../src/wal/wal-lock.js';
-import { spawnCli } from './child.js';
+import { REPO_ROOT, spawnCli } from './child.js';
 import { testConfig } from './config.js';
 import { createLokiStandIn, lokiAnswers, type LokiStandIn } from './loki-stand-in.js';
 
@@ -43,7 +45,7 @@ export async function tempRoot(t: Test): Promise<string> {
 export const idOf = (line: string) => line.split('|')[0]!;
 
 export interface Base {
-  /** The WAL root, as the SIGKILL left it. */
+  /** The WAL root, as the SIGKILL left it: shared by every suite, damaged only in copies (copyOf). */
   readonly root: string;
   /** Ids delivered before Loki began to refuse (the cursor is after them). */
   readonly delivered: readonly string[];
@@ -53,14 +55,69 @@ export interface Base {
 
 /**
  * The real service in its own process: `deliver` entries while Loki is up (a cursor), then
- * `pending` entries answered 202 while it refuses, then SIGKILL.
+ * `pending` entries answered 202 while it refuses, then SIGKILL. `instance` tells apart crashes
+ * with the same counts that must be different WALs (each process gives its WAL its own id).
+ *
+ * Every damage suite starts from the same few crashes and only damages copies, so each is built
+ * once and kept, never written again, under the OS temp dir, named for what built it: the
+ * sources, the test support, the lockfile and the Node version. A change to any of them builds
+ * it anew. Two suites building the same one at once each build in a folder of their own and
+ * rename it into place; a rename onto the finished folder fails, and the later build is dropped.
  */
-export async function crashedWal(t: Test, deliver: number, pending: number): Promise<Base> {
+export async function crashedWal(t: Test, deliver: number, pending: number, instance = 0): Promise<Base> {
+  const dir = join(tmpdir(), `logstack-crashed-wal-${builtFrom()}-${deliver}-${pending}-${instance}`);
+  const kept = await readKept(dir);
+  if (kept !== null) return kept;
+  const building = await mkdtemp(`${dir}.building-`);
+  try {
+    const { delivered, pending: pendingIds } = await crash(t, join(building, 'wal'), deliver, pending);
+    await writeFile(join(building, 'ids.json'), JSON.stringify({ delivered, pending: pendingIds }));
+    await rename(building, dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+  } finally {
+    await rm(building, { recursive: true, force: true });
+  }
+  const built = await readKept(dir);
+  if (built === null) throw new Error(`the crashed WAL ${dir} was not kept`);
+  return built;
+}
+
+async function readKept(dir: string): Promise<Base | null> {
+  try {
+    const { delivered, pending } = JSON.parse(await readFile(join(dir, 'ids.json'), 'utf8')) as Omit<Base, 'root'>;
+    return { root: join(dir, 'wal'), delivered, pending };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+let fingerprint: string | undefined;
+
+/** A digest of everything that decides what a crashed WAL holds. */
+function builtFrom(): string {
+  if (fingerprint !== undefined) return fingerprint;
+  const hash = createHash('sha256').update(process.version);
+  const file = (path: string) => hash.update(`\0${path}\0`).update(readFileSync(join(REPO_ROOT, path)));
+  for (const folder of ['src', 'test/support']) {
+    const names = readdirSync(join(REPO_ROOT, folder), { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => join(entry.parentPath, entry.name).slice(REPO_ROOT.length))
+      .sort();
+    for (const name of names) file(name);
+  }
+  file('package-lock.json');
+  fingerprint = hash.digest('hex').slice(0, 16);
+  return fingerprint;
+}
+
+async function crash(t: Test, root: string, deliver: number, pending: number): Promise<Omit<Base, 'root'>> {
   const loki = createLokiStandIn();
   await loki.start();
   t.teardown(() => loki.close());
-  const dir = await tempRoot(t);
-  const root = join(dir, 'wal');
+  const dir = dirname(root);
   const port = await freePort();
   const config = join(dir, 'config.yaml');
   await writeFile(
@@ -103,7 +160,7 @@ export async function crashedWal(t: Test, deliver: number, pending: number): Pro
   const pendingIds = [...(await send(pending - 2)), ...(await send(2, ''))];
   child.proc.kill('SIGKILL');
   await child.exited;
-  return { root, delivered, pending: pendingIds };
+  return { delivered, pending: pendingIds };
 }
 
 export async function copyOf(t: Test, base: Base): Promise<string> {

@@ -18,7 +18,7 @@ t.setTimeout(300_000);
 
 const base = await crashedWal(t, 50, 200);
 // Another key's WAL, written by another process: its own WAL id.
-const other = await crashedWal(t, 50, 200);
+const other = await crashedWal(t, 50, 200, 1);
 
 async function ingest(r: ServiceOutcome, ids: readonly string[]): Promise<void> {
   for (let i = 0; i < ids.length; i += 10) {

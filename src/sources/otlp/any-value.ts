@@ -25,8 +25,10 @@ import { int64Value, type AnyValue, type KeyValue } from './otlp-proto.js';
 export class ValueRefused extends Error {}
 
 export class ValueTooDeep extends ValueRefused {
-  constructor(readonly maxDepth: number) {
+  readonly maxDepth: number;
+  constructor(maxDepth: number) {
     super(`nests maps or arrays deeper than ${maxDepth} levels (limits.max_metadata_depth)`);
+    this.maxDepth = maxDepth;
   }
 }
 

@@ -62,7 +62,10 @@ async function bytesUnder(dir: string): Promise<Buffer> {
 /** The SDK's exporter, with every export's result kept. */
 class Recording implements LogRecordExporter {
   readonly results: ExportResult[] = [];
-  constructor(readonly inner: LogRecordExporter) {}
+  readonly inner: LogRecordExporter;
+  constructor(inner: LogRecordExporter) {
+    this.inner = inner;
+  }
   export(records: ReadableLogRecord[], done: (result: ExportResult) => void): void {
     this.inner.export(records, (result) => {
       this.results.push(result);
