@@ -4,6 +4,7 @@
  * imitates. Compatibility forms (full-width `ｐａｓｓ`, ligatures, mathematical letters) need no
  * table: NFKD already turns them into Latin letters. Case is kept, for camelCase splitting.
  */
+import { DIGIT_CLASS, digitValue } from './unicode-digits.js';
 
 const PAIRS: ReadonlyArray<readonly [string, string]> = [
   // Cyrillic
@@ -25,6 +26,12 @@ const PAIRS: ReadonlyArray<readonly [string, string]> = [
 export const LOOK_ALIKES: ReadonlyMap<string, string> = new Map(PAIRS.flatMap(([from, to]) => [...from].map((c, i) => [c, to[i]!] as const)));
 
 const INVISIBLE = /[\p{M}\p{Cf}\u115f\u1160\u3164\uffa0]/gu;
+/**
+ * Decimal digits, of every script: NFKD leaves Arabic-Indic `٣` or Devanagari `३` as they are,
+ * and read as letters they made `password٣` one word, no secret's name; read as `password3`,
+ * its trailing number is dropped as any other's.
+ */
+const DIGIT = new RegExp(DIGIT_CLASS, 'g');
 const NOT_LETTER_OR_DIGIT = /[^\p{L}\p{N}]+/gu;
 const LOOK_ALIKE = new RegExp(`[${[...LOOK_ALIKES.keys()].join('')}]`, 'gu');
 
@@ -55,6 +62,7 @@ function readWhole(name: string): string {
     .normalize('NFKD')
     .replace(INVISIBLE, '')
     .replace(LOOK_ALIKE, (c) => LOOK_ALIKES.get(c)!)
+    .replace(DIGIT, (c) => String(digitValue(c.charCodeAt(0))))
     .replace(NOT_LETTER_OR_DIGIT, ' ');
 }
 

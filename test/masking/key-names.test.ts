@@ -34,6 +34,11 @@ t.test('names are read as a person reads them: case, NFKC forms, invisible chara
   t.same(nameWords('𝐩𝐚𝐬𝐬𝐰𝐨𝐫𝐝'), ['password'], 'mathematical bold');
   t.same(nameWords('ᴘᴀꜱꜱᴡᴏʀᴅ'), ['password'], 'small capitals');
   t.same(nameWords('pass\u00a0word'), ['pass', 'word'], 'NBSP separates');
+  // Digits of other scripts are digits: a trailing number in any of them is dropped.
+  t.same(nameWords('password\u0663'), ['password'], 'Arabic-Indic ٣');
+  t.same(nameWords('password_\u06f5'), ['password'], 'Extended Arabic-Indic ۵');
+  t.same(nameWords('api_key\u0968'), ['api', 'key'], 'Devanagari २');
+  t.same(nameWords('pass\u0663word'), ['pass', '3', 'word'], 'a digit inside separates words, as 3 does');
   for (const [from, to] of LOOK_ALIKES) t.match(to, /^[A-Za-z]$/, `${from} reads as a Latin letter`);
   t.equal(readableName('Straße'), 'Straße', 'other letters stay');
 });

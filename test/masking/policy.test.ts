@@ -161,3 +161,11 @@ t.test('a secret under any spelling of a sensitive name is hidden, in metadata a
   );
   t.pass('2,000 spellings and shapes');
 });
+
+t.test('a name whose trailing number is written in the digits of another script is the name without it', async (t) => {
+  const policy = compileMaskingPolicy(MASKING);
+  const text = policy.maskText('password\u0663=hunter1 password_\u0663=hunter2 api_key\u0662=hunter3 token\u06f5: hunter4 password3=hunter5');
+  t.notMatch(text, /hunter/, `every value masked: ${text}`);
+  const masked = maskObject({ 'password\u0663': 'hunter6', db_password_\u0663: 'hunter7', 'secret\u0967': 'hunter8' }, policy);
+  t.notMatch(JSON.stringify(masked), /hunter/, 'and as metadata keys');
+});
