@@ -6,7 +6,7 @@
  * structured metadata: what reaches Loki.
  */
 import type { Config } from '../config/schema.js';
-import { utf8ExceedsBytes, type Limits } from '../pipeline/limits.js';
+import { overBeforeMasking, utf8ExceedsBytes, type Limits } from '../pipeline/limits.js';
 import type { LabelPairs } from './entry.js';
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -54,6 +54,44 @@ export function sizeProblems(line: string, structuredMetadata: LabelPairs, limit
       problems.push(`has ${bytes} bytes of structured metadata after masking; at most ${limits.max_structured_metadata_bytes} (limits.max_structured_metadata_bytes)`);
     }
   }
+  return problems;
+}
+
+function pairsUnits(pairs: LabelPairs): number {
+  let units = 0;
+  for (const [name, value] of pairs) units += name.length + value.length;
+  return units;
+}
+
+/**
+ * Why Loki would refuse an entry with this line and structured metadata as sent, however they
+ * were masked: text too long for masking to bring under its limit (overBeforeMasking). Checked
+ * before masking, so such text is never masked; what passes is checked again after (sizeProblems).
+ */
+export function sizeProblemsBeforeMasking(line: string, structuredMetadata: LabelPairs, limits: Limits): string[] {
+  return sizeProblemsOfUnits(line.length, pairsUnits(structuredMetadata), limits);
+}
+
+/** sizeProblemsBeforeMasking of a line and structured metadata of these many UTF-16 units as sent. */
+export function sizeProblemsOfUnits(lineUnits: number, units: number, limits: Limits): string[] {
+  const problems: string[] = [];
+  if (overBeforeMasking(lineUnits, limits.max_message_bytes)) {
+    problems.push(`has a line longer than ${limits.max_message_bytes} UTF-8 bytes after masking (limits.max_message_bytes); refused before masking, at ${lineUnits} characters`);
+  }
+  if (overBeforeMasking(units, limits.max_structured_metadata_bytes)) {
+    problems.push(`has more than ${limits.max_structured_metadata_bytes} bytes of structured metadata after masking (limits.max_structured_metadata_bytes); refused before masking, at ${units} characters`);
+  }
+  return problems;
+}
+
+/** Why Loki would refuse these labels for a value too long for masking to bring under its limit. */
+export function labelProblemsBeforeMasking(pairs: LabelPairs, config: Config['loki_push']): string[] {
+  const problems: string[] = [];
+  pairs.forEach(([name, value], position) => {
+    if (overBeforeMasking(value.length, config.max_label_value_length)) {
+      problems.push(`${shownName(name, position)} has a value longer than ${config.max_label_value_length} bytes (loki_push.max_label_value_length); refused before masking, at ${value.length} characters`);
+    }
+  });
   return problems;
 }
 

@@ -20,3 +20,25 @@ export function utf8ExceedsBytes(text: string, maxBytes: number): boolean {
   if (text.length * 3 <= maxBytes) return false;
   return Buffer.byteLength(text, 'utf8') > maxBytes;
 }
+
+/**
+ * The UTF-16 units past which text (a line, a value, a set of values) is refused before it is
+ * masked for a limit of `maxBytes` after masking: masking it would cost time that grows with it
+ * (a 5 MB `Cookie:` header is seconds of one synchronous call) only to refuse it after.
+ *
+ * Masking can shorten text: a secret becomes `****`, whatever its length. So text a little over
+ * its limit may fit once masked, and is masked and checked after, as before. To fit, text over
+ * this bound would have to be more than three quarters secret by length plus 64 KiB — the secrets
+ * services leak are tokens, passwords, cookies and keys of a few kilobytes at most (a PEM RSA-4096
+ * key is about 3.3 kB), so no log line, value or label of normal use is refused here that the
+ * check after masking would take. A UTF-16 unit is at least one UTF-8 byte, so counting units
+ * never refuses text within the bound in bytes, and costs no encoding.
+ */
+export function overBeforeMasking(units: number, maxBytes: number): boolean {
+  return units > unitsBeforeMasking(maxBytes);
+}
+
+/** The most UTF-16 units text is masked at for a limit of `maxBytes` after: see overBeforeMasking. */
+export function unitsBeforeMasking(maxBytes: number): number {
+  return 4 * maxBytes + 65536;
+}

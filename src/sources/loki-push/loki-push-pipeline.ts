@@ -12,7 +12,7 @@
 import type { Config } from '../../config/schema.js';
 import { appendEntry } from '../../loki/entry-codec.js';
 import { formatLabels, type LabelPairs } from '../../loki/entry.js';
-import { labelProblems, sizeProblems, timestampAndCountProblems } from '../../loki/limits.js';
+import { labelProblems, labelProblemsBeforeMasking, sizeProblems, sizeProblemsBeforeMasking, timestampAndCountProblems } from '../../loki/limits.js';
 import { maskPairs } from '../../masking/mask-value.js';
 import { compilePolicies, type MaskingPolicy } from '../../masking/policy.js';
 import { CpuTurns } from '../../pipeline/cpu-turns.js';
@@ -93,6 +93,7 @@ class Pipeline implements LokiPushPipeline {
     const reasons = timestampAndCountProblems(entry.seconds, entry.nanos, metadataCount, this.#limits, nowMs);
     const forbidden = metadataNameProblem(entry.structuredMetadata);
     if (forbidden !== null) reasons.push(forbidden);
+    reasons.push(...sizeProblemsBeforeMasking(entry.line, entry.structuredMetadata, this.#limits));
     if (reasons.length > 0) return reasons;
     const line = policy.maskText(entry.line);
     const structuredMetadata = maskPairs(entry.structuredMetadata, policy);
@@ -110,7 +111,10 @@ class Pipeline implements LokiPushPipeline {
     } else {
       pairs = stream.labels;
     }
-    const all = [...maskPairs(pairs.filter(([name]) => this.#keep(name)), policy), ...this.#staticLabels];
+    const kept = pairs.filter(([name]) => this.#keep(name));
+    const tooLong = labelProblemsBeforeMasking(kept, this.#push);
+    if (tooLong.length > 0) return { problems: tooLong };
+    const all = [...maskPairs(kept, policy), ...this.#staticLabels];
     const problems = labelProblems(all, this.#push);
     return problems.length > 0 ? { problems } : { text: formatLabels(Object.fromEntries(all)) };
   }

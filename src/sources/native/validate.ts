@@ -12,7 +12,7 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { logstackError } from '../../errors.js';
-import { FORBIDDEN_KEYS, utf8ExceedsBytes, type Limits } from '../../pipeline/limits.js';
+import { FORBIDDEN_KEYS, overBeforeMasking, utf8ExceedsBytes, type Limits } from '../../pipeline/limits.js';
 import { parseTimestamp } from '../../pipeline/timestamp.js';
 import type { EntryProblem, IngestEntry } from '../../pipeline/types.js';
 
@@ -125,6 +125,8 @@ interface MetadataWalk {
   /** Keys and indexes from `metadata` down to the current value, unescaped. */
   readonly path: string[];
   leaves: number;
+  /** UTF-16 units of the keys and string values walked: a lower bound of their UTF-8 bytes. */
+  units: number;
   readonly problems: ProblemList;
 }
 
@@ -141,6 +143,7 @@ function metadataPointer(walk: MetadataWalk): string {
 function walkMetadata(walk: MetadataWalk, value: unknown, depth: number): void {
   if (typeof value !== 'object' || value === null) {
     walk.leaves++;
+    if (typeof value === 'string') walk.units += value.length;
     return;
   }
   if (depth > walk.limits.max_metadata_depth) {
@@ -168,6 +171,7 @@ function walkMetadata(walk: MetadataWalk, value: unknown, depth: number): void {
       walk.problems.add(walk.index, () => metadataPointer(walk), `has a key longer than ${max} UTF-8 bytes (limits.max_metadata_key_bytes)`);
       continue;
     }
+    walk.units += key.length;
     walk.path.push(key);
     if (FORBIDDEN_KEYS.has(key)) {
       walk.problems.add(walk.index, () => metadataPointer(walk), 'is a forbidden key (__proto__, constructor and prototype are refused)');
@@ -180,8 +184,14 @@ function walkMetadata(walk: MetadataWalk, value: unknown, depth: number): void {
 }
 
 function checkMetadata(index: number, metadata: object, limits: Limits, problems: ProblemList): void {
-  const walk: MetadataWalk = { index, limits, path: [], leaves: 0, problems };
+  const walk: MetadataWalk = { index, limits, path: [], leaves: 0, units: 0, problems };
   walkMetadata(walk, metadata, 1);
+  // Metadata becomes structured metadata or part of the JSON line (loki.metadata_mode): text
+  // masking could not bring under the larger of the two limits fits neither, and is not masked.
+  const max = Math.max(limits.max_structured_metadata_bytes, limits.max_message_bytes);
+  if (overBeforeMasking(walk.units, max)) {
+    problems.add(index, `/entries/${index}/metadata`, `is ${walk.units} characters of keys and values, more than masking could bring under ${max} UTF-8 bytes (limits.max_structured_metadata_bytes, limits.max_message_bytes)`);
+  }
   if (walk.leaves > limits.max_metadata_keys) {
     problems.add(index, `/entries/${index}/metadata`, `has ${walk.leaves} leaf values; at most ${limits.max_metadata_keys} are accepted (limits.max_metadata_keys)`);
   }

@@ -164,6 +164,38 @@ export function valueText(value: AnyValue | null, context: ValueContext, depth: 
   }
 }
 
+/**
+ * UTF-16 units of the text masking would be given for `value` at level `depth` (its strings, map
+ * keys, bytes as their base64), counted without masking anything: a value too long for masking
+ * to bring under its limit is refused before it is masked. Levels past `maxDepth` are not
+ * counted: the walk that masks refuses them before masking anything in them.
+ */
+export function rawUnits(value: AnyValue | null, depth: number, maxDepth: number): number {
+  switch (value?.value) {
+    case 'stringValue':
+      return value.stringValue.length;
+    case 'bytesValue':
+      return Math.ceil(value.bytesValue.byteLength / 3) * 4;
+    case 'arrayValue':
+    case 'kvlistValue': {
+      if (depth > maxDepth) return 0;
+      let units = 0;
+      if (value.value === 'arrayValue') for (const item of value.arrayValue?.values ?? []) units += rawUnits(item, depth + 1, maxDepth);
+      else for (const member of value.kvlistValue?.values ?? []) units += member.key.length + rawUnits(member.value, depth + 1, maxDepth);
+      return units;
+    }
+    default:
+      return 0;
+  }
+}
+
+/** rawUnits of a list of attributes at level `depth`, keys included. */
+export function attributesUnits(attributes: readonly KeyValue[], depth: number, maxDepth: number): number {
+  let units = 0;
+  for (const attribute of attributes) units += attribute.key.length + rawUnits(attribute.value, depth + 1, maxDepth);
+  return units;
+}
+
 /** The value of a string body, else null; a string body is masked as a line, not as a value. */
 export function stringBody(value: AnyValue | null): string | null {
   return value?.value === 'stringValue' ? value.stringValue : null;

@@ -20,14 +20,14 @@
 import type { Config } from '../../config/schema.js';
 import { appendEntry } from '../../loki/entry-codec.js';
 import { formatLabels } from '../../loki/entry.js';
-import { labelProblems, sizeProblems, timestampAndCountProblems } from '../../loki/limits.js';
+import { labelProblems, sizeProblems, sizeProblemsOfUnits, timestampAndCountProblems } from '../../loki/limits.js';
 import { CpuTurns } from '../../pipeline/cpu-turns.js';
-import type { Limits } from '../../pipeline/limits.js';
+import { overBeforeMasking, type Limits } from '../../pipeline/limits.js';
 import { AppendBatchBuilder, type AppendBatch } from '../../wal/append-batch.js';
 import type { WalRoom } from '../../wal/types.js';
-import { AttributeNames, attributePairs, stringBody, valueText, ValueRefused, type Pairs, type ValueContext } from './any-value.js';
+import { AttributeNames, attributePairs, attributesUnits, rawUnits, stringBody, valueText, ValueRefused, type Pairs, type ValueContext } from './any-value.js';
 import { compileOtlpMaskers } from './otlp-masking.js';
-import { int64Value, type ExportLogsRequest, type LogRecord, type ResourceLogs, type ScopeLogs } from './otlp-proto.js';
+import { int64Value, type ExportLogsRequest, type KeyValue, type LogRecord, type ResourceLogs, type ScopeLogs } from './otlp-proto.js';
 
 export type OtlpConfig = Config['otlp'];
 
@@ -146,6 +146,21 @@ function recordMetadata(record: LogRecord, context: ValueContext, limits: Limits
   return pairs;
 }
 
+/** UTF-16 units, as sent, of the text a record's own structured metadata is made of. */
+function recordUnits(record: LogRecord, maxDepth: number): number {
+  let units = attributesUnits(record.attributes, 1, maxDepth) + record.severityText.length + record.eventName.length;
+  // An id of the wrong length is masked as the text of its hex.
+  if (record.traceId.length !== TRACE_ID_BYTES) units += 2 * record.traceId.length;
+  if (record.spanId.length !== SPAN_ID_BYTES) units += 2 * record.spanId.length;
+  return units;
+}
+
+/** The reason attributes of `what` (a scope, a resource) too long to be masked are refused for. */
+function tooLongForMetadata(what: string, units: number, limits: Limits): string {
+  const max = limits.max_structured_metadata_bytes;
+  return `${what} attributes are ${units} characters, more than masking could bring under ${max} bytes of structured metadata (limits.max_structured_metadata_bytes)`;
+}
+
 /** `time_unix_nano`, else `observed_time_unix_nano`, else now: nanoseconds since the epoch. */
 function timestampNs(record: LogRecord, nowMs: number): bigint {
   const time = int64Value(record.timeUnixNano);
@@ -205,6 +220,11 @@ class Pipeline implements OtlpPipeline {
       for (let s = 0; s < resource.scopeLogs.length; s++) {
         const scope = resource.scopeLogs[s]!;
         if (scope.logRecords.length === 0) continue;
+        const scopeUnits = scope.scope === null ? 0 : attributesUnits(scope.scope.attributes, 1, context.maxDepth) + scope.scope.name.length + scope.scope.version.length;
+        if (overBeforeMasking(scopeUnits, this.#limits.max_structured_metadata_bytes)) {
+          reject(`resource_logs[${r}].scope_logs[${s}]`, [tooLongForMetadata('its scope', scopeUnits, this.#limits)], scope.logRecords.length);
+          continue;
+        }
         let scopePairs: Pairs;
         try {
           scopePairs = scopeMetadata(scope.scope, context);
@@ -235,6 +255,7 @@ class Pipeline implements OtlpPipeline {
     const metadataCount = record.attributes.length + stream.metadata.length + scopePairs.length;
     // Before masking: a record refused for its time or its attribute count costs nothing more.
     const early = timestampAndCountProblems(seconds, nanos, metadataCount, this.#limits, nowMs);
+    early.push(...sizeProblemsOfUnits(rawUnits(record.body, 1, context.maxDepth), recordUnits(record, context.maxDepth), this.#limits));
     if (early.length > 0) return early;
     let line: string;
     let structuredMetadata: Pairs;
@@ -253,11 +274,32 @@ class Pipeline implements OtlpPipeline {
     return reasons;
   }
 
+  /**
+   * Why the resource's attributes as sent could not fit Loki's limits however they were masked
+   * (overBeforeMasking), else null: its labels' values, each within the bytes all of a stream's
+   * labels may have, and its other attributes, structured metadata of every record.
+   */
+  #resourceProblemsBeforeMasking(attributes: readonly KeyValue[], context: ValueContext): string | null {
+    const labelBytes = this.#lokiPush.max_label_value_length * this.#lokiPush.max_label_names_per_series;
+    let metadataUnits = 0;
+    for (const attribute of attributes) {
+      const units = attribute.key.length + rawUnits(attribute.value, 2, context.maxDepth);
+      if (!this.#indexLabels.has(attribute.key)) {
+        metadataUnits += units;
+      } else if (overBeforeMasking(units, labelBytes)) {
+        return `a resource attribute made a label is ${units} characters, more than masking could bring under ${labelBytes} bytes of label values (loki_push.max_label_value_length × loki_push.max_label_names_per_series)`;
+      }
+    }
+    return overBeforeMasking(metadataUnits, this.#limits.max_structured_metadata_bytes) ? tooLongForMetadata('its resource', metadataUnits, this.#limits) : null;
+  }
+
   /** The resource's stream labels and the structured metadata of its other attributes. */
   #streamOf(resource: ResourceLogs, context: ValueContext): StreamLabels {
     const labels = new Map<string, string>();
     const metadata: Pairs = [];
     const attributes = resource.resource?.attributes ?? [];
+    const tooLong = this.#resourceProblemsBeforeMasking(attributes, context);
+    if (tooLong !== null) return { problems: [tooLong] };
     // The label service_name comes from: service.name, else the first label Loki discovers it in.
     let serviceName: string | null = null;
     try {

@@ -3,8 +3,10 @@ import { isLogstackError, type LogstackError } from '../../../src/errors.js';
 import { createLokiPushPipeline } from '../../../src/sources/loki-push/loki-push-pipeline.js';
 import type { LokiPushRequest, PushStream } from '../../../src/sources/loki-push/loki-push-request.js';
 import { MAX_LISTED_PROBLEMS } from '../../../src/sources/loki-push/loki-push-validate.js';
+import { unitsBeforeMasking } from '../../../src/pipeline/limits.js';
 import { testConfig } from '../../support/config.js';
 import { decodedEntries } from '../../support/wal.js';
+import { cookieHeader, maskedTexts } from '../../support/masked-texts.js';
 
 const NOW_MS = Date.UTC(2025, 8, 24, 12);
 const NOW_S = NOW_MS / 1000;
@@ -100,5 +102,37 @@ t.test('__proto__, constructor and prototype as structured metadata names are re
       pipeline.prepare('app', request([{ labels: '{job="a"}', entries: [{ seconds: NOW_S, nanos: 0, line: 'x', structuredMetadata: [['ok', '1'], [name, 'v']] }] }]), NOW_MS),
     );
     t.same(err.details, [{ stream: 0, entry: 0, reason: 'has structured metadata pair 1 with a forbidden name (__proto__, constructor and prototype are refused)' }], name);
+  }
+});
+
+t.test('a line, structured metadata or label value too long for masking to bring under its limit is refused before it is masked', async (t) => {
+  const limits = { max_message_bytes: 1000, max_structured_metadata_bytes: 1000 };
+  const pipeline = createLokiPushPipeline(testConfig({ limits, loki_push: { max_label_value_length: 1000 } }));
+  const bound = unitsBeforeMasking(1000);
+  const masked = maskedTexts(t);
+  const entry = (line: string, structuredMetadata: Array<[string, string]> = []) => ({ seconds: NOW_S, nanos: 0, line, structuredMetadata });
+  const cases = [
+    { what: 'line', stream: { labels: [['job', 'a']] as Array<[string, string]>, entries: [entry(cookieHeader(bound + 1))] }, reason: /line longer than 1000 UTF-8 bytes after masking \(limits.max_message_bytes\); refused before masking/ },
+    { what: 'metadata', stream: { labels: [['job', 'a']] as Array<[string, string]>, entries: [entry('x', [['c', cookieHeader(bound)]])] }, reason: /more than 1000 bytes of structured metadata after masking \(limits.max_structured_metadata_bytes\); refused before masking/ },
+    { what: 'label', stream: { labels: [['job', cookieHeader(bound + 1)]] as Array<[string, string]>, entries: [entry('x')] }, reason: /label "job" has a value longer than 1000 bytes \(loki_push.max_label_value_length\); refused before masking/ },
+  ];
+  for (const { what, stream, reason } of cases) {
+    masked.length = 0;
+    const err = await refusal(pipeline.prepare('app', request([stream]), NOW_MS));
+    t.match(err.details, [{ stream: 0, reason }], `${what}: refused`);
+    t.same(masked.filter((length) => length > 1000), [], `${what}: nothing long was masked`);
+  }
+
+  // One unit less and masking might have brought it under: it is masked, then refused as before.
+  const cases2 = [
+    { what: 'line', stream: { labels: [['job', 'a']] as Array<[string, string]>, entries: [entry(cookieHeader(bound))] }, reason: /line longer than 1000 UTF-8 bytes after masking \(limits.max_message_bytes\)$/ },
+    { what: 'metadata', stream: { labels: [['job', 'a']] as Array<[string, string]>, entries: [entry('x', [['c', cookieHeader(bound - 1)]])] }, reason: /bytes of structured metadata after masking; at most 1000/ },
+    { what: 'label', stream: { labels: [['job', cookieHeader(bound)]] as Array<[string, string]>, entries: [entry('x')] }, reason: /label "job" has a value longer than 1000 bytes \(loki_push.max_label_value_length\)$/ },
+  ];
+  for (const { what, stream, reason } of cases2) {
+    masked.length = 0;
+    const err = await refusal(pipeline.prepare('app', request([stream]), NOW_MS));
+    t.match(err.details, [{ stream: 0, reason }], `${what} at the bound: refused after masking`);
+    t.ok(masked.some((length) => length >= bound - 1), `${what} at the bound: masked`);
   }
 });

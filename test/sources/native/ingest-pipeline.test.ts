@@ -6,8 +6,10 @@ import { parseLabels } from '../../../src/loki/entry.js';
 import { parseTimestamp } from '../../../src/pipeline/timestamp.js';
 import type { EntryProblem, IngestPipeline, PreparedBatch } from '../../../src/pipeline/types.js';
 import { createIngestPipeline } from '../../../src/sources/native/ingest-pipeline.js';
+import { unitsBeforeMasking } from '../../../src/pipeline/limits.js';
 import { APP_TOKEN, testConfig } from '../../support/config.js';
 import { decodedEntries } from '../../support/wal.js';
+import { cookieHeader, maskedTexts } from '../../support/masked-texts.js';
 
 const SAMPLES = new URL('../../fixtures/samples/', import.meta.url);
 const NOW_MS = Date.parse('2025-09-24T12:05:00Z');
@@ -188,4 +190,18 @@ t.test('keeps every value under a masked key out of the payload, at any depth (p
     { numRuns: 500 },
   );
   t.pass('500 random metadata objects');
+});
+
+t.test('metadata too long for masking to bring under its limit is refused before it is masked', async (t) => {
+  const pipeline = createIngestPipeline(testConfig({ limits: { max_structured_metadata_bytes: 1000, max_message_bytes: 1000 } }));
+  const bound = unitsBeforeMasking(1000);
+  const masked = maskedTexts(t);
+  const over = await problemsOf(pipeline, { entries: [entry({ metadata: { c: cookieHeader(bound) } })] });
+  t.match(over, [{ index: 0, pointer: '/entries/0/metadata', reason: /more than masking could bring under 1000 UTF-8 bytes \(limits.max_structured_metadata_bytes, limits.max_message_bytes\)/ }]);
+  t.same(masked.filter((length) => length > 1000), [], 'nothing long was masked');
+
+  // One unit less and masking might have brought it under: it is masked, then refused as before.
+  const within = await problemsOf(pipeline, { entries: [entry({ metadata: { c: cookieHeader(bound - 1) } })] });
+  t.match(within, [{ index: 0, pointer: '/entries/0/metadata', reason: /as Loki structured metadata it is \d+ bytes, over 1000/ }]);
+  t.ok(masked.some((length) => length === bound - 1), 'at the bound it was masked');
 });
