@@ -45,7 +45,7 @@ function requestTooCostly(held: number, budgetBytes: number): LogstackError {
  */
 export function chargeJsonParse(request: FastifyRequest, body: Buffer): void {
   const bytes = jsonParseCost(body);
-  holdOrRefuse(request.bodyLease!, bytes, (held, budgetBytes) => logstackError('HTTP_JSON_TOO_COSTLY', [held, budgetBytes]));
+  holdOrRefuse(request.bodyHold!.lease, bytes, (held, budgetBytes) => logstackError('HTTP_JSON_TOO_COSTLY', [held, budgetBytes]));
   request.parsedBodyBytes += bytes;
 }
 
@@ -120,19 +120,6 @@ export interface BodyLimits {
   budget: BodyBudget;
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** What this request's body holds of the body budget; null until its body is read. */
-    bodyLease: BodyLease | null;
-  }
-}
-
-/** Lets a route's requests take from the body budget. */
-export function decorateBodyLease(app: FastifyInstance): void {
-  app.decorateRequest('bodyLease', null);
-  decorateBodyHold(app);
-}
-
 /**
  * The checks a preParsing hook makes, after authentication, before a byte of the body is read:
  * its declared length against the limit (413) and against what the budget and the key's share
@@ -145,7 +132,6 @@ export function admitBody(request: FastifyRequest, reply: FastifyReply, limits: 
   if (request.keyName === null) throw new TypeError('a body is read only for a request with an API key');
   const lease = limits.budget.lease(request.keyName);
   if (declared > 0 && !lease.fits(declared)) throw serverBusy();
-  request.bodyLease = lease;
   request.bodyHold = new BodyHold(lease, reply.raw);
   return lease;
 }
@@ -212,7 +198,7 @@ export function acceptJsonBodies(app: FastifyInstance, limits: BodyLimits): void
     });
   });
 
-  decorateBodyLease(app);
+  decorateBodyHold(app);
   app.addHook('preParsing', async (request, reply, payload) => {
     checkContentType(request.headers['content-type']);
     const coding = contentCoding(request.headers['content-encoding']);

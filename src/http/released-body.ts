@@ -30,7 +30,7 @@ export function decorateReleasedBody(app: FastifyInstance): void {
 export function releaseBody(request: FastifyRequest, entries: number): void {
   request.releasedEntries = entries;
   request.body = undefined;
-  request.bodyLease?.give(request.parsedBodyBytes);
+  request.bodyHold?.lease.give(request.parsedBodyBytes);
   request.parsedBodyBytes = 0;
   if (request.bodyBytes !== null) freeBuffer(request.bodyBytes);
   request.bodyBytes = null;

@@ -17,8 +17,8 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { logstackError } from '../../errors.js';
 import { UNAUTHENTICATED } from '../../http/auth.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
-import { workOnBody } from '../../http/body-hold.js';
-import { admitBody, boundedBody, chargeJsonParse, decorateBodyLease, describeJsonError, holdOrRefuse, type BodyLimits } from '../../http/body.js';
+import { decorateBodyHold, workOnBody } from '../../http/body-hold.js';
+import { admitBody, boundedBody, chargeJsonParse, describeJsonError, holdOrRefuse, type BodyLimits } from '../../http/body.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { freeBuffer } from '../../pipeline/freed-buffer.js';
@@ -60,7 +60,7 @@ async function decodePush(request: FastifyRequest, raw: Buffer, limits: BodyLimi
   if (pipeline === null) throw new TypeError('the Loki push route is served only with loki_push.enabled');
   const bounds: PushBounds = { ...pushBounds, maxMetadataPairs: pipeline.maxMetadataPairs };
   const format = pushBodyFormat(request.headers['content-type'], request.headers['content-encoding']);
-  const lease = request.bodyLease!;
+  const lease = request.bodyHold!.lease;
   let bytes = raw;
   let push: LokiPushRequest;
   try {
@@ -91,7 +91,7 @@ export const lokiPushRoute: FastifyPluginAsync<LokiPushRouteOptions> = async (ap
     decodePush(request, raw, body, bounds),
   );
 
-  decorateBodyLease(app);
+  decorateBodyHold(app);
   app.addHook('preParsing', async (request, reply, payload) => {
     pushBodyFormat(request.headers['content-type'], request.headers['content-encoding']);
     // Refused before a byte is read.

@@ -93,7 +93,7 @@ export const ingestRoute: FastifyPluginAsync<IngestRouteOptions> = async (app, {
         const tokenWal = wal.token(name);
         const batch = await request.settings.ingest.prepare(name, request.body, clock(), tokenWal, clientGone);
         // Counted once validated: limits.max_entries bounds what preparing costs.
-        holdOrRefuse(request.bodyLease!, batch.entries * HELD_ENTRY_BYTES);
+        holdOrRefuse(request.bodyHold!.lease, batch.entries * HELD_ENTRY_BYTES);
         releaseBody(request, batch.entries);
         await tokenWal.append(batch.batch);
         metrics.logsIngested.inc({ token: name }, batch.entries);

@@ -12,8 +12,8 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { logstackError } from '../../errors.js';
 import { UNAUTHENTICATED } from '../../http/auth.js';
 import { HELD_ENTRY_BYTES } from '../../http/body-budget.js';
-import { workOnBody } from '../../http/body-hold.js';
-import { admitBody, boundedBody, contentCoding, decorateBodyLease, holdOrRefuse, type BodyLimits } from '../../http/body.js';
+import { decorateBodyHold, workOnBody } from '../../http/body-hold.js';
+import { admitBody, boundedBody, contentCoding, holdOrRefuse, type BodyLimits } from '../../http/body.js';
 import { errorAnswer } from '../../http/error-handler.js';
 import { API_KEY_SECURITY } from '../../http/openapi.js';
 import { decorateReleasedBody, releaseBody } from '../../http/released-body.js';
@@ -59,7 +59,7 @@ export const otlpRoute: FastifyPluginAsync<OtlpRouteOptions> = async (app, { wal
   app.removeAllContentTypeParsers();
   // Every content type reaches this parser; the preParsing hook refused the unsupported ones.
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: body.maxBytes }, async (request: FastifyRequest, raw: Buffer) => {
-    const lease = request.bodyLease!;
+    const lease = request.bodyHold!.lease;
     // Decoding runs on the event loop, one request at a time: each charge is counted before another request's.
     const charge = (bytes: number): void => holdOrRefuse(lease, bytes, (held, budgetBytes) => logstackError('OTLP_TOO_COSTLY', [held, budgetBytes]));
     const format = otlpFormat(request.headers['content-type']);
@@ -78,7 +78,7 @@ export const otlpRoute: FastifyPluginAsync<OtlpRouteOptions> = async (app, { wal
     return decoded;
   });
 
-  decorateBodyLease(app);
+  decorateBodyHold(app);
   app.addHook('preParsing', async (request, reply, payload) => {
     otlpFormat(request.headers['content-type']);
     const coding = contentCoding(request.headers['content-encoding']);
