@@ -10,8 +10,13 @@
  * thread inherits its parent's `--import`, so the hook is registered there too.
  */
 import { existsSync } from 'node:fs';
-import { registerHooks } from 'node:module';
+import { enableCompileCache, registerHooks } from 'node:module';
 import { fileURLToPath } from 'node:url';
+
+// The suite starts a few hundred processes that load the same sources: with the cache, each
+// reads the files stripped of types and compiled by the first (in the OS temp dir, or
+// $NODE_COMPILE_CACHE) instead of stripping and compiling them again.
+enableCompileCache();
 
 registerHooks({
   resolve(specifier, context, nextResolve) {

@@ -16,12 +16,18 @@ import { HOSTILE_KEY, HOSTILE_TOKEN, startHostileService, type HostileService } 
 
 let serial = 0;
 
-/** Costly to mask: 600 entries of 128 metadata keys no cache has seen, in Greek letters. */
+/**
+ * Costly to mask: 1,000 entries (the most a request may hold) of 128 metadata keys no cache has
+ * seen, in Greek letters, each ending in a rule's word, so that every name is judged in full (a
+ * name that can end no rule is passed over at once, src/masking/name-ends.ts). 600 entries of
+ * names that end no rule were sometimes prepared 16 ms after the budget was read, and the others'
+ * turns with them.
+ */
 function costlyBody(): string {
   const timestamp = new Date().toISOString();
-  const entries = Array.from({ length: 600 }, () => {
+  const entries = Array.from({ length: 1000 }, () => {
     const metadata: Record<string, string> = {};
-    for (let k = 0; k < 128; k++) metadata[`αβ${(serial++).toString(36)}γδ`] = 'v';
+    for (let k = 0; k < 128; k++) metadata[`αβ${(serial++).toString(36)}γδ_token`] = 'v';
     return { timestamp, level: 'INFO', message: 'kept', service: 'svc', env: 'test', metadata };
   });
   return JSON.stringify({ entries });
@@ -82,9 +88,9 @@ t.test('requests whose clients hung up hold the budget until their work is done,
     await sleep(100);
     const before = heldByKey(await metrics(service));
 
-    // Five more behind it, each hung up 300 ms after it was sent, long before its turn.
+    // Five more behind it, each hung up 150 ms after it was sent, long before its turn.
     const bodies = Array.from({ length: ABANDONED }, (_, i) => abandonedBody(i));
-    const answered = await Promise.all(bodies.map((body) => sendAndHangUp(service, body, 300)));
+    const answered = await Promise.all(bodies.map((body) => sendAndHangUp(service, body, 150)));
     await sleep(100);
     const sampledAt = performance.now();
     const after = heldByKey(await metrics(service));

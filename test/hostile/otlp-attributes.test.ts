@@ -15,6 +15,8 @@ import { ExportLogsServiceResponse } from '../../src/sources/otlp/otlp-proto.js'
 import { kv, kvlist, protobufOf, record, str, type Json } from '../sources/otlp/otlp-helpers.js';
 import { HOSTILE_TOKEN, mib, startHostileService } from './harness.js';
 
+const MIB = 2 ** 20;
+
 interface Answer {
   readonly status: number;
   readonly rejected: number;
@@ -70,7 +72,9 @@ t.test('an OTLP attribute key is refused past loki_push.max_label_name_length, b
     'a 100 kB key over 1,000 members: rejected, three times',
   );
   t.ok(run.alive, 'the service is alive');
-  t.ok(run.peakRssGrowthBytes < 16 * body.length, `peak RSS grew ${mib(run.peakRssGrowthBytes)} for ${body.length} bytes sent`);
+  // A name built of each member is 100 MB a request. Refused first, the request costs 0.3-2 MiB;
+  // the bound leaves room for a collection that comes late on a busy machine.
+  t.ok(run.peakRssGrowthBytes < 16 * MIB, `peak RSS grew ${mib(run.peakRssGrowthBytes)} for ${body.length} bytes sent`);
   t.equal(run.walGrowthBytes, 0);
   t.equal(run.healthFailures, 0);
   t.ok(run.healthMaxMs < 1000, `/healthz within 1 s (${run.healthMaxMs.toFixed(0)} ms)`);
@@ -85,8 +89,9 @@ t.test('a map of 1,000 members under keys within the limit stops being flattened
   t.same([run.result.status, run.result.rejected], [200, 50], 'every record rejected');
   t.match(run.result.message, /flattens to more than 64000 bytes of structured metadata \(limits\.max_structured_metadata_bytes\)/);
   t.ok(run.alive, 'the service is alive');
-  // Decoding alone makes an object per member, some 200 bytes each for 13 bytes sent.
-  t.ok(run.peakRssGrowthBytes < 32 * body.length, `peak RSS grew ${mib(run.peakRssGrowthBytes)} for ${body.length} bytes sent`);
+  // Decoding alone makes an object per member, some 200 bytes each for 13 bytes sent: 15-25 MiB
+  // measured, the most on a busy machine. The names once built were 100 MB.
+  t.ok(run.peakRssGrowthBytes < 48 * MIB, `peak RSS grew ${mib(run.peakRssGrowthBytes)} for ${body.length} bytes sent`);
   t.equal(run.walGrowthBytes, 0);
   t.equal(run.healthFailures, 0);
   t.ok(run.healthMaxMs < 1000, `/healthz within 1 s (${run.healthMaxMs.toFixed(0)} ms)`);
@@ -135,7 +140,7 @@ for (const rejected of [true, false]) {
     // One request (750 kB) decoded and mapped at a time, the garbage of its names until the next
     // collection, and the cache's 2 MiB: 9-32 MiB. 102-160 MiB when the cache kept 10,000 names
     // of any length, the names of rejected records among them.
-    t.ok(run.peakRssGrowthBytes < 64 * 1024 * 1024, `peak RSS grew ${mib(run.peakRssGrowthBytes)}`);
+    t.ok(run.peakRssGrowthBytes < 64 * MIB, `peak RSS grew ${mib(run.peakRssGrowthBytes)}`);
     t.equal(run.healthFailures, 0);
     t.ok(run.healthMaxMs < 1000, `/healthz within 1 s (${run.healthMaxMs.toFixed(0)} ms)`);
   });

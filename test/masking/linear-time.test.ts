@@ -17,8 +17,14 @@ const SHORT_CHARS = 8_000;
 const GROWTH = 8;
 const MAX_COST_GROWTH = 20;
 const ATTEMPTS = 3;
-/** A measure repeats the masking until this much CPU time is spent: a clock tick is small in it. */
-const MIN_MEASURE_US = 2_000;
+/**
+ * A measure repeats the masking until this much CPU time is spent. The process's CPU time is
+ * counted in microseconds here (Linux accounts it precisely), so a millisecond is a thousand of
+ * them; a measure that noise inflates is taken again (ATTEMPTS).
+ */
+const MIN_MEASURE_US = 1_000;
+/** Measures of one text, the least of them kept. */
+const MEASURES = 3;
 
 function cpuMicros(): number {
   const { user, system } = process.cpuUsage();
@@ -26,12 +32,12 @@ function cpuMicros(): number {
 }
 
 /**
- * CPU microseconds one masking of `text` takes: the least of three measures. CPU time, not the
+ * CPU microseconds one masking of `text` takes: the least of its measures. CPU time, not the
  * clock's: on a busy machine the clock also counts the time other processes had the core.
  */
 function cost(policy: MaskingPolicy, text: string): number {
   let least = Infinity;
-  for (let measure = 0; measure < 3; measure++) {
+  for (let measure = 0; measure < MEASURES; measure++) {
     let runs = 0;
     const start = cpuMicros();
     let spent = 0;
