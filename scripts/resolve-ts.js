@@ -14,9 +14,11 @@ import { enableCompileCache, registerHooks } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 // The suite starts a few hundred processes that load the same sources: with the cache, each
-// reads the files stripped of types and compiled by the first (in the OS temp dir, or
-// $NODE_COMPILE_CACHE) instead of stripping and compiling them again.
-enableCompileCache();
+// reads the files stripped of types and compiled by the first instead of stripping and compiling
+// them again. The cache is the checkout's own, under node_modules (or $NODE_COMPILE_CACHE): one
+// in the shared temp dir would hold the code every user's runs load, in a folder whoever came
+// first owns, and grow with every checkout on the machine.
+enableCompileCache(process.env.NODE_COMPILE_CACHE ?? fileURLToPath(new URL('../node_modules/.cache/node-compile-cache', import.meta.url)));
 
 registerHooks({
   resolve(specifier, context, nextResolve) {
