@@ -9,10 +9,9 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { HOSTILE_KEY, HOSTILE_TOKEN, startHostileService, type HostileService } from './harness.js';
+import { HOSTILE_KEY, HOSTILE_TOKEN, MIB, startHostileService, type HostileService } from './harness.js';
 
 const VICTIM_TOKEN = 'tok_victim_0123456789abcdef';
-const MIB = 1024 * 1024;
 const BODY_BYTES = MIB;
 const BUDGET = 8 * MIB;
 const SHARE = 6 * MIB;

@@ -243,9 +243,11 @@ export async function startHostileService(t: Test, options: HostileServiceOption
   };
 }
 
+export const MIB = 2 ** 20;
+
 /** MiB, for messages. */
 export function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(bytes / MIB).toFixed(1)} MiB`;
 }
 
 // --- bodies --------------------------------------------------------------------------------

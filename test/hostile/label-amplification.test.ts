@@ -12,7 +12,7 @@
 import { uncompressSync } from 'snappy';
 import t, { type Test } from 'tap';
 import { createLokiStandIn, lokiAnswers, referenceProtobufPush, type LokiStandIn } from '../support/loki-stand-in.js';
-import { HOSTILE_ADMIN_TOKEN, HOSTILE_TOKEN, mib, startHostileService, type HostileService } from './harness.js';
+import { HOSTILE_ADMIN_TOKEN, HOSTILE_TOKEN, MIB, mib, startHostileService, type HostileService } from './harness.js';
 
 /**
  * The bounds this test holds the service to, as multiples of the push's decoded (uncompressed
@@ -77,8 +77,6 @@ async function flush(service: HostileService): Promise<number> {
   await res.arrayBuffer();
   return res.status;
 }
-
-const MIB = 2 ** 20;
 
 for (const lines of [20_000, 60_000]) {
   t.test(`15 labels of 2,000 bytes and ${lines} one-byte lines in one push cost a small multiple of the push, on disk and in memory`, async (t) => {

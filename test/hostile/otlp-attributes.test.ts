@@ -13,9 +13,7 @@
 import t from 'tap';
 import { ExportLogsServiceResponse } from '../../src/sources/otlp/otlp-proto.js';
 import { kv, kvlist, protobufOf, record, str, type Json } from '../sources/otlp/otlp-helpers.js';
-import { HOSTILE_TOKEN, mib, startHostileService } from './harness.js';
-
-const MIB = 2 ** 20;
+import { HOSTILE_TOKEN, MIB, mib, startHostileService } from './harness.js';
 
 interface Answer {
   readonly status: number;
